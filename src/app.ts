@@ -1,0 +1,89 @@
+import type { Broker } from "./brokers/broker.js";
+import { brokerFromUrl } from "./brokers/by-url.js";
+import type { ResultBackend } from "./backends/result-backend.js";
+import { backendFromUrl } from "./backends/by-url.js";
+import { buildCall } from "./call.js";
+import { resolveConfig, type AppConfig, type ResolvedConfig } from "./config.js";
+import { ConfigError } from "./errors.js";
+import { streamLogger, type Logger } from "./logger.js";
+import { encodeTaskMessage } from "./protocol/task-message.js";
+import { AsyncResult, type ResultSource } from "./result.js";
+import { lookupTier } from "./retention/policy.js";
+import { defineTask, type CallOptions, type TaskDefinition, type TaskHandle, type TaskOptions } from "./task.js";
+import { Worker, type WorkerOptions } from "./worker/worker.js";
+
+/** Any handler: its parameters become the task's arguments, its (awaited) return value the result. */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+type Handler = (...args: any[]) => unknown;
+
+export interface App {
+  readonly config: ResolvedConfig;
+  /** Registered tasks by name. */
+  readonly tasks: ReadonlyMap<string, TaskDefinition>;
+  /** Register a task. `.delay()` and `.applyAsync()` are typed from the handler's own signature. */
+  task<H extends Handler>(name: string, handler: H, options?: TaskOptions<Awaited<ReturnType<H>>>): TaskHandle<Parameters<H>, Awaited<ReturnType<H>>>;
+  /** Send a task by name, registered here or not (Celery's send_task). */
+  sendTask<R = unknown>(name: string, args?: unknown[], options?: CallOptions): Promise<AsyncResult<R>>;
+  /** A handle on an existing result by id. */
+  asyncResult<R = unknown>(id: string): AsyncResult<R>;
+  /** A worker for this app's tasks; call start() to consume. */
+  worker(options?: WorkerOptions): Promise<Worker>;
+  broker(): Promise<Broker>;
+  backend(): Promise<ResultBackend>;
+  /** Close the broker and backend connections. */
+  close(): Promise<void>;
+}
+
+export interface AppDeps {
+  log?: Logger;
+  env?: NodeJS.ProcessEnv;
+}
+
+export function createApp(config: AppConfig = {}, deps: AppDeps = {}): App {
+  const resolved = resolveConfig(config, deps.env);
+  const log = deps.log ?? streamLogger();
+  const registry = new Map<string, TaskDefinition>();
+  let broker: Promise<Broker> | null = null;
+  let backend: Promise<ResultBackend> | null = null;
+  // An injected clock reaches the stores too (tests); by default each store keeps its own clock.
+  const storeOptions = config.clock ? { clock: config.clock } : {};
+  const getBroker = () => (broker ??= brokerFromUrl(resolved.broker, storeOptions));
+  const getBackend = () => (backend ??= backendFromUrl(resolved.backend, storeOptions));
+  const source: ResultSource = { backend: getBackend, graceMs: resolved.expiredGraceMs, defaultTimeoutMs: resolved.resultTimeoutMs };
+
+  async function send<R>(name: string, args: unknown[], options: CallOptions): Promise<AsyncResult<R>> {
+    const { message, publish } = buildCall(name, args, options, registry.get(name), resolved, resolved.clock());
+    await (await getBroker()).publish(encodeTaskMessage(message), publish);
+    return new AsyncResult<R>(message.id, source);
+  }
+
+  return {
+    config: resolved,
+    tasks: registry,
+    task(name, handler, options) {
+      if (registry.has(name)) throw new ConfigError(`Task "${name}" is already registered; give each task a unique name`);
+      const def = defineTask(name, handler, options as TaskOptions<never>);
+      if (def.tier !== undefined) lookupTier(def.tier, resolved.tiers);
+      registry.set(name, def);
+      type A = Parameters<typeof handler>;
+      type R = Awaited<ReturnType<typeof handler>>;
+      return {
+        name,
+        delay: (...args: A) => send<R>(name, args, {}),
+        applyAsync: (args: A, opts: CallOptions = {}) => send<R>(name, args, opts),
+      };
+    },
+    sendTask: (name, args = [], options = {}) => send(name, args, options),
+    asyncResult: (id) => new AsyncResult(id, source),
+    async worker(options) {
+      return new Worker({ broker: await getBroker(), backend: await getBackend(), registry, config: resolved, log }, options);
+    },
+    broker: getBroker,
+    backend: getBackend,
+    async close() {
+      const [b, r] = await Promise.all([broker, backend]);
+      broker = backend = null;
+      await Promise.all([b?.close(), r?.close()]);
+    },
+  };
+}

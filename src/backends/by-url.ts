@@ -1,0 +1,44 @@
+import type { Clock } from "../clock.js";
+import { pickByScheme } from "../url.js";
+import type { MemoryBackend } from "./memory/memory-backend.js";
+import type { ResultBackend } from "./result-backend.js";
+
+export interface BackendFromUrlOptions {
+  /** Injected clock (tests). For memory:// only the first call for a URL decides it. */
+  clock?: Clock;
+}
+
+type BackendFactory = (url: string, opts: BackendFromUrlOptions) => Promise<ResultBackend>;
+
+/**
+ * One MemoryBackend per memory:// URL in this process, so an app and its in-process worker
+ * that name the same URL read and write the same results.
+ */
+const memoryBackends = new Map<string, MemoryBackend>();
+
+/** Implemented schemes → factories. Drivers load lazily, so an app pays only for the one it uses. */
+const BACKENDS: Record<string, BackendFactory> = {
+  memory: async (url, opts) => {
+    const shared = memoryBackends.get(url);
+    if (shared) return shared;
+    const { MemoryBackend } = await import("./memory/memory-backend.js");
+    // Re-check: a concurrent call may have created it while the module loaded.
+    const backend = memoryBackends.get(url) ?? new MemoryBackend({ url, clock: opts.clock });
+    memoryBackends.set(url, backend);
+    return backend;
+  },
+  sqlite: async (url, opts) => {
+    const { SqliteBackend } = await import("./sqlite/sqlite-backend.js");
+    return new SqliteBackend({ url, clock: opts.clock });
+  },
+};
+
+/** The result backend for a URL such as "sqlite://./ebb.db" or "memory://". Unknown schemes throw UnknownSchemeError listing the known ones. */
+export async function backendFromUrl(url: string, opts: BackendFromUrlOptions = {}): Promise<ResultBackend> {
+  return pickByScheme(url, "backend", BACKENDS)(url, opts);
+}
+
+/** Throw the unknown-scheme error now, before any connection is tried. */
+export function checkBackendUrl(url: string): void {
+  pickByScheme(url, "backend", BACKENDS);
+}

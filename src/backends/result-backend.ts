@@ -1,0 +1,95 @@
+import type { StoredState } from "../states.js";
+
+/**
+ * The result-backend contract. Store words (keys, tables, TTLs) stay inside each backend's folder.
+ *
+ * Time comes from the store: store() stamps dateDone with the store's clock and computes
+ * expiresAt = dateDone + lifetimeMs there, so workers with skewed clocks agree. All instants
+ * are epoch milliseconds, UTC.
+ *
+ * A ready result (SUCCESS, FAILURE, REVOKED) is final: storing again for the same task id keeps
+ * the first one. That makes at-least-once redelivery store a result once.
+ */
+export interface BackendCapabilities {
+  /** The store drops expired entries by itself (Redis TTL); cleanup is then only for archive tiers. */
+  readonly nativeExpiry: boolean;
+  /** waitForChange() is pushed by the store rather than polled. */
+  readonly pushNotify: boolean;
+}
+
+export type RetentionAction = "delete" | "archive";
+
+/** Celery's optional "extended" fields (result_extended=True). */
+export interface ExtendedFields {
+  name?: string | null;
+  args?: unknown[] | null;
+  kwargs?: Record<string, unknown> | null;
+  worker?: string | null;
+  retries?: number | null;
+  queue?: string | null;
+}
+
+export interface StoreRequest extends ExtendedFields {
+  taskId: string;
+  status: StoredState;
+  /** A JSON value; for FAILURE/RETRY/REVOKED the Celery exception dict {exc_type, exc_message, exc_module}. */
+  result: unknown;
+  traceback: string | null;
+  children: unknown[];
+  /** How long the result lives after dateDone; null = never. */
+  lifetimeMs: number | null;
+  /** The tier that gave the lifetime, if any. */
+  tier: string | null;
+  /** What cleanup does once it has expired. */
+  action: RetentionAction;
+}
+
+export interface StoredResult extends ExtendedFields {
+  taskId: string;
+  status: StoredState;
+  result: unknown;
+  traceback: string | null;
+  children: unknown[];
+  /** Epoch ms, store clock; null for states that are not done (STARTED, RETRY). */
+  dateDone: number | null;
+  /** Epoch ms; null = never expires. */
+  expiresAt: number | null;
+  tier: string | null;
+  action: RetentionAction;
+  held: boolean;
+}
+
+export type Lookup =
+  | { kind: "found"; result: StoredResult }
+  /** It existed and its lifetime has passed (still stored and not yet cleaned, or remembered by a tombstone). */
+  | { kind: "expired"; taskId: string; expiredAt: number }
+  | { kind: "missing" };
+
+export interface LookupOptions {
+  /** How long after expiry an id is still reported as expired rather than unknown. */
+  graceMs: number;
+}
+
+export interface StoreOutcome {
+  /** False when a ready result was already there and was kept. */
+  stored: boolean;
+  result: StoredResult;
+}
+
+export interface ResultBackend {
+  readonly capabilities: BackendCapabilities;
+  /** The URL with any password replaced by "***". */
+  readonly url: string;
+  /** The store's clock, epoch ms. */
+  now(): Promise<number>;
+  store(request: StoreRequest): Promise<StoreOutcome>;
+  lookup(taskId: string, options: LookupOptions): Promise<Lookup>;
+  /** Remove a result on purpose; afterwards the id is unknown (PENDING), not EXPIRED. */
+  forget(taskId: string): Promise<boolean>;
+  /**
+   * Resolve when the result for taskId may have changed, or after at most maxWaitMs.
+   * Push-capable stores resolve on the store's notification; others after a poll interval.
+   */
+  waitForChange(taskId: string, maxWaitMs: number, signal?: AbortSignal): Promise<void>;
+  close(): Promise<void>;
+}

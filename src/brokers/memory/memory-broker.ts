@@ -1,0 +1,187 @@
+import { randomUUID } from "node:crypto";
+import { systemClock, type Clock } from "../../clock.js";
+import { redactUrl } from "../../url.js";
+import type { Broker, BrokerCapabilities, DeadLetter, Delivery, FetchOptions, PublishOptions } from "../broker.js";
+
+export interface MemoryBrokerOptions {
+  url?: string;
+  clock?: Clock;
+}
+
+interface Message {
+  readonly seq: number;
+  readonly raw: string;
+  readonly queue: string;
+  readonly priority: number;
+  availableAt: number;
+  leaseUntil: number | null;
+  leaseToken: string | null;
+  deliveredCount: number;
+}
+
+/**
+ * An in-process broker for tests and single-process apps, with the same lease semantics as
+ * the stored brokers: a fetched message is invisible until its lease ends, then handed out
+ * again with redelivered=true. Every time decision reads the injected clock, so tests move
+ * time with manualClock().advance() instead of sleeping.
+ */
+export class MemoryBroker implements Broker {
+  readonly capabilities: BrokerCapabilities = { delayedDelivery: true, priorities: true };
+  readonly url: string;
+  private readonly clock: Clock;
+  /** Per queue, in publish order (Map keeps insertion order). */
+  private readonly queues = new Map<string, Map<number, Message>>();
+  private readonly dead: DeadLetter[] = [];
+  /** Pending fetch() waits; each re-checks the queues when woken. */
+  private readonly wakers = new Set<() => void>();
+  private nextSeq = 1;
+  /** Bumped by close(); a fetch that started before it returns [] instead of waiting on. */
+  private closings = 0;
+
+  constructor(opts: MemoryBrokerOptions = {}) {
+    this.url = redactUrl(opts.url ?? "memory://");
+    this.clock = opts.clock ?? systemClock;
+  }
+
+  async publish(raw: string, options: PublishOptions): Promise<void> {
+    const seq = this.nextSeq++;
+    const message: Message = {
+      seq,
+      raw,
+      queue: options.queue,
+      priority: options.priority,
+      availableAt: options.availableAt ?? this.clock(),
+      leaseUntil: null,
+      leaseToken: null,
+      deliveredCount: 0,
+    };
+    this.queue(options.queue).set(seq, message);
+    this.wakeAll();
+  }
+
+  async fetch(queues: readonly string[], max: number, options: FetchOptions): Promise<Delivery[]> {
+    const deadline = performance.now() + options.waitMs;
+    const closings = this.closings;
+    for (;;) {
+      if (options.signal?.aborted || this.closings !== closings || max < 1) return [];
+      const got = this.take(queues, max, options.visibilityTimeoutMs);
+      const remaining = deadline - performance.now();
+      if (got.length > 0 || remaining <= 0) return got;
+      // Sleep until woken by publish/release/close, or until the next message in these queues
+      // becomes visible by the clock, whichever is first.
+      const next = this.nextVisibleAt(queues);
+      await this.sleep(next === null ? remaining : Math.min(remaining, Math.max(1, next - this.clock())), options.signal);
+    }
+  }
+
+  async ack(delivery: Delivery): Promise<void> {
+    const m = this.leased(delivery);
+    if (m) this.queue(m.queue).delete(m.seq);
+  }
+
+  async extend(deliveries: readonly Delivery[], visibilityTimeoutMs: number): Promise<void> {
+    const leaseUntil = this.clock() + visibilityTimeoutMs;
+    for (const d of deliveries) {
+      const m = this.leased(d);
+      if (m) m.leaseUntil = leaseUntil;
+    }
+  }
+
+  async release(delivery: Delivery, availableAt: number | null): Promise<void> {
+    const m = this.leased(delivery);
+    if (!m) return;
+    m.availableAt = availableAt ?? this.clock();
+    m.leaseUntil = null;
+    m.leaseToken = null;
+    this.wakeAll();
+  }
+
+  async deadLetter(delivery: Delivery, reason: string): Promise<void> {
+    const m = this.leased(delivery);
+    if (!m) return;
+    this.queue(m.queue).delete(m.seq);
+    this.dead.push({ raw: m.raw, queue: m.queue, reason, at: this.clock() });
+  }
+
+  async deadLetters(limit?: number): Promise<DeadLetter[]> {
+    const newestFirst = [...this.dead].reverse();
+    return limit === undefined ? newestFirst : newestFirst.slice(0, Math.max(0, limit));
+  }
+
+  /**
+   * Ends pending fetch() waits. The queues stay usable: brokerFromUrl() shares one instance
+   * per memory:// URL between an app and its in-process worker, and one closing must not
+   * break the other.
+   */
+  async close(): Promise<void> {
+    this.closings += 1;
+    this.wakeAll();
+  }
+
+  private take(queues: readonly string[], max: number, visibilityTimeoutMs: number): Delivery[] {
+    const now = this.clock();
+    const out: Delivery[] = [];
+    for (const name of queues) {
+      if (out.length >= max) break;
+      const visible = [...this.queue(name).values()].filter((m) => isVisible(m, now));
+      visible.sort((a, b) => a.priority - b.priority || a.availableAt - b.availableAt || a.seq - b.seq);
+      for (const m of visible.slice(0, max - out.length)) {
+        const token = randomUUID();
+        out.push({ tag: `${m.seq}:${token}`, raw: m.raw, queue: m.queue, redelivered: m.deliveredCount > 0 });
+        m.deliveredCount += 1;
+        m.leaseToken = token;
+        m.leaseUntil = now + visibilityTimeoutMs;
+      }
+    }
+    return out;
+  }
+
+  /** The earliest instant (clock ms) a message in these queues becomes visible, or null if none is pending. */
+  private nextVisibleAt(queues: readonly string[]): number | null {
+    let next: number | null = null;
+    for (const name of queues) {
+      for (const m of this.queue(name).values()) {
+        const at = Math.max(m.availableAt, m.leaseUntil ?? -Infinity);
+        if (next === null || at < next) next = at;
+      }
+    }
+    return next;
+  }
+
+  /** The message a delivery refers to, only while the delivery's lease is still the current one. */
+  private leased(delivery: Delivery): Message | undefined {
+    const colon = delivery.tag.indexOf(":");
+    const m = this.queue(delivery.queue).get(Number(delivery.tag.slice(0, colon)));
+    return m && m.leaseToken !== null && m.leaseToken === delivery.tag.slice(colon + 1) ? m : undefined;
+  }
+
+  private queue(name: string): Map<number, Message> {
+    let q = this.queues.get(name);
+    if (!q) this.queues.set(name, (q = new Map()));
+    return q;
+  }
+
+  private wakeAll(): void {
+    const wakers = [...this.wakers];
+    this.wakers.clear();
+    for (const wake of wakers) wake();
+  }
+
+  private sleep(ms: number, signal: AbortSignal | undefined): Promise<void> {
+    return new Promise((resolve) => {
+      const done = (): void => {
+        clearTimeout(timer);
+        this.wakers.delete(done);
+        signal?.removeEventListener("abort", done);
+        resolve();
+      };
+      const timer = setTimeout(done, ms);
+      this.wakers.add(done);
+      signal?.addEventListener("abort", done, { once: true });
+    });
+  }
+}
+
+function isVisible(m: Message, now: number): boolean {
+  return m.availableAt <= now && (m.leaseUntil === null || m.leaseUntil <= now);
+}

@@ -1,0 +1,159 @@
+import { randomUUID } from "node:crypto";
+import type Database from "better-sqlite3";
+import type { Clock } from "../../clock.js";
+import { redactUrl } from "../../url.js";
+import { openDatabase, storeClock, type SqliteHandle } from "../../sqlite/open-database.js";
+import { sqlitePathFromUrl } from "../../sqlite/sqlite-url.js";
+import type { Broker, BrokerCapabilities, DeadLetter, Delivery, FetchOptions, PublishOptions } from "../broker.js";
+
+export interface SqliteBrokerOptions {
+  url: string;
+  /** Defaults to SQLite's own clock. */
+  clock?: Clock;
+  /** How often an idle fetch looks for messages published by other processes. Default 50. */
+  pollIntervalMs?: number;
+}
+
+interface Row {
+  id: number;
+  queue: string;
+  body: string;
+  delivered_count: number;
+}
+
+/** The in-process wake-up topic for "a message may have become visible". */
+const TOPIC = "messages";
+
+/**
+ * A broker in the ebb_messages table (schema in src/sqlite/migrations.ts). Leasing happens
+ * under BEGIN IMMEDIATE, which serialises writers across processes, so no message is handed
+ * to two live leases. A delivery tag is "rowid:leaseToken"; every later operation matches the
+ * token, so a worker whose lease was taken over cannot touch the new holder's lease.
+ */
+export class SqliteBroker implements Broker {
+  readonly capabilities: BrokerCapabilities = { delayedDelivery: true, priorities: true };
+  readonly url: string;
+  private readonly handle: SqliteHandle;
+  private readonly now: Clock;
+  private readonly pollIntervalMs: number;
+  private readonly closing = new AbortController();
+  private readonly sql: ReturnType<typeof prepare>;
+  private readonly lease: (queues: readonly string[], max: number, visibilityTimeoutMs: number) => Delivery[];
+  private readonly moveToDeadLetters: (id: number, token: string, reason: string) => void;
+
+  constructor(opts: SqliteBrokerOptions) {
+    this.url = redactUrl(opts.url);
+    this.handle = openDatabase(sqlitePathFromUrl(opts.url));
+    this.now = storeClock(this.handle.db, opts.clock);
+    this.pollIntervalMs = opts.pollIntervalMs ?? 50;
+    this.sql = prepare(this.handle.db);
+    this.lease = this.handle.db.transaction((queues: readonly string[], max: number, visibilityTimeoutMs: number) => {
+      const now = this.now();
+      const out: Delivery[] = [];
+      for (const queue of queues) {
+        if (out.length >= max) break;
+        for (const row of this.sql.visible.all(queue, now, now, max - out.length)) {
+          const token = randomUUID();
+          this.sql.takeLease.run(now + visibilityTimeoutMs, token, row.id);
+          out.push({ tag: `${row.id}:${token}`, raw: row.body, queue: row.queue, redelivered: row.delivered_count > 0 });
+        }
+      }
+      return out;
+    }).immediate;
+    this.moveToDeadLetters = this.handle.db.transaction((id: number, token: string, reason: string) => {
+      if (this.sql.copyToDeadLetters.run(reason, this.now(), id, token).changes > 0) this.sql.ack.run(id, token);
+    }).immediate;
+  }
+
+  async publish(raw: string, options: PublishOptions): Promise<void> {
+    const now = this.now();
+    this.sql.insert.run(options.queue, options.priority, raw, options.availableAt ?? now, now);
+    this.handle.changes.notify(TOPIC);
+  }
+
+  async fetch(queues: readonly string[], max: number, options: FetchOptions): Promise<Delivery[]> {
+    const deadline = performance.now() + options.waitMs;
+    for (;;) {
+      if (options.signal?.aborted || this.closing.signal.aborted || max < 1) return [];
+      const got = this.take(queues, max, options.visibilityTimeoutMs);
+      const remaining = deadline - performance.now();
+      if (got.length > 0 || remaining <= 0) return got;
+      await this.handle.changes.wait(TOPIC, Math.min(remaining, this.pollIntervalMs), [options.signal, this.closing.signal]);
+    }
+  }
+
+  async ack(delivery: Delivery): Promise<void> {
+    const t = parseTag(delivery.tag);
+    if (t) this.sql.ack.run(t.id, t.token);
+  }
+
+  async extend(deliveries: readonly Delivery[], visibilityTimeoutMs: number): Promise<void> {
+    const leaseUntil = this.now() + visibilityTimeoutMs;
+    for (const d of deliveries) {
+      const t = parseTag(d.tag);
+      if (t) this.sql.extend.run(leaseUntil, t.id, t.token);
+    }
+  }
+
+  async release(delivery: Delivery, availableAt: number | null): Promise<void> {
+    const t = parseTag(delivery.tag);
+    if (!t) return;
+    if (this.sql.release.run(availableAt ?? this.now(), t.id, t.token).changes > 0) this.handle.changes.notify(TOPIC);
+  }
+
+  async deadLetter(delivery: Delivery, reason: string): Promise<void> {
+    const t = parseTag(delivery.tag);
+    if (t) this.moveToDeadLetters(t.id, t.token, reason);
+  }
+
+  async deadLetters(limit?: number): Promise<DeadLetter[]> {
+    return this.sql.deadLetters.all(limit ?? -1).map((r) => ({ raw: r.body, queue: r.queue ?? "", reason: r.reason, at: r.at }));
+  }
+
+  async close(): Promise<void> {
+    if (this.closing.signal.aborted) return;
+    this.closing.abort();
+    this.handle.close();
+  }
+
+  /** A plain read first, so idle pollers never take the write lock; lease only when something is there. */
+  private take(queues: readonly string[], max: number, visibilityTimeoutMs: number): Delivery[] {
+    const now = this.now();
+    if (!queues.some((q) => this.sql.anyVisible.get(q, now, now) !== undefined)) return [];
+    return this.lease(queues, max, visibilityTimeoutMs);
+  }
+}
+
+function parseTag(tag: string): { id: number; token: string } | null {
+  const colon = tag.indexOf(":");
+  const id = Number(tag.slice(0, colon));
+  return colon > 0 && Number.isSafeInteger(id) ? { id, token: tag.slice(colon + 1) } : null;
+}
+
+/** Every statement the broker runs, prepared once per broker. */
+function prepare(db: Database.Database) {
+  const VISIBLE = `queue = ? AND available_at <= ? AND (lease_until IS NULL OR lease_until <= ?)`;
+  return {
+    insert: db.prepare<[string, number, string, number, number]>(
+      `INSERT INTO ebb_messages (queue, priority, body, available_at, created_at) VALUES (?, ?, ?, ?, ?)`,
+    ),
+    anyVisible: db.prepare<[string, number, number], { one: 1 }>(`SELECT 1 AS one FROM ebb_messages WHERE ${VISIBLE} LIMIT 1`),
+    visible: db.prepare<[string, number, number, number], Row>(
+      `SELECT id, queue, body, delivered_count FROM ebb_messages WHERE ${VISIBLE} ORDER BY priority, available_at, id LIMIT ?`,
+    ),
+    takeLease: db.prepare<[number, string, number]>(
+      `UPDATE ebb_messages SET lease_until = ?, lease_token = ?, delivered_count = delivered_count + 1 WHERE id = ?`,
+    ),
+    ack: db.prepare<[number, string]>(`DELETE FROM ebb_messages WHERE id = ? AND lease_token = ?`),
+    extend: db.prepare<[number, number, string]>(`UPDATE ebb_messages SET lease_until = ? WHERE id = ? AND lease_token = ?`),
+    release: db.prepare<[number, number, string]>(
+      `UPDATE ebb_messages SET available_at = ?, lease_until = NULL, lease_token = NULL WHERE id = ? AND lease_token = ?`,
+    ),
+    copyToDeadLetters: db.prepare<[string, number, number, string]>(
+      `INSERT INTO ebb_dead_letters (queue, body, reason, at) SELECT queue, body, ?, ? FROM ebb_messages WHERE id = ? AND lease_token = ?`,
+    ),
+    deadLetters: db.prepare<[number], { queue: string | null; body: string; reason: string; at: number }>(
+      `SELECT queue, body, reason, at FROM ebb_dead_letters ORDER BY at DESC, id DESC LIMIT ?`,
+    ),
+  };
+}

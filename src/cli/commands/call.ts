@@ -1,0 +1,62 @@
+import type { Command } from "commander";
+import type { CallOptions } from "../../task.js";
+import { durationFlag, intFlag, jsonFlag, withAppFlags } from "../flags.js";
+import { printJson, type CliIO } from "../io.js";
+import { loadApp, type AppFlags } from "../load-app.js";
+import { UsageError } from "../exit-codes.js";
+
+interface CallFlags extends AppFlags {
+  args?: string;
+  kwargs?: string;
+  countdown?: string;
+  eta?: string;
+  expires?: string;
+  resultExpires?: string;
+  ignoreResult?: boolean;
+  queue?: string;
+  priority?: string;
+  json?: boolean;
+}
+
+const isArray = (v: unknown): v is unknown[] => Array.isArray(v);
+const isObject = (v: unknown): v is Record<string, unknown> => typeof v === "object" && v !== null && !Array.isArray(v);
+
+export function callCommand(program: Command, io: CliIO, done: (code: number) => void): void {
+  withAppFlags(program.command("call").argument("<task>", "task name").description("send one task by name"))
+    .option("--args <json-array>", "positional arguments, a JSON array", "[]")
+    .option("--kwargs <json-object>", "keyword arguments, a JSON object")
+    .option("--countdown <dur>", "run no earlier than this from now (30s, 5m; a bare number is seconds)")
+    .option("--eta <iso>", "run no earlier than this ISO 8601 instant")
+    .option("--expires <dur>", "message expiry: not started within this → REVOKED")
+    .option("--result-expires <dur|never>", "this result's lifetime")
+    .option("--ignore-result", "do not store this call's result")
+    .option("--queue <q>", "queue to send to")
+    .option("--priority <n>", "0..9, 0 first")
+    .action(async (task: string, flags: CallFlags) => {
+      const options: CallOptions = {};
+      const args = jsonFlag("--args", flags.args ?? "[]", isArray, "a JSON array such as '[2, 3]'");
+      if (flags.kwargs !== undefined) options.kwargs = jsonFlag("--kwargs", flags.kwargs, isObject, `a JSON object such as '{"x": 1}'`);
+      if (flags.countdown !== undefined) options.countdown = `${durationFlag("--countdown", flags.countdown)}ms`;
+      if (flags.eta !== undefined) {
+        if (!Number.isFinite(Date.parse(flags.eta))) throw new UsageError(`Expected --eta to be an ISO 8601 instant such as 2030-01-02T03:04:05Z, got ${JSON.stringify(flags.eta)}`);
+        options.eta = flags.eta;
+      }
+      if (flags.expires !== undefined) options.expires = `${durationFlag("--expires", flags.expires)}ms`;
+      if (flags.resultExpires !== undefined) {
+        const ms = durationFlag("--result-expires", flags.resultExpires, true);
+        options.resultExpires = ms === null ? null : `${ms}ms`;
+      }
+      if (flags.ignoreResult) options.ignoreResult = true;
+      if (flags.queue !== undefined) options.queue = flags.queue;
+      if (flags.priority !== undefined) options.priority = intFlag("--priority", flags.priority, 0, 9);
+      const app = await loadApp(flags);
+      try {
+        const res = await app.sendTask(task, args, options);
+        if (flags.json) printJson(io, { id: res.id });
+        else io.out(`${res.id}\n`);
+      } finally {
+        await app.close();
+      }
+      done(0);
+    });
+}

@@ -1,0 +1,39 @@
+import { type Command, Option } from "commander";
+import { parseDuration } from "../duration.js";
+import { describe } from "../errors.js";
+import { UsageError } from "./exit-codes.js";
+
+/** Flags every command takes: where the app or the stores are, and --json. */
+export function withAppFlags(cmd: Command): Command {
+  return cmd
+    .option("-A, --app <module>", "module that exports the app (as `app` or default); .ts loads too")
+    .addOption(new Option("--broker <url>", "broker URL when there is no app module").env("EBB_BROKER_URL"))
+    .addOption(new Option("--backend <url>", "result backend URL when there is no app module").env("EBB_BACKEND_URL"))
+    .option("--json", "print one JSON object");
+}
+
+/** A duration flag: "30s", "5m", "24h", "7d"; a bare number is seconds, as in Celery. */
+export function durationFlag(flag: string, value: string, allowNever = false): number | null {
+  try {
+    return parseDuration(value, { option: flag, numberUnit: "s", allowNever });
+  } catch (e) {
+    throw new UsageError((e as Error).message);
+  }
+}
+
+export function jsonFlag<T>(flag: string, value: string, check: (v: unknown) => v is T, expected: string): T {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(value);
+  } catch {
+    throw new UsageError(`Expected ${flag} to be ${expected}, got ${JSON.stringify(value)} which is not JSON`);
+  }
+  if (!check(parsed)) throw new UsageError(`Expected ${flag} to be ${expected}, got ${describe(parsed)}`);
+  return parsed;
+}
+
+export function intFlag(flag: string, value: string, min: number, max = Number.MAX_SAFE_INTEGER): number {
+  const n = Number(value);
+  if (!/^-?\d+$/.test(value.trim()) || n < min || n > max) throw new UsageError(`Expected ${flag} to be an integer ${min}..${max === Number.MAX_SAFE_INTEGER ? "" : max}, got ${JSON.stringify(value)}`);
+  return n;
+}

@@ -1,0 +1,148 @@
+import { z } from "zod";
+import type { Clock } from "./clock.js";
+import { systemClock } from "./clock.js";
+import { checkBackendUrl } from "./backends/by-url.js";
+import { checkBrokerUrl } from "./brokers/by-url.js";
+import { parseDuration, type DurationInput } from "./duration.js";
+import { ConfigError } from "./errors.js";
+import { BUILTIN_TIERS, type Tier } from "./retention/tiers.js";
+
+/**
+ * The app's configuration: what createApp() accepts, each option with its default and unit.
+ * The CLI maps its flags and EBB_* variables onto this same shape.
+ */
+export interface AppConfig {
+  /** Where messages go. Default: EBB_BROKER_URL, else "sqlite://./ebb.db". */
+  broker?: string;
+  /** Where results go. Default: EBB_BACKEND_URL, else the broker URL when it is sqlite:// or memory://. */
+  backend?: string;
+  /** Global result lifetime (pattern 1). Default "24h"; null = never. */
+  resultExpires?: DurationInput;
+  /** How long an expired result's id is still reported EXPIRED rather than unknown. Default "7d". */
+  expiredGrace?: DurationInput;
+  /** Named retention tiers, added to / overriding the built-in ones. expires: null = never; action default "delete". */
+  tiers?: Record<string, { expires: DurationInput; action?: "delete" | "archive" }>;
+  /** Global ignore-result switch (pattern 4). Default false. */
+  ignoreResult?: boolean;
+  /** Store failures even when results are ignored (as Celery does for per-call ignore). Default true. */
+  storeErrorsEvenIfIgnored?: boolean;
+  /** Queue that tasks go to unless told otherwise. Default "celery" (Celery's). */
+  defaultQueue?: string;
+  /** How long get() waits when no timeoutMs is given. Default "1m"; null = wait forever. */
+  resultTimeout?: DurationInput;
+  /** A leased message not acked or refreshed within this is delivered again. Default "1h" (kombu's). */
+  visibilityTimeout?: DurationInput;
+  /** Default retry delay when a task retries without a countdown. Default "3m" (Celery's). */
+  retryDelay?: DurationInput;
+  /** Default max retries. Default 3 (Celery's); null = unlimited. */
+  maxRetries?: number | null;
+  /** Clock for decisions made in this process (tests inject a manual one). Stores use their own clock. */
+  clock?: Clock;
+}
+
+export interface ResolvedConfig {
+  broker: string;
+  backend: string;
+  resultExpiresMs: number | null;
+  expiredGraceMs: number;
+  tiers: Readonly<Record<string, Tier>>;
+  ignoreResult: boolean;
+  storeErrorsEvenIfIgnored: boolean;
+  defaultQueue: string;
+  resultTimeoutMs: number | null;
+  visibilityTimeoutMs: number;
+  retryDelayMs: number;
+  maxRetries: number | null;
+  clock: Clock;
+}
+
+export const DEFAULTS = {
+  broker: "sqlite://./ebb.db",
+  resultExpires: "24h",
+  expiredGrace: "7d",
+  ignoreResult: false,
+  storeErrorsEvenIfIgnored: true,
+  defaultQueue: "celery",
+  resultTimeout: "1m",
+  visibilityTimeout: "1h",
+  retryDelay: "3m",
+  maxRetries: 3,
+} as const;
+
+/** A zod schema for a duration option: parses to ms | null and reports the option by name. */
+export function durationSchema(option: string, opts: { allowNever?: boolean; numberUnit?: "ms" | "s" } = {}) {
+  return z.union([z.string(), z.number(), z.null()]).transform((value, ctx) => {
+    try {
+      return parseDuration(value, { option, ...opts });
+    } catch (e) {
+      ctx.addIssue({ code: "custom", message: (e as Error).message });
+      return z.NEVER;
+    }
+  });
+}
+
+const queueName = z.string().regex(/^[\w.:@-]+$/, "a queue name of letters, digits and . _ : @ -");
+
+const configSchema = z
+  .object({
+    broker: z.string().min(1).optional(),
+    backend: z.string().min(1).optional(),
+    resultExpires: durationSchema("resultExpires").optional(),
+    expiredGrace: durationSchema("expiredGrace", { allowNever: false }).optional(),
+    tiers: z
+      .record(z.string().regex(/^[\w.-]+$/), z.object({ expires: durationSchema("tiers.*.expires"), action: z.enum(["delete", "archive"]).optional() }).strict())
+      .optional(),
+    ignoreResult: z.boolean().optional(),
+    storeErrorsEvenIfIgnored: z.boolean().optional(),
+    defaultQueue: queueName.optional(),
+    resultTimeout: durationSchema("resultTimeout").optional(),
+    visibilityTimeout: durationSchema("visibilityTimeout", { allowNever: false }).optional(),
+    retryDelay: durationSchema("retryDelay", { allowNever: false }).optional(),
+    maxRetries: z.number().int().min(0).nullable().optional(),
+    clock: z.custom<Clock>((v) => typeof v === "function", "a function returning epoch ms").optional(),
+  })
+  .strict();
+
+export function resolveConfig(input: AppConfig = {}, env: NodeJS.ProcessEnv = process.env): ResolvedConfig {
+  const c = parseWith(configSchema, input, "createApp");
+  const broker = c.broker ?? env.EBB_BROKER_URL ?? DEFAULTS.broker;
+  checkBrokerUrl(broker);
+  const backend = c.backend ?? env.EBB_BACKEND_URL ?? defaultBackendFor(broker);
+  checkBackendUrl(backend);
+  const tiers: Record<string, Tier> = { ...BUILTIN_TIERS };
+  for (const [name, t] of Object.entries(c.tiers ?? {})) tiers[name] = { expiresMs: t.expires, action: t.action ?? "delete" };
+  const dur = (v: number | null | undefined, fallback: string) => (v === undefined ? parseDuration(fallback, { option: "default" }) : v);
+  return {
+    broker,
+    backend,
+    resultExpiresMs: dur(c.resultExpires, DEFAULTS.resultExpires),
+    expiredGraceMs: dur(c.expiredGrace, DEFAULTS.expiredGrace)!,
+    tiers,
+    ignoreResult: c.ignoreResult ?? DEFAULTS.ignoreResult,
+    storeErrorsEvenIfIgnored: c.storeErrorsEvenIfIgnored ?? DEFAULTS.storeErrorsEvenIfIgnored,
+    defaultQueue: c.defaultQueue ?? DEFAULTS.defaultQueue,
+    resultTimeoutMs: dur(c.resultTimeout, DEFAULTS.resultTimeout),
+    visibilityTimeoutMs: dur(c.visibilityTimeout, DEFAULTS.visibilityTimeout)!,
+    retryDelayMs: dur(c.retryDelay, DEFAULTS.retryDelay)!,
+    maxRetries: c.maxRetries === undefined ? DEFAULTS.maxRetries : c.maxRetries,
+    clock: c.clock ?? systemClock,
+  };
+}
+
+/** Results go where messages go when that store can hold both; otherwise the user must say. */
+function defaultBackendFor(broker: string): string {
+  if (/^(sqlite|memory):\/\//i.test(broker)) return broker;
+  throw new ConfigError(`No backend given for broker ${broker.split("://")[0]}://; set createApp({ backend }) or EBB_BACKEND_URL`);
+}
+
+/** Validate with zod and turn the first issues into one ConfigError naming the options. */
+export function parseWith<S extends z.ZodType>(schema: S, input: unknown, where: string): z.output<S> {
+  const r = schema.safeParse(input);
+  if (r.success) return r.data;
+  const lines = r.error.issues.slice(0, 3).map((i) => {
+    const path = i.path.join(".") || "(options)";
+    if (i.code === "unrecognized_keys") return `${where}: unknown option ${i.keys.map((k) => JSON.stringify(k)).join(", ")}${path === "(options)" ? "" : ` in ${path}`}`;
+    return i.message.startsWith("Expected ") && i.code === "custom" ? `${where}: ${i.message}` : `${where}: option ${path}: ${i.message}`;
+  });
+  throw new ConfigError(lines.join("; "));
+}

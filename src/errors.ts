@@ -1,0 +1,139 @@
+/**
+ * Every error Ebb throws on purpose is an EbbError with a stable string `code`.
+ * Branch on `instanceof` or `code`, never on message text.
+ *
+ * EbbError
+ *  ├── ConfigError             bad option, duration or URL            (EX_USAGE 64 / EX_CONFIG 78)
+ *  │    └── UnknownSchemeError  URL scheme with no broker/backend
+ *  ├── StoreUnavailableError   the broker or backend cannot be reached (EX_UNAVAILABLE 69)
+ *  ├── ProtocolError           a message or stored value is not Celery protocol v2 JSON (EX_DATAERR 65)
+ *  ├── NotRegisteredError      a worker got a task name it does not know
+ *  ├── ResultError             reading a result
+ *  │    ├── TimeoutError        get() waited timeoutMs and the result is not ready
+ *  │    ├── ResultExpiredError  the result existed and has expired (state EXPIRED)
+ *  │    ├── TaskFailedError     the task ended FAILURE; carries excType/excMessage/traceback
+ *  │    └── TaskRevokedError    the task ended REVOKED (for example its message expired)
+ *  └── RetryRequest            thrown by currentTask().retry(); the worker catches it (not a failure)
+ */
+export type ErrorCode =
+  | "CONFIG"
+  | "UNKNOWN_SCHEME"
+  | "STORE_UNAVAILABLE"
+  | "PROTOCOL"
+  | "NOT_REGISTERED"
+  | "TIMEOUT"
+  | "RESULT_EXPIRED"
+  | "TASK_FAILED"
+  | "TASK_REVOKED"
+  | "RETRY";
+
+export class EbbError extends Error {
+  readonly code: ErrorCode;
+  constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.code = code;
+    this.name = new.target.name;
+  }
+}
+
+export class ConfigError extends EbbError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super("CONFIG", message, options);
+  }
+}
+
+export class UnknownSchemeError extends ConfigError {}
+
+export class StoreUnavailableError extends EbbError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super("STORE_UNAVAILABLE", message, options);
+  }
+}
+
+export class ProtocolError extends EbbError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super("PROTOCOL", message, options);
+  }
+}
+
+export class NotRegisteredError extends EbbError {
+  readonly taskName: string;
+  constructor(taskName: string) {
+    super("NOT_REGISTERED", `Task "${taskName}" is not registered on this worker; register it with app.task("${taskName}", ...) or route it to a worker that has it`);
+    this.taskName = taskName;
+  }
+}
+
+export class ResultError extends EbbError {
+  readonly taskId: string;
+  constructor(code: ErrorCode, taskId: string, message: string) {
+    super(code, message);
+    this.taskId = taskId;
+  }
+}
+
+export class TimeoutError extends ResultError {
+  constructor(taskId: string, timeoutMs: number) {
+    super("TIMEOUT", taskId, `Result ${taskId} was not ready after ${timeoutMs} ms; pass a larger get({ timeoutMs }) or check that a worker is running`);
+  }
+}
+
+export class ResultExpiredError extends ResultError {
+  readonly expiredAt: Date;
+  constructor(taskId: string, expiredAt: Date) {
+    super("RESULT_EXPIRED", taskId, `Result ${taskId} expired at ${expiredAt.toISOString()}; give the task a longer resultExpires or a tier that keeps it`);
+    this.expiredAt = expiredAt;
+  }
+}
+
+export class TaskFailedError extends ResultError {
+  readonly excType: string;
+  readonly excMessage: unknown;
+  readonly excModule: string | null;
+  readonly traceback: string | null;
+  constructor(taskId: string, exc: { excType: string; excMessage: unknown; excModule: string | null }, traceback: string | null) {
+    super("TASK_FAILED", taskId, `Task ${taskId} failed: ${exc.excType}: ${formatExcMessage(exc.excMessage)}`);
+    this.excType = exc.excType;
+    this.excMessage = exc.excMessage;
+    this.excModule = exc.excModule;
+    this.traceback = traceback;
+  }
+}
+
+export class TaskRevokedError extends ResultError {
+  readonly reason: string;
+  constructor(taskId: string, reason: string) {
+    super("TASK_REVOKED", taskId, `Task ${taskId} was revoked: ${reason}`);
+    this.reason = reason;
+  }
+}
+
+export class RetryRequest extends EbbError {
+  readonly countdownMs: number | null;
+  readonly exc: unknown;
+  readonly maxRetries: number | undefined;
+  constructor(countdownMs: number | null, exc: unknown, maxRetries?: number) {
+    super("RETRY", `Retry requested${countdownMs === null ? "" : ` in ${countdownMs} ms`}`);
+    this.countdownMs = countdownMs;
+    this.exc = exc;
+    this.maxRetries = maxRetries;
+  }
+}
+
+function formatExcMessage(m: unknown): string {
+  if (Array.isArray(m)) return m.map((x) => (typeof x === "string" ? x : JSON.stringify(x))).join(", ");
+  return typeof m === "string" ? m : JSON.stringify(m);
+}
+
+/** Describe a value for "expected X, got Y" messages: `-1 (number)`, `"abc" (string)`. */
+export function describe(value: unknown): string {
+  if (value === null) return "null";
+  if (value === undefined) return "undefined";
+  if (typeof value === "string") return `${JSON.stringify(value)} (string)`;
+  if (typeof value === "number" || typeof value === "boolean") return `${String(value)} (${typeof value})`;
+  try {
+    return `${JSON.stringify(value)} (${Array.isArray(value) ? "array" : typeof value})`;
+  } catch {
+    return `(${typeof value})`;
+  }
+}

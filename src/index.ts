@@ -1,0 +1,16 @@
+export { createApp, type App, type AppDeps } from "./app.js";
+export type { AppConfig, ResolvedConfig } from "./config.js";
+export { DEFAULTS } from "./config.js";
+export type { TaskOptions, CallOptions, TaskHandle, Outcome } from "./task.js";
+export { AsyncResult, type ResultInfo, type GetOptions } from "./result.js";
+export { currentTask, type TaskContext } from "./task-context.js";
+export { Worker, type WorkerOptions } from "./worker/worker.js";
+export { parseDuration, formatDuration, type DurationInput } from "./duration.js";
+export { BUILTIN_TIERS, type Tier } from "./retention/tiers.js";
+export { decideRetention, type RetentionDecision } from "./retention/policy.js";
+export * from "./errors.js";
+export { STATES, type State } from "./states.js";
+export { streamLogger, silentLogger, type Logger } from "./logger.js";
+export { manualClock, systemClock, type Clock } from "./clock.js";
+export type { Broker } from "./brokers/broker.js";
+export type { ResultBackend } from "./backends/result-backend.js";

@@ -1,0 +1,46 @@
+/**
+ * Celery's JSON encoding of an exception: {exc_type, exc_message, exc_module}. Python Celery
+ * rebuilds the class from exc_module.exc_type; for a module it cannot import it makes a class of
+ * that name, so JS error names decode fine on the Python side (reference/celery
+ * interop_client_reaction_to_foreign_results.txt, case 4b).
+ */
+export interface ExceptionInfo {
+  exc_type: string;
+  exc_message: unknown[];
+  exc_module: string;
+}
+
+// JS error names that are also Python builtins keep "builtins", so Python raises its own class.
+const PYTHON_BUILTINS = new Set(["TypeError", "ValueError", "KeyError", "RuntimeError", "Exception", "NotImplementedError", "AssertionError", "IndexError", "ZeroDivisionError", "TimeoutError"]);
+
+/** Module name Ebb uses for JS-only error classes. */
+export const JS_EXC_MODULE = "ebb.js";
+
+export function encodeException(error: unknown): ExceptionInfo {
+  if (error instanceof Error) {
+    const type = error.name || "Error";
+    const data = (error as { excMessage?: unknown }).excMessage;
+    return {
+      exc_type: type,
+      exc_message: Array.isArray(data) ? data : [error.message],
+      exc_module: PYTHON_BUILTINS.has(type) ? "builtins" : JS_EXC_MODULE,
+    };
+  }
+  return { exc_type: "Error", exc_message: [typeof error === "string" ? error : safeJson(error)], exc_module: JS_EXC_MODULE };
+}
+
+export function isExceptionInfo(value: unknown): value is { exc_type: string; exc_message: unknown; exc_module?: string } {
+  return typeof value === "object" && value !== null && typeof (value as { exc_type?: unknown }).exc_type === "string";
+}
+
+export function formatTraceback(error: unknown): string | null {
+  return error instanceof Error && error.stack ? error.stack : null;
+}
+
+function safeJson(value: unknown): string {
+  try {
+    return JSON.stringify(value) ?? String(value);
+  } catch {
+    return String(value);
+  }
+}

@@ -1,0 +1,4 @@
+export * from "./task-message.js";
+export * from "./result-meta.js";
+export * from "./exception-info.js";
+export * from "./timestamps.js";

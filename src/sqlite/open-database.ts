@@ -1,0 +1,134 @@
+import { existsSync } from "node:fs";
+import { dirname } from "node:path";
+import Database from "better-sqlite3";
+import type { Clock } from "../clock.js";
+import { StoreUnavailableError } from "../errors.js";
+import { migrate } from "./migrations.js";
+import { MEMORY_PATH } from "./sqlite-url.js";
+
+/**
+ * One SQLite file serves both the broker and the result backend, so a process keeps ONE
+ * connection per file: the two share it (and its in-process change signal), and closing
+ * one does not pull the connection from under the other.
+ */
+export interface SqliteHandle {
+  readonly db: Database.Database;
+  /** Absolute path, or ":memory:". */
+  readonly path: string;
+  /** Wakes waiters in this process at once; other processes still find changes by polling. */
+  readonly changes: ChangeSignal;
+  /** Give this user's reference back; the connection closes with the last one. Idempotent. */
+  close(): void;
+}
+
+interface Shared {
+  db: Database.Database;
+  changes: ChangeSignal;
+  refs: number;
+}
+
+const open = new Map<string, Shared>();
+
+/** Open (or share) the database at an absolute path or ":memory:", with pragmas set and the schema migrated. */
+export function openDatabase(path: string): SqliteHandle {
+  let shared = open.get(path);
+  if (!shared) {
+    const db = connect(path);
+    try {
+      migrate(db);
+    } catch (err) {
+      db.close();
+      throw err;
+    }
+    shared = { db, changes: new ChangeSignal(), refs: 0 };
+    open.set(path, shared);
+  }
+  shared.refs += 1;
+  const entry = shared;
+  let closed = false;
+  return {
+    db: entry.db,
+    path,
+    changes: entry.changes,
+    close() {
+      if (closed) return;
+      closed = true;
+      entry.refs -= 1;
+      if (entry.refs === 0) {
+        open.delete(path);
+        entry.db.close();
+      }
+    },
+  };
+}
+
+function connect(path: string): Database.Database {
+  if (path !== MEMORY_PATH && !existsSync(dirname(path))) {
+    throw new StoreUnavailableError(
+      `Cannot open SQLite database ${path}: directory ${dirname(path)} does not exist; create it (mkdir -p ${dirname(path)}) or point the sqlite:// URL at an existing directory`,
+    );
+  }
+  let db: Database.Database | undefined;
+  try {
+    db = new Database(path);
+    // busy_timeout first: the WAL switch and migrations may meet another process's lock.
+    db.pragma("busy_timeout = 5000");
+    db.pragma("journal_mode = WAL");
+    // NORMAL is durable across application crashes in WAL mode; only power loss can lose the last commits.
+    db.pragma("synchronous = NORMAL");
+    db.pragma("foreign_keys = ON");
+    return db;
+  } catch (err) {
+    db?.close();
+    const why = err instanceof Error ? err.message : String(err);
+    throw new StoreUnavailableError(
+      `Cannot open SQLite database ${path}: ${why}; check that the path is a writable SQLite file (or does not exist yet) and that its directory is writable`,
+      { cause: err },
+    );
+  }
+}
+
+/**
+ * The store's clock. Time decisions (leases, expiry) come from SQLite's own clock unless a
+ * clock is injected (tests). ROUND, not a bare CAST: unixepoch('subsec') is a REAL and
+ * truncating x.311 * 1000 can give ...310.
+ */
+export function storeClock(db: Database.Database, clock?: Clock): Clock {
+  if (clock) return clock;
+  const stmt = db.prepare<[], number>("SELECT CAST(ROUND(unixepoch('subsec') * 1000) AS INTEGER)").pluck();
+  return () => stmt.get()!;
+}
+
+/** Topic-keyed wake-ups within one process. */
+export class ChangeSignal {
+  private readonly waiters = new Map<string, Set<() => void>>();
+
+  notify(topic: string): void {
+    const set = this.waiters.get(topic);
+    if (!set) return;
+    this.waiters.delete(topic);
+    for (const wake of set) wake();
+  }
+
+  /** Resolve on notify(topic), after ms, or as soon as any of the signals aborts. Never rejects. */
+  wait(topic: string, ms: number, signals: readonly (AbortSignal | undefined)[]): Promise<void> {
+    return new Promise((resolve) => {
+      let set = this.waiters.get(topic);
+      if (!set) this.waiters.set(topic, (set = new Set()));
+      const waiters = set;
+      const done = (): void => {
+        clearTimeout(timer);
+        waiters.delete(done);
+        if (waiters.size === 0 && this.waiters.get(topic) === waiters) this.waiters.delete(topic);
+        for (const s of signals) s?.removeEventListener("abort", done);
+        resolve();
+      };
+      const timer = setTimeout(done, Math.max(0, ms));
+      waiters.add(done);
+      for (const s of signals) {
+        if (s?.aborted) return done();
+        s?.addEventListener("abort", done, { once: true });
+      }
+    });
+  }
+}

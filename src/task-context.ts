@@ -1,0 +1,57 @@
+import { AsyncLocalStorage } from "node:async_hooks";
+import { parseDuration, type DurationInput } from "./duration.js";
+import { EbbError, RetryRequest } from "./errors.js";
+
+/**
+ * What a running handler can know and decide about itself, reached with currentTask() so a
+ * handler's own signature stays the call signature (and .delay() is typed from it).
+ */
+export interface TaskContext {
+  readonly id: string;
+  readonly name: string;
+  /** How many times this task has been retried so far (0 on the first run). */
+  readonly retries: number;
+  readonly kwargs: Readonly<Record<string, unknown>>;
+  readonly queue: string;
+  /** True when an earlier delivery of this message was not acknowledged (e.g. a worker died). */
+  readonly redelivered: boolean;
+  /** Aborted when the worker is shutting down hard. */
+  readonly signal: AbortSignal;
+  /** Pattern 3, from inside: this result's lifetime, overriding every other rule. null = never. */
+  setResultExpires(lifetime: DurationInput): void;
+  /** Ask for a retry; throws, so `throw currentTask().retry(...)` or just call it. */
+  retry(options?: { countdown?: DurationInput; exc?: unknown; maxRetries?: number }): never;
+}
+
+/** The state behind a TaskContext that the worker reads back after the handler returns. */
+export interface ContextState {
+  dynamicLifetimeMs?: number | null;
+}
+
+const storage = new AsyncLocalStorage<TaskContext>();
+
+export function currentTask(): TaskContext {
+  const ctx = storage.getStore();
+  if (!ctx) throw new EbbError("CONFIG", "currentTask() was called outside a running task; call it from inside a task handler");
+  return ctx;
+}
+
+export function runInContext<T>(ctx: TaskContext, fn: () => T): T {
+  return storage.run(ctx, fn);
+}
+
+export function makeContext(
+  base: Pick<TaskContext, "id" | "name" | "retries" | "kwargs" | "queue" | "redelivered" | "signal">,
+  state: ContextState,
+): TaskContext {
+  return {
+    ...base,
+    setResultExpires(lifetime) {
+      state.dynamicLifetimeMs = parseDuration(lifetime, { option: "setResultExpires()" });
+    },
+    retry(options = {}) {
+      const countdown = options.countdown === undefined ? null : parseDuration(options.countdown, { option: "retry({ countdown })", allowNever: false, numberUnit: "s" });
+      throw new RetryRequest(countdown, options.exc, options.maxRetries);
+    },
+  };
+}

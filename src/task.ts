@@ -1,0 +1,129 @@
+import { z } from "zod";
+import { durationSchema, parseWith } from "./config.js";
+import type { DurationInput } from "./duration.js";
+import type { AsyncResult } from "./result.js";
+
+/** What a resultExpires function sees besides the result (pattern 3 from outside). */
+export interface Outcome {
+  status: "SUCCESS" | "FAILURE";
+  taskId: string;
+  /** The error, for FAILURE. */
+  error?: unknown;
+}
+
+export type ResultExpiresOption<R> = DurationInput | ((result: R | undefined, outcome: Outcome) => DurationInput);
+
+export interface TaskOptions<R = unknown> {
+  /** Pattern 2 (a duration) or 3 (a function of the result). null = never. Overrides tier and global. */
+  resultExpires?: ResultExpiresOption<R>;
+  /** A retention tier: a built-in one (realtime, api, standard, audit, compliance, critical) or one from createApp({ tiers }). */
+  tier?: string;
+  /** Pattern 4: do not store this task's results. Overrides the global switch either way. */
+  ignoreResult?: boolean;
+  /** Store failures even when results are ignored. Default: the app's (true). */
+  storeErrorsEvenIfIgnored?: boolean;
+  /** Message expiry for every call: a message not started within this is not run (REVOKED). Not result expiry. */
+  expires?: DurationInput;
+  /** Queue for this task's messages. Default: the app's defaultQueue. */
+  queue?: string;
+  /** 0..9, 0 first. Default 0. */
+  priority?: number;
+  /** Retries allowed. Default: the app's (3); null = unlimited. */
+  maxRetries?: number | null;
+  /** Delay before a retry when none is given. Default: the app's retryDelay (3m). */
+  retryDelay?: DurationInput;
+  /** Double the delay on each retry (capped at retryBackoffMax, with full jitter). Default false. */
+  retryBackoff?: boolean;
+  /** Cap for retryBackoff. Default "10m". */
+  retryBackoffMax?: DurationInput;
+  /** Errors that retry by themselves: classes, or a predicate. Default: none. */
+  autoretryFor?: Array<abstract new (...args: never[]) => unknown> | ((error: unknown) => boolean);
+}
+
+/** Per-call options for applyAsync. They override the task's. */
+export interface CallOptions {
+  /** Use this id instead of a fresh UUID. */
+  taskId?: string;
+  /** Run no earlier than this long from now ("10s"; a number is seconds). */
+  countdown?: DurationInput;
+  /** Run no earlier than this instant. */
+  eta?: Date | string;
+  /** Message expiry: a Date/ISO instant, or a duration from now. */
+  expires?: DurationInput | Date;
+  /** This call's result lifetime (pattern 2, per call). null = never. */
+  resultExpires?: DurationInput;
+  /** Do not store this call's result (or do, when the task ignores results). */
+  ignoreResult?: boolean;
+  queue?: string;
+  priority?: number;
+  /** Keyword arguments, for Celery tasks that take them. Ebb handlers receive them as a last argument. */
+  kwargs?: Record<string, unknown>;
+}
+
+/** A registered task, options resolved to milliseconds. */
+export interface TaskDefinition {
+  name: string;
+  handler: (...args: never[]) => unknown;
+  resultExpiresMs?: number | null;
+  resultExpiresFn?: (result: unknown, outcome: Outcome) => DurationInput;
+  tier?: string;
+  ignoreResult?: boolean;
+  storeErrorsEvenIfIgnored?: boolean;
+  expiresMs?: number | null;
+  queue?: string;
+  priority: number;
+  maxRetries?: number | null;
+  retryDelayMs?: number;
+  retryBackoff: boolean;
+  retryBackoffMaxMs: number;
+  autoretry: (error: unknown) => boolean;
+}
+
+/** What app.task() returns: call it by its handler's types. */
+export interface TaskHandle<A extends unknown[], R> {
+  readonly name: string;
+  delay(...args: A): Promise<AsyncResult<R>>;
+  applyAsync(args: A, options?: CallOptions): Promise<AsyncResult<R>>;
+}
+
+const taskOptionsSchema = z
+  .object({
+    resultExpires: z.union([durationSchema("resultExpires"), z.custom<(...a: never[]) => DurationInput>((v) => typeof v === "function")]).optional(),
+    tier: z.string().min(1).optional(),
+    ignoreResult: z.boolean().optional(),
+    storeErrorsEvenIfIgnored: z.boolean().optional(),
+    expires: durationSchema("expires").optional(),
+    queue: z.string().regex(/^[\w.:@-]+$/).optional(),
+    priority: z.number().int().min(0).max(9).optional(),
+    maxRetries: z.number().int().min(0).nullable().optional(),
+    retryDelay: durationSchema("retryDelay", { allowNever: false }).optional(),
+    retryBackoff: z.boolean().optional(),
+    retryBackoffMax: durationSchema("retryBackoffMax", { allowNever: false }).optional(),
+    autoretryFor: z.union([z.array(z.custom<abstract new (...a: never[]) => unknown>((v) => typeof v === "function")), z.custom<(e: unknown) => boolean>((v) => typeof v === "function")]).optional(),
+  })
+  .strict();
+
+export function defineTask(name: string, handler: (...args: never[]) => unknown, options: TaskOptions<never> = {}): TaskDefinition {
+  if (typeof name !== "string" || name.length === 0) throw new TypeError(`Expected a task name (non-empty string), got ${JSON.stringify(name)}`);
+  if (typeof handler !== "function") throw new TypeError(`Expected task "${name}" to have a handler function, got ${typeof handler}`);
+  const o = parseWith(taskOptionsSchema, options, `task "${name}"`);
+  const auto = o.autoretryFor;
+  const def: TaskDefinition = {
+    name,
+    handler,
+    priority: o.priority ?? 0,
+    retryBackoff: o.retryBackoff ?? false,
+    retryBackoffMaxMs: o.retryBackoffMax ?? 600_000,
+    autoretry: auto === undefined ? () => false : Array.isArray(auto) ? (e) => auto.some((cls) => e instanceof cls) : auto,
+  };
+  if (typeof o.resultExpires === "function") def.resultExpiresFn = o.resultExpires as TaskDefinition["resultExpiresFn"];
+  else if (o.resultExpires !== undefined) def.resultExpiresMs = o.resultExpires;
+  if (o.tier !== undefined) def.tier = o.tier;
+  if (o.ignoreResult !== undefined) def.ignoreResult = o.ignoreResult;
+  if (o.storeErrorsEvenIfIgnored !== undefined) def.storeErrorsEvenIfIgnored = o.storeErrorsEvenIfIgnored;
+  if (o.expires !== undefined) def.expiresMs = o.expires;
+  if (o.queue !== undefined) def.queue = o.queue;
+  if (o.maxRetries !== undefined) def.maxRetries = o.maxRetries;
+  if (o.retryDelay !== undefined) def.retryDelayMs = o.retryDelay ?? undefined;
+  return def;
+}

@@ -1,0 +1,111 @@
+import type { Broker, Delivery } from "../brokers/broker.js";
+import { NotRegisteredError, RetryRequest } from "../errors.js";
+import { encodeException, formatTraceback } from "../protocol/exception-info.js";
+import { decodeTaskMessage, encodeTaskMessage, type TaskMessage } from "../protocol/task-message.js";
+import { makeContext, runInContext, type ContextState } from "../task-context.js";
+import type { TaskDefinition } from "../task.js";
+import { recordResult, type Outcome, type RecordDeps } from "./record-result.js";
+import { retryDelayMs } from "./retry-delay.js";
+
+/**
+ * Execute one delivery, start to finish. The message is acked only after its outcome is
+ * stored (at-least-once): if storing fails, the message goes back to the queue.
+ *
+ *   malformed          → dead-lettered with the reason (bytes kept), nothing stored
+ *   unknown task       → FAILURE stored naming the task, acked
+ *   expired message    → REVOKED("expired") stored, acked, handler not run
+ *   future ETA         → released until its ETA (or held, if the broker cannot delay)
+ *   success / failure  → stored per policy, acked
+ *   retry              → new message with retries+1 published, RETRY stored, acked
+ */
+export interface ExecuteDeps extends RecordDeps {
+  broker: Broker;
+  registry: ReadonlyMap<string, TaskDefinition>;
+  now: () => number;
+  /** Aborted on hard shutdown; handed to handlers as currentTask().signal. */
+  signal: AbortSignal;
+  /** Wait until `at` (epoch ms) while keeping the lease; for brokers without delayed delivery. */
+  holdUntil: (delivery: Delivery, at: number) => Promise<void>;
+}
+
+export type ExecuteResult = "done" | "dead-lettered" | "deferred" | "requeued";
+
+const STORE_RETRY_DELAY_MS = 5_000;
+
+export async function executeMessage(deps: ExecuteDeps, delivery: Delivery): Promise<ExecuteResult> {
+  let msg: TaskMessage;
+  try {
+    msg = decodeTaskMessage(delivery.raw);
+  } catch (e) {
+    const reason = (e as Error).message;
+    deps.log.error(`Malformed message on queue "${delivery.queue}" moved to dead letters: ${reason}`);
+    await deps.broker.deadLetter(delivery, reason);
+    return "dead-lettered";
+  }
+  const def = deps.registry.get(msg.task);
+  const now = deps.now();
+  if (def && msg.eta !== null && msg.eta > now) {
+    if (deps.broker.capabilities.delayedDelivery) {
+      await deps.broker.release(delivery, msg.eta);
+      return "deferred";
+    }
+    await deps.holdUntil(delivery, msg.eta);
+  }
+  const outcome = await outcomeOf(deps, delivery, msg, def);
+  try {
+    if (outcome.retry) await deps.broker.publish(encodeTaskMessage(outcome.retry), { queue: msg.queue, priority: msg.priority, availableAt: outcome.retry.eta });
+    await recordResult(deps, msg, def, outcome);
+  } catch (e) {
+    deps.log.error(`Could not store the result of ${msg.task}[${msg.id}]: ${(e as Error).message}; the message goes back to the queue and runs again in ${STORE_RETRY_DELAY_MS / 1000}s`);
+    await deps.broker.release(delivery, deps.now() + STORE_RETRY_DELAY_MS).catch(() => undefined);
+    return "requeued";
+  }
+  await deps.broker.ack(delivery);
+  return "done";
+}
+
+async function outcomeOf(deps: ExecuteDeps, delivery: Delivery, msg: TaskMessage, def: TaskDefinition | undefined): Promise<Outcome & { retry?: TaskMessage }> {
+  if (!def) {
+    const err = new NotRegisteredError(msg.task);
+    deps.log.error(`Received unregistered task "${msg.task}" (id ${msg.id}); storing FAILURE. ${err.message}`);
+    return { status: "FAILURE", result: { exc_type: "NotRegistered", exc_message: [msg.task], exc_module: "celery.exceptions" }, traceback: null };
+  }
+  if (msg.expires !== null && deps.now() >= msg.expires) {
+    deps.log.warn(`Task ${msg.task}[${msg.id}] expired at ${new Date(msg.expires).toISOString()} before it started; marking REVOKED`);
+    return { status: "REVOKED", result: { exc_type: "TaskRevokedError", exc_message: ["expired"], exc_module: "celery.exceptions" }, traceback: null };
+  }
+  const state: ContextState = {};
+  const ctx = makeContext(
+    { id: msg.id, name: msg.task, retries: msg.retries, kwargs: msg.kwargs, queue: msg.queue, redelivered: delivery.redelivered, signal: deps.signal },
+    state,
+  );
+  const args = Object.keys(msg.kwargs).length > 0 ? [...msg.args, msg.kwargs] : msg.args;
+  try {
+    const value = await runInContext(ctx, () => (def.handler as (...a: unknown[]) => unknown)(...args));
+    return { status: "SUCCESS", result: value === undefined ? null : value, traceback: null, ...dynamic(state) };
+  } catch (error) {
+    const retry = error instanceof RetryRequest ? error : def.autoretry(error) ? new RetryRequest(null, error) : null;
+    const cause = retry ? (retry.exc ?? error) : error;
+    if (retry && !retriesExhausted(deps, msg, def, retry)) {
+      const delay = retryDelayMs({ retries: msg.retries, countdownMs: retry.countdownMs, baseMs: def.retryDelayMs ?? deps.config.retryDelayMs, backoff: def.retryBackoff, maxMs: def.retryBackoffMaxMs });
+      deps.log.warn(`Task ${msg.task}[${msg.id}] retry ${msg.retries + 1} in ${delay} ms: ${describeError(cause)}`);
+      const next: TaskMessage = { ...msg, retries: msg.retries + 1, eta: deps.now() + delay, parentId: msg.id };
+      return { status: "RETRY", result: encodeException(cause), traceback: formatTraceback(cause), retry: next };
+    }
+    deps.log.error(`Task ${msg.task}[${msg.id}] failed: ${describeError(cause)}`);
+    return { status: "FAILURE", result: encodeException(cause), traceback: formatTraceback(cause), error: cause, ...dynamic(state) };
+  }
+}
+
+function retriesExhausted(deps: ExecuteDeps, msg: TaskMessage, def: TaskDefinition, retry: RetryRequest): boolean {
+  const max = retry.maxRetries ?? (def.maxRetries !== undefined ? def.maxRetries : deps.config.maxRetries);
+  return max !== null && msg.retries >= max;
+}
+
+function dynamic(state: ContextState): { dynamicMs?: number | null } {
+  return state.dynamicLifetimeMs !== undefined ? { dynamicMs: state.dynamicLifetimeMs } : {};
+}
+
+function describeError(e: unknown): string {
+  return e instanceof Error ? `${e.name}: ${e.message}` : String(e);
+}
