@@ -2,6 +2,7 @@ import { parseDuration } from "./duration.js";
 import { ConfigError, describe } from "./errors.js";
 import type { ResolvedConfig } from "./config.js";
 import { makeTaskMessage, type TaskMessage } from "./protocol/task-message.js";
+import { parseCeleryTime } from "./protocol/timestamps.js";
 import type { PublishOptions } from "./brokers/broker.js";
 import type { CallOptions, TaskDefinition } from "./task.js";
 
@@ -58,8 +59,16 @@ function expiresOf(options: CallOptions, def: TaskDefinition | undefined, now: n
   return ms === null ? null : now + ms;
 }
 
+/** A Date, or an ISO string read as Celery reads it: naive means UTC, never the local zone. */
 function instant(value: Date | string, option: string): number {
-  const ms = value instanceof Date ? value.getTime() : Date.parse(value);
-  if (!Number.isFinite(ms)) throw new ConfigError(`Expected ${option} to be a Date or an ISO 8601 instant such as "2030-01-02T03:04:05Z", got ${describe(value)}`);
-  return ms;
+  const bad = () => new ConfigError(`Expected ${option} to be a Date or an ISO 8601 instant such as "2030-01-02T03:04:05Z", got ${describe(value)}`);
+  if (value instanceof Date) {
+    if (!Number.isFinite(value.getTime())) throw bad();
+    return value.getTime();
+  }
+  try {
+    return parseCeleryTime(value, option);
+  } catch {
+    throw bad();
+  }
 }

@@ -90,7 +90,7 @@ const configSchema = z
     resultExpires: durationSchema("resultExpires").optional(),
     expiredGrace: durationSchema("expiredGrace", { allowNever: false }).optional(),
     tiers: z
-      .record(z.string().regex(/^[\w.-]+$/), z.object({ expires: durationSchema("tiers.*.expires"), action: z.enum(["delete", "archive"]).optional() }).strict())
+      .record(z.string().regex(/^[\w.-]+$/), z.object({ expires: z.union([z.string(), z.number(), z.null()]), action: z.enum(["delete", "archive"]).optional() }).strict())
       .optional(),
     ignoreResult: z.boolean().optional(),
     storeErrorsEvenIfIgnored: z.boolean().optional(),
@@ -110,7 +110,8 @@ export function resolveConfig(input: AppConfig = {}, env: NodeJS.ProcessEnv = pr
   const backend = c.backend ?? env.EBB_BACKEND_URL ?? defaultBackendFor(broker);
   checkBackendUrl(backend);
   const tiers: Record<string, Tier> = { ...BUILTIN_TIERS };
-  for (const [name, t] of Object.entries(c.tiers ?? {})) tiers[name] = { expiresMs: t.expires, action: t.action ?? "delete" };
+  // Overriding a built-in tier's lifetime keeps its action: compliance stays archive unless told.
+  for (const [name, t] of Object.entries(c.tiers ?? {})) tiers[name] = { expiresMs: parseDuration(t.expires, { option: `tiers.${name}.expires` }), action: t.action ?? (Object.hasOwn(BUILTIN_TIERS, name) ? BUILTIN_TIERS[name]!.action : "delete") };
   const dur = (v: number | null | undefined, fallback: string) => (v === undefined ? parseDuration(fallback, { option: "default" }) : v);
   return {
     broker,

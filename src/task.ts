@@ -1,6 +1,6 @@
 import { z } from "zod";
 import { durationSchema, parseWith } from "./config.js";
-import type { DurationInput } from "./duration.js";
+import { parseDuration, type DurationInput } from "./duration.js";
 import type { AsyncResult } from "./result.js";
 
 /** What a resultExpires function sees besides the result (pattern 3 from outside). */
@@ -88,7 +88,19 @@ export interface TaskHandle<A extends unknown[], R> {
 
 const taskOptionsSchema = z
   .object({
-    resultExpires: z.union([durationSchema("resultExpires"), z.custom<(...a: never[]) => DurationInput>((v) => typeof v === "function")]).optional(),
+    // A function passes through; anything else must be a duration (the error names option and value).
+    resultExpires: z
+      .unknown()
+      .transform((v, ctx) => {
+        if (typeof v === "function") return v as (...a: never[]) => DurationInput;
+        try {
+          return parseDuration(v, { option: "resultExpires" });
+        } catch (e) {
+          ctx.addIssue({ code: "custom", message: (e as Error).message });
+          return z.NEVER;
+        }
+      })
+      .optional(),
     tier: z.string().min(1).optional(),
     ignoreResult: z.boolean().optional(),
     storeErrorsEvenIfIgnored: z.boolean().optional(),

@@ -2,7 +2,9 @@ import { ConfigError, UnknownSchemeError, describe } from "./errors.js";
 
 /** Replace the password of every URL in `text` with "***" so it can be printed. Works on unparseable strings too. */
 export function redactUrl(text: string): string {
-  return text.replace(/([a-z][a-z0-9+.-]*:\/\/)([^/@\s:]*):([^/@\s]*)@/gi, (_m, scheme: string, user: string) => `${scheme}${user}:***@`);
+  return text
+    .replace(/([a-z][a-z0-9+.-]*:\/\/)([^/@\s:]*):([^/\s]*)@/gi, (_m, scheme: string, user: string) => `${scheme}${user}:***@`)
+    .replace(/:(?!\*\*\*@)[^:/@\s"']+@/g, ":***@"); // user:pass@host without a scheme://
 }
 
 /** The scheme of a store URL, lower-cased, without "://". Throws a ConfigError naming the option. */
@@ -18,7 +20,7 @@ export function schemeOf(url: unknown, option: string): string {
 /** Pick an implementation by scheme; the error for an unknown scheme lists the known ones. */
 export function pickByScheme<T>(url: string, option: string, table: Record<string, T>): T {
   const scheme = schemeOf(url, option);
-  const hit = table[scheme];
+  const hit = Object.hasOwn(table, scheme) ? table[scheme] : undefined;
   if (hit === undefined) {
     throw new UnknownSchemeError(
       `Unknown ${option} scheme "${scheme}://" in ${JSON.stringify(redactUrl(url))}; known schemes: ${Object.keys(table).map((s) => `${s}://`).join(", ")}`,

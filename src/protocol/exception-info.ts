@@ -18,7 +18,9 @@ export const JS_EXC_MODULE = "ebb.js";
 
 export function encodeException(error: unknown): ExceptionInfo {
   if (error instanceof Error) {
-    const type = error.name || "Error";
+    // A subclass that does not set `name` inherits "Error"; its class name is what the user wrote.
+    const ctorName = (error.constructor as { name?: string } | undefined)?.name;
+    const type = error.name && error.name !== "Error" ? error.name : ctorName || "Error";
     const data = (error as { excMessage?: unknown }).excMessage;
     return {
       exc_type: type,

@@ -2,3 +2,4 @@ export * from "./task-message.js";
 export * from "./result-meta.js";
 export * from "./exception-info.js";
 export * from "./timestamps.js";
+export * from "./python-json.js";

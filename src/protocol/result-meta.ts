@@ -1,5 +1,6 @@
 import { ProtocolError } from "../errors.js";
 import { isStoredState, type StoredState } from "../states.js";
+import { pythonJsonDumps } from "./python-json.js";
 import { parseCeleryTime, toCeleryNaive } from "./timestamps.js";
 
 /**
@@ -17,7 +18,8 @@ export interface ResultMeta {
   status: StoredState;
   result: unknown;
   traceback: string | null;
-  children: unknown[];
+  /** null when Celery stored a result outside a task request (store_result from a client). */
+  children: unknown[] | null;
   /** Epoch ms, or null. */
   dateDone: number | null;
   extended?: {
@@ -43,7 +45,7 @@ export function encodeResultMeta(meta: ResultMeta): string {
     Object.assign(out, { name: e.name, args: e.args, kwargs: e.kwargs, worker: e.worker, retries: e.retries, queue: e.queue });
   }
   out.task_id = meta.taskId;
-  return JSON.stringify(out);
+  return pythonJsonDumps(out);
 }
 
 /** Parse a stored value. `where` names its origin for the error (e.g. the Redis key). */
@@ -63,7 +65,7 @@ export function decodeResultMeta(raw: string, where: string): ResultMeta {
     status: o.status,
     result: o.result ?? null,
     traceback: typeof o.traceback === "string" ? o.traceback : null,
-    children: Array.isArray(o.children) ? o.children : [],
+    children: Array.isArray(o.children) ? o.children : o.children === null ? null : [],
     dateDone: typeof o.date_done === "string" ? parseCeleryTime(o.date_done, `${where} date_done`) : null,
   };
   if ("name" in o || "worker" in o) {

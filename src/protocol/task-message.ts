@@ -1,6 +1,7 @@
 import { randomUUID } from "node:crypto";
 import { hostname } from "node:os";
 import { ProtocolError } from "../errors.js";
+import { pythonJsonDumps } from "./python-json.js";
 import { parseCeleryTime, toCeleryAware } from "./timestamps.js";
 
 /**
@@ -81,7 +82,7 @@ export function makeTaskMessage(input: TaskMessageInput): TaskMessage {
 
 /** TaskMessage → the envelope string a broker stores. */
 export function encodeTaskMessage(m: TaskMessage): string {
-  const body = Buffer.from(JSON.stringify([m.args, m.kwargs, m.embed]), "utf8").toString("base64");
+  const body = Buffer.from(pythonJsonDumps([m.args, m.kwargs, m.embed]), "utf8").toString("base64");
   const headers: Record<string, unknown> = {
     ...m.headers,
     lang: "js",
@@ -103,7 +104,7 @@ export function encodeTaskMessage(m: TaskMessage): string {
   };
   if (m.resultExpiresMs !== undefined) headers.ebb_result_expires_ms = m.resultExpiresMs;
   if (m.ignoreResultOverride !== undefined) headers.ebb_ignore_result = m.ignoreResultOverride;
-  return JSON.stringify({
+  return pythonJsonDumps({
     body,
     "content-encoding": "utf-8",
     "content-type": "application/json",
