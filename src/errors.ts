@@ -37,12 +37,16 @@ export class EbbError extends Error {
 }
 
 export class ConfigError extends EbbError {
-  constructor(message: string, options?: { cause?: unknown }) {
-    super("CONFIG", message, options);
+  constructor(message: string, options?: { cause?: unknown; code?: "CONFIG" | "UNKNOWN_SCHEME" }) {
+    super(options?.code ?? "CONFIG", message, options);
   }
 }
 
-export class UnknownSchemeError extends ConfigError {}
+export class UnknownSchemeError extends ConfigError {
+  constructor(message: string) {
+    super(message, { code: "UNKNOWN_SCHEME" });
+  }
+}
 
 export class StoreUnavailableError extends EbbError {
   constructor(message: string, options?: { cause?: unknown }) {

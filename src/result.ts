@@ -60,14 +60,21 @@ export class AsyncResult<R = unknown> {
   async get(options: GetOptions = {}): Promise<R> {
     const timeoutMs = options.timeoutMs === undefined ? this.#source.defaultTimeoutMs : options.timeoutMs;
     const deadline = timeoutMs === null || timeoutMs === Infinity ? Infinity : performance.now() + timeoutMs;
-    for (;;) {
-      const found = await (await this.#source.backend()).lookup(this.id, { graceMs: this.#source.graceMs });
-      if (found.kind === "expired") throw new ResultExpiredError(this.id, new Date(found.expiredAt));
-      if (found.kind === "found" && isReady(found.result.status)) return settle<R>(found.result);
-      const left = deadline - performance.now();
-      if (left <= 0) throw new TimeoutError(this.id, timeoutMs ?? 0);
-      if (options.signal?.aborted) throw options.signal.reason;
-      await (await this.#source.backend()).waitForChange(this.id, Math.min(left, 5_000), options.signal);
+    const backend = await this.#source.backend();
+    // Watch before the first look, so a result stored in between wakes us at once.
+    const watch = await backend.watch(this.id);
+    try {
+      for (;;) {
+        const found = await backend.lookup(this.id, { graceMs: this.#source.graceMs });
+        if (found.kind === "expired") throw new ResultExpiredError(this.id, new Date(found.expiredAt));
+        if (found.kind === "found" && isReady(found.result.status)) return settle<R>(found.result);
+        const left = deadline - performance.now();
+        if (left <= 0) throw new TimeoutError(this.id, timeoutMs ?? 0);
+        if (options.signal?.aborted) throw options.signal.reason;
+        await watch.changed(Math.min(left, 5_000), options.signal);
+      }
+    } finally {
+      watch.close();
     }
   }
 

@@ -5,13 +5,16 @@ import type { AsyncResult } from "./result.js";
 
 /** What a resultExpires function sees besides the result (pattern 3 from outside). */
 export interface Outcome {
-  status: "SUCCESS" | "FAILURE";
   taskId: string;
-  /** The error, for FAILURE. */
-  error?: unknown;
 }
 
-export type ResultExpiresOption<R> = DurationInput | ((result: R | undefined, outcome: Outcome) => DurationInput);
+/**
+ * A duration, or a function of the (successful) result. The function is called for SUCCESS
+ * only, so it sees the handler's own return type; a failure's lifetime comes from the next
+ * rule (call, task duration, tier, global). To decide a failure's lifetime, catch inside the
+ * handler and use currentTask().setResultExpires().
+ */
+export type ResultExpiresOption<R> = DurationInput | ((result: R, outcome: Outcome) => DurationInput);
 
 export interface TaskOptions<R = unknown> {
   /** Pattern 2 (a duration) or 3 (a function of the result). null = never. Overrides tier and global. */

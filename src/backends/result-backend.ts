@@ -1,4 +1,7 @@
+import type { Watch } from "../change-hub.js";
 import type { StoredState } from "../states.js";
+
+export type { Watch } from "../change-hub.js";
 
 /**
  * The result-backend contract. Store words (keys, tables, TTLs) stay inside each backend's folder.
@@ -13,7 +16,7 @@ import type { StoredState } from "../states.js";
 export interface BackendCapabilities {
   /** The store drops expired entries by itself (Redis TTL); cleanup is then only for archive tiers. */
   readonly nativeExpiry: boolean;
-  /** waitForChange() is pushed by the store rather than polled. */
+  /** watch() is woken by the store itself (pub/sub) rather than by polling. */
   readonly pushNotify: boolean;
 }
 
@@ -87,9 +90,10 @@ export interface ResultBackend {
   /** Remove a result on purpose; afterwards the id is unknown (PENDING), not EXPIRED. */
   forget(taskId: string): Promise<boolean>;
   /**
-   * Resolve when the result for taskId may have changed, or after at most maxWaitMs.
-   * Push-capable stores resolve on the store's notification; others after a poll interval.
+   * Watch one result for changes. Resolves once the watch is live, so a change made after
+   * this call is never missed: "watch, look, wait" cannot lose a wake-up. Push-capable
+   * stores wake on the store's notification; others wake at least every poll interval.
    */
-  waitForChange(taskId: string, maxWaitMs: number, signal?: AbortSignal): Promise<void>;
+  watch(taskId: string): Promise<Watch>;
   close(): Promise<void>;
 }

@@ -45,6 +45,8 @@ export interface Broker {
   readonly capabilities: BrokerCapabilities;
   /** The URL with any password replaced by "***". */
   readonly url: string;
+  /** The store's clock, epoch ms: ETA and message expiry are judged by it, not by the worker's. */
+  now(): Promise<number>;
   publish(raw: string, options: PublishOptions): Promise<void>;
   /** Lease up to `max` messages from `queues` (earlier queues first, then by priority, then FIFO). */
   fetch(queues: readonly string[], max: number, options: FetchOptions): Promise<Delivery[]>;

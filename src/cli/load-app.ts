@@ -40,7 +40,7 @@ async function importModule(spec: string): Promise<Record<string, unknown>> {
     const err = e as Error & { code?: string };
     if (err.code === "ERR_MODULE_NOT_FOUND" && !isFile) throw new NoInputError(`Cannot find app module ${JSON.stringify(spec)}; pass -A with a path such as ./app.mjs`);
     // The module's own createApp() rejected its config (the module may use another copy of ebb, so match the code, not the class).
-    if (err.code === "CONFIG") throw new AppConfigError(`App module ${JSON.stringify(spec)}: ${redactUrl(err.message)}`, { cause: e });
+    if (err.code === "CONFIG" || err.code === "UNKNOWN_SCHEME") throw new AppConfigError(`App module ${JSON.stringify(spec)}: ${redactUrl(err.message)}`, { cause: e });
     throw new NoInputError(`Loading app module ${JSON.stringify(spec)} failed: ${redactUrl(err.message ?? String(e))}`, { cause: e });
   }
 }

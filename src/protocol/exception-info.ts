@@ -13,6 +13,9 @@ export interface ExceptionInfo {
 // JS error names that are also Python builtins keep "builtins", so Python raises its own class.
 const PYTHON_BUILTINS = new Set(["TypeError", "ValueError", "KeyError", "RuntimeError", "Exception", "NotImplementedError", "AssertionError", "IndexError", "ZeroDivisionError", "TimeoutError"]);
 
+// Celery's own exceptions keep their module, so Python raises the real class.
+const CELERY_EXCEPTIONS = new Set(["MaxRetriesExceededError", "TaskRevokedError", "NotRegistered", "TimeLimitExceeded", "SoftTimeLimitExceeded", "Retry", "Reject", "Ignore"]);
+
 /** Module name Ebb uses for JS-only error classes. */
 export const JS_EXC_MODULE = "ebb.js";
 
@@ -25,7 +28,7 @@ export function encodeException(error: unknown): ExceptionInfo {
     return {
       exc_type: type,
       exc_message: Array.isArray(data) ? data : [error.message],
-      exc_module: PYTHON_BUILTINS.has(type) ? "builtins" : JS_EXC_MODULE,
+      exc_module: PYTHON_BUILTINS.has(type) ? "builtins" : CELERY_EXCEPTIONS.has(type) ? "celery.exceptions" : JS_EXC_MODULE,
     };
   }
   return { exc_type: "Error", exc_message: [typeof error === "string" ? error : safeJson(error)], exc_module: JS_EXC_MODULE };

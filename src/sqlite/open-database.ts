@@ -1,3 +1,4 @@
+import { ChangeHub } from "../change-hub.js";
 import { existsSync } from "node:fs";
 import { dirname } from "node:path";
 import Database from "better-sqlite3";
@@ -16,14 +17,14 @@ export interface SqliteHandle {
   /** Absolute path, or ":memory:". */
   readonly path: string;
   /** Wakes waiters in this process at once; other processes still find changes by polling. */
-  readonly changes: ChangeSignal;
+  readonly changes: ChangeHub;
   /** Give this user's reference back; the connection closes with the last one. Idempotent. */
   close(): void;
 }
 
 interface Shared {
   db: Database.Database;
-  changes: ChangeSignal;
+  changes: ChangeHub;
   refs: number;
 }
 
@@ -40,7 +41,7 @@ export function openDatabase(path: string): SqliteHandle {
       db.close();
       throw err;
     }
-    shared = { db, changes: new ChangeSignal(), refs: 0 };
+    shared = { db, changes: new ChangeHub(), refs: 0 };
     open.set(path, shared);
   }
   shared.refs += 1;
@@ -100,35 +101,3 @@ export function storeClock(db: Database.Database, clock?: Clock): Clock {
 }
 
 /** Topic-keyed wake-ups within one process. */
-export class ChangeSignal {
-  private readonly waiters = new Map<string, Set<() => void>>();
-
-  notify(topic: string): void {
-    const set = this.waiters.get(topic);
-    if (!set) return;
-    this.waiters.delete(topic);
-    for (const wake of set) wake();
-  }
-
-  /** Resolve on notify(topic), after ms, or as soon as any of the signals aborts. Never rejects. */
-  wait(topic: string, ms: number, signals: readonly (AbortSignal | undefined)[]): Promise<void> {
-    return new Promise((resolve) => {
-      let set = this.waiters.get(topic);
-      if (!set) this.waiters.set(topic, (set = new Set()));
-      const waiters = set;
-      const done = (): void => {
-        clearTimeout(timer);
-        waiters.delete(done);
-        if (waiters.size === 0 && this.waiters.get(topic) === waiters) this.waiters.delete(topic);
-        for (const s of signals) s?.removeEventListener("abort", done);
-        resolve();
-      };
-      const timer = setTimeout(done, Math.max(0, ms));
-      waiters.add(done);
-      for (const s of signals) {
-        if (s?.aborted) return done();
-        s?.addEventListener("abort", done, { once: true });
-      }
-    });
-  }
-}

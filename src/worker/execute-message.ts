@@ -21,7 +21,6 @@ import { retryDelayMs } from "./retry-delay.js";
 export interface ExecuteDeps extends RecordDeps {
   broker: Broker;
   registry: ReadonlyMap<string, TaskDefinition>;
-  now: () => number;
   /** Aborted on hard shutdown; handed to handlers as currentTask().signal. */
   signal: AbortSignal;
   /** Wait until `at` (epoch ms) while keeping the lease; for brokers without delayed delivery. */
@@ -43,7 +42,7 @@ export async function executeMessage(deps: ExecuteDeps, delivery: Delivery): Pro
     return "dead-lettered";
   }
   const def = deps.registry.get(msg.task);
-  const now = deps.now();
+  const now = await deps.broker.now();
   if (def && msg.eta !== null && msg.eta > now) {
     if (deps.broker.capabilities.delayedDelivery) {
       await deps.broker.release(delivery, msg.eta);
@@ -51,26 +50,26 @@ export async function executeMessage(deps: ExecuteDeps, delivery: Delivery): Pro
     }
     await deps.holdUntil(delivery, msg.eta);
   }
-  const outcome = await outcomeOf(deps, delivery, msg, def);
+  const outcome = await outcomeOf(deps, delivery, msg, def, def && msg.eta !== null && msg.eta > now ? await deps.broker.now() : now);
   try {
     if (outcome.retry) await deps.broker.publish(encodeTaskMessage(outcome.retry), { queue: msg.queue, priority: msg.priority, availableAt: outcome.retry.eta });
     await recordResult(deps, msg, def, outcome);
   } catch (e) {
     deps.log.error(`Could not store the result of ${msg.task}[${msg.id}]: ${(e as Error).message}; the message goes back to the queue and runs again in ${STORE_RETRY_DELAY_MS / 1000}s`);
-    await deps.broker.release(delivery, deps.now() + STORE_RETRY_DELAY_MS).catch(() => undefined);
+    await deps.broker.release(delivery, (await deps.broker.now().catch(() => Date.now())) + STORE_RETRY_DELAY_MS).catch(() => undefined);
     return "requeued";
   }
   await deps.broker.ack(delivery);
   return "done";
 }
 
-async function outcomeOf(deps: ExecuteDeps, delivery: Delivery, msg: TaskMessage, def: TaskDefinition | undefined): Promise<Outcome & { retry?: TaskMessage }> {
+async function outcomeOf(deps: ExecuteDeps, delivery: Delivery, msg: TaskMessage, def: TaskDefinition | undefined, now: number): Promise<Outcome & { retry?: TaskMessage }> {
   if (!def) {
     const err = new NotRegisteredError(msg.task);
     deps.log.error(`Received unregistered task "${msg.task}" (id ${msg.id}); storing FAILURE. ${err.message}`);
     return { status: "FAILURE", result: { exc_type: "NotRegistered", exc_message: [msg.task], exc_module: "celery.exceptions" }, traceback: null };
   }
-  if (msg.expires !== null && deps.now() >= msg.expires) {
+  if (msg.expires !== null && now >= msg.expires) {
     deps.log.warn(`Task ${msg.task}[${msg.id}] expired at ${new Date(msg.expires).toISOString()} before it started; marking REVOKED`);
     return { status: "REVOKED", result: { exc_type: "TaskRevokedError", exc_message: ["expired"], exc_module: "celery.exceptions" }, traceback: null };
   }
@@ -89,12 +88,20 @@ async function outcomeOf(deps: ExecuteDeps, delivery: Delivery, msg: TaskMessage
     if (retry && !retriesExhausted(deps, msg, def, retry)) {
       const delay = retryDelayMs({ retries: msg.retries, countdownMs: retry.countdownMs, baseMs: def.retryDelayMs ?? deps.config.retryDelayMs, backoff: def.retryBackoff, maxMs: def.retryBackoffMaxMs });
       deps.log.warn(`Task ${msg.task}[${msg.id}] retry ${msg.retries + 1} in ${delay} ms: ${describeError(cause)}`);
-      const next: TaskMessage = { ...msg, retries: msg.retries + 1, eta: deps.now() + delay, parentId: msg.id };
+      const next: TaskMessage = { ...msg, retries: msg.retries + 1, eta: (await deps.broker.now()) + delay, parentId: msg.id };
       return { status: "RETRY", result: encodeException(cause), traceback: formatTraceback(cause), retry: next };
     }
-    deps.log.error(`Task ${msg.task}[${msg.id}] failed: ${describeError(cause)}`);
-    return { status: "FAILURE", result: encodeException(cause), traceback: formatTraceback(cause), error: cause, ...dynamic(state) };
+    // Out of retries with no exception of its own: say so, as Celery does, rather than store Ebb's internal RetryRequest.
+    const failure = cause instanceof RetryRequest ? maxRetriesExceeded(msg) : cause;
+    deps.log.error(`Task ${msg.task}[${msg.id}] failed: ${describeError(failure)}`);
+    return { status: "FAILURE", result: encodeException(failure), traceback: formatTraceback(failure), error: failure, ...dynamic(state) };
   }
+}
+
+function maxRetriesExceeded(msg: TaskMessage): Error {
+  const e = new Error(`Can't retry ${msg.task}[${msg.id}] args:${JSON.stringify(msg.args)} kwargs:${JSON.stringify(msg.kwargs)}: max retries (${msg.retries}) exceeded`);
+  e.name = "MaxRetriesExceededError";
+  return e;
 }
 
 function retriesExhausted(deps: ExecuteDeps, msg: TaskMessage, def: TaskDefinition, retry: RetryRequest): boolean {

@@ -69,13 +69,9 @@ export async function recordResult(deps: RecordDeps, msg: TaskMessage, def: Task
 
 /** Pattern 3 from outside: resultExpires as a function of the result. A throwing function falls through to the next rule. */
 function dynamicFromFunction(deps: RecordDeps, msg: TaskMessage, def: TaskDefinition | undefined, outcome: Outcome): number | null | undefined {
-  if (!def?.resultExpiresFn || (outcome.status !== "SUCCESS" && outcome.status !== "FAILURE")) return undefined;
+  if (!def?.resultExpiresFn || outcome.status !== "SUCCESS") return undefined;
   try {
-    const value = def.resultExpiresFn(outcome.status === "SUCCESS" ? outcome.result : undefined, {
-      status: outcome.status,
-      taskId: msg.id,
-      ...(outcome.status === "FAILURE" ? { error: outcome.error } : {}),
-    });
+    const value = def.resultExpiresFn(outcome.result, { taskId: msg.id });
     return parseDuration(value, { option: `resultExpires() of task "${msg.task}"` });
   } catch (e) {
     deps.log.error(`resultExpires() of task "${msg.task}" failed for ${msg.id}: ${(e as Error).message}; using the next rule (call, task, tier, global)`);

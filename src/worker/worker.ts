@@ -5,6 +5,7 @@ import type { ResolvedConfig } from "../config.js";
 import type { Logger } from "../logger.js";
 import type { TaskDefinition } from "../task.js";
 import { executeMessage, type ExecuteDeps } from "./execute-message.js";
+import { Slots } from "./slots.js";
 
 export interface WorkerOptions {
   /** How many tasks run at once (async handlers interleave on one event loop). Default 10. */
@@ -15,6 +16,8 @@ export interface WorkerOptions {
   name?: string;
   /** How long one fetch waits for a message before looping. Default 1000 ms. */
   fetchWaitMs?: number;
+  /** Messages with a future ETA held in memory (brokers without delayed delivery), beyond the running ones. Default 1000. */
+  maxHeld?: number;
 }
 
 export interface WorkerDeps {
@@ -26,9 +29,11 @@ export interface WorkerDeps {
 }
 
 /**
- * The consume loop: lease up to `concurrency` messages, execute each, and keep the leases of
- * the ones in flight fresh so a slow task is not handed to another worker while this one is
- * alive. stop() is graceful: stop fetching, finish what is in flight, then resolve.
+ * The consume loop: lease as many messages as there are free slots, execute each, and keep the
+ * leases of the ones in flight fresh so a slow task is not handed to another worker while this
+ * one is alive. A message waiting for its ETA (on a broker that cannot delay) gives its slot
+ * back while it waits, up to maxHeld of them. stop() is graceful: stop fetching, finish what is
+ * in flight (held ETA messages go back to the broker), then resolve.
  */
 export class Worker {
   readonly name: string;
@@ -36,6 +41,9 @@ export class Worker {
   readonly #concurrency: number;
   readonly #queues: string[];
   readonly #fetchWaitMs: number;
+  readonly #maxHeld: number;
+  readonly #slots: Slots;
+  readonly #held = new Set<Delivery>();
   readonly #inFlight = new Map<Delivery, Promise<unknown>>();
   readonly #stopFetching = new AbortController();
   readonly #hardStop = new AbortController();
@@ -49,6 +57,8 @@ export class Worker {
     this.#concurrency = concurrency;
     this.#queues = options.queues && options.queues.length > 0 ? options.queues : [deps.config.defaultQueue];
     this.#fetchWaitMs = options.fetchWaitMs ?? 1_000;
+    this.#maxHeld = options.maxHeld ?? 1_000;
+    this.#slots = new Slots(concurrency);
     this.name = options.name ?? `ebb-${process.pid}@${hostname()}`;
   }
 
@@ -57,8 +67,9 @@ export class Worker {
     return this.#processed;
   }
 
+  /** Messages being executed (not counting ones waiting for their ETA). */
   get active(): number {
-    return this.#inFlight.size;
+    return this.#inFlight.size - this.#held.size;
   }
 
   /** Start consuming; resolves when the worker has stopped. Calling it twice returns the same promise. */
@@ -82,13 +93,14 @@ export class Worker {
     let backoffMs = 0;
     try {
       while (!this.#stopFetching.signal.aborted) {
-        if (this.#inFlight.size >= this.#concurrency) {
+        const room = Math.min(this.#slots.free, this.#maxHeld - this.#held.size);
+        if (room <= 0) {
           await Promise.race(this.#inFlight.values());
           continue;
         }
         let deliveries: Delivery[];
         try {
-          deliveries = await broker.fetch(this.#queues, this.#concurrency - this.#inFlight.size, { visibilityTimeoutMs: vt, waitMs: this.#fetchWaitMs, signal: this.#stopFetching.signal });
+          deliveries = await broker.fetch(this.#queues, room, { visibilityTimeoutMs: vt, waitMs: this.#fetchWaitMs, signal: this.#stopFetching.signal });
           backoffMs = 0;
         } catch (e) {
           backoffMs = Math.min(30_000, backoffMs === 0 ? 500 : backoffMs * 2);
@@ -109,20 +121,39 @@ export class Worker {
     const deps: ExecuteDeps = {
       ...this.#deps,
       workerName: this.name,
-      now: this.#deps.config.clock,
       signal: this.#hardStop.signal,
-      holdUntil: (_d, at) => delay(Math.max(0, at - this.#deps.config.clock())),
+      holdUntil: (d, at) => this.#hold(d, at),
     };
-    const task = executeMessage(deps, delivery)
+    const task = this.#slots
+      .acquire()
+      .then(() => executeMessage(deps, delivery).finally(() => this.#slots.release()))
       .then(() => {
         this.#processed++;
       })
       .catch((e: unknown) => {
+        if (e instanceof HeldOnShutdown) return;
         // The message stays leased and comes back after the visibility timeout: nothing is lost.
         this.#deps.log.error(`Message on queue "${delivery.queue}" could not be handled and will be redelivered: ${(e as Error).message}`);
       })
       .finally(() => this.#inFlight.delete(delivery));
     this.#inFlight.set(delivery, task);
+  }
+
+  /** Wait for an ETA without holding a slot; on shutdown the message goes back to the broker instead. */
+  async #hold(delivery: Delivery, at: number): Promise<void> {
+    this.#slots.release();
+    this.#held.add(delivery);
+    try {
+      await delay(Math.max(0, at - (await this.#deps.broker.now())), this.#stopFetching.signal);
+    } finally {
+      this.#held.delete(delivery);
+    }
+    if (this.#stopFetching.signal.aborted && at > (await this.#deps.broker.now())) {
+      await this.#deps.broker.release(delivery, at);
+      await this.#slots.acquire();
+      throw new HeldOnShutdown();
+    }
+    await this.#slots.acquire();
   }
 
   async #extendLeases(): Promise<void> {
@@ -134,6 +165,9 @@ export class Worker {
     }
   }
 }
+
+/** A held ETA message was handed back to the broker because the worker is stopping. */
+class HeldOnShutdown extends Error {}
 
 function delay(ms: number, signal?: AbortSignal): Promise<void> {
   return new Promise((resolve) => {

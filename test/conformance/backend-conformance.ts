@@ -168,26 +168,49 @@ export function backendConformance(name: string, make: () => Promise<BackendFixt
       expect(await backend.lookup("t-unknown", GRACE)).toEqual({ kind: "missing" });
     });
 
-    it("waitForChange resolves when the result is stored", async () => {
-      let settled = false;
-      const pending = backend.waitForChange("t-wait", LONG_WAIT_MS).then(() => (settled = true));
-      await Promise.resolve();
-      expect(settled).toBe(false);
-      await backend.store(request("t-wait"));
-      await pending;
-      expect((await backend.lookup("t-wait", GRACE)).kind).toBe("found");
+    it("a watch resolves when the result is stored", async () => {
+      const watch = await backend.watch("t-wait");
+      try {
+        let settled = false;
+        const pending = watch.changed(LONG_WAIT_MS).then(() => (settled = true));
+        await Promise.resolve();
+        expect(settled).toBe(false);
+        await backend.store(request("t-wait"));
+        await pending;
+        expect((await backend.lookup("t-wait", GRACE)).kind).toBe("found");
+      } finally {
+        watch.close();
+      }
     }, TEST_TIMEOUT_MS);
 
-    it("waitForChange resolves on forget, on abort, and after maxWaitMs", async () => {
+    it("a watch remembers a change made before changed() is called (no lost wake-up)", async () => {
+      const watch = await backend.watch("t-wait-early");
+      try {
+        await backend.store(request("t-wait-early"));
+        let settled = false;
+        const pending = watch.changed(LONG_WAIT_MS).then(() => (settled = true));
+        await pending;
+        expect(settled).toBe(true);
+      } finally {
+        watch.close();
+      }
+    }, TEST_TIMEOUT_MS);
+
+    it("a watch resolves on forget, on abort, and after ms", async () => {
       await backend.store(request("t-wait2"));
-      const onForget = backend.waitForChange("t-wait2", LONG_WAIT_MS);
-      await backend.forget("t-wait2");
-      await onForget;
-      const controller = new AbortController();
-      const onAbort = backend.waitForChange("t-wait2", LONG_WAIT_MS, controller.signal);
-      controller.abort();
-      await onAbort;
-      await backend.waitForChange("t-wait2", 10);
+      const watch = await backend.watch("t-wait2");
+      try {
+        const onForget = watch.changed(LONG_WAIT_MS);
+        await backend.forget("t-wait2");
+        await onForget;
+        const controller = new AbortController();
+        const onAbort = watch.changed(LONG_WAIT_MS, controller.signal);
+        controller.abort();
+        await onAbort;
+        await watch.changed(10);
+      } finally {
+        watch.close();
+      }
     }, TEST_TIMEOUT_MS);
 
     it("round-trips JSON values exactly", async () => {

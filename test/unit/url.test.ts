@@ -106,7 +106,7 @@ describe("pickByScheme", () => {
     }
     expect(thrown).toBeInstanceOf(UnknownSchemeError);
     expect(thrown).toBeInstanceOf(ConfigError);
-    expect((thrown as UnknownSchemeError).code).toBe("CONFIG");
+    expect((thrown as UnknownSchemeError).code).toBe("UNKNOWN_SCHEME");
     const message = (thrown as Error).message;
     expect(message).toContain("backend");
     expect(message).toContain('"mongodb://"');

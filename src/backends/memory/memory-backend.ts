@@ -1,3 +1,4 @@
+import { ChangeHub, type Watch } from "../../change-hub.js";
 import { systemClock, type Clock } from "../../clock.js";
 import { isReady } from "../../states.js";
 import { classifyRead } from "../../retention/expiry.js";
@@ -21,7 +22,7 @@ export class MemoryBackend implements ResultBackend {
   private readonly records = new Map<string, string>();
   /** Ids whose results were cleaned after expiry → the instant they expired. */
   private readonly tombstones = new Map<string, number>();
-  private readonly waiters = new Map<string, Set<() => void>>();
+  private readonly hub = new ChangeHub();
 
   constructor(opts: MemoryBackendOptions = {}) {
     this.url = redactUrl(opts.url ?? "memory://");
@@ -73,23 +74,8 @@ export class MemoryBackend implements ResultBackend {
     return removed || hadTombstone;
   }
 
-  async waitForChange(taskId: string, maxWaitMs: number, signal?: AbortSignal): Promise<void> {
-    if (signal?.aborted) return;
-    await new Promise<void>((resolve) => {
-      let set = this.waiters.get(taskId);
-      if (!set) this.waiters.set(taskId, (set = new Set()));
-      const waiters = set;
-      const done = (): void => {
-        clearTimeout(timer);
-        waiters.delete(done);
-        if (waiters.size === 0 && this.waiters.get(taskId) === waiters) this.waiters.delete(taskId);
-        signal?.removeEventListener("abort", done);
-        resolve();
-      };
-      const timer = setTimeout(done, Math.max(0, maxWaitMs));
-      waiters.add(done);
-      signal?.addEventListener("abort", done, { once: true });
-    });
+  async watch(taskId: string): Promise<Watch> {
+    return this.hub.watch(taskId);
   }
 
   /** Put a legal hold on a stored result, or release it. False when there is no such result. */
@@ -103,7 +89,7 @@ export class MemoryBackend implements ResultBackend {
 
   /** Ends pending waits; the results stay (brokerFromUrl/backendFromUrl share one instance per URL). */
   async close(): Promise<void> {
-    for (const taskId of [...this.waiters.keys()]) this.notify(taskId);
+    this.hub.notifyAll();
   }
 
   private read(taskId: string): StoredResult | undefined {
@@ -116,9 +102,6 @@ export class MemoryBackend implements ResultBackend {
   }
 
   private notify(taskId: string): void {
-    const set = this.waiters.get(taskId);
-    if (!set) return;
-    this.waiters.delete(taskId);
-    for (const wake of set) wake();
+    this.hub.notify(taskId);
   }
 }

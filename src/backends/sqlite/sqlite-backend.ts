@@ -6,13 +6,14 @@ import { classifyRead } from "../../retention/expiry.js";
 import { redactUrl } from "../../url.js";
 import { openDatabase, storeClock, type SqliteHandle } from "../../sqlite/open-database.js";
 import { sqlitePathFromUrl } from "../../sqlite/sqlite-url.js";
+import type { Watch } from "../../change-hub.js";
 import type { BackendCapabilities, Lookup, LookupOptions, ResultBackend, RetentionAction, StoreOutcome, StoreRequest, StoredResult } from "../result-backend.js";
 
 export interface SqliteBackendOptions {
   url: string;
   /** Defaults to SQLite's own clock. */
   clock?: Clock;
-  /** How long waitForChange() waits before the caller looks again (changes made by other processes). Default 50. */
+  /** How long a watch waits before the caller looks again (changes made by other processes). Default 50. */
   pollIntervalMs?: number;
 }
 
@@ -91,8 +92,14 @@ export class SqliteBackend implements ResultBackend {
     return removed;
   }
 
-  async waitForChange(taskId: string, maxWaitMs: number, signal?: AbortSignal): Promise<void> {
-    await this.handle.changes.wait(topic(taskId), Math.min(maxWaitMs, this.pollIntervalMs), [signal, this.closing.signal]);
+  /** Woken at once by writes in this process; other processes' writes are seen within pollIntervalMs. */
+  async watch(taskId: string): Promise<Watch> {
+    const watch = this.handle.changes.watch(topic(taskId));
+    const closing = this.closing.signal;
+    return {
+      changed: (ms, signal) => watch.changed(Math.min(ms, this.pollIntervalMs), signal ? AbortSignal.any([signal, closing]) : closing),
+      close: () => watch.close(),
+    };
   }
 
   /** Put a legal hold on a stored result, or release it. False when there is no such result. */

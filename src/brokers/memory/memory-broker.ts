@@ -1,4 +1,5 @@
 import { randomUUID } from "node:crypto";
+import { ChangeHub } from "../../change-hub.js";
 import { systemClock, type Clock } from "../../clock.js";
 import { redactUrl } from "../../url.js";
 import type { Broker, BrokerCapabilities, DeadLetter, Delivery, FetchOptions, PublishOptions } from "../broker.js";
@@ -33,7 +34,7 @@ export class MemoryBroker implements Broker {
   private readonly queues = new Map<string, Map<number, Message>>();
   private readonly dead: DeadLetter[] = [];
   /** Pending fetch() waits; each re-checks the queues when woken. */
-  private readonly wakers = new Set<() => void>();
+  private readonly hub = new ChangeHub();
   private nextSeq = 1;
   /** Bumped by close(); a fetch that started before it returns [] instead of waiting on. */
   private closings = 0;
@@ -41,6 +42,10 @@ export class MemoryBroker implements Broker {
   constructor(opts: MemoryBrokerOptions = {}) {
     this.url = redactUrl(opts.url ?? "memory://");
     this.clock = opts.clock ?? systemClock;
+  }
+
+  async now(): Promise<number> {
+    return this.clock();
   }
 
   async publish(raw: string, options: PublishOptions): Promise<void> {
@@ -162,25 +167,16 @@ export class MemoryBroker implements Broker {
   }
 
   private wakeAll(): void {
-    const wakers = [...this.wakers];
-    this.wakers.clear();
-    for (const wake of wakers) wake();
+    this.hub.notify(TOPIC);
   }
 
   private sleep(ms: number, signal: AbortSignal | undefined): Promise<void> {
-    return new Promise((resolve) => {
-      const done = (): void => {
-        clearTimeout(timer);
-        this.wakers.delete(done);
-        signal?.removeEventListener("abort", done);
-        resolve();
-      };
-      const timer = setTimeout(done, ms);
-      this.wakers.add(done);
-      signal?.addEventListener("abort", done, { once: true });
-    });
+    return this.hub.wait(TOPIC, ms, [signal]);
   }
 }
+
+/** The one wake-up topic: "a message may have become visible". */
+const TOPIC = "visible";
 
 function isVisible(m: Message, now: number): boolean {
   return m.availableAt <= now && (m.leaseUntil === null || m.leaseUntil <= now);

@@ -34,7 +34,7 @@ export class SqliteBroker implements Broker {
   readonly capabilities: BrokerCapabilities = { delayedDelivery: true, priorities: true };
   readonly url: string;
   private readonly handle: SqliteHandle;
-  private readonly now: Clock;
+  private readonly clock: Clock;
   private readonly pollIntervalMs: number;
   private readonly closing = new AbortController();
   private readonly sql: ReturnType<typeof prepare>;
@@ -44,11 +44,11 @@ export class SqliteBroker implements Broker {
   constructor(opts: SqliteBrokerOptions) {
     this.url = redactUrl(opts.url);
     this.handle = openDatabase(sqlitePathFromUrl(opts.url));
-    this.now = storeClock(this.handle.db, opts.clock);
+    this.clock = storeClock(this.handle.db, opts.clock);
     this.pollIntervalMs = opts.pollIntervalMs ?? 50;
     this.sql = prepare(this.handle.db);
     this.lease = this.handle.db.transaction((queues: readonly string[], max: number, visibilityTimeoutMs: number) => {
-      const now = this.now();
+      const now = this.clock();
       const out: Delivery[] = [];
       for (const queue of queues) {
         if (out.length >= max) break;
@@ -61,12 +61,17 @@ export class SqliteBroker implements Broker {
       return out;
     }).immediate;
     this.moveToDeadLetters = this.handle.db.transaction((id: number, token: string, reason: string) => {
-      if (this.sql.copyToDeadLetters.run(reason, this.now(), id, token).changes > 0) this.sql.ack.run(id, token);
+      if (this.sql.copyToDeadLetters.run(reason, this.clock(), id, token).changes > 0) this.sql.ack.run(id, token);
     }).immediate;
   }
 
+  /** The store's clock (SQLite's, unless one was injected). */
+  async now(): Promise<number> {
+    return this.clock();
+  }
+
   async publish(raw: string, options: PublishOptions): Promise<void> {
-    const now = this.now();
+    const now = this.clock();
     this.sql.insert.run(options.queue, options.priority, raw, options.availableAt ?? now, now);
     this.handle.changes.notify(TOPIC);
   }
@@ -88,7 +93,7 @@ export class SqliteBroker implements Broker {
   }
 
   async extend(deliveries: readonly Delivery[], visibilityTimeoutMs: number): Promise<void> {
-    const leaseUntil = this.now() + visibilityTimeoutMs;
+    const leaseUntil = this.clock() + visibilityTimeoutMs;
     for (const d of deliveries) {
       const t = parseTag(d.tag);
       if (t) this.sql.extend.run(leaseUntil, t.id, t.token);
@@ -98,7 +103,7 @@ export class SqliteBroker implements Broker {
   async release(delivery: Delivery, availableAt: number | null): Promise<void> {
     const t = parseTag(delivery.tag);
     if (!t) return;
-    if (this.sql.release.run(availableAt ?? this.now(), t.id, t.token).changes > 0) this.handle.changes.notify(TOPIC);
+    if (this.sql.release.run(availableAt ?? this.clock(), t.id, t.token).changes > 0) this.handle.changes.notify(TOPIC);
   }
 
   async deadLetter(delivery: Delivery, reason: string): Promise<void> {
@@ -118,7 +123,7 @@ export class SqliteBroker implements Broker {
 
   /** A plain read first, so idle pollers never take the write lock; lease only when something is there. */
   private take(queues: readonly string[], max: number, visibilityTimeoutMs: number): Delivery[] {
-    const now = this.now();
+    const now = this.clock();
     if (!queues.some((q) => this.sql.anyVisible.get(q, now, now) !== undefined)) return [];
     return this.lease(queues, max, visibilityTimeoutMs);
   }

@@ -1,0 +1,35 @@
+import { Redis } from "ioredis";
+import { StoreUnavailableError } from "../errors.js";
+import type { RedisTarget } from "./redis-url.js";
+
+/**
+ * Open one ioredis connection. The first connect must succeed within connectTimeoutMs or the
+ * caller gets a StoreUnavailableError naming the (redacted) URL. After that, a dropped
+ * connection is retried forever with capped backoff, and commands issued meanwhile wait in
+ * ioredis's offline queue: a Redis restart is a pause, not a crash.
+ */
+export async function connectRedis(target: RedisTarget, options: { name: string; connectTimeoutMs?: number } = { name: "ebb" }): Promise<Redis> {
+  const client = new Redis({
+    host: target.host,
+    port: target.port,
+    db: target.db,
+    ...(target.username ? { username: target.username } : {}),
+    ...(target.password ? { password: target.password } : {}),
+    ...(target.tls ? { tls: {} } : {}),
+    connectionName: options.name,
+    lazyConnect: true,
+    connectTimeout: options.connectTimeoutMs ?? 5_000,
+    maxRetriesPerRequest: null,
+    enableOfflineQueue: true,
+    retryStrategy: (times) => Math.min(2_000, 50 * 2 ** Math.min(times, 6)),
+  });
+  // Errors while reconnecting are expected; they surface as slow commands, not as crashes.
+  client.on("error", () => undefined);
+  try {
+    await client.connect();
+  } catch (cause) {
+    client.disconnect();
+    throw new StoreUnavailableError(`Cannot connect to Redis at ${target.display}: ${(cause as Error).message}; check that Redis is running and the URL is right`, { cause });
+  }
+  return client;
+}
