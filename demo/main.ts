@@ -28,7 +28,7 @@ const report = app.task("report.build", async (name: string) => ({ report: name 
 const smart = app.task(
   "smart.process",
   async (data: { priority: string }) => ({ ...data, processedAt: new Date().toISOString() }),
-  { resultExpires: (r) => (r?.priority === "critical" ? "30d" : "6s") }, // pattern 3, from outside
+  { resultExpires: (r) => (r.priority === "critical" ? "30d" : "6s") }, // pattern 3, from outside
 );
 const inside = app.task("smart.inside", async (n: number) => {
   currentTask().setResultExpires(n > 100 ? "1h" : "4s"); // pattern 3, from inside the handler

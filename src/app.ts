@@ -48,7 +48,7 @@ export function createApp(config: AppConfig = {}, deps: AppDeps = {}): App {
   // An injected clock reaches the stores too (tests); by default each store keeps its own clock.
   const storeOptions = config.clock ? { clock: config.clock } : {};
   const getBroker = () => (broker ??= brokerFromUrl(resolved.broker, storeOptions));
-  const getBackend = () => (backend ??= backendFromUrl(resolved.backend, storeOptions));
+  const getBackend = () => (backend ??= backendFromUrl(resolved.backend, { ...storeOptions, graceMs: resolved.expiredGraceMs }));
   const source: ResultSource = { backend: getBackend, graceMs: resolved.expiredGraceMs, defaultTimeoutMs: resolved.resultTimeoutMs };
 
   async function send<R>(name: string, args: unknown[], options: CallOptions): Promise<AsyncResult<R>> {

@@ -132,7 +132,7 @@ export function resolveConfig(input: AppConfig = {}, env: NodeJS.ProcessEnv = pr
 
 /** Results go where messages go when that store can hold both; otherwise the user must say. */
 function defaultBackendFor(broker: string): string {
-  if (/^(sqlite|memory):\/\//i.test(broker)) return broker;
+  if (/^(sqlite|memory|rediss?):\/\//i.test(broker)) return broker;
   throw new ConfigError(`No backend given for broker ${broker.split("://")[0]}://; set createApp({ backend }) or EBB_BACKEND_URL`);
 }
 

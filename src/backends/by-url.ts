@@ -6,6 +6,8 @@ import type { ResultBackend } from "./result-backend.js";
 export interface BackendFromUrlOptions {
   /** Injected clock (tests). For memory:// only the first call for a URL decides it. */
   clock?: Clock;
+  /** The app's expiredGrace: how long a store must remember that a result expired. */
+  graceMs?: number;
 }
 
 type BackendFactory = (url: string, opts: BackendFromUrlOptions) => Promise<ResultBackend>;
@@ -31,7 +33,15 @@ const BACKENDS: Record<string, BackendFactory> = {
     const { SqliteBackend } = await import("./sqlite/sqlite-backend.js");
     return new SqliteBackend({ url, clock: opts.clock });
   },
+  redis: (url, opts) => redisBackend(url, opts),
+  rediss: (url, opts) => redisBackend(url, opts),
 };
+
+/** redis:// and rediss:// (TLS): Celery's own key layout, so a Celery user's URL works as it is. */
+async function redisBackend(url: string, opts: BackendFromUrlOptions): Promise<ResultBackend> {
+  const { RedisBackend } = await import("./redis/redis-backend.js");
+  return new RedisBackend({ url, clock: opts.clock, graceMs: opts.graceMs }).connect();
+}
 
 /** The result backend for a URL such as "sqlite://./ebb.db" or "memory://". Unknown schemes throw UnknownSchemeError listing the known ones. */
 export async function backendFromUrl(url: string, opts: BackendFromUrlOptions = {}): Promise<ResultBackend> {

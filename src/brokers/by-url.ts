@@ -31,6 +31,14 @@ const BROKERS: Record<string, BrokerFactory> = {
     const { SqliteBroker } = await import("./sqlite/sqlite-broker.js");
     return new SqliteBroker({ url, clock: opts.clock });
   },
+  redis: async (url, opts) => {
+    const { RedisBroker } = await import("./redis/redis-broker.js");
+    return RedisBroker.connect({ url, clock: opts.clock });
+  },
+  rediss: async (url, opts) => {
+    const { RedisBroker } = await import("./redis/redis-broker.js");
+    return RedisBroker.connect({ url, clock: opts.clock });
+  },
 };
 
 /** The broker for a URL such as "sqlite://./ebb.db" or "memory://". Unknown schemes throw UnknownSchemeError listing the known ones. */

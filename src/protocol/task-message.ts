@@ -83,8 +83,11 @@ export function makeTaskMessage(input: TaskMessageInput): TaskMessage {
 /** TaskMessage → the envelope string a broker stores. */
 export function encodeTaskMessage(m: TaskMessage): string {
   const body = Buffer.from(pythonJsonDumps([m.args, m.kwargs, m.embed]), "utf8").toString("base64");
+  // Headers carried over from a received message (a retry) keep what Ebb does not understand,
+  // but not the delivery state of the old message.
+  const { redelivered: _redelivered, ...carried } = m.headers;
   const headers: Record<string, unknown> = {
-    ...m.headers,
+    ...carried,
     lang: "js",
     task: m.task,
     id: m.id,

@@ -79,8 +79,11 @@ async function outcomeOf(deps: ExecuteDeps, delivery: Delivery, msg: TaskMessage
     state,
   );
   const args = Object.keys(msg.kwargs).length > 0 ? [...msg.args, msg.kwargs] : msg.args;
+  const started = performance.now();
+  deps.log.info(`Task ${msg.task}[${msg.id}] received${delivery.redelivered ? " (redelivered)" : ""}`);
   try {
     const value = await runInContext(ctx, () => (def.handler as (...a: unknown[]) => unknown)(...args));
+    deps.log.info(`Task ${msg.task}[${msg.id}] succeeded in ${((performance.now() - started) / 1000).toFixed(3)}s`);
     return { status: "SUCCESS", result: value === undefined ? null : value, traceback: null, ...dynamic(state) };
   } catch (error) {
     const retry = error instanceof RetryRequest ? error : def.autoretry(error) ? new RetryRequest(null, error) : null;

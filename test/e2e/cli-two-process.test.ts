@@ -128,11 +128,11 @@ describe("ebb worker + ebb call + ebb result across processes on one SQLite file
   });
 
   it("revokes a message sent with --expires 1s that waits behind a 3-second task", async () => {
-    worker("-c", "1");
+    const w = worker("-c", "1");
     const slow = await call("sleep", "--args", "[3000]");
     const late = await call("add", "--args", "[1, 2]", "--expires", "1s");
     const r = await result(late, "--wait", "20s");
-    expect(r.code).toBe(1);
+    expect(r.code, `late: ${JSON.stringify(r.json)}\nslow: ${JSON.stringify((await result(slow)).json)}\nworker log:\n${w.log()}`).toBe(1);
     expect(r.json).toMatchObject({ state: "REVOKED", result: { exc_type: "TaskRevokedError", exc_message: ["expired"] } });
     expect((await result(slow, "--wait", "10s")).json).toMatchObject({ state: "SUCCESS", result: 3000 });
   });

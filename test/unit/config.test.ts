@@ -75,13 +75,17 @@ describe("broker and backend", () => {
   });
 
   it("a broker scheme with no implementation here is rejected at once, listing the known schemes and hiding the password", () => {
-    const e = configErrorOf({ broker: "redis://user:s3cret@redis.internal:6379/0" }, { EBB_BACKEND_URL: "memory://" });
+    const e = configErrorOf({ broker: "nats://user:s3cret@nats.internal:4222" }, { EBB_BACKEND_URL: "memory://" });
     expect(e).toBeInstanceOf(UnknownSchemeError);
     expect(e.message).toContain("broker");
-    expect(e.message).toContain('"redis://"');
+    expect(e.message).toContain('"nats://"');
     expect(e.message).toContain("sqlite://");
     expect(e.message).toContain("memory://");
     expect(e.message).not.toContain("s3cret");
+  });
+
+  it("a redis broker without a backend keeps results in the same Redis (as the broker URL says)", () => {
+    expect(resolveConfig({ broker: "redis://127.0.0.1:6379/3" }, {}).backend).toBe("redis://127.0.0.1:6379/3");
   });
 
   it("a broker from the environment that cannot hold results, with no backend, is an error", () => {

@@ -1,0 +1,196 @@
+import type { Redis } from "ioredis";
+import type { Clock } from "../../clock.js";
+import { StoreUnavailableError } from "../../errors.js";
+import { encodeResultMeta } from "../../protocol/result-meta.js";
+import { connectRedis } from "../../redis/connect.js";
+import { parseRedisUrl, type RedisTarget } from "../../redis/redis-url.js";
+import { classifyRead } from "../../retention/expiry.js";
+import { isReady } from "../../states.js";
+import type { BackendCapabilities, Lookup, LookupOptions, ResultBackend, StoreOutcome, StoreRequest, Watch } from "../result-backend.js";
+import { storeFlags } from "./index-info.js";
+import { IndexTrimmer } from "./index-trimmer.js";
+import { SCRIPTS } from "./lua-script.js";
+import { PubSubWatcher } from "./pubsub-watcher.js";
+import { readRaw, storeResult } from "./result-commands.js";
+import { resultKeys, type ResultKeys } from "./result-keys.js";
+import { ServerClock } from "./server-clock.js";
+import { tombstoneOf, toStoredResult } from "./stored-result.js";
+
+export interface RedisBackendOptions {
+  /** redis://[[user]:password@]host[:port][/db][?prefix=NAME], or rediss:// for TLS. */
+  url: string;
+  /** Injected store clock (tests). Default: Redis's own clock, from TIME. */
+  clock?: Clock;
+  /**
+   * How long ids are remembered as EXPIRED after their expiry; index entries older than that are
+   * trimmed. Default 7 days (the app's expiredGrace default); a lookup() with a longer graceMs raises it.
+   */
+  graceMs?: number;
+  /** Least time between two index trims started by store()/lookup(). Default 10 s. */
+  trimIntervalMs?: number;
+  /** Index entries dropped per trim script call. Default 1000. */
+  trimBatch?: number;
+}
+
+const DEFAULT_GRACE_MS = 7 * 86_400_000;
+
+/**
+ * Results in Redis, laid out exactly as Celery's Redis backend lays them out (celery-task-meta-<id>,
+ * SET [PX] + PUBLISH on the same name), so Python clients read Ebb's results and Ebb reads theirs.
+ * What Celery cannot do is done beside its values, in a small index (see result-keys.ts): a lifetime
+ * per result as a native TTL, archive tiers and holds that keep a value with no TTL, and memory of
+ * an expired id for the grace window.
+ */
+export class RedisBackend implements ResultBackend {
+  readonly capabilities: BackendCapabilities = { nativeExpiry: true, pushNotify: true };
+  readonly url: string;
+  private readonly target: RedisTarget;
+  private readonly keys: ResultKeys;
+  private readonly injectedClock: Clock | undefined;
+  private graceMs: number;
+  private client: Redis | undefined;
+  private connecting: Promise<this> | undefined;
+  private serverClock: ServerClock | undefined;
+  private readonly trimmer: IndexTrimmer;
+  private readonly watcher: PubSubWatcher;
+  private readonly closing = new AbortController();
+
+  constructor(opts: RedisBackendOptions) {
+    this.target = parseRedisUrl(opts.url);
+    this.url = this.target.display;
+    this.keys = resultKeys(this.target.prefix);
+    this.injectedClock = opts.clock;
+    this.graceMs = opts.graceMs ?? DEFAULT_GRACE_MS;
+    this.trimmer = new IndexTrimmer({
+      trimBatch: async (cutoff, limit) => Number(await SCRIPTS.trim.run(this.redis(), [this.keys.ttlIndex, this.keys.info], [cutoff, limit])),
+      now: () => this.clockNow(),
+      graceMs: () => this.graceMs,
+      intervalMs: opts.trimIntervalMs ?? 10_000,
+      ...(opts.trimBatch === undefined ? {} : { batch: opts.trimBatch }),
+    });
+    this.watcher = new PubSubWatcher({ openSubscriber: () => connectRedis(this.target, { name: "ebb-results-sub" }), closing: this.closing.signal });
+  }
+
+  /** Open the connection (and measure Redis's clock). Throws StoreUnavailableError naming the URL. Calling it again is harmless. */
+  connect(): Promise<this> {
+    this.connecting ??= this.open().catch((e: unknown) => {
+      this.connecting = undefined;
+      throw e;
+    });
+    return this.connecting;
+  }
+
+  private async open(): Promise<this> {
+    const client = await connectRedis(this.target, { name: "ebb-results" });
+    if (!this.injectedClock) {
+      const clock = new ServerClock(client);
+      await clock.start().catch((e: unknown) => {
+        client.disconnect();
+        throw new StoreUnavailableError(`Cannot read the clock of Redis at ${this.url}: ${(e as Error).message}`, { cause: e });
+      });
+      this.serverClock = clock;
+    }
+    if (this.closing.signal.aborted) {
+      // close() ran while we were connecting: do not leave this connection open behind it.
+      this.serverClock?.stop();
+      client.disconnect();
+      return this;
+    }
+    this.client = client;
+    return this;
+  }
+
+  async now(): Promise<number> {
+    return this.clockNow();
+  }
+
+  async store(request: StoreRequest): Promise<StoreOutcome> {
+    const client = this.redis();
+    const now = this.clockNow();
+    const ready = isReady(request.status);
+    const dateDone = ready ? now : null;
+    const expiresAt = request.lifetimeMs === null ? null : (dateDone ?? now) + request.lifetimeMs;
+    const value = encodeResultMeta({
+      taskId: request.taskId,
+      status: request.status,
+      result: request.result ?? null,
+      traceback: request.traceback,
+      children: request.children ?? [],
+      dateDone,
+      extended: {
+        name: request.name ?? null,
+        args: request.args ?? null,
+        kwargs: request.kwargs ?? null,
+        worker: request.worker ?? null,
+        retries: request.retries ?? null,
+        queue: request.queue ?? null,
+      },
+    });
+    // Lifetime 0 is "expired at once": 1 ms is the shortest TTL Redis has, and the index says EXPIRED.
+    const ttlMs = request.lifetimeMs === null || request.action === "archive" ? null : Math.max(1, Math.ceil(request.lifetimeMs));
+    const outcome = await storeResult(client, this.keys, { taskId: request.taskId, value, expiresAt, ttlMs, flags: storeFlags(request.action, ready), tier: request.tier });
+    this.trimmer.poke();
+    const key = this.keys.value(request.taskId);
+    if (!outcome.stored) return { stored: false, result: toStoredResult(outcome.raw, key, now) };
+    // Read back from the bytes just written, so store() and lookup() return the same thing.
+    const written = toStoredResult({ value, pttl: -1, ttlScore: null, noTtlScore: null, info: null }, key, now);
+    return { stored: true, result: { ...written, expiresAt, tier: request.tier, action: request.action, held: outcome.held } };
+  }
+
+  async lookup(taskId: string, options: LookupOptions): Promise<Lookup> {
+    // Trimming must not forget what a reader still expects to see as EXPIRED.
+    this.graceMs = Math.max(this.graceMs, options.graceMs);
+    const raw = await readRaw(this.redis(), this.keys, taskId);
+    const now = this.clockNow();
+    this.trimmer.poke();
+    if (raw.value !== null) return classifyRead(taskId, toStoredResult({ ...raw, value: raw.value }, this.keys.value(taskId), now), undefined, now, options.graceMs);
+    return classifyRead(taskId, undefined, tombstoneOf(raw), now, options.graceMs);
+  }
+
+  async forget(taskId: string): Promise<boolean> {
+    const pending = encodeResultMeta({ taskId, status: "PENDING", result: null, traceback: null, children: [], dateDone: null });
+    const removed = await SCRIPTS.forget.run(this.redis(), this.indexKeys(taskId), [taskId, this.keys.channel(taskId), pending]);
+    return removed === 1;
+  }
+
+  /** Live once Redis has confirmed the SUBSCRIBE on the result's channel (Celery's own), so it also wakes on Python workers' results. */
+  watch(taskId: string): Promise<Watch> {
+    return this.watcher.watch(this.keys.channel(taskId));
+  }
+
+  /** Put a legal hold on a stored result (it loses its TTL), or release it. False when there is no such result. */
+  async setHeld(taskId: string, held: boolean): Promise<boolean> {
+    const changed = await SCRIPTS.setHeld.run(this.redis(), this.indexKeys(taskId), [taskId, held ? "1" : "0", this.clockNow()]);
+    return changed === 1;
+  }
+
+  /** Drop the index entries whose grace window is over, in bounded batches; returns how many. store() and lookup() do this by themselves every trimIntervalMs. */
+  trimIndex(): Promise<number> {
+    return this.trimmer.trim();
+  }
+
+  async close(): Promise<void> {
+    if (this.closing.signal.aborted) return;
+    this.closing.abort();
+    this.serverClock?.stop();
+    await this.trimmer.stop();
+    await this.watcher.close();
+    await this.client?.quit().catch(() => this.client?.disconnect());
+  }
+
+  private clockNow(): number {
+    if (this.injectedClock) return this.injectedClock();
+    if (!this.serverClock) this.redis(); // throws: not connected, or closed
+    return this.serverClock!.now();
+  }
+
+  private indexKeys(taskId: string): string[] {
+    return [this.keys.value(taskId), this.keys.ttlIndex, this.keys.noTtlIndex, this.keys.info];
+  }
+
+  private redis(): Redis {
+    if (this.closing.signal.aborted) throw new StoreUnavailableError(`The Redis result backend at ${this.url} is closed`);
+    if (!this.client) throw new StoreUnavailableError(`The Redis result backend at ${this.url} is not connected; await connect() first`);
+    return this.client;
+  }
+}

@@ -1,0 +1,60 @@
+--[[
+  Put a legal hold on one stored result, or release it. Held: no TTL (PERSIST) and indexed in
+  no-ttl, so neither Redis nor trimming can drop it. Released: a result whose action is delete
+  gets its TTL back, counted to its own expiresAt (at least 1 ms, so one already past it goes now
+  and the ttl index remembers it as EXPIRED).
+
+  KEYS[1]  value key      <prefix>celery-task-meta-<id>
+  KEYS[2]  ttl index      ZSET
+  KEYS[3]  no-ttl index   ZSET
+  KEYS[4]  info           HASH id -> "<flags digit><tier>"
+
+  ARGV[1]  task id
+  ARGV[2]  "1" to hold, "0" to release
+  ARGV[3]  now, epoch ms of the store clock
+
+  Returns 1 when the result exists (hold set or released), 0 when there is no such value.
+]]
+local id = ARGV[1]
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+
+local info = redis.call('HGET', KEYS[4], id)
+local flags, tier = 0, ''
+if info then
+  flags = tonumber(string.sub(info, 1, 1)) or 0
+  tier = string.sub(info, 2)
+end
+local wasHeld = flags % 4 >= 2
+local now = tonumber(ARGV[3])
+
+if ARGV[2] == '1' then
+  if not wasHeld then flags = flags + 2 end
+  local score = redis.call('ZSCORE', KEYS[2], id)
+  if score then
+    redis.call('ZREM', KEYS[2], id)
+    redis.call('ZADD', KEYS[3], score, id)
+  elseif not redis.call('ZSCORE', KEYS[3], id) then
+    -- Written by Python Celery, so not indexed: remember when its TTL would have ended (read
+    -- before PERSIST drops it), so that releasing the hold can give it back.
+    local pttl = redis.call('PTTL', KEYS[1])
+    redis.call('ZADD', KEYS[3], pttl > 0 and tostring(now + pttl) or '+inf', id)
+  end
+  redis.call('PERSIST', KEYS[1])
+else
+  if wasHeld then flags = flags - 2 end
+  local score = redis.call('ZSCORE', KEYS[3], id)
+  -- ZSCORE spells never "inf"; only a finite expiry gives a TTL back.
+  local expiresAt = score and score ~= 'inf' and tonumber(score)
+  if expiresAt and flags % 2 == 0 then
+    redis.call('PEXPIRE', KEYS[1], math.max(1, math.ceil(expiresAt - now)))
+    redis.call('ZREM', KEYS[3], id)
+    redis.call('ZADD', KEYS[2], score, id)
+  end
+end
+
+if flags == 0 and tier == '' then
+  redis.call('HDEL', KEYS[4], id)
+else
+  redis.call('HSET', KEYS[4], id, flags .. tier)
+end
+return 1

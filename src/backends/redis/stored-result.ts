@@ -1,0 +1,61 @@
+import { decodeResultMeta } from "../../protocol/result-meta.js";
+import type { StoredResult } from "../result-backend.js";
+import { decodeInfo } from "./index-info.js";
+
+/** What one read of a result returns: the value and everything Ebb keeps beside it. */
+export interface RawResult {
+  /** celery-task-meta-<id>, null when absent. */
+  value: string | null;
+  /** PTTL of the value: ms left, -1 no TTL, -2 absent. */
+  pttl: number;
+  /** ZSCORE in the ttl / no-ttl index ("inf" for never), null when not indexed there. */
+  ttlScore: string | null;
+  noTtlScore: string | null;
+  /** The info entry, see index-info.ts. */
+  info: string | null;
+}
+
+/** A zset score as an expiry: "inf" (how Redis spells +inf) is never. */
+function expiryFromScore(score: string): number | null {
+  return score === "inf" || score === "+inf" ? null : Number(score);
+}
+
+/**
+ * The StoredResult for a present value. An id Ebb indexed takes its expiry and tier from the index;
+ * one only Python Celery wrote takes its expiry from the TTL Celery gave it, and has no tier.
+ */
+export function toStoredResult(raw: RawResult & { value: string }, key: string, now: number): StoredResult {
+  const meta = decodeResultMeta(raw.value, key);
+  const info = decodeInfo(raw.info);
+  const score = raw.ttlScore ?? raw.noTtlScore;
+  const expiresAt = score !== null ? expiryFromScore(score) : raw.pttl > 0 ? now + raw.pttl : null;
+  const e = meta.extended;
+  return {
+    taskId: meta.taskId,
+    status: meta.status,
+    result: meta.result,
+    traceback: meta.traceback,
+    children: meta.children ?? [],
+    dateDone: meta.dateDone,
+    expiresAt,
+    tier: info.tier,
+    action: info.action,
+    held: info.held,
+    name: e?.name ?? null,
+    args: e?.args ?? null,
+    kwargs: e?.kwargs ?? null,
+    worker: e?.worker ?? null,
+    retries: e?.retries ?? null,
+    queue: e?.queue ?? null,
+  };
+}
+
+/**
+ * For an absent value: when it expired, if the ttl index remembers it. Redis's TTL is the only
+ * thing that removes an indexed value without removing its entry, so the entry's expiresAt is when
+ * it went. A result that was still in progress (its task will store again) is not remembered.
+ */
+export function tombstoneOf(raw: RawResult): number | undefined {
+  if (raw.ttlScore === null || decodeInfo(raw.info).inProgress) return undefined;
+  return expiryFromScore(raw.ttlScore) ?? undefined;
+}

@@ -1,0 +1,71 @@
+/**
+ * Key names, exactly as kombu's Redis transport lays them out, so Python Celery workers and
+ * clients on the same Redis see Ebb's messages as their own:
+ *
+ *   <queue>                 priority 0-2     (kombu priority_steps [0, 3, 6, 9])
+ *   <queue>\x06\x163        priority 3-5
+ *   <queue>\x06\x166        priority 6-8
+ *   <queue>\x06\x169        priority 9
+ *   _kombu.binding.<queue>  set of "<routing_key>\x06\x16<pattern>\x06\x16<queue>"
+ *   unacked                 hash delivery_tag → JSON [message, exchange, routing_key]
+ *   unacked_index           zset delivery_tag → unix time in seconds (float)
+ *   unacked_mutex           the restore lock (SET NX PX)
+ *
+ * Ebb adds two keys of its own, which Celery never reads:
+ *   ebb.dead_letters        list of JSON {raw, queue, reason, at}, newest first
+ *   ebb.redelivered         hash sha1(raw) → count, the redelivered flag of restored messages
+ *                           that are not JSON objects (the flag of an envelope lives in it)
+ *
+ * The URL's `prefix` goes in front of every key, like kombu's global_keyprefix.
+ */
+export const SEP = "\x06\x16";
+export const PRIORITY_STEPS = [0, 3, 6, 9] as const;
+
+/** kombu's priority(): the largest step <= priority, after clamping to 0..9. */
+export function priorityStep(priority: number): number {
+  const p = Number.isFinite(priority) ? Math.min(9, Math.max(0, Math.trunc(priority))) : 0;
+  let step = 0;
+  for (const s of PRIORITY_STEPS) if (s <= p) step = s;
+  return step;
+}
+
+export class RedisKeys {
+  readonly unacked: string;
+  readonly unackedIndex: string;
+  readonly unackedMutex: string;
+  readonly deadLetters: string;
+  readonly redelivered: string;
+
+  constructor(readonly prefix: string) {
+    this.unacked = `${prefix}unacked`;
+    this.unackedIndex = `${prefix}unacked_index`;
+    this.unackedMutex = `${prefix}unacked_mutex`;
+    this.deadLetters = `${prefix}ebb.dead_letters`;
+    this.redelivered = `${prefix}ebb.redelivered`;
+  }
+
+  /** The list a message of this priority goes to (kombu _q_for_pri). */
+  list(queue: string, priority: number): string {
+    const step = priorityStep(priority);
+    return step === 0 ? `${this.prefix}${queue}` : `${this.prefix}${queue}${SEP}${step}`;
+  }
+
+  /** A queue's lists in the order they are served: priority 0 first. */
+  lists(queue: string): string[] {
+    return PRIORITY_STEPS.map((step) => this.list(queue, step));
+  }
+
+  /** Celery declares each queue on an exchange of the same name with routing key = queue. */
+  binding(exchange: string): string {
+    return `${this.prefix}_kombu.binding.${exchange}`;
+  }
+
+  bindingMember(queue: string): string {
+    return `${queue}${SEP}${SEP}${queue}`;
+  }
+}
+
+/** Unix time in seconds as kombu writes it (Python's time()), from epoch ms. */
+export function toScore(ms: number): string {
+  return String(ms / 1000);
+}

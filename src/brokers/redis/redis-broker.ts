@@ -1,0 +1,210 @@
+import type { Clock } from "../../clock.js";
+import { StoreUnavailableError } from "../../errors.js";
+import { parseRedisUrl, type RedisTarget } from "../../redis/redis-url.js";
+import type { Broker, BrokerCapabilities, DeadLetter, Delivery, FetchOptions, PublishOptions } from "../broker.js";
+import { openConnections, type Connections } from "./connections.js";
+import { deadLetterEntry, readDeadLetters } from "./dead-letters.js";
+import { requeueOf } from "./envelope.js";
+import { fetchBatch } from "./fetch-batch.js";
+import { RedisKeys, toScore } from "./keys.js";
+import { Leases } from "./leases.js";
+import { SCRIPTS } from "./scripts.js";
+import { SettlePlan } from "./settle-plan.js";
+
+export interface RedisBrokerOptions {
+  url: string;
+  /** Defaults to Redis's own clock (TIME), so every worker on this Redis agrees on lease times. */
+  clock?: Clock;
+  /** CLIENT SETNAME of the broker's connections. Default "ebb-broker". */
+  connectionName?: string;
+}
+
+/** One BRPOP blocks at most this long before the fetch looks again (expired leases), like kombu's `BRPOP ... 1`. */
+const BLOCK_SLICE_MS = 1_000;
+
+/**
+ * A broker on kombu's Redis transport layout (see keys.ts), so Python Celery clients and workers
+ * share queues with Ebb. fetch() pops and records leases in one Lua script (scripts/fetch.lua);
+ * when the lists are empty it waits in BRPOP on a connection of its own. Leases live in kombu's
+ * unacked hash and unacked_index zset (unix seconds), and expired ones are put back under
+ * kombu's unacked_mutex, so Python's restore and Ebb's take turns on the same entries.
+ *
+ * Unlike Celery, a live Ebb worker extend()s its leases, so a long task is never handed to a
+ * second worker: keep Ebb's visibility timeout <= Python's (kombu: 1 hour) when they share a
+ * Redis, or Python restores Ebb's running tasks. ETA messages sit in the list as Celery's do and
+ * the worker holds them (no delayedDelivery).
+ */
+export class RedisBroker implements Broker {
+  readonly capabilities: BrokerCapabilities = { delayedDelivery: false, priorities: true };
+  readonly url: string;
+  readonly #target: RedisTarget;
+  readonly #keys: RedisKeys;
+  readonly #clock: Clock | undefined;
+  readonly #name: string;
+  readonly #leases = new Leases();
+  readonly #closing = new AbortController();
+  #connecting: Promise<Connections> | null = null;
+
+  constructor(opts: RedisBrokerOptions) {
+    this.#target = parseRedisUrl(opts.url);
+    this.url = this.#target.display;
+    this.#keys = new RedisKeys(this.#target.prefix);
+    this.#clock = opts.clock;
+    this.#name = opts.connectionName ?? "ebb-broker";
+  }
+
+  /** A connected broker; throws StoreUnavailableError naming the (redacted) URL when Redis cannot be reached. */
+  static async connect(opts: RedisBrokerOptions): Promise<RedisBroker> {
+    const broker = new RedisBroker(opts);
+    await broker.#connected();
+    return broker;
+  }
+
+  /** Redis's clock (or the injected one), epoch ms. */
+  async now(): Promise<number> {
+    return Math.round((await this.#connected()).now());
+  }
+
+  async publish(raw: string, options: PublishOptions): Promise<void> {
+    const { client } = await this.#connected();
+    const replies = await client
+      .pipeline()
+      .sadd(this.#keys.binding(options.queue), this.#keys.bindingMember(options.queue))
+      .lpush(this.#keys.list(options.queue, options.priority), raw)
+      .exec();
+    const failed = replies?.find(([e]) => e);
+    if (failed) throw failed[0];
+  }
+
+  async fetch(queues: readonly string[], max: number, options: FetchOptions): Promise<Delivery[]> {
+    if (options.signal?.aborted || this.#closing.signal.aborted || max < 1 || queues.length === 0) return [];
+    // One signal for "the caller left or the broker closed", unhooked afterwards: the closing
+    // signal lives as long as the broker, so nothing may pile up on it per fetch.
+    const gone = new AbortController();
+    const leave = (): void => gone.abort();
+    options.signal?.addEventListener("abort", leave, { once: true });
+    this.#closing.signal.addEventListener("abort", leave, { once: true });
+    try {
+      return await this.#fetch(queues, max, options, gone.signal);
+    } finally {
+      options.signal?.removeEventListener("abort", leave);
+      this.#closing.signal.removeEventListener("abort", leave);
+    }
+  }
+
+  async ack(delivery: Delivery): Promise<void> {
+    const lease = this.#leases.of(delivery);
+    if (!lease) return;
+    await this.#settle((plan) => plan.add(lease.field, lease.score, "ack"));
+    this.#leases.forget(delivery);
+  }
+
+  async extend(deliveries: readonly Delivery[], visibilityTimeoutMs: number): Promise<void> {
+    const c = await this.#connected();
+    this.#leases.prune();
+    const now = c.now();
+    const args: string[] = [];
+    const moved: [Delivery, string][] = [];
+    for (const d of deliveries) {
+      const lease = this.#leases.of(d);
+      if (!lease) continue;
+      // Scores mean "fetched at"; restorers add their visibility timeout. Write lease end - the fetch's timeout.
+      const score = toScore(now + visibilityTimeoutMs - (lease.visibilityTimeoutMs ?? visibilityTimeoutMs));
+      args.push(lease.field, lease.score, score);
+      moved.push([d, score]);
+    }
+    if (moved.length === 0) return;
+    const ok = (await SCRIPTS.extend.run(c.client, [this.#keys.unackedIndex], args)) as number[];
+    moved.forEach(([d, score], i) => (ok[i] === 1 ? this.#leases.moved(d, score) : this.#leases.forget(d)));
+  }
+
+  async release(delivery: Delivery, availableAt: number | null): Promise<void> {
+    const lease = this.#leases.of(delivery);
+    if (!lease) return;
+    const c = await this.#connected();
+    if (availableAt !== null && availableAt > c.now()) {
+      // kombu's layout has no delayed delivery; leave it unacked, scored so that restore hands it out at availableAt.
+      const vt = lease.visibilityTimeoutMs ?? c.restorer.visibilityTimeoutMs ?? 0;
+      await SCRIPTS.extend.run(c.client, [this.#keys.unackedIndex], [lease.field, lease.score, toScore(availableAt - vt)]);
+    } else {
+      const requeue = requeueOf(delivery.raw);
+      const list = this.#keys.lists(delivery.queue)[lease.listIndex] ?? this.#keys.list(delivery.queue, 0);
+      await this.#settle((plan) => plan.add(lease.field, lease.score, requeue.mark ? "mark" : "push", requeue.payload, [list]));
+    }
+    this.#leases.forget(delivery);
+  }
+
+  async deadLetter(delivery: Delivery, reason: string): Promise<void> {
+    const lease = this.#leases.of(delivery);
+    if (!lease) return;
+    const at = Math.round((await this.#connected()).now());
+    await this.#settle((plan) => plan.add(lease.field, lease.score, "dead", deadLetterEntry(delivery.raw, delivery.queue, reason, at)));
+    this.#leases.forget(delivery);
+  }
+
+  async deadLetters(limit?: number): Promise<DeadLetter[]> {
+    return readDeadLetters((await this.#connected()).client, this.#keys.deadLetters, limit);
+  }
+
+  /** Ends waiting fetches with [] (a message popped meanwhile goes back first), then disconnects. */
+  async close(): Promise<void> {
+    if (this.#closing.signal.aborted) return;
+    this.#closing.abort();
+    const c = await this.#connecting?.catch(() => null);
+    await c?.close();
+  }
+
+  async #fetch(queues: readonly string[], max: number, options: FetchOptions, signal: AbortSignal): Promise<Delivery[]> {
+    const c = await this.#connected();
+    const vt = options.visibilityTimeoutMs;
+    c.restorer.visibilityTimeoutMs = vt;
+    const lists = queues.flatMap((q) => this.#keys.lists(q));
+    const deadline = performance.now() + options.waitMs;
+    let got = await this.#take(c, queues, lists, max, vt, null);
+    while (got.length === 0) {
+      const remaining = deadline - performance.now();
+      if (remaining <= 0 || signal.aborted) return [];
+      const popped = await c.pop.pop(lists, Math.min(remaining, BLOCK_SLICE_MS), signal, (key, raw) => this.#putBack(c, key, raw));
+      if (popped && signal.aborted) await this.#putBack(c, ...popped);
+      if (signal.aborted) return [];
+      // Record what BRPOP took (and top the batch up) in one script call; if that fails, put it back.
+      got = await this.#take(c, queues, lists, max, vt, popped).catch(async (e: unknown) => {
+        if (popped) await this.#putBack(c, ...popped);
+        throw e;
+      });
+    }
+    return got;
+  }
+
+  /** One fetch script call; when the oldest lease is due, restore first and call again. */
+  async #take(c: Connections, queues: readonly string[], lists: readonly string[], max: number, vt: number, popped: [string, string] | null): Promise<Delivery[]> {
+    for (let restored = false; ; restored = true) {
+      const now = c.now();
+      const checkDue = !restored && c.restorer.checking;
+      const got = await fetchBatch(c.client, this.#keys, this.#leases, { queues, lists, max, visibilityTimeoutMs: vt, now, checkDue, popped });
+      if (got !== "due") return got;
+      await c.restorer.run(now, vt);
+    }
+  }
+
+  async #settle(build: (plan: SettlePlan) => void): Promise<void> {
+    const c = await this.#connected();
+    const plan = new SettlePlan(this.#keys);
+    build(plan);
+    await SCRIPTS.settle.run(c.client, plan.keys, plan.args);
+  }
+
+  /** A message BRPOP took for a fetch that is gone goes back where it was, to be served next. */
+  async #putBack(c: Connections, key: string, raw: string): Promise<void> {
+    await c.client.rpush(key, raw);
+  }
+
+  #connected(): Promise<Connections> {
+    if (this.#closing.signal.aborted) return Promise.reject(new StoreUnavailableError(`The Redis broker for ${this.url} is closed`));
+    this.#connecting ??= openConnections(this.#target, this.#keys, this.#name, this.#clock).catch((e: unknown) => {
+      this.#connecting = null;
+      throw e;
+    });
+    return this.#connecting;
+  }
+}

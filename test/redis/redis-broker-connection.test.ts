@@ -1,0 +1,76 @@
+import { randomUUID } from "node:crypto";
+import { afterEach, beforeEach, expect, it } from "vitest";
+import { brokerFromUrl, checkBrokerUrl } from "../../src/brokers/by-url.js";
+import { RedisBroker } from "../../src/brokers/redis/redis-broker.js";
+import { StoreUnavailableError } from "../../src/errors.js";
+import { describeWithService } from "../support/services.js";
+import { namespace, type Namespace } from "./redis-broker-helpers.js";
+
+// Store-only cases: what the Redis broker does when its connections fail or drop. Reconnecting
+// and the offline queue are ioredis behaviour the other brokers do not have.
+
+const VT = 60_000;
+
+await describeWithService("redis", "redis broker: connections", () => {
+  let ns: Namespace;
+  beforeEach(async () => {
+    ns = await namespace();
+  });
+  afterEach(() => ns.cleanup());
+
+  /** CLIENT KILL every connection with this name (only this test's broker uses it). */
+  const killConnections = async (name: string): Promise<number> => {
+    const list = (await ns.redis.call("CLIENT", "LIST")) as string;
+    const ids = list.split("\n").filter((l) => l.includes(` name=${name} `)).map((l) => /\bid=(\d+)/.exec(l)![1]!);
+    for (const id of ids) await ns.redis.call("CLIENT", "KILL", "ID", id);
+    return ids.length;
+  };
+
+  it("extend, ack and fetch issued while its connections are down complete after they come back", async () => {
+    const name = `ebb-reconnect-${randomUUID().slice(0, 8)}`;
+    const broker = await ns.broker({ connectionName: name });
+    const publisher = await ns.broker();
+    await broker.publish("m1", { queue: "q", priority: 0, availableAt: null });
+    await broker.publish("m2", { queue: "q", priority: 0, availableAt: null });
+    const [d1, d2] = await broker.fetch(["q"], 2, { visibilityTimeoutMs: VT, waitMs: 0 });
+
+    expect(await killConnections(name)).toBe(1);
+    await broker.extend([d1!, d2!], VT);
+    await broker.ack(d1!);
+    expect(await ns.redis.hlen(`${ns.prefix}unacked`)).toBe(1);
+
+    // A blocking fetch whose connection drops mid-wait: ioredis resends the BRPOP.
+    const waiting = broker.fetch(["q"], 1, { visibilityTimeoutMs: VT, waitMs: 5_000 });
+    await new Promise((r) => setTimeout(r, 100));
+    expect(await killConnections(name)).toBe(2);
+    await publisher.publish("m3", { queue: "q", priority: 0, availableAt: null });
+    expect((await waiting).map((d) => d.raw)).toEqual(["m3"]);
+    await broker.ack(d2!);
+    expect(await ns.redis.hlen(`${ns.prefix}unacked`)).toBe(1);
+  });
+
+  it("by URL: redis:// and rediss:// give a RedisBroker; an unreachable Redis is StoreUnavailableError with the password hidden", async () => {
+    const broker = await brokerFromUrl(ns.url);
+    expect(broker).toBeInstanceOf(RedisBroker);
+    expect(broker.capabilities).toEqual({ delayedDelivery: false, priorities: true });
+    await broker.close();
+    expect(() => checkBrokerUrl("rediss://example.invalid:6380/0")).not.toThrow();
+
+    const unreachable = "redis://:s3cret@127.0.0.1:1/0";
+    const error = await brokerFromUrl(unreachable).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(StoreUnavailableError);
+    expect((error as Error).message).toContain("redis://:***@127.0.0.1:1/0");
+    expect((error as Error).message).not.toContain("s3cret");
+  });
+
+  it("close ends a blocking fetch promptly, and the closed broker refuses work", async () => {
+    const broker = await ns.broker();
+    const waiting = broker.fetch(["q"], 1, { visibilityTimeoutMs: VT, waitMs: 20_000 });
+    await new Promise((r) => setTimeout(r, 50));
+    const started = performance.now();
+    await broker.close();
+    expect(await waiting).toEqual([]);
+    expect(performance.now() - started).toBeLessThan(500);
+    await expect(broker.publish("x", { queue: "q", priority: 0, availableAt: null })).rejects.toBeInstanceOf(StoreUnavailableError);
+  });
+});

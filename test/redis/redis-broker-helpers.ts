@@ -1,0 +1,67 @@
+import { randomUUID } from "node:crypto";
+import { Redis } from "ioredis";
+import { RedisBroker } from "../../src/brokers/redis/redis-broker.js";
+import { manualClock } from "../../src/clock.js";
+import { SERVICES } from "../support/services.js";
+
+const { host, port } = SERVICES.redis;
+
+/** A namespace of its own per test (the URL's prefix), a plain client to look at it, and cleanup. */
+export interface Namespace {
+  prefix: string;
+  url: string;
+  /** For reading and writing keys by hand (prefix them yourself). */
+  redis: Redis;
+  clock: ReturnType<typeof manualClock>;
+  broker(opts?: { clock?: ReturnType<typeof manualClock> | null; connectionName?: string }): Promise<RedisBroker>;
+  cleanup(): Promise<void>;
+}
+
+export async function namespace(): Promise<Namespace> {
+  const prefix = `ebbtest:${randomUUID()}:`;
+  const url = `redis://${host}:${port}/0?prefix=${prefix}`;
+  const redis = new Redis({ host, port });
+  const clock = manualClock();
+  const brokers: RedisBroker[] = [];
+  return {
+    prefix,
+    url,
+    redis,
+    clock,
+    async broker(opts = {}) {
+      // clock: null means "use Redis's clock".
+      const injected = opts.clock === null ? undefined : (opts.clock ?? clock);
+      const b = await RedisBroker.connect({ url, ...(injected ? { clock: injected } : {}), ...(opts.connectionName ? { connectionName: opts.connectionName } : {}) });
+      brokers.push(b);
+      return b;
+    },
+    async cleanup() {
+      await Promise.all(brokers.map((b) => b.close()));
+      await unlinkPrefix(redis, prefix);
+      await redis.quit();
+    },
+  };
+}
+
+/** SCAN + UNLINK, never KEYS. */
+export async function unlinkPrefix(client: Redis, prefix: string): Promise<void> {
+  let cursor = "0";
+  do {
+    const [next, keys] = await client.scan(cursor, "MATCH", `${prefix}*`, "COUNT", 500);
+    if (keys.length > 0) await client.unlink(...keys);
+    cursor = next;
+  } while (cursor !== "0");
+}
+
+/** The quoted arguments of one `redis-cli monitor` line, unescaped (sdscatrepr: \" \\ \n \r \t \a \b \xHH). */
+export function monitorArgs(line: string): string[] {
+  const out: string[] = [];
+  for (const m of line.matchAll(/"((?:[^"\\]|\\.)*)"/g)) {
+    out.push(
+      m[1]!.replace(/\\(x[0-9a-fA-F]{2}|.)/g, (_s, e: string) =>
+        e.startsWith("x") && e.length === 3 ? String.fromCharCode(parseInt(e.slice(1), 16)) : ({ n: "\n", r: "\r", t: "\t", a: "\x07", b: "\b" } as Record<string, string>)[e] ?? e,
+      ),
+    );
+  }
+  return out;
+}
