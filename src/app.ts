@@ -9,6 +9,7 @@ import { streamLogger, type Logger } from "./logger.js";
 import { encodeTaskMessage } from "./protocol/task-message.js";
 import { AsyncResult, type ResultSource } from "./result.js";
 import { lookupTier } from "./retention/policy.js";
+import { retentionApi, type RetentionApi } from "./retention/retention-api.js";
 import { defineTask, type CallOptions, type TaskDefinition, type TaskHandle, type TaskOptions } from "./task.js";
 import { Worker, type WorkerOptions } from "./worker/worker.js";
 
@@ -30,6 +31,8 @@ export interface App {
   worker(options?: WorkerOptions): Promise<Worker>;
   broker(): Promise<Broker>;
   backend(): Promise<ResultBackend>;
+  /** Cleanup, stats, growth checks, holds and policy explanations (see README, Retention operations). */
+  readonly retention: RetentionApi;
   /** Close the broker and backend connections. */
   close(): Promise<void>;
 }
@@ -47,8 +50,17 @@ export function createApp(config: AppConfig = {}, deps: AppDeps = {}): App {
   let backend: Promise<ResultBackend> | null = null;
   // An injected clock reaches the stores too (tests); by default each store keeps its own clock.
   const storeOptions = config.clock ? { clock: config.clock } : {};
-  const getBroker = () => (broker ??= brokerFromUrl(resolved.broker, storeOptions));
-  const getBackend = () => (backend ??= backendFromUrl(resolved.backend, { ...storeOptions, graceMs: resolved.expiredGraceMs }));
+  // A failed first connection is not cached: the next call tries again (the store may be back).
+  const getBroker = () =>
+    (broker ??= brokerFromUrl(resolved.broker, storeOptions).catch((e: unknown) => {
+      broker = null;
+      throw e;
+    }));
+  const getBackend = () =>
+    (backend ??= backendFromUrl(resolved.backend, { ...storeOptions, graceMs: resolved.expiredGraceMs }).catch((e: unknown) => {
+      backend = null;
+      throw e;
+    }));
   const source: ResultSource = { backend: getBackend, graceMs: resolved.expiredGraceMs, defaultTimeoutMs: resolved.resultTimeoutMs };
 
   async function send<R>(name: string, args: unknown[], options: CallOptions): Promise<AsyncResult<R>> {
@@ -57,7 +69,7 @@ export function createApp(config: AppConfig = {}, deps: AppDeps = {}): App {
     return new AsyncResult<R>(message.id, source);
   }
 
-  return {
+  const app: App = {
     config: resolved,
     tasks: registry,
     task(name, handler, options) {
@@ -80,10 +92,17 @@ export function createApp(config: AppConfig = {}, deps: AppDeps = {}): App {
     },
     broker: getBroker,
     backend: getBackend,
+    get retention() {
+      return retention;
+    },
     async close() {
-      const [b, r] = await Promise.all([broker, backend]);
+      const pending = [broker, backend];
       broker = backend = null;
-      await Promise.all([b?.close(), r?.close()]);
+      // A store that never connected has nothing to close.
+      const opened = await Promise.allSettled(pending);
+      await Promise.all(opened.map((o) => (o.status === "fulfilled" ? o.value?.close() : undefined)));
     },
   };
+  const retention = retentionApi(getBackend, app);
+  return app;
 }

@@ -25,17 +25,27 @@ const BACKENDS: Record<string, BackendFactory> = {
     if (shared) return shared;
     const { MemoryBackend } = await import("./memory/memory-backend.js");
     // Re-check: a concurrent call may have created it while the module loaded.
-    const backend = memoryBackends.get(url) ?? new MemoryBackend({ url, clock: opts.clock });
+    const backend = memoryBackends.get(url) ?? new MemoryBackend({ url, clock: opts.clock, graceMs: opts.graceMs });
     memoryBackends.set(url, backend);
     return backend;
   },
   sqlite: async (url, opts) => {
     const { SqliteBackend } = await import("./sqlite/sqlite-backend.js");
-    return new SqliteBackend({ url, clock: opts.clock });
+    return new SqliteBackend({ url, clock: opts.clock, graceMs: opts.graceMs });
   },
   redis: (url, opts) => redisBackend(url, opts),
   rediss: (url, opts) => redisBackend(url, opts),
+  // Celery's own database tables (celery_taskmeta), spelled as Celery users write them: read for
+  // result/cleanup/archive/stats; store() refuses. pg loads only for db+postgresql.
+  "db+sqlite": (url, opts) => celeryDbBackend(url, opts),
+  "db+postgresql": (url, opts) => celeryDbBackend(url, opts),
+  "db+postgresql+psycopg2": (url, opts) => celeryDbBackend(url, opts),
 };
+
+async function celeryDbBackend(url: string, opts: BackendFromUrlOptions): Promise<ResultBackend> {
+  const { CeleryDbBackend } = await import("./celery-db/celery-db-backend.js");
+  return new CeleryDbBackend({ url, clock: opts.clock }).connect();
+}
 
 /** redis:// and rediss:// (TLS): Celery's own key layout, so a Celery user's URL works as it is. */
 async function redisBackend(url: string, opts: BackendFromUrlOptions): Promise<ResultBackend> {

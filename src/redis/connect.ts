@@ -8,7 +8,7 @@ import type { RedisTarget } from "./redis-url.js";
  * connection is retried forever with capped backoff, and commands issued meanwhile wait in
  * ioredis's offline queue: a Redis restart is a pause, not a crash.
  */
-export async function connectRedis(target: RedisTarget, options: { name: string; connectTimeoutMs?: number } = { name: "ebb" }): Promise<Redis> {
+export async function connectRedis(target: RedisTarget, options: { name: string; connectTimeoutMs?: number; autoPipelining?: boolean } = { name: "ebb" }): Promise<Redis> {
   const client = new Redis({
     host: target.host,
     port: target.port,
@@ -21,15 +21,22 @@ export async function connectRedis(target: RedisTarget, options: { name: string;
     connectTimeout: options.connectTimeoutMs ?? 5_000,
     maxRetriesPerRequest: null,
     enableOfflineQueue: true,
+    // Commands issued in the same tick (many concurrent tasks storing and acking) share one write.
+    enableAutoPipelining: options.autoPipelining ?? true,
     retryStrategy: (times) => Math.min(2_000, 50 * 2 ** Math.min(times, 6)),
   });
   // Errors while reconnecting are expected; they surface as slow commands, not as crashes.
-  client.on("error", () => undefined);
+  // The last one is kept: "Connection is closed" alone hides the cause (ECONNREFUSED, auth).
+  let lastError: Error | null = null;
+  client.on("error", (e: Error) => {
+    lastError = e;
+  });
   try {
     await client.connect();
   } catch (cause) {
     client.disconnect();
-    throw new StoreUnavailableError(`Cannot connect to Redis at ${target.display}: ${(cause as Error).message}; check that Redis is running and the URL is right`, { cause });
+    const why = ((lastError as Error | null) ?? (cause as Error)).message.replace(/\.$/, "");
+    throw new StoreUnavailableError(`Cannot connect to Redis at ${target.display}: ${why}; check that Redis is running and the URL is right`, { cause });
   }
   return client;
 }

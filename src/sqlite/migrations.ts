@@ -84,11 +84,26 @@ CREATE TABLE ebb_tombstones (
 CREATE INDEX ebb_tombstones_expired_at ON ebb_tombstones (expired_at);
 `;
 
+/**
+ * Retention: archived = 1 once a result is in a complete, verified archive (an archive-tier
+ * result may be cleaned only then). Scans page by keyset over (column, task_id), so the
+ * expiry and date_done indexes carry task_id: a batch of expired results is read from the
+ * index alone, however large the table. The (expires_at, task_id) index covers every use of
+ * the old (expires_at) one, which is dropped so writes do not pay for both.
+ */
+const RETENTION_SQL = `
+ALTER TABLE ebb_results ADD COLUMN archived INTEGER NOT NULL DEFAULT 0;
+CREATE INDEX ebb_results_expiry_scan ON ebb_results (expires_at, task_id);
+CREATE INDEX ebb_results_done_scan ON ebb_results (date_done, task_id);
+DROP INDEX ebb_results_expires_at;
+`;
+
 export const MIGRATIONS: readonly Migration[] = [
   { id: "0001_messages", sql: MESSAGES_SQL },
   { id: "0002_dead_letters", sql: DEAD_LETTERS_SQL },
   { id: "0003_results", sql: RESULTS_SQL },
   { id: "0004_tombstones", sql: TOMBSTONES_SQL },
+  { id: "0005_retention", sql: RETENTION_SQL },
 ];
 
 /** Records which migrations ran; applied_at is the wall clock of the process that ran it. */

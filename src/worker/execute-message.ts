@@ -81,6 +81,11 @@ async function outcomeOf(deps: ExecuteDeps, delivery: Delivery, msg: TaskMessage
   const args = Object.keys(msg.kwargs).length > 0 ? [...msg.args, msg.kwargs] : msg.args;
   const started = performance.now();
   deps.log.info(`Task ${msg.task}[${msg.id}] received${delivery.redelivered ? " (redelivered)" : ""}`);
+  const links = (["callbacks", "errbacks", "chain", "chord"] as const).filter((k) => msg.embed[k] !== null && msg.embed[k] !== undefined);
+  if (links.length > 0) {
+    // Said out loud: a Celery canvas sent to an Ebb worker runs this task but not what it links to.
+    deps.log.warn(`Task ${msg.task}[${msg.id}] carries Celery canvas links (${links.join(", ")}) that Ebb workers do not run yet; route canvas workflows to Python workers`);
+  }
   try {
     const value = await runInContext(ctx, () => (def.handler as (...a: unknown[]) => unknown)(...args));
     deps.log.info(`Task ${msg.task}[${msg.id}] succeeded in ${((performance.now() - started) / 1000).toFixed(3)}s`);

@@ -18,6 +18,8 @@ export interface WorkerOptions {
   fetchWaitMs?: number;
   /** Messages with a future ETA held in memory (brokers without delayed delivery), beyond the running ones. Default 1000. */
   maxHeld?: number;
+  /** Messages leased ahead of a free slot, so a finished task is followed without a round trip. Default: concurrency. 0 = none. */
+  prefetch?: number;
 }
 
 export interface WorkerDeps {
@@ -42,6 +44,7 @@ export class Worker {
   readonly #queues: string[];
   readonly #fetchWaitMs: number;
   readonly #maxHeld: number;
+  readonly #prefetch: number;
   readonly #slots: Slots;
   readonly #held = new Set<Delivery>();
   readonly #inFlight = new Map<Delivery, Promise<unknown>>();
@@ -49,6 +52,7 @@ export class Worker {
   readonly #hardStop = new AbortController();
   #running: Promise<void> | null = null;
   #processed = 0;
+  #extending = false;
 
   constructor(deps: WorkerDeps, options: WorkerOptions = {}) {
     const concurrency = options.concurrency ?? 10;
@@ -58,6 +62,8 @@ export class Worker {
     this.#queues = options.queues && options.queues.length > 0 ? options.queues : [deps.config.defaultQueue];
     this.#fetchWaitMs = options.fetchWaitMs ?? 1_000;
     this.#maxHeld = options.maxHeld ?? 1_000;
+    this.#prefetch = options.prefetch ?? concurrency;
+    if (!Number.isInteger(this.#prefetch) || this.#prefetch < 0) throw new TypeError(`Expected worker prefetch to be an integer >= 0, got ${this.#prefetch}`);
     this.#slots = new Slots(concurrency);
     this.name = options.name ?? `ebb-${process.pid}@${hostname()}`;
   }
@@ -67,9 +73,9 @@ export class Worker {
     return this.#processed;
   }
 
-  /** Messages being executed (not counting ones waiting for their ETA). */
+  /** Messages being executed now (not prefetched ones waiting for a slot, nor ones waiting for their ETA). */
   get active(): number {
-    return this.#inFlight.size - this.#held.size;
+    return this.#concurrency - this.#slots.free;
   }
 
   /** Start consuming; resolves when the worker has stopped. Calling it twice returns the same promise. */
@@ -93,7 +99,9 @@ export class Worker {
     let backoffMs = 0;
     try {
       while (!this.#stopFetching.signal.aborted) {
-        const room = Math.min(this.#slots.free, this.#maxHeld - this.#held.size);
+        // Running + waiting for a slot may reach concurrency + prefetch; held ETA messages count apart.
+        const waiting = this.#inFlight.size - this.#held.size;
+        const room = Math.min(this.#concurrency + this.#prefetch - waiting, this.#maxHeld - this.#held.size);
         if (room <= 0) {
           await Promise.race(this.#inFlight.values());
           continue;
@@ -126,7 +134,15 @@ export class Worker {
     };
     const task = this.#slots
       .acquire()
-      .then(() => executeMessage(deps, delivery).finally(() => this.#slots.release()))
+      .then(async () => {
+        // A prefetched message that never started goes back at once when the worker stops.
+        if (this.#stopFetching.signal.aborted) {
+          this.#slots.release();
+          await this.#deps.broker.release(delivery, null);
+          throw new HeldOnShutdown();
+        }
+        await executeMessage(deps, delivery).finally(() => this.#slots.release());
+      })
       .then(() => {
         this.#processed++;
       })
@@ -157,16 +173,20 @@ export class Worker {
   }
 
   async #extendLeases(): Promise<void> {
-    if (this.#inFlight.size === 0) return;
+    // One refresh at a time: during an outage, queued refreshes would only pile up behind each other.
+    if (this.#inFlight.size === 0 || this.#extending) return;
+    this.#extending = true;
     try {
       await this.#deps.broker.extend([...this.#inFlight.keys()], this.#deps.config.visibilityTimeoutMs);
     } catch (e) {
       this.#deps.log.warn(`Could not refresh message leases: ${(e as Error).message}`);
+    } finally {
+      this.#extending = false;
     }
   }
 }
 
-/** A held ETA message was handed back to the broker because the worker is stopping. */
+/** A held or prefetched message was handed back to the broker because the worker is stopping. */
 class HeldOnShutdown extends Error {}
 
 function delay(ms: number, signal?: AbortSignal): Promise<void> {

@@ -2,19 +2,10 @@ import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { runCli } from "../../src/cli/program.js";
-import type { CliIO } from "../../src/cli/io.js";
+import { runEbb as run } from "../support/run-cli.js";
 import { ebb } from "../e2e/cli-harness.js";
 
 /** Bad input: one clear line on stderr, a sysexits status (64–78), no stack trace, no secrets. */
-async function run(...argv: string[]) {
-  let out = "";
-  let err = "";
-  const io: CliIO = { out: (t) => void (out += t), err: (t) => void (err += t), onStop: () => () => undefined };
-  const code = await runCli(argv, io);
-  return { code, out, err };
-}
-
 function expectOneLine(err: string) {
   expect(err.trim().split("\n")).toHaveLength(1);
   expect(err).not.toMatch(/\n\s+at /);

@@ -95,7 +95,7 @@ describe("sqlite store details", () => {
     const handle = openDatabase(path);
     expect(migrate(handle.db)).toEqual([]);
     const ids = handle.db.prepare("SELECT id FROM ebb_migrations ORDER BY id").pluck().all();
-    expect(ids).toEqual(["0001_messages", "0002_dead_letters", "0003_results", "0004_tombstones"]);
+    expect(ids).toEqual(["0001_messages", "0002_dead_letters", "0003_results", "0004_tombstones", "0005_retention"]);
     expect(handle.db.pragma("journal_mode", { simple: true })).toBe("wal");
     handle.close();
   });

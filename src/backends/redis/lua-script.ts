@@ -12,19 +12,21 @@ export class LuaScript {
   private readonly source: string;
   private readonly sha: string;
 
-  constructor(name: string, private readonly numberOfKeys: number) {
+  /** numberOfKeys: how many KEYS the script takes, or "variable" for batch scripts (at least one). */
+  constructor(name: string, private readonly numberOfKeys: number | "variable") {
     this.name = name;
     this.source = readFileSync(new URL(`./scripts/${name}.lua`, import.meta.url), "utf8");
     this.sha = createHash("sha1").update(this.source).digest("hex");
   }
 
   async run(client: Redis, keys: readonly string[], args: readonly (string | number)[]): Promise<unknown> {
-    if (keys.length !== this.numberOfKeys) throw new Error(`${this.name}.lua takes ${this.numberOfKeys} keys, got ${keys.length}`);
+    const count = this.numberOfKeys === "variable" ? keys.length : this.numberOfKeys;
+    if (keys.length !== count || count === 0) throw new Error(`${this.name}.lua takes ${this.numberOfKeys} keys, got ${keys.length}`);
     try {
-      return await client.evalsha(this.sha, this.numberOfKeys, ...keys, ...args);
+      return await client.evalsha(this.sha, count, ...keys, ...args);
     } catch (error) {
       if (!String((error as Error).message).startsWith("NOSCRIPT")) throw error;
-      return client.eval(this.source, this.numberOfKeys, ...keys, ...args);
+      return client.eval(this.source, count, ...keys, ...args);
     }
   }
 }
@@ -35,4 +37,9 @@ export const SCRIPTS = {
   setHeld: new LuaScript("set-held", 4),
   forget: new LuaScript("forget-result", 4),
   trim: new LuaScript("trim-index", 2),
+  scanIndex: new LuaScript("scan-index", 1),
+  remove: new LuaScript("remove-results", "variable"),
+  markArchived: new LuaScript("mark-archived", "variable"),
+  put: new LuaScript("put-result", 4),
+  readUnindexed: new LuaScript("read-unindexed", "variable"),
 };

@@ -1,3 +1,4 @@
+import { setMaxListeners } from "node:events";
 import type { Redis } from "ioredis";
 import type { Clock } from "../../clock.js";
 import { StoreUnavailableError } from "../../errors.js";
@@ -6,11 +7,13 @@ import { connectRedis } from "../../redis/connect.js";
 import { parseRedisUrl, type RedisTarget } from "../../redis/redis-url.js";
 import { classifyRead } from "../../retention/expiry.js";
 import { isReady } from "../../states.js";
-import type { BackendCapabilities, Lookup, LookupOptions, ResultBackend, StoreOutcome, StoreRequest, Watch } from "../result-backend.js";
+import type { BackendCapabilities, Lookup, LookupOptions, ResultBackend, StoreOutcome, StoreRequest, StoredResult, Watch } from "../result-backend.js";
+import type { RemoveOutcome, ResultRecord, RetentionStore, ScanQuery } from "../retention-store.js";
 import { storeFlags } from "./index-info.js";
 import { IndexTrimmer } from "./index-trimmer.js";
 import { SCRIPTS } from "./lua-script.js";
 import { PubSubWatcher } from "./pubsub-watcher.js";
+import { RedisRetention } from "./redis-retention.js";
 import { readRaw, storeResult } from "./result-commands.js";
 import { resultKeys, type ResultKeys } from "./result-keys.js";
 import { ServerClock } from "./server-clock.js";
@@ -41,7 +44,7 @@ const DEFAULT_GRACE_MS = 7 * 86_400_000;
  * per result as a native TTL, archive tiers and holds that keep a value with no TTL, and memory of
  * an expired id for the grace window.
  */
-export class RedisBackend implements ResultBackend {
+export class RedisBackend implements ResultBackend, RetentionStore {
   readonly capabilities: BackendCapabilities = { nativeExpiry: true, pushNotify: true };
   readonly url: string;
   private readonly target: RedisTarget;
@@ -54,10 +57,13 @@ export class RedisBackend implements ResultBackend {
   private readonly trimmer: IndexTrimmer;
   private readonly watcher: PubSubWatcher;
   private readonly closing = new AbortController();
+  private readonly retention: RedisRetention;
 
   constructor(opts: RedisBackendOptions) {
     this.target = parseRedisUrl(opts.url);
     this.url = this.target.display;
+    // Every waiting watch listens for close; many concurrent get() calls are normal, not a leak.
+    setMaxListeners(0, this.closing.signal);
     this.keys = resultKeys(this.target.prefix);
     this.injectedClock = opts.clock;
     this.graceMs = opts.graceMs ?? DEFAULT_GRACE_MS;
@@ -68,6 +74,7 @@ export class RedisBackend implements ResultBackend {
       intervalMs: opts.trimIntervalMs ?? 10_000,
       ...(opts.trimBatch === undefined ? {} : { batch: opts.trimBatch }),
     });
+    this.retention = new RedisRetention({ redis: () => this.redis(), keys: this.keys, now: () => this.clockNow(), serverClock: opts.clock === undefined });
     this.watcher = new PubSubWatcher({ openSubscriber: () => connectRedis(this.target, { name: "ebb-results-sub" }), closing: this.closing.signal });
   }
 
@@ -144,7 +151,7 @@ export class RedisBackend implements ResultBackend {
     const now = this.clockNow();
     this.trimmer.poke();
     if (raw.value !== null) return classifyRead(taskId, toStoredResult({ ...raw, value: raw.value }, this.keys.value(taskId), now), undefined, now, options.graceMs);
-    return classifyRead(taskId, undefined, tombstoneOf(raw), now, options.graceMs);
+    return classifyRead(taskId, undefined, tombstoneOf(raw, now), now, options.graceMs);
   }
 
   async forget(taskId: string): Promise<boolean> {
@@ -162,6 +169,27 @@ export class RedisBackend implements ResultBackend {
   async setHeld(taskId: string, held: boolean): Promise<boolean> {
     const changed = await SCRIPTS.setHeld.run(this.redis(), this.indexKeys(taskId), [taskId, held ? "1" : "0", this.clockNow()]);
     return changed === 1;
+  }
+
+  // RetentionStore (retention-store.ts): scans, removals and restores, in redis-retention.ts.
+  scan(query: ScanQuery): AsyncIterable<ResultRecord[]> {
+    return this.retention.scan(query);
+  }
+  read(taskId: string): Promise<ResultRecord | null> {
+    return this.retention.read(taskId);
+  }
+  remove(records: readonly ResultRecord[], options: { remember: boolean }): Promise<RemoveOutcome> {
+    return this.retention.remove(records, options);
+  }
+  markArchived(taskIds: readonly string[]): Promise<number> {
+    return this.retention.markArchived(taskIds);
+  }
+  put(result: StoredResult, options: { replace: boolean }): Promise<boolean> {
+    return this.retention.put(result, options);
+  }
+  /** used_memory, maxmemory-policy (with a warning when it can evict results), result keys without a TTL. */
+  storeFacts(): Promise<Record<string, unknown>> {
+    return this.retention.storeFacts();
   }
 
   /** Drop the index entries whose grace window is over, in bounded batches; returns how many. store() and lookup() do this by themselves every trimIntervalMs. */

@@ -16,7 +16,7 @@
  *                                   expired results waiting to be archived (minus the held ones), and
  *                                   ZCOUNT +inf +inf counts the results that never expire.
  *   <prefix>ebb:results:info        HASH id → what Celery's value cannot hold (tier, action, hold, in
- *                                   progress), see index-info.ts. Only results that differ from the
+ *                                   progress, archived, foreign), see index-info.ts. Only results that differ from the
  *                                   default (no tier, action delete, not held, ready) have an entry.
  *
  * Two zsets rather than one: a single zset ordered by expiresAt would put archive-pending and held
@@ -24,7 +24,9 @@
  * trim would have to step over them. Split by "who removes the value", trimming is one range read.
  *
  * Ids found only under celery-task-meta-* (written by Python Celery) have no index entry; they read
- * with expiresAt from their PTTL and no tier. Nothing here needs KEYS or SCAN.
+ * with expiresAt from their PTTL and no tier. Reading, storing and trimming never need KEYS or SCAN;
+ * retention scans SCAN for those foreign keys only (retention-scan.ts), and never use KEYS. Holding
+ * or archiving a foreign key indexes it, flagged foreign (index-info.ts).
  */
 export interface ResultKeys {
   value(taskId: string): string;

@@ -55,7 +55,14 @@ export function toStoredResult(raw: RawResult & { value: string }, key: string, 
  * thing that removes an indexed value without removing its entry, so the entry's expiresAt is when
  * it went. A result that was still in progress (its task will store again) is not remembered.
  */
-export function tombstoneOf(raw: RawResult): number | undefined {
+/**
+ * When the value is gone, the ttl index says whether it expired. Redis removes a value at its
+ * TTL, never earlier, so a value missing well before its expiry was deleted on purpose (a
+ * Celery forget(), a DEL): that is unknown, not EXPIRED. One second of slack covers the gap
+ * between Redis's expiry and the clock offset.
+ */
+export function tombstoneOf(raw: RawResult, now: number): number | undefined {
   if (raw.ttlScore === null || decodeInfo(raw.info).inProgress) return undefined;
-  return expiryFromScore(raw.ttlScore) ?? undefined;
+  const at = expiryFromScore(raw.ttlScore);
+  return at !== null && at <= now + 1_000 ? at : undefined;
 }

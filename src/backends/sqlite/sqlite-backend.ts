@@ -1,13 +1,15 @@
 import type Database from "better-sqlite3";
 import type { Clock } from "../../clock.js";
 import { isReady } from "../../states.js";
-import type { StoredState } from "../../states.js";
 import { classifyRead } from "../../retention/expiry.js";
 import { redactUrl } from "../../url.js";
 import { openDatabase, storeClock, type SqliteHandle } from "../../sqlite/open-database.js";
 import { sqlitePathFromUrl } from "../../sqlite/sqlite-url.js";
 import type { Watch } from "../../change-hub.js";
-import type { BackendCapabilities, Lookup, LookupOptions, ResultBackend, RetentionAction, StoreOutcome, StoreRequest, StoredResult } from "../result-backend.js";
+import type { BackendCapabilities, Lookup, LookupOptions, ResultBackend, StoreOutcome, StoreRequest, StoredResult } from "../result-backend.js";
+import type { RemoveOutcome, ResultRecord, RetentionStore, ScanQuery } from "../retention-store.js";
+import { COLUMNS, fromRow, toParams, type Params, type ResultRow } from "./result-rows.js";
+import { SqliteRetention } from "./sqlite-retention.js";
 
 export interface SqliteBackendOptions {
   url: string;
@@ -15,36 +17,19 @@ export interface SqliteBackendOptions {
   clock?: Clock;
   /** How long a watch waits before the caller looks again (changes made by other processes). Default 50. */
   pollIntervalMs?: number;
+  /** How long cleanup's tombstones are kept (the app's expiredGrace). Default 7 days; a lookup() with a longer graceMs raises it. */
+  graceMs?: number;
 }
 
-interface ResultRow {
-  task_id: string;
-  status: StoredState;
-  result: string | null;
-  traceback: string | null;
-  children: string | null;
-  date_done: number | null;
-  expires_at: number | null;
-  tier: string | null;
-  action: RetentionAction;
-  held: number;
-  name: string | null;
-  args: string | null;
-  kwargs: string | null;
-  worker: string | null;
-  retries: number | null;
-  queue: string | null;
-}
-
-type Params = Omit<ResultRow, "held">;
+const DEFAULT_GRACE_MS = 7 * 86_400_000;
 
 /**
  * Results in the ebb_results table (schema in src/sqlite/migrations.ts). store() reads the
  * store clock and upserts inside one BEGIN IMMEDIATE transaction, so date_done and expires_at
  * are decided by the store, and a ready row is never replaced (at-least-once redelivery stores
- * a result once).
+ * a result once). The retention operations live in sqlite-retention.ts.
  */
-export class SqliteBackend implements ResultBackend {
+export class SqliteBackend implements ResultBackend, RetentionStore {
   readonly capabilities: BackendCapabilities = { nativeExpiry: false, pushNotify: false };
   readonly url: string;
   private readonly handle: SqliteHandle;
@@ -53,6 +38,8 @@ export class SqliteBackend implements ResultBackend {
   private readonly closing = new AbortController();
   private readonly sql: ReturnType<typeof prepare>;
   private readonly upsert: (request: StoreRequest) => StoreOutcome;
+  private readonly retention: SqliteRetention;
+  private graceMs: number;
 
   constructor(opts: SqliteBackendOptions) {
     this.url = redactUrl(opts.url);
@@ -60,6 +47,8 @@ export class SqliteBackend implements ResultBackend {
     this.clock = storeClock(this.handle.db, opts.clock);
     this.pollIntervalMs = opts.pollIntervalMs ?? 50;
     this.sql = prepare(this.handle.db);
+    this.graceMs = opts.graceMs ?? DEFAULT_GRACE_MS;
+    this.retention = new SqliteRetention({ db: this.handle.db, path: this.handle.path, clock: this.clock, graceMs: () => this.graceMs, notify: (id) => this.notify(id) });
     this.upsert = this.handle.db.transaction((request: StoreRequest): StoreOutcome => {
       const now = this.clock();
       const dateDone = isReady(request.status) ? now : null;
@@ -81,6 +70,8 @@ export class SqliteBackend implements ResultBackend {
   }
 
   async lookup(taskId: string, options: LookupOptions): Promise<Lookup> {
+    // Tombstones must outlive the longest grace anyone reads with.
+    this.graceMs = Math.max(this.graceMs, options.graceMs);
     const row = this.sql.get.get(taskId);
     const tombstone = row ? undefined : this.sql.tombstone.get(taskId);
     return classifyRead(taskId, row && fromRow(row), tombstone, this.clock(), options.graceMs);
@@ -109,6 +100,30 @@ export class SqliteBackend implements ResultBackend {
     return changed;
   }
 
+  scan(query: ScanQuery): AsyncIterable<ResultRecord[]> {
+    return this.retention.scan(query);
+  }
+
+  async read(taskId: string): Promise<ResultRecord | null> {
+    return this.retention.read(taskId);
+  }
+
+  async remove(records: readonly ResultRecord[], options: { remember: boolean }): Promise<RemoveOutcome> {
+    return this.retention.remove(records, options.remember);
+  }
+
+  async markArchived(taskIds: readonly string[]): Promise<number> {
+    return this.retention.markArchived(taskIds);
+  }
+
+  async put(result: StoredResult, options: { replace: boolean }): Promise<boolean> {
+    return this.retention.put(result, options.replace);
+  }
+
+  async storeFacts(): Promise<Record<string, unknown>> {
+    return this.retention.storeFacts();
+  }
+
   async close(): Promise<void> {
     if (this.closing.signal.aborted) return;
     this.closing.abort();
@@ -124,65 +139,15 @@ function topic(taskId: string): string {
   return `result:${taskId}`;
 }
 
-function json(value: unknown): string | null {
-  return value === undefined || value === null ? null : JSON.stringify(value);
-}
-
-function parse<T>(text: string | null): T | null {
-  return text === null ? null : (JSON.parse(text) as T);
-}
-
-function toParams(r: StoreRequest, dateDone: number | null, expiresAt: number | null): Params {
-  return {
-    task_id: r.taskId,
-    status: r.status,
-    result: json(r.result),
-    traceback: r.traceback,
-    children: JSON.stringify(r.children ?? []),
-    date_done: dateDone,
-    expires_at: expiresAt,
-    tier: r.tier,
-    action: r.action,
-    name: r.name ?? null,
-    args: json(r.args),
-    kwargs: json(r.kwargs),
-    worker: r.worker ?? null,
-    retries: r.retries ?? null,
-    queue: r.queue ?? null,
-  };
-}
-
-function fromRow(row: ResultRow): StoredResult {
-  return {
-    taskId: row.task_id,
-    status: row.status,
-    result: parse(row.result),
-    traceback: row.traceback,
-    children: parse<unknown[]>(row.children) ?? [],
-    dateDone: row.date_done,
-    expiresAt: row.expires_at,
-    tier: row.tier,
-    action: row.action,
-    held: row.held !== 0,
-    name: row.name,
-    args: parse<unknown[]>(row.args),
-    kwargs: parse<Record<string, unknown>>(row.kwargs),
-    worker: row.worker,
-    retries: row.retries,
-    queue: row.queue,
-  };
-}
-
-const COLUMNS = ["task_id", "status", "result", "traceback", "children", "date_done", "expires_at", "tier", "action", "name", "args", "kwargs", "worker", "retries", "queue"] as const;
-
 /** Every statement the backend runs, prepared once per backend. */
 function prepare(db: Database.Database) {
   return {
     // The WHERE on DO UPDATE is what makes a ready result final: the conflict is then a no-op (changes = 0).
-    // held is not in the SET list, so a hold survives later stores.
+    // held is not in the SET list, so a hold survives later stores. archived is reset: the
+    // archive, if any, holds the replaced (unfinished) row, not this one.
     upsert: db.prepare<[Params]>(
       `INSERT INTO ebb_results (${COLUMNS.join(", ")}) VALUES (${COLUMNS.map((c) => `@${c}`).join(", ")})
-       ON CONFLICT(task_id) DO UPDATE SET ${COLUMNS.filter((c) => c !== "task_id").map((c) => `${c} = excluded.${c}`).join(", ")}
+       ON CONFLICT(task_id) DO UPDATE SET ${COLUMNS.filter((c) => c !== "task_id").map((c) => `${c} = excluded.${c}`).join(", ")}, archived = 0
        WHERE ebb_results.status NOT IN ('SUCCESS', 'FAILURE', 'REVOKED')`,
     ),
     get: db.prepare<[string], ResultRow>(`SELECT ${COLUMNS.join(", ")}, held FROM ebb_results WHERE task_id = ?`),

@@ -91,7 +91,8 @@ export class BlockingPop {
   async #acquire(): Promise<BlockingConnection> {
     const reused = this.#idle.pop();
     if (reused) return reused;
-    const redis = await connectRedis(this.target, { name: this.name });
+    // A blocking connection runs one command at a time; batching writes buys nothing there.
+    const redis = await connectRedis(this.target, { name: this.name, autoPipelining: false });
     const conn: BlockingConnection = { redis, id: null };
     const learnId = async (): Promise<void> => {
       conn.id = Number(await redis.call("CLIENT", "ID"));

@@ -43,6 +43,8 @@ export class RedisBroker implements Broker {
   readonly #name: string;
   readonly #leases = new Leases();
   readonly #closing = new AbortController();
+  /** The last lease operation per delivery tag, so operations on one delivery never overlap. */
+  readonly #lanes = new Map<string, Promise<void>>();
   #connecting: Promise<Connections> | null = null;
 
   constructor(opts: RedisBrokerOptions) {
@@ -86,6 +88,10 @@ export class RedisBroker implements Broker {
     this.#closing.signal.addEventListener("abort", leave, { once: true });
     try {
       return await this.#fetch(queues, max, options, gone.signal);
+    } catch (e) {
+      // Closing mid-fetch: commands still queued on the connection fail; nothing was leased.
+      if (this.#closing.signal.aborted) return [];
+      throw e;
     } finally {
       options.signal?.removeEventListener("abort", leave);
       this.#closing.signal.removeEventListener("abort", leave);
@@ -93,13 +99,19 @@ export class RedisBroker implements Broker {
   }
 
   async ack(delivery: Delivery): Promise<void> {
-    const lease = this.#leases.of(delivery);
-    if (!lease) return;
-    await this.#settle((plan) => plan.add(lease.field, lease.score, "ack"));
-    this.#leases.forget(delivery);
+    return this.#inLane([delivery], async () => {
+      const lease = this.#leases.of(delivery);
+      if (!lease) return;
+      await this.#settle((plan) => plan.add(lease.field, lease.score, "ack"));
+      this.#leases.forget(delivery);
+    });
   }
 
   async extend(deliveries: readonly Delivery[], visibilityTimeoutMs: number): Promise<void> {
+    return this.#inLane(deliveries, () => this.#extend(deliveries, visibilityTimeoutMs));
+  }
+
+  async #extend(deliveries: readonly Delivery[], visibilityTimeoutMs: number): Promise<void> {
     const c = await this.#connected();
     this.#leases.prune();
     const now = c.now();
@@ -119,6 +131,10 @@ export class RedisBroker implements Broker {
   }
 
   async release(delivery: Delivery, availableAt: number | null): Promise<void> {
+    return this.#inLane([delivery], () => this.#release(delivery, availableAt));
+  }
+
+  async #release(delivery: Delivery, availableAt: number | null): Promise<void> {
     const lease = this.#leases.of(delivery);
     if (!lease) return;
     const c = await this.#connected();
@@ -135,11 +151,34 @@ export class RedisBroker implements Broker {
   }
 
   async deadLetter(delivery: Delivery, reason: string): Promise<void> {
-    const lease = this.#leases.of(delivery);
-    if (!lease) return;
-    const at = Math.round((await this.#connected()).now());
-    await this.#settle((plan) => plan.add(lease.field, lease.score, "dead", deadLetterEntry(delivery.raw, delivery.queue, reason, at)));
-    this.#leases.forget(delivery);
+    return this.#inLane([delivery], async () => {
+      const lease = this.#leases.of(delivery);
+      if (!lease) return;
+      const at = Math.round((await this.#connected()).now());
+      await this.#settle((plan) => plan.add(lease.field, lease.score, "dead", deadLetterEntry(delivery.raw, delivery.queue, reason, at)));
+      this.#leases.forget(delivery);
+    });
+  }
+
+  /**
+   * Run a lease operation after every earlier one on the same deliveries. Each write is
+   * conditional on the score this process last confirmed; two in flight at once (a refresh
+   * crossing an ack, or refreshes queued during an outage) would make the second miss and lose
+   * the lease, and a finished task would then run again elsewhere.
+   */
+  #inLane<T>(deliveries: readonly Delivery[], op: () => Promise<T>): Promise<T> {
+    const tags = deliveries.map((d) => d.tag);
+    const before = tags.map((t) => this.#lanes.get(t)).filter((p): p is Promise<void> => p !== undefined);
+    const run = (before.length === 0 ? Promise.resolve() : Promise.all(before)).then(op);
+    const settled = run.then(
+      () => undefined,
+      () => undefined,
+    );
+    for (const t of tags) this.#lanes.set(t, settled);
+    void settled.then(() => {
+      for (const t of tags) if (this.#lanes.get(t) === settled) this.#lanes.delete(t);
+    });
+    return run;
   }
 
   async deadLetters(limit?: number): Promise<DeadLetter[]> {

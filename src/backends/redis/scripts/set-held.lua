@@ -7,7 +7,7 @@
   KEYS[1]  value key      <prefix>celery-task-meta-<id>
   KEYS[2]  ttl index      ZSET
   KEYS[3]  no-ttl index   ZSET
-  KEYS[4]  info           HASH id -> "<flags digit><tier>"
+  KEYS[4]  info           HASH id -> "<base-32 flags digit><tier>" (see index-info.ts)
 
   ARGV[1]  task id
   ARGV[2]  "1" to hold, "0" to release
@@ -21,7 +21,7 @@ if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
 local info = redis.call('HGET', KEYS[4], id)
 local flags, tier = 0, ''
 if info then
-  flags = tonumber(string.sub(info, 1, 1)) or 0
+  flags = tonumber(string.sub(info, 1, 1), 32) or 0
   tier = string.sub(info, 2)
 end
 local wasHeld = flags % 4 >= 2
@@ -35,7 +35,9 @@ if ARGV[2] == '1' then
     redis.call('ZADD', KEYS[3], score, id)
   elseif not redis.call('ZSCORE', KEYS[3], id) then
     -- Written by Python Celery, so not indexed: remember when its TTL would have ended (read
-    -- before PERSIST drops it), so that releasing the hold can give it back.
+    -- before PERSIST drops it), so that releasing the hold can give it back; flag 16 keeps
+    -- saying who wrote it.
+    if flags % 32 < 16 then flags = flags + 16 end
     local pttl = redis.call('PTTL', KEYS[1])
     redis.call('ZADD', KEYS[3], pttl > 0 and tostring(now + pttl) or '+inf', id)
   end
@@ -55,6 +57,6 @@ end
 if flags == 0 and tier == '' then
   redis.call('HDEL', KEYS[4], id)
 else
-  redis.call('HSET', KEYS[4], id, flags .. tier)
+  redis.call('HSET', KEYS[4], id, string.sub('0123456789abcdefghijklmnopqrstuv', flags + 1, flags + 1) .. tier)
 end
 return 1

@@ -6,14 +6,15 @@
   KEYS[1]  value key      <prefix>celery-task-meta-<id>
   KEYS[2]  ttl index      ZSET, results Redis expires itself
   KEYS[3]  no-ttl index   ZSET, results with no TTL (archive, never, held)
-  KEYS[4]  info           HASH id -> "<flags digit><tier>" (see index-info.ts)
+  KEYS[4]  info           HASH id -> "<base-32 flags digit><tier>" (see index-info.ts)
 
   ARGV[1]  task id (index member, info field)
   ARGV[2]  value: encodeResultMeta(...), the exact bytes Celery would write
   ARGV[3]  channel to PUBLISH the value on
   ARGV[4]  expiresAt, epoch ms of the store clock, or "+inf" for never
   ARGV[5]  TTL in ms (>= 1) to set unless the result is held, or "" for no TTL (archive, never)
-  ARGV[6]  flags digit: 1 archive, 4 in progress (2 held is carried over from the existing entry)
+  ARGV[6]  flags: 1 archive, 4 in progress (2 held is carried over from the existing entry; 8
+           archived and 16 foreign are dropped: this is a new value, written by Ebb)
   ARGV[7]  tier name, "" for none
 
   Returns
@@ -39,7 +40,7 @@ end
 
 -- A hold belongs to the task id, not to one write of it.
 local info = redis.call('HGET', KEYS[4], id)
-local held = info and (tonumber(string.sub(info, 1, 1)) or 0) % 4 >= 2
+local held = info and (tonumber(string.sub(info, 1, 1), 32) or 0) % 4 >= 2
 
 if held or ARGV[5] == '' then
   redis.call('SET', KEYS[1], ARGV[2])

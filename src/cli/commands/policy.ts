@@ -1,0 +1,28 @@
+import type { Command } from "commander";
+import { explainPolicy } from "../../retention/explain.js";
+import { withAppFlags } from "../flags.js";
+import { printJson, type CliIO } from "../io.js";
+import { loadApp, type AppFlags } from "../load-app.js";
+
+interface PolicyFlags extends AppFlags {
+  json?: boolean;
+}
+
+/** `ebb policy explain TASK`: which rule gives TASK's results their lifetime. Needs -A for the app's own tasks. */
+export function policyCommand(program: Command, io: CliIO, done: (code: number) => void): void {
+  const policy = program.command("policy").description("retention policy");
+  withAppFlags(policy.command("explain").argument("<task>", "task name").description("which rule gives TASK's results their lifetime, and why"))
+    .action(async (task: string, flags: PolicyFlags) => {
+      const app = await loadApp(flags);
+      // Only the app's config and task registry are read: no store is opened.
+      const explained = explainPolicy(task, app);
+      await app.close();
+      if (flags.json) {
+        const { expiresMs: _ms, ...printed } = explained;
+        printJson(io, printed);
+      } else {
+        io.out(`${task}: ${explained.expires}${explained.fallback ? ` (fallback ${explained.fallback.expires})` : ""}, ${explained.action}${explained.tier ? `, tier ${explained.tier}` : ""} (source: ${explained.source})\n${explained.reason}\n`);
+      }
+      done(0);
+    });
+}

@@ -1,0 +1,4 @@
+import { makeMemoryRetention } from "../support/retention-stores.js";
+import { retentionStoreConformance } from "./retention-store-conformance.js";
+
+retentionStoreConformance("memory", makeMemoryRetention);

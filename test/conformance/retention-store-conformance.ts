@@ -1,0 +1,189 @@
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import type { StoredResult } from "../../src/backends/result-backend.js";
+import type { ResultRecord, RetentionStore, ScanQuery } from "../../src/backends/retention-store.js";
+import type { MakeRetentionFixture, RetentionFixture } from "../support/retention-stores.js";
+
+export type { MakeRetentionFixture, RetentionFixture } from "../support/retention-stores.js";
+export { storeSeeder, type SeedSpec } from "../support/seed-results.js";
+
+const H = 3_600_000;
+const D = 24 * H;
+
+async function ids(store: RetentionStore, query: ScanQuery): Promise<string[]> {
+  const out: string[] = [];
+  for await (const batch of store.scan(query)) out.push(...batch.map((r) => r.taskId));
+  return out.sort();
+}
+
+async function records(store: RetentionStore, query: ScanQuery): Promise<ResultRecord[]> {
+  const out: ResultRecord[] = [];
+  for await (const batch of store.scan(query)) out.push(...batch);
+  return out;
+}
+
+/** A StoredResult as put() takes it: every field given. */
+function stored(taskId: string, over: Partial<StoredResult> = {}): StoredResult {
+  return { taskId, status: "SUCCESS", result: { restored: taskId }, traceback: null, children: [], dateDone: Date.UTC(2025, 5, 1), expiresAt: Date.UTC(2099, 0, 1), tier: "audit", action: "archive", held: false, name: "audit.log", args: [1], kwargs: { k: "v" }, worker: "w@h", retries: 0, queue: "celery", ...over };
+}
+
+/**
+ * What every RetentionStore must do (memory, SQLite, Redis, Celery's table). make() returns a
+ * fresh, empty store in its own namespace with a manual store clock, and seed() (storeSeeder()
+ * for any store that implements ResultBackend.store()).
+ */
+export function retentionStoreConformance(name: string, make: MakeRetentionFixture): void {
+  describe(`retention store conformance: ${name}`, () => {
+    let f: RetentionFixture;
+    beforeEach(async () => {
+      f = await make();
+    });
+    afterEach(async () => {
+      await f.store.close();
+      await f.cleanup?.();
+    });
+
+    it("scan covers every result exactly once, in batches no larger than batchSize", async () => {
+      const specs = Array.from({ length: 23 }, (_, i) => ({ taskId: `s-${String(i).padStart(2, "0")}`, lifetimeMs: i % 3 === 0 ? null : (i + 1) * H, doneAgoMs: i * 1000, held: i % 10 === 4 }));
+      await f.seed(specs);
+      const seen: string[] = [];
+      for await (const batch of f.store.scan({ batchSize: 4 })) {
+        expect(batch.length).toBeGreaterThan(0);
+        expect(batch.length).toBeLessThanOrEqual(4);
+        seen.push(...batch.map((r) => r.taskId));
+      }
+      const unheld = specs.filter((s) => !s.held).map((s) => s.taskId);
+      expect(seen.sort()).toEqual(unheld.sort());
+      expect(new Set(seen).size).toBe(seen.length);
+      expect(await ids(f.store, { batchSize: 5, includeHeld: true })).toEqual(specs.map((s) => s.taskId).sort());
+    });
+
+    it("scan filters by expiresBy, doneBy, tier and hold", async () => {
+      await f.seed([
+        { taskId: "exp-std", lifetimeMs: H, doneAgoMs: 2 * H, tier: "standard" },
+        { taskId: "exp-none", lifetimeMs: H, doneAgoMs: 3 * H },
+        { taskId: "fresh", lifetimeMs: D, doneAgoMs: H, tier: "standard" },
+        { taskId: "perm-old", lifetimeMs: null, doneAgoMs: 10 * D },
+        { taskId: "started", status: "STARTED", lifetimeMs: H, doneAgoMs: 2 * H },
+        { taskId: "held-exp", lifetimeMs: H, doneAgoMs: 2 * H, tier: "standard", held: true },
+      ]);
+      const now = f.clock();
+      expect(await ids(f.store, { batchSize: 2, expiresBy: now })).toEqual(["exp-none", "exp-std", "started"]);
+      expect(await ids(f.store, { batchSize: 2, expiresBy: now, includeHeld: true })).toEqual(["exp-none", "exp-std", "held-exp", "started"]);
+      // A result without a dateDone (STARTED) never matches doneBy.
+      expect(await ids(f.store, { batchSize: 2, doneBy: now - 2 * H })).toEqual(["exp-none", "exp-std", "perm-old"]);
+      expect(await ids(f.store, { batchSize: 2, doneBy: now - 5 * D })).toEqual(["perm-old"]);
+      expect(await ids(f.store, { batchSize: 2, tier: "standard" })).toEqual(["exp-std", "fresh"]);
+      expect(await ids(f.store, { batchSize: 2, tier: null })).toEqual(["exp-none", "perm-old", "started"]);
+      expect(await ids(f.store, { batchSize: 2, tier: null, expiresBy: now, doneBy: now })).toEqual(["exp-none"]);
+    });
+
+    it("read gives the stored result with its retention fields, or null", async () => {
+      await f.seed([{ taskId: "r-1", lifetimeMs: H, tier: "audit", action: "archive", result: { big: "x".repeat(500) } }]);
+      const rec = await f.store.read("r-1");
+      const found = await f.store.lookup("r-1", { graceMs: 0 });
+      expect(found.kind).toBe("found");
+      expect(rec).toMatchObject({ ...(found.kind === "found" ? found.result : {}), origin: "ebb", archived: false, held: false });
+      expect(rec!.bytes).toBeGreaterThan(500);
+      expect(await f.store.read("r-none")).toBeNull();
+    });
+
+    it("remove deletes what was scanned and reports the bytes freed", async () => {
+      await f.seed(["a", "b", "c"].map((id) => ({ taskId: `rm-${id}`, lifetimeMs: H, doneAgoMs: 2 * H })));
+      const batch = await records(f.store, { batchSize: 10, expiresBy: f.clock() });
+      const outcome = await f.store.remove(batch, { remember: false });
+      expect(outcome.removed.sort()).toEqual(["rm-a", "rm-b", "rm-c"]);
+      expect(outcome.kept).toEqual([]);
+      expect(outcome.bytes).toBe(batch.reduce((n, r) => n + r.bytes, 0));
+      for (const id of outcome.removed) {
+        expect(await f.store.read(id)).toBeNull();
+        // Without remember, a removed id is unknown at once.
+        expect(await f.store.lookup(id, { graceMs: D })).toEqual({ kind: "missing" });
+      }
+      const again = await f.store.remove(batch, { remember: false });
+      expect(again).toEqual({ removed: [], bytes: 0, kept: expect.arrayContaining(["rm-a", "rm-b", "rm-c"]) });
+    });
+
+    it("remove keeps a result that became held or changed since the scan", async () => {
+      await f.seed(["held", "changed", "same"].map((id) => ({ taskId: `rc-${id}`, lifetimeMs: H, doneAgoMs: 2 * H })));
+      const batch = await records(f.store, { batchSize: 10, expiresBy: f.clock() });
+      expect(batch).toHaveLength(3);
+      await f.store.setHeld("rc-held", true);
+      await f.store.forget("rc-changed");
+      f.clock.advance(1_000);
+      await f.store.store({ taskId: "rc-changed", status: "SUCCESS", result: "new", traceback: null, children: [], lifetimeMs: D, tier: null, action: "delete" });
+      const outcome = await f.store.remove(batch, { remember: true });
+      expect(outcome.removed).toEqual(["rc-same"]);
+      expect(outcome.kept.sort()).toEqual(["rc-changed", "rc-held"]);
+      expect((await f.store.read("rc-held"))?.held).toBe(true);
+      expect(await f.store.read("rc-changed")).toMatchObject({ result: "new", dateDone: f.clock() });
+    });
+
+    it("remove with remember: the id reads EXPIRED within the grace window, unknown after", async () => {
+      await f.seed([{ taskId: "tomb", lifetimeMs: H, doneAgoMs: 2 * H }]);
+      const [rec] = await records(f.store, { batchSize: 10, expiresBy: f.clock() });
+      expect((await f.store.remove([rec!], { remember: true })).removed).toEqual(["tomb"]);
+      expect(await f.store.read("tomb")).toBeNull();
+      // It expired an hour ago: a 2h grace still remembers it, a 30m one does not.
+      expect(await f.store.lookup("tomb", { graceMs: 2 * H })).toEqual({ kind: "expired", taskId: "tomb", expiredAt: rec!.expiresAt });
+      expect(await f.store.lookup("tomb", { graceMs: H / 2 })).toEqual({ kind: "missing" });
+      f.clock.advance(2 * H);
+      expect(await f.store.lookup("tomb", { graceMs: 2 * H })).toEqual({ kind: "missing" });
+    });
+
+    it("removing each batch while scanning still visits every result once", async () => {
+      await f.seed(Array.from({ length: 10 }, (_, i) => ({ taskId: `sw-${i}`, lifetimeMs: H, doneAgoMs: 2 * H + i })));
+      let removed = 0;
+      for await (const batch of f.store.scan({ batchSize: 3, expiresBy: f.clock() })) removed += (await f.store.remove(batch, { remember: true })).removed.length;
+      expect(removed).toBe(10);
+      expect(await ids(f.store, { batchSize: 10, includeHeld: true })).toEqual([]);
+    });
+
+    it("markArchived marks existing results and counts them", async () => {
+      await f.seed([{ taskId: "ar-1", lifetimeMs: H, tier: "audit", action: "archive" }, { taskId: "ar-2", lifetimeMs: H, tier: "audit", action: "archive" }]);
+      expect(await f.store.markArchived(["ar-1", "ar-missing"])).toBe(1);
+      expect((await f.store.read("ar-1"))?.archived).toBe(true);
+      expect((await f.store.read("ar-2"))?.archived).toBe(false);
+      expect((await records(f.store, { batchSize: 5 })).find((r) => r.taskId === "ar-1")?.archived).toBe(true);
+      expect(await f.store.markArchived([])).toBe(0);
+    });
+
+    it("setHeld holds and releases; scans skip held results unless asked", async () => {
+      await f.seed([{ taskId: "h-1", lifetimeMs: H }]);
+      expect(await f.store.setHeld("h-1", true)).toBe(true);
+      expect((await f.store.read("h-1"))?.held).toBe(true);
+      expect(await ids(f.store, { batchSize: 5 })).toEqual([]);
+      expect(await ids(f.store, { batchSize: 5, includeHeld: true })).toEqual(["h-1"]);
+      expect(await f.store.setHeld("h-1", false)).toBe(true);
+      expect(await ids(f.store, { batchSize: 5 })).toEqual(["h-1"]);
+      expect(await f.store.setHeld("h-nobody", true)).toBe(false);
+    });
+
+    it("put writes a result as given, and replaces an existing one only when asked", async () => {
+      const first = stored("p-1");
+      expect(await f.store.put(first, { replace: false })).toBe(true);
+      expect(await f.store.lookup("p-1", { graceMs: 0 })).toEqual({ kind: "found", result: first });
+      expect(await f.store.put(stored("p-1", { result: "other" }), { replace: false })).toBe(false);
+      expect((await f.store.read("p-1"))?.result).toEqual({ restored: "p-1" });
+      const second = stored("p-1", { result: "replaced", expiresAt: null, tier: null, action: "delete" });
+      expect(await f.store.put(second, { replace: true })).toBe(true);
+      expect(await f.store.lookup("p-1", { graceMs: 0 })).toEqual({ kind: "found", result: second });
+      // expiresAt is taken as given, even when it has passed.
+      await f.store.put(stored("p-past", { expiresAt: f.clock() - 1 }), { replace: false });
+      expect((await f.store.lookup("p-past", { graceMs: D })).kind).toBe("expired");
+    });
+
+    it("put brings back an id that cleanup had tombstoned", async () => {
+      await f.seed([{ taskId: "p-back", lifetimeMs: H, doneAgoMs: 2 * H }]);
+      await f.store.remove(await records(f.store, { batchSize: 5, expiresBy: f.clock() }), { remember: true });
+      expect((await f.store.lookup("p-back", { graceMs: D })).kind).toBe("expired");
+      await f.store.put(stored("p-back"), { replace: false });
+      expect((await f.store.lookup("p-back", { graceMs: D })).kind).toBe("found");
+    });
+
+    it("every record costs bytes, and storeFacts gives an object", async () => {
+      await f.seed([{ taskId: "b-1", lifetimeMs: H, result: null }]);
+      expect((await f.store.read("b-1"))!.bytes).toBeGreaterThan(0);
+      expect(typeof (await f.store.storeFacts())).toBe("object");
+    });
+  });
+}

@@ -1,0 +1,17 @@
+import type { CliIO } from "../../src/cli/io.js";
+import { runCli } from "../../src/cli/program.js";
+
+export interface CliRun {
+  code: number;
+  out: string;
+  err: string;
+}
+
+/** `ebb ARGV` in-process through the real runCli, capturing stdout and stderr. */
+export async function runEbb(...argv: string[]): Promise<CliRun> {
+  let out = "";
+  let err = "";
+  const io: CliIO = { out: (t) => void (out += t), err: (t) => void (err += t), onStop: () => () => undefined };
+  const code = await runCli(argv, io);
+  return { code, out, err };
+}
