@@ -9,6 +9,7 @@ import { streamLogger, type Logger } from "./logger.js";
 import { encodeTaskMessage } from "./protocol/task-message.js";
 import { AsyncResult, type ResultSource } from "./result.js";
 import { lookupTier } from "./retention/policy.js";
+import { backendCleanup } from "./retention/backend-cleanup-task.js";
 import { retentionApi, type RetentionApi } from "./retention/retention-api.js";
 import { defineTask, type CallOptions, type TaskDefinition, type TaskHandle, type TaskOptions } from "./task.js";
 import { Worker, type WorkerOptions } from "./worker/worker.js";
@@ -42,6 +43,9 @@ export interface AppDeps {
   env?: NodeJS.ProcessEnv;
 }
 
+/** Tasks every app has; an app may register its own under the same name instead. */
+const BUILTIN_TASKS = new Set(["celery.backend_cleanup"]);
+
 export function createApp(config: AppConfig = {}, deps: AppDeps = {}): App {
   const resolved = resolveConfig(config, deps.env);
   const log = deps.log ?? streamLogger();
@@ -73,7 +77,7 @@ export function createApp(config: AppConfig = {}, deps: AppDeps = {}): App {
     config: resolved,
     tasks: registry,
     task(name, handler, options) {
-      if (registry.has(name)) throw new ConfigError(`Task "${name}" is already registered; give each task a unique name`);
+      if (registry.has(name) && !BUILTIN_TASKS.has(name)) throw new ConfigError(`Task "${name}" is already registered; give each task a unique name`);
       const def = defineTask(name, handler, options as TaskOptions<never>);
       if (def.tier !== undefined) lookupTier(def.tier, resolved.tiers);
       registry.set(name, def);
@@ -104,5 +108,11 @@ export function createApp(config: AppConfig = {}, deps: AppDeps = {}): App {
     },
   };
   const retention = retentionApi(getBackend, app);
+  // Celery's built-in cleanup task, by its name, so beat schedules and `ebb call` reach it. Ebb's
+  // archives the expired archive-tier results first, then cleans what has expired.
+  registry.set(
+    "celery.backend_cleanup",
+    defineTask("celery.backend_cleanup", async () => backendCleanup(await retention.store(), { archiveDir: resolved.archiveDir, source: (await getBackend()).url }), { ignoreResult: false }),
+  );
   return app;
 }

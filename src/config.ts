@@ -36,6 +36,8 @@ export interface AppConfig {
   retryDelay?: DurationInput;
   /** Default max retries. Default 3 (Celery's); null = unlimited. */
   maxRetries?: number | null;
+  /** Where the built-in celery.backend_cleanup task writes archives of archive-tier results. Default "./ebb-archives". */
+  archiveDir?: string;
   /** Clock for decisions made in this process (tests inject a manual one). Stores use their own clock. */
   clock?: Clock;
 }
@@ -53,6 +55,7 @@ export interface ResolvedConfig {
   visibilityTimeoutMs: number;
   retryDelayMs: number;
   maxRetries: number | null;
+  archiveDir: string;
   clock: Clock;
 }
 
@@ -67,6 +70,7 @@ export const DEFAULTS = {
   visibilityTimeout: "1h",
   retryDelay: "3m",
   maxRetries: 3,
+  archiveDir: "./ebb-archives",
 } as const;
 
 /** A zod schema for a duration option: parses to ms | null and reports the option by name. */
@@ -99,6 +103,7 @@ const configSchema = z
     visibilityTimeout: durationSchema("visibilityTimeout", { allowNever: false }).optional(),
     retryDelay: durationSchema("retryDelay", { allowNever: false }).optional(),
     maxRetries: z.number().int().min(0).nullable().optional(),
+    archiveDir: z.string().min(1).optional(),
     clock: z.custom<Clock>((v) => typeof v === "function", "a function returning epoch ms").optional(),
   })
   .strict();
@@ -126,6 +131,7 @@ export function resolveConfig(input: AppConfig = {}, env: NodeJS.ProcessEnv = pr
     visibilityTimeoutMs: dur(c.visibilityTimeout, DEFAULTS.visibilityTimeout)!,
     retryDelayMs: dur(c.retryDelay, DEFAULTS.retryDelay)!,
     maxRetries: c.maxRetries === undefined ? DEFAULTS.maxRetries : c.maxRetries,
+    archiveDir: c.archiveDir ?? DEFAULTS.archiveDir,
     clock: c.clock ?? systemClock,
   };
 }

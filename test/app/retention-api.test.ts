@@ -54,3 +54,38 @@ describe("app.retention", () => {
     expect(app.retention.explain("unknown.task")).toMatchObject({ expires: "12h", source: "global" });
   });
 });
+
+describe("the built-in celery.backend_cleanup task", () => {
+  it("archives expired archive-tier results into archiveDir, then cleans expired delete-tier ones", async () => {
+    const { mkdtempSync, readdirSync } = await import("node:fs");
+    const { tmpdir } = await import("node:os");
+    const { join } = await import("node:path");
+    const archiveDir = join(mkdtempSync(join(tmpdir(), "ebb-bc-")), "archives");
+    const { app, clock } = await clockedApp({ archiveDir, tiers: { "audit-short": { expires: "1m", action: "archive" } } });
+    const audit = app.task("audit", async (x: number) => ({ x }), { tier: "audit-short" });
+    const tick = app.task("tick", async (x: number) => x, { resultExpires: "1m" });
+    const keep = app.task("keep", async (x: number) => x, { resultExpires: "1d" });
+    await startWorker(app, { concurrency: 2 });
+    const done = await Promise.all([audit.delay(1), audit.delay(2), tick.delay(3), keep.delay(4)]);
+    for (const r of done) await r.get({ timeoutMs: 10_000 });
+    clock.advance(2 * 60_000);
+
+    const run = await app.sendTask<{ archive: { archived: number; file: string | null }; cleanup: { deleted: number } }>("celery.backend_cleanup");
+    const summary = await run.get({ timeoutMs: 20_000 });
+    expect(summary.archive.archived).toBe(2);
+    expect(summary.cleanup.deleted).toBe(1);
+    expect(readdirSync(archiveDir).filter((f) => f.endsWith(".jsonl.gz"))).toHaveLength(1);
+    expect(await done[0]!.state()).toBe("EXPIRED");
+    expect(await done[2]!.state()).toBe("EXPIRED");
+    expect(await done[3]!.state()).toBe("SUCCESS");
+    const s = await app.retention.stats();
+    expect(s.byTier["audit-short"] ?? 0).toBe(0);
+  });
+
+  it("can be replaced by the app's own task of that name", async () => {
+    const { app } = await clockedApp();
+    app.task("celery.backend_cleanup", async () => "mine");
+    await startWorker(app);
+    expect(await (await app.sendTask("celery.backend_cleanup")).get({ timeoutMs: 10_000 })).toBe("mine");
+  });
+});
