@@ -11,7 +11,7 @@ import { Queue } from "bullmq";
 import celery from "celery-node";
 import { Redis } from "ioredis";
 import { createApp, silentLogger } from "../src/index.js";
-import { median, printTable, spawnReady, waitForCount, type Child } from "./harness.js";
+import { median, spawnReady, waitForCount, type Child } from "./harness.js";
 
 interface System {
   name: string;

@@ -5,7 +5,7 @@ import { afterEach, describe, expect, it } from "vitest";
 import { archiveResults } from "../../src/archive/archive-results.js";
 import { restoreResults } from "../../src/archive/restore-results.js";
 import { manualClock } from "../../src/clock.js";
-import { allIds, cli, DAY, done, HOUR, scratch, STORES, type TestStore } from "./helpers.js";
+import { allIds, cli, DAY, done, HOUR, scratch, STORES } from "./helpers.js";
 
 for (const kind of STORES) {
   describe(`archive and restore on ${kind.name}`, () => {

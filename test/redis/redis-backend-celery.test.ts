@@ -1,11 +1,11 @@
-import { randomUUID } from "node:crypto";
 import { Redis } from "ioredis";
 import { afterEach, beforeEach, expect, it } from "vitest";
 import { RedisBackend } from "../../src/backends/redis/redis-backend.js";
 import { manualClock } from "../../src/clock.js";
 import { encodeResultMeta } from "../../src/protocol/result-meta.js";
 import { listReference, readReference } from "../fixtures/celery-reference.js";
-import { describeWithService, SERVICES } from "../support/services.js";
+import { redisNamespace } from "../support/redis-namespace.js";
+import { describeWithService } from "../support/services.js";
 
 // Store-only: the exact bytes under celery-task-meta-<id>, the PUBLISH that wakes Python's
 // AsyncResult.get(), and reading values that Python Celery SET (with no Ebb index) are what make
@@ -16,22 +16,6 @@ interface ExtendedReference {
   task_id: string;
   raw_value: string;
   pttl: number;
-}
-
-/** A key prefix of its own, a plain client to look at it, and SCAN + UNLINK cleanup (never KEYS). */
-async function redisNamespace() {
-  const { host, port } = SERVICES.redis;
-  const prefix = `ebbtest:${randomUUID()}:`;
-  const redis = new Redis({ host, port });
-  const cleanup = async (): Promise<void> => {
-    for (let cursor = "0"; ; ) {
-      const [next, keys] = await redis.scan(cursor, "MATCH", `${prefix}*`, "COUNT", 1000);
-      if (keys.length > 0) await redis.unlink(...keys);
-      if ((cursor = next) === "0") break;
-    }
-    redis.disconnect();
-  };
-  return { prefix, url: `redis://${host}:${port}/0?prefix=${prefix}`, redis, cleanup };
 }
 
 await describeWithService("redis", "redis result backend: Celery's bytes", () => {

@@ -1,10 +1,9 @@
-import { randomUUID } from "node:crypto";
-import { Redis } from "ioredis";
 import { afterEach, beforeEach, expect, it } from "vitest";
 import type { StoreRequest } from "../../src/backends/result-backend.js";
 import { RedisBackend } from "../../src/backends/redis/redis-backend.js";
 import { manualClock } from "../../src/clock.js";
-import { describeWithService, SERVICES } from "../support/services.js";
+import { redisNamespace } from "../support/redis-namespace.js";
+import { describeWithService } from "../support/services.js";
 
 // Store-only: native TTLs (PTTL) and which index a result sits in are Redis details that the
 // shared conformance suite cannot see; it only checks what lookup() reports.
@@ -12,22 +11,6 @@ const GRACE = { graceMs: 60_000 };
 
 function request(taskId: string, over: Partial<StoreRequest> = {}): StoreRequest {
   return { taskId, status: "SUCCESS", result: 1, traceback: null, children: [], lifetimeMs: 60_000, tier: null, action: "delete", ...over };
-}
-
-/** A key prefix of its own, a plain client to look at it, and SCAN + UNLINK cleanup (never KEYS). */
-async function redisNamespace() {
-  const { host, port } = SERVICES.redis;
-  const prefix = `ebbtest:${randomUUID()}:`;
-  const redis = new Redis({ host, port });
-  const cleanup = async (): Promise<void> => {
-    for (let cursor = "0"; ; ) {
-      const [next, keys] = await redis.scan(cursor, "MATCH", `${prefix}*`, "COUNT", 1000);
-      if (keys.length > 0) await redis.unlink(...keys);
-      if ((cursor = next) === "0") break;
-    }
-    redis.disconnect();
-  };
-  return { prefix, url: `redis://${host}:${port}/0?prefix=${prefix}`, redis, cleanup };
 }
 
 await describeWithService("redis", "redis result backend: lifetimes as native TTLs", () => {

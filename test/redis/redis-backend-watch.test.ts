@@ -1,10 +1,10 @@
 import { randomUUID } from "node:crypto";
-import { Redis } from "ioredis";
 import { afterEach, beforeEach, expect, it } from "vitest";
 import type { StoreRequest } from "../../src/backends/result-backend.js";
 import { PubSubWatcher } from "../../src/backends/redis/pubsub-watcher.js";
 import { RedisBackend } from "../../src/backends/redis/redis-backend.js";
-import { describeWithService, SERVICES } from "../support/services.js";
+import { redisNamespace } from "../support/redis-namespace.js";
+import { describeWithService } from "../support/services.js";
 
 // Store-only: pub/sub on Celery's channel between separate connections (and processes), the shared
 // subscriber and its fallback to polling are Redis details. The conformance suite only sees that a
@@ -19,22 +19,6 @@ async function timed(p: Promise<unknown>): Promise<number> {
   const start = performance.now();
   await p;
   return performance.now() - start;
-}
-
-/** A key prefix of its own, a plain client to look at it, and SCAN + UNLINK cleanup (never KEYS). */
-async function redisNamespace() {
-  const { host, port } = SERVICES.redis;
-  const prefix = `ebbtest:${randomUUID()}:`;
-  const redis = new Redis({ host, port });
-  const cleanup = async (): Promise<void> => {
-    for (let cursor = "0"; ; ) {
-      const [next, keys] = await redis.scan(cursor, "MATCH", `${prefix}*`, "COUNT", 1000);
-      if (keys.length > 0) await redis.unlink(...keys);
-      if ((cursor = next) === "0") break;
-    }
-    redis.disconnect();
-  };
-  return { prefix, url: `redis://${host}:${port}/0?prefix=${prefix}`, redis, cleanup };
 }
 
 await describeWithService("redis", "redis result backend: watching results", () => {

@@ -2,7 +2,10 @@ import { randomUUID } from "node:crypto";
 import { Redis } from "ioredis";
 import { RedisBroker } from "../../src/brokers/redis/redis-broker.js";
 import { manualClock } from "../../src/clock.js";
+import { unlinkPrefix } from "../support/redis-namespace.js";
 import { SERVICES } from "../support/services.js";
+
+export { unlinkPrefix };
 
 const { host, port } = SERVICES.redis;
 
@@ -43,15 +46,6 @@ export async function namespace(): Promise<Namespace> {
   };
 }
 
-/** SCAN + UNLINK, never KEYS. */
-export async function unlinkPrefix(client: Redis, prefix: string): Promise<void> {
-  let cursor = "0";
-  do {
-    const [next, keys] = await client.scan(cursor, "MATCH", `${prefix}*`, "COUNT", 500);
-    if (keys.length > 0) await client.unlink(...keys);
-    cursor = next;
-  } while (cursor !== "0");
-}
 
 /** The quoted arguments of one `redis-cli monitor` line, unescaped (sdscatrepr: \" \\ \n \r \t \a \b \xHH). */
 export function monitorArgs(line: string): string[] {

@@ -1,11 +1,10 @@
-import { randomUUID } from "node:crypto";
-import { Redis } from "ioredis";
 import { afterEach, beforeEach, expect, it } from "vitest";
 import type { StoreRequest } from "../../src/backends/result-backend.js";
 import type { ResultRecord } from "../../src/backends/retention-store.js";
 import { RedisBackend } from "../../src/backends/redis/redis-backend.js";
 import { manualClock } from "../../src/clock.js";
-import { describeWithService, SERVICES } from "../support/services.js";
+import { redisNamespace } from "../support/redis-namespace.js";
+import { describeWithService } from "../support/services.js";
 
 // Store-only: what Redis adds to `ebb stats` (used_memory, maxmemory-policy, keys without a TTL),
 // and which commands retention sends. KEYS blocks a shared Redis (DESIGN.md, "Cleanup and
@@ -13,22 +12,6 @@ import { describeWithService, SERVICES } from "../support/services.js";
 
 function request(taskId: string, over: Partial<StoreRequest> = {}): StoreRequest {
   return { taskId, status: "SUCCESS", result: 1, traceback: null, children: [], lifetimeMs: 60_000, tier: null, action: "delete", ...over };
-}
-
-/** A key prefix of its own, a plain client to look at it, and SCAN + UNLINK cleanup (never KEYS). */
-async function redisNamespace() {
-  const { host, port } = SERVICES.redis;
-  const prefix = `ebbtest:${randomUUID()}:`;
-  const redis = new Redis({ host, port });
-  const cleanup = async (): Promise<void> => {
-    for (let cursor = "0"; ; ) {
-      const [next, keys] = await redis.scan(cursor, "MATCH", `${prefix}*`, "COUNT", 1000);
-      if (keys.length > 0) await redis.unlink(...keys);
-      if ((cursor = next) === "0") break;
-    }
-    redis.disconnect();
-  };
-  return { prefix, url: `redis://${host}:${port}/0?prefix=${prefix}`, redis, cleanup };
 }
 
 const CELERY_VALUE = (id: string) => `{"status": "SUCCESS", "result": 5, "traceback": null, "children": [], "date_done": "2026-11-24T02:04:40.124625", "task_id": "${id}"}`;

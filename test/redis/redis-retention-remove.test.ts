@@ -1,5 +1,3 @@
-import { randomUUID } from "node:crypto";
-import { Redis } from "ioredis";
 import { afterEach, beforeEach, expect, it } from "vitest";
 import type { StoreRequest } from "../../src/backends/result-backend.js";
 import type { ResultRecord, ScanQuery } from "../../src/backends/retention-store.js";
@@ -7,7 +5,8 @@ import { RedisBackend } from "../../src/backends/redis/redis-backend.js";
 import { manualClock } from "../../src/clock.js";
 import { cleanupVerdict } from "../../src/retention/cleanup-rules.js";
 import { readReference } from "../fixtures/celery-reference.js";
-import { describeWithService, SERVICES } from "../support/services.js";
+import { redisNamespace } from "../support/redis-namespace.js";
+import { describeWithService } from "../support/services.js";
 
 // Store-only: what removal does to Redis's keys (UNLINK, the ttl/no-ttl index, the info flags), and
 // the guide's bug: its cleanup script deleted the keys with no TTL, which are the permanent results.
@@ -17,22 +16,6 @@ const GRACE = { graceMs: DAY };
 
 function request(taskId: string, over: Partial<StoreRequest> = {}): StoreRequest {
   return { taskId, status: "SUCCESS", result: { n: 1 }, traceback: null, children: [], lifetimeMs: HOUR, tier: null, action: "delete", ...over };
-}
-
-/** A key prefix of its own, a plain client to look at it, and SCAN + UNLINK cleanup (never KEYS). */
-async function redisNamespace() {
-  const { host, port } = SERVICES.redis;
-  const prefix = `ebbtest:${randomUUID()}:`;
-  const redis = new Redis({ host, port });
-  const cleanup = async (): Promise<void> => {
-    for (let cursor = "0"; ; ) {
-      const [next, keys] = await redis.scan(cursor, "MATCH", `${prefix}*`, "COUNT", 1000);
-      if (keys.length > 0) await redis.unlink(...keys);
-      if ((cursor = next) === "0") break;
-    }
-    redis.disconnect();
-  };
-  return { prefix, url: `redis://${host}:${port}/0?prefix=${prefix}`, redis, cleanup };
 }
 
 const SUCCESS_ADD = readReference("result_values/success_add.json").trim();

@@ -1,11 +1,10 @@
-import { randomUUID } from "node:crypto";
-import { Redis } from "ioredis";
 import { afterEach, beforeEach, expect, it } from "vitest";
 import type { StoredResult } from "../../src/backends/result-backend.js";
 import type { ResultRecord } from "../../src/backends/retention-store.js";
 import { RedisBackend } from "../../src/backends/redis/redis-backend.js";
 import { manualClock } from "../../src/clock.js";
-import { describeWithService, SERVICES } from "../support/services.js";
+import { redisNamespace } from "../support/redis-namespace.js";
+import { describeWithService } from "../support/services.js";
 
 // Store-only: a scan over 100k results reports each once (in pages of ties: the manual clock gives
 // every result the same expiry), and scan + remove rates are printed. Not a timed test: numbers on
@@ -13,22 +12,6 @@ import { describeWithService, SERVICES } from "../support/services.js";
 const N = 100_000;
 const FOREIGN = 10_000;
 const BATCH = 1_000;
-
-/** A key prefix of its own, a plain client to look at it, and SCAN + UNLINK cleanup (never KEYS). */
-async function redisNamespace() {
-  const { host, port } = SERVICES.redis;
-  const prefix = `ebbtest:${randomUUID()}:`;
-  const redis = new Redis({ host, port });
-  const cleanup = async (): Promise<void> => {
-    for (let cursor = "0"; ; ) {
-      const [next, keys] = await redis.scan(cursor, "MATCH", `${prefix}*`, "COUNT", 1000);
-      if (keys.length > 0) await redis.unlink(...keys);
-      if ((cursor = next) === "0") break;
-    }
-    redis.disconnect();
-  };
-  return { prefix, url: `redis://${host}:${port}/0?prefix=${prefix}`, redis, cleanup };
-}
 
 await describeWithService("redis", "redis retention store: 100k results", () => {
   let ns: Awaited<ReturnType<typeof redisNamespace>>;

@@ -1,12 +1,11 @@
-import { randomUUID } from "node:crypto";
-import { Redis } from "ioredis";
 import { afterEach, beforeEach, expect, it } from "vitest";
 import type { StoreRequest } from "../../src/backends/result-backend.js";
 import type { ResultRecord, ScanQuery } from "../../src/backends/retention-store.js";
 import { RedisBackend } from "../../src/backends/redis/redis-backend.js";
 import { manualClock } from "../../src/clock.js";
 import { listReference, readReference } from "../fixtures/celery-reference.js";
-import { describeWithService, SERVICES } from "../support/services.js";
+import { redisNamespace } from "../support/redis-namespace.js";
+import { describeWithService } from "../support/services.js";
 
 // Store-only: how Redis finds results for retention. Ebb's own come from its two indexes; the
 // celery-task-meta-* keys Python Celery wrote have no index entry and are found by SCAN. Every
@@ -15,22 +14,6 @@ const HOUR = 3_600_000;
 
 function request(taskId: string, over: Partial<StoreRequest> = {}): StoreRequest {
   return { taskId, status: "SUCCESS", result: 1, traceback: null, children: [], lifetimeMs: HOUR, tier: null, action: "delete", ...over };
-}
-
-/** A key prefix of its own, a plain client to look at it, and SCAN + UNLINK cleanup (never KEYS). */
-async function redisNamespace() {
-  const { host, port } = SERVICES.redis;
-  const prefix = `ebbtest:${randomUUID()}:`;
-  const redis = new Redis({ host, port });
-  const cleanup = async (): Promise<void> => {
-    for (let cursor = "0"; ; ) {
-      const [next, keys] = await redis.scan(cursor, "MATCH", `${prefix}*`, "COUNT", 1000);
-      if (keys.length > 0) await redis.unlink(...keys);
-      if ((cursor = next) === "0") break;
-    }
-    redis.disconnect();
-  };
-  return { prefix, url: `redis://${host}:${port}/0?prefix=${prefix}`, redis, cleanup };
 }
 
 /** The raw values a real Celery 5.2.6 wrote (reference/celery/result_values), by task id. */

@@ -34,6 +34,7 @@ describe("resolveConfig defaults (empty env)", () => {
       visibilityTimeoutMs: HOUR,
       retryDelayMs: 3 * MIN,
       maxRetries: 3,
+      archiveDir: "./ebb-archives",
       clock: systemClock,
     });
   });

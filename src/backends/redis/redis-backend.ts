@@ -16,7 +16,7 @@ import { PubSubWatcher } from "./pubsub-watcher.js";
 import { RedisRetention } from "./redis-retention.js";
 import { readRaw, storeResult } from "./result-commands.js";
 import { resultKeys, type ResultKeys } from "./result-keys.js";
-import { ServerClock } from "./server-clock.js";
+import { ServerClock } from "../../redis/server-clock.js";
 import { tombstoneOf, toStoredResult } from "./stored-result.js";
 
 export interface RedisBackendOptions {
@@ -90,12 +90,10 @@ export class RedisBackend implements ResultBackend, RetentionStore {
   private async open(): Promise<this> {
     const client = await connectRedis(this.target, { name: "ebb-results" });
     if (!this.injectedClock) {
-      const clock = new ServerClock(client);
-      await clock.start().catch((e: unknown) => {
+      this.serverClock = await ServerClock.start(client).catch((e: unknown) => {
         client.disconnect();
         throw new StoreUnavailableError(`Cannot read the clock of Redis at ${this.url}: ${(e as Error).message}`, { cause: e });
       });
-      this.serverClock = clock;
     }
     if (this.closing.signal.aborted) {
       // close() ran while we were connecting: do not leave this connection open behind it.

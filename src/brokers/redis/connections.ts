@@ -5,7 +5,7 @@ import type { RedisTarget } from "../../redis/redis-url.js";
 import { BlockingPop } from "./blocking-pop.js";
 import type { RedisKeys } from "./keys.js";
 import { RESTORE_EVERY_MS, Restorer } from "./restore.js";
-import { ServerClock } from "./server-clock.js";
+import { ServerClock } from "../../redis/server-clock.js";
 
 /**
  * What a connected RedisBroker holds: one connection for commands and scripts (ioredis queues

@@ -1,0 +1,39 @@
+import { randomUUID } from "node:crypto";
+import { Redis } from "ioredis";
+import { SERVICES } from "./services.js";
+
+/**
+ * A key prefix of its own on the shared test Redis (the URL's ?prefix=), a plain client to look
+ * at it, and cleanup by SCAN + UNLINK (never KEYS), so tests never see each other's keys.
+ */
+export interface RedisNamespace {
+  prefix: string;
+  url: string;
+  /** For reading and writing keys by hand (prefix them yourself). */
+  redis: Redis;
+  cleanup(): Promise<void>;
+}
+
+export async function redisNamespace(): Promise<RedisNamespace> {
+  const { host, port } = SERVICES.redis;
+  const prefix = `ebbtest:${randomUUID()}:`;
+  const redis = new Redis({ host, port });
+  return {
+    prefix,
+    url: `redis://${host}:${port}/0?prefix=${prefix}`,
+    redis,
+    async cleanup() {
+      await unlinkPrefix(redis, prefix);
+      redis.disconnect();
+    },
+  };
+}
+
+/** SCAN + UNLINK everything under a prefix. */
+export async function unlinkPrefix(client: Redis, prefix: string): Promise<void> {
+  for (let cursor = "0"; ; ) {
+    const [next, keys] = await client.scan(cursor, "MATCH", `${prefix}*`, "COUNT", 1000);
+    if (keys.length > 0) await client.unlink(...keys);
+    if ((cursor = next) === "0") break;
+  }
+}
