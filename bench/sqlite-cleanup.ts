@@ -76,6 +76,8 @@ await busy.stop();
 console.log(`dry run: matched ${dry.matched} in ${dryS.toFixed(2)}s (${Math.round(dry.matched / dryS)} results/s)`);
 console.log(`cleanup (batches of ${batchSize}): deleted ${report.deleted} (${report.bytes} bytes) in ${seconds.toFixed(2)}s (${Math.round(report.deleted / seconds)} results/s)`);
 console.log(`live store() p99: idle ${p99(idle.latencies).toFixed(2)} ms (${idle.latencies.length} writes), during cleanup ${p99(busy.latencies).toFixed(2)} ms (${busy.latencies.length} writes)`);
+// One machine-readable line for npm run bench's table.
+console.log(`RESULT ${JSON.stringify({ seconds, deleted: report.deleted, p99IdleMs: p99(idle.latencies), p99BusyMs: p99(busy.latencies), dryRunPerS: dry.matched / dryS })}`);
 await store.close();
 rmSync(dir, { recursive: true, force: true });
 process.exit(0);

@@ -1,4 +1,5 @@
-import { afterEach, beforeEach, expect, it } from "vitest";
+import { afterAll, afterEach, beforeAll, beforeEach, expect, it } from "vitest";
+import { RedisServer } from "../support/redis-server.js";
 import type { StoreRequest } from "../../src/backends/result-backend.js";
 import { SCRIPTS } from "../../src/backends/redis/lua-script.js";
 import { RedisBackend } from "../../src/backends/redis/redis-backend.js";
@@ -15,6 +16,12 @@ function request(taskId: string, over: Partial<StoreRequest> = {}): StoreRequest
 }
 
 await describeWithService("redis", "redis result backend: the index", () => {
+  // A private redis-server: MONITOR sees only this test's commands (see test/support/redis-server.ts).
+  let server: RedisServer;
+  beforeAll(async () => {
+    server = await RedisServer.start();
+  });
+  afterAll(() => server.destroy());
   let ns: Awaited<ReturnType<typeof redisNamespace>>;
   let clock: ReturnType<typeof manualClock>;
   let backend: RedisBackend;
@@ -29,7 +36,7 @@ await describeWithService("redis", "redis result backend: the index", () => {
   }
 
   beforeEach(async () => {
-    ns = await redisNamespace();
+    ns = await redisNamespace(server.port);
     clock = manualClock();
     // A long trim interval: these tests decide when trimming runs, except where they say otherwise.
     backend = await new RedisBackend({ url: ns.url, clock, graceMs: GRACE_MS, trimIntervalMs: 3_600_000 }).connect();

@@ -7,7 +7,7 @@ import { SERVICES } from "../support/services.js";
 
 export { unlinkPrefix };
 
-const { host, port } = SERVICES.redis;
+const { host } = SERVICES.redis;
 
 /** A namespace of its own per test (the URL's prefix), a plain client to look at it, and cleanup. */
 export interface Namespace {
@@ -20,7 +20,8 @@ export interface Namespace {
   cleanup(): Promise<void>;
 }
 
-export async function namespace(): Promise<Namespace> {
+/** On the shared test Redis, or on a private redis-server's port (MONITOR tests). */
+export async function namespace(port: number = SERVICES.redis.port): Promise<Namespace> {
   const prefix = `ebbtest:${randomUUID()}:`;
   const url = `redis://${host}:${port}/0?prefix=${prefix}`;
   const redis = new Redis({ host, port });

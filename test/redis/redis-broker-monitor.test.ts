@@ -1,5 +1,6 @@
 import { randomUUID } from "node:crypto";
-import { afterEach, beforeEach, expect, it } from "vitest";
+import { afterAll, afterEach, beforeAll, beforeEach, expect, it } from "vitest";
+import { RedisServer } from "../support/redis-server.js";
 import { describeWithService } from "../support/services.js";
 import { namespace, type Namespace } from "./redis-broker-helpers.js";
 
@@ -9,9 +10,15 @@ import { namespace, type Namespace } from "./redis-broker-helpers.js";
 const VT = 1_000;
 
 await describeWithService("redis", "redis broker: commands on the wire", () => {
+  // A private redis-server: MONITOR sees only this test's commands (see test/support/redis-server.ts).
+  let server: RedisServer;
+  beforeAll(async () => {
+    server = await RedisServer.start();
+  });
+  afterAll(() => server.destroy());
   let ns: Namespace;
   beforeEach(async () => {
-    ns = await namespace();
+    ns = await namespace(server.port);
   });
   afterEach(() => ns.cleanup());
 

@@ -1,4 +1,5 @@
-import { afterEach, beforeEach, expect, it } from "vitest";
+import { afterAll, afterEach, beforeAll, beforeEach, expect, it } from "vitest";
+import { RedisServer } from "../support/redis-server.js";
 import type { StoreRequest } from "../../src/backends/result-backend.js";
 import type { ResultRecord } from "../../src/backends/retention-store.js";
 import { RedisBackend } from "../../src/backends/redis/redis-backend.js";
@@ -17,12 +18,18 @@ function request(taskId: string, over: Partial<StoreRequest> = {}): StoreRequest
 const CELERY_VALUE = (id: string) => `{"status": "SUCCESS", "result": 5, "traceback": null, "children": [], "date_done": "2026-11-24T02:04:40.124625", "task_id": "${id}"}`;
 
 await describeWithService("redis", "redis retention store: facts and commands on the wire", () => {
+  // A private redis-server: MONITOR sees only this test's commands (see test/support/redis-server.ts).
+  let server: RedisServer;
+  beforeAll(async () => {
+    server = await RedisServer.start();
+  });
+  afterAll(() => server.destroy());
   let ns: Awaited<ReturnType<typeof redisNamespace>>;
   let clock: ReturnType<typeof manualClock>;
   let backend: RedisBackend;
 
   beforeEach(async () => {
-    ns = await redisNamespace();
+    ns = await redisNamespace(server.port);
     clock = manualClock(Date.UTC(2026, 10, 24, 3));
     backend = await new RedisBackend({ url: ns.url, clock, trimIntervalMs: 3_600_000 }).connect();
   });

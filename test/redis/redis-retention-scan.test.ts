@@ -1,4 +1,5 @@
-import { afterEach, beforeEach, expect, it } from "vitest";
+import { afterAll, afterEach, beforeAll, beforeEach, expect, it } from "vitest";
+import { RedisServer } from "../support/redis-server.js";
 import type { StoreRequest } from "../../src/backends/result-backend.js";
 import type { ResultRecord, ScanQuery } from "../../src/backends/retention-store.js";
 import { RedisBackend } from "../../src/backends/redis/redis-backend.js";
@@ -27,6 +28,12 @@ function celeryValues(): Map<string, string> {
 }
 
 await describeWithService("redis", "redis retention store: scan", () => {
+  // A private redis-server: MONITOR sees only this test's commands (see test/support/redis-server.ts).
+  let server: RedisServer;
+  beforeAll(async () => {
+    server = await RedisServer.start();
+  });
+  afterAll(() => server.destroy());
   let ns: Awaited<ReturnType<typeof redisNamespace>>;
   let clock: ReturnType<typeof manualClock>;
   let backend: RedisBackend;
@@ -42,7 +49,7 @@ await describeWithService("redis", "redis retention store: scan", () => {
   const ids = (records: ResultRecord[]) => records.map((r) => r.taskId).sort();
 
   beforeEach(async () => {
-    ns = await redisNamespace();
+    ns = await redisNamespace(server.port);
     clock = manualClock(Date.UTC(2026, 10, 24, 3));
     backend = await new RedisBackend({ url: ns.url, clock, trimIntervalMs: 3_600_000 }).connect();
   });

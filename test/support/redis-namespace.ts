@@ -14,8 +14,9 @@ export interface RedisNamespace {
   cleanup(): Promise<void>;
 }
 
-export async function redisNamespace(): Promise<RedisNamespace> {
-  const { host, port } = SERVICES.redis;
+/** On the shared test Redis, or on a private redis-server's port (MONITOR tests). */
+export async function redisNamespace(port: number = SERVICES.redis.port): Promise<RedisNamespace> {
+  const { host } = SERVICES.redis;
   const prefix = `ebbtest:${randomUUID()}:`;
   const redis = new Redis({ host, port });
   return {
