@@ -7,10 +7,14 @@
  *   EBB_BENCH_ARCHIVE_N  results for archive and restore (default 1000000)
  * Numbers are noisy on shared machines: compare the ratios, and run twice.
  */
+import { EventEmitter } from "node:events";
 import { archiveBench } from "./archive-throughput.js";
 import { cleanupCompare } from "./cleanup-compare.js";
 import { printTable } from "./harness.js";
 import { throughputBench } from "./throughput.js";
+
+// celery-node's client adds listeners to its Redis connection on every sendTask.
+EventEmitter.defaultMaxListeners = 0;
 
 const url = process.env.EBB_BENCH_REDIS ?? "redis://127.0.0.1:6379/9";
 const n = Number(process.env.EBB_BENCH_N ?? 3000);
