@@ -1,6 +1,7 @@
-import type { App } from "../app.js";
 import type { RetentionAction } from "../backends/result-backend.js";
+import type { ResolvedConfig } from "../config.js";
 import { formatDuration } from "../duration.js";
+import type { TaskDefinition } from "../task.js";
 import { decideRetention, type RetentionDecision } from "./policy.js";
 
 /** Where a task's result lifetime comes from. "dynamic-function": the task's resultExpires is a function of each result. */
@@ -23,7 +24,11 @@ export interface PolicyExplanation {
 }
 
 /** The app surface explainPolicy reads: its tasks and resolved config. */
-export type ExplainApp = Pick<App, "tasks" | "config">;
+/** What explaining needs from an app: its tasks and its resolved config (no import of app.ts, which uses this). */
+export interface ExplainApp {
+  readonly tasks: ReadonlyMap<string, TaskDefinition>;
+  readonly config: Pick<ResolvedConfig, "tiers" | "resultExpiresMs">;
+}
 
 const OVERRIDES = "A call's resultExpires (ebb call --result-expires) or currentTask().setResultExpires() inside the handler still overrides it for one result.";
 
