@@ -1,5 +1,5 @@
 import type { Lookup, StoredResult } from "../backends/result-backend.js";
-import { isReady } from "../states.js";
+import { isReady, type StoredState } from "../states.js";
 
 /**
  * What a read sees, given what the store holds. Pure, shared by every backend so they agree:
@@ -17,4 +17,14 @@ export function classifyRead(taskId: string, stored: StoredResult | undefined, t
   }
   if (tombstoneExpiredAt !== undefined && now < tombstoneExpiredAt + graceMs) return { kind: "expired", taskId, expiredAt: tombstoneExpiredAt };
   return { kind: "missing" };
+}
+
+/**
+ * The instants a store stamps on a result it stores, from its own clock: a done result gets
+ * dateDone = now; its lifetime counts from dateDone (from now for RETRY/STARTED, which have no
+ * dateDone yet); null lifetime = never expires.
+ */
+export function stampsFor(status: StoredState, lifetimeMs: number | null, now: number): { dateDone: number | null; expiresAt: number | null } {
+  const dateDone = isReady(status) ? now : null;
+  return { dateDone, expiresAt: lifetimeMs === null ? null : (dateDone ?? now) + lifetimeMs };
 }

@@ -1,7 +1,7 @@
 import { ChangeHub, type Watch } from "../../change-hub.js";
 import { systemClock, type Clock } from "../../clock.js";
 import { isReady } from "../../states.js";
-import { classifyRead } from "../../retention/expiry.js";
+import { classifyRead, stampsFor } from "../../retention/expiry.js";
 import { redactUrl } from "../../url.js";
 import type { BackendCapabilities, Lookup, LookupOptions, ResultBackend, StoreOutcome, StoreRequest, StoredResult } from "../result-backend.js";
 import type { RemoveOutcome, ResultRecord, RetentionStore, ScanQuery } from "../retention-store.js";
@@ -49,7 +49,7 @@ export class MemoryBackend implements ResultBackend, RetentionStore {
     const existing = this.load(request.taskId);
     if (existing && isReady(existing.status)) return { stored: false, result: existing };
     const now = this.clock();
-    const dateDone = isReady(request.status) ? now : null;
+    const { dateDone, expiresAt } = stampsFor(request.status, request.lifetimeMs, now);
     const result: StoredResult = {
       taskId: request.taskId,
       status: request.status,
@@ -57,7 +57,7 @@ export class MemoryBackend implements ResultBackend, RetentionStore {
       traceback: request.traceback,
       children: request.children ?? [],
       dateDone,
-      expiresAt: request.lifetimeMs === null ? null : (dateDone ?? now) + request.lifetimeMs,
+      expiresAt,
       tier: request.tier,
       action: request.action,
       // A hold belongs to the task id, not to one write of it.

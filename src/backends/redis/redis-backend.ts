@@ -16,6 +16,7 @@ import { PubSubWatcher } from "./pubsub-watcher.js";
 import { RedisRetention } from "./redis-retention.js";
 import { readRaw, storeResult } from "./result-commands.js";
 import { resultKeys, type ResultKeys } from "./result-keys.js";
+import { stampsFor } from "../../retention/expiry.js";
 import { ServerClock } from "../../redis/server-clock.js";
 import { tombstoneOf, toStoredResult } from "./stored-result.js";
 
@@ -113,8 +114,7 @@ export class RedisBackend implements ResultBackend, RetentionStore {
     const client = this.redis();
     const now = this.clockNow();
     const ready = isReady(request.status);
-    const dateDone = ready ? now : null;
-    const expiresAt = request.lifetimeMs === null ? null : (dateDone ?? now) + request.lifetimeMs;
+    const { dateDone, expiresAt } = stampsFor(request.status, request.lifetimeMs, now);
     const value = encodeResultMeta({
       taskId: request.taskId,
       status: request.status,

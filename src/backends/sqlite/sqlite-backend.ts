@@ -1,7 +1,6 @@
 import type Database from "better-sqlite3";
 import type { Clock } from "../../clock.js";
-import { isReady } from "../../states.js";
-import { classifyRead } from "../../retention/expiry.js";
+import { classifyRead, stampsFor } from "../../retention/expiry.js";
 import { redactUrl } from "../../url.js";
 import { openDatabase, storeClock, type SqliteHandle } from "../../sqlite/open-database.js";
 import { sqlitePathFromUrl } from "../../sqlite/sqlite-url.js";
@@ -51,8 +50,7 @@ export class SqliteBackend implements ResultBackend, RetentionStore {
     this.retention = new SqliteRetention({ db: this.handle.db, path: this.handle.path, clock: this.clock, graceMs: () => this.graceMs, notify: (id) => this.notify(id) });
     this.upsert = this.handle.db.transaction((request: StoreRequest): StoreOutcome => {
       const now = this.clock();
-      const dateDone = isReady(request.status) ? now : null;
-      const expiresAt = request.lifetimeMs === null ? null : (dateDone ?? now) + request.lifetimeMs;
+      const { dateDone, expiresAt } = stampsFor(request.status, request.lifetimeMs, now);
       const stored = this.sql.upsert.run(toParams(request, dateDone, expiresAt)).changes > 0;
       if (stored) this.sql.dropTombstone.run(request.taskId);
       return { stored, result: fromRow(this.sql.get.get(request.taskId)!) };
