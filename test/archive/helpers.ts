@@ -1,16 +1,12 @@
+import { runEbb } from "../support/run-cli.js";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { Command, CommanderError } from "commander";
 import { randomUUID } from "node:crypto";
 import { backendFromUrl } from "../../src/backends/by-url.js";
 import type { ResultBackend, StoredResult } from "../../src/backends/result-backend.js";
 import type { RetentionStore } from "../../src/backends/retention-store.js";
 import { SqliteBackend } from "../../src/backends/sqlite/sqlite-backend.js";
-import { archiveCommand } from "../../src/cli/commands/archive.js";
-import { restoreCommand } from "../../src/cli/commands/restore.js";
-import { EX, exitCodeFor } from "../../src/cli/exit-codes.js";
-import type { CliIO } from "../../src/cli/io.js";
 import type { Clock } from "../../src/clock.js";
 
 export type TestStore = RetentionStore & ResultBackend;
@@ -73,20 +69,8 @@ export async function allIds(store: RetentionStore): Promise<string[]> {
 }
 
 /** The archive and restore commands run in-process, with the CLI's own error mapping (program.ts's runCli does the same). */
+/** `ebb ARGS` in-process through the real CLI. */
 export async function cli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  let stdout = "";
-  let stderr = "";
-  let code: number | null = null;
-  const io: CliIO = { out: (t) => void (stdout += t), err: (t) => void (stderr += t), onStop: () => () => undefined };
-  const program = new Command("ebb").exitOverride();
-  archiveCommand(program, io, (c) => (code ??= c), { stderrIsTTY: false });
-  restoreCommand(program, io, (c) => (code ??= c), { stderrIsTTY: false });
-  for (const cmd of program.commands) cmd.exitOverride().configureOutput({ writeOut: (s) => io.out(s), writeErr: (s) => io.err(s), outputError: () => undefined });
-  try {
-    await program.parseAsync(args, { from: "user" });
-  } catch (e) {
-    if (e instanceof CommanderError) return { code: EX.USAGE, stdout, stderr: stderr + e.message };
-    return { code: exitCodeFor(e), stdout, stderr: stderr + (e as Error).message };
-  }
-  return { code: code ?? 0, stdout, stderr };
+  const r = await runEbb(...args);
+  return { code: r.code, stdout: r.out, stderr: r.err };
 }
