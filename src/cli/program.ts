@@ -1,3 +1,4 @@
+import { readFileSync } from "node:fs";
 import { Command, CommanderError } from "commander";
 import { redactUrl } from "../url.js";
 import { callCommand } from "./commands/call.js";
@@ -18,6 +19,7 @@ export async function runCli(argv: string[], io: CliIO): Promise<number> {
   };
   const program = new Command("ebb")
     .description("Ebb: a task queue whose results have a lifecycle")
+    .version(packageVersion(), "-V, --version")
     .exitOverride()
     .configureOutput({ writeOut: (s) => io.out(s), writeErr: (s) => io.err(s), outputError: () => undefined })
     .showSuggestionAfterError();
@@ -40,4 +42,17 @@ export async function runCli(argv: string[], io: CliIO): Promise<number> {
     if (process.env.EBB_DEBUG && e instanceof Error && e.stack) io.err(`${redactUrl(e.stack)}\n`);
     return exitCodeFor(e);
   }
+}
+
+/** The installed package's version (package.json sits two folders above dist/src/cli/ and src/cli/). */
+function packageVersion(): string {
+  for (const rel of ["../../../package.json", "../../package.json"]) {
+    try {
+      const pkg = JSON.parse(readFileSync(new URL(rel, import.meta.url), "utf8")) as { name?: string; version?: string };
+      if (pkg.name === "ebb" && pkg.version) return pkg.version;
+    } catch {
+      // not at this depth
+    }
+  }
+  return "unknown";
 }

@@ -119,3 +119,13 @@ describe("ebb CLI bad input", () => {
     expect(JSON.parse(r.out)).toMatchObject({ id: "no-such-id", state: "PENDING", result: null, expiresAt: null });
   });
 });
+
+describe("ebb --version", () => {
+  it("prints the package's version and exits 0", async () => {
+    const { readFileSync } = await import("node:fs");
+    const pkg = JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as { version: string };
+    const r = await run("--version");
+    expect(r.code).toBe(0);
+    expect(r.out.trim()).toBe(pkg.version);
+  });
+});
