@@ -94,14 +94,11 @@ await describeWithService("redis", "redis result backend: watching results", () 
     await watcher.close();
   });
 
-  it("polls when an ACL forbids SUBSCRIBE, and the caller still sees the result", async (ctx) => {
+  it("polls when an ACL forbids SUBSCRIBE, and the caller still sees the result", async () => {
     const user = `ebbtest-nochannels-${randomUUID()}`;
-    try {
-      // Redis 7 gives a new user no channels (acl-pubsub-default resetchannels), so SUBSCRIBE fails.
-      await ns.redis.acl("SETUSER", user, "on", ">pw", "~*", "resetchannels", "+@all");
-    } catch {
-      ctx.skip(); // the test server does not let us create users
-    }
+    // A user with no channel rights, so SUBSCRIBE fails. The test Redis is ours (Redis >= 6 has
+    // ACLs): if this is refused, the test fails rather than skipping.
+    await ns.redis.acl("SETUSER", user, "on", ">pw", "~*", "resetchannels", "+@all");
     const restricted = await new RedisBackend({ url: `redis://${encodeURIComponent(user)}:pw@127.0.0.1:6379/0?prefix=${ns.prefix}` }).connect();
     try {
       const watch = await restricted.watch("t-acl");

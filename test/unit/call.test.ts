@@ -3,6 +3,7 @@ import { buildCall } from "../../src/call.js";
 import { manualClock } from "../../src/clock.js";
 import { ConfigError } from "../../src/errors.js";
 import { defineTask, type CallOptions, type TaskDefinition } from "../../src/task.js";
+import { inTimeZone } from "../support/time-zone.js";
 
 const clock = manualClock(Date.UTC(2026, 10, 24, 2, 0, 0, 0));
 const NOW = clock();
@@ -21,17 +22,6 @@ function configErrorOf(fn: () => unknown): ConfigError {
   throw new Error("expected a ConfigError, nothing was thrown");
 }
 
-/** Run fn with the process time zone set to `tz`. */
-function inTimeZone<T>(tz: string, fn: () => T): T {
-  const before = process.env.TZ;
-  process.env.TZ = tz;
-  try {
-    return fn();
-  } finally {
-    if (before === undefined) delete process.env.TZ;
-    else process.env.TZ = before;
-  }
-}
 
 describe("buildCall basics", () => {
   it("builds a plain message for the default queue", () => {

@@ -1,20 +1,10 @@
 import { describe, it, expect } from "vitest";
 import { ProtocolError } from "../../src/errors.js";
 import { parseCeleryTime, toCeleryAware, toCeleryNaive } from "../../src/protocol/timestamps.js";
+import { inTimeZone } from "../support/time-zone.js";
 
 const at = (ms: number) => Date.UTC(2026, 10, 24, 2, 12, 52) + ms;
 
-/** Run fn with the process time zone set to `tz`, so "naive means UTC" is tested on a machine that is not UTC. */
-function inTimeZone<T>(tz: string, fn: () => T): T {
-  const before = process.env.TZ;
-  process.env.TZ = tz;
-  try {
-    return fn();
-  } finally {
-    if (before === undefined) delete process.env.TZ;
-    else process.env.TZ = before;
-  }
-}
 
 describe("toCeleryNaive / toCeleryAware", () => {
   it("writes naive UTC with 6 fractional digits, as Celery's date_done", () => {
