@@ -51,6 +51,12 @@ export async function executeMessage(deps: ExecuteDeps, delivery: Delivery): Pro
     await deps.holdUntil(delivery, msg.eta);
   }
   const outcome = await outcomeOf(deps, delivery, msg, def, def && msg.eta !== null && msg.eta > now ? await deps.broker.now() : now);
+  if (outcome.status !== "SUCCESS" && deps.signal.aborted) {
+    // Cut short by a hard stop: not the task's failure. Hand the message back to run again.
+    deps.log.warn(`Task ${msg.task}[${msg.id}] was interrupted by a hard stop; it goes back to the queue`);
+    await deps.broker.release(delivery, null).catch(() => undefined);
+    return "requeued";
+  }
   try {
     if (outcome.retry) await deps.broker.publish(encodeTaskMessage(outcome.retry), { queue: msg.queue, priority: msg.priority, availableAt: outcome.retry.eta });
     await recordResult(deps, msg, def, outcome);

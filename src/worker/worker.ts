@@ -51,6 +51,8 @@ export class Worker {
   readonly #stopFetching = new AbortController();
   readonly #hardStop = new AbortController();
   #running: Promise<void> | null = null;
+  /** What executeMessage needs, built once rather than per message. */
+  readonly #execDeps: ExecuteDeps;
   #processed = 0;
   #extending = false;
 
@@ -66,6 +68,7 @@ export class Worker {
     if (!Number.isInteger(this.#prefetch) || this.#prefetch < 0) throw new TypeError(`Expected worker prefetch to be an integer >= 0, got ${this.#prefetch}`);
     this.#slots = new Slots(concurrency);
     this.name = options.name ?? `ebb-${process.pid}@${hostname()}`;
+    this.#execDeps = { ...deps, workerName: this.name, signal: this.#hardStop.signal, holdUntil: (d, at) => this.#hold(d, at) };
   }
 
   /** Messages this worker has finished (stored/acked, dead-lettered or deferred). */
@@ -82,6 +85,16 @@ export class Worker {
   start(): Promise<void> {
     this.#running ??= this.#run();
     return this.#running;
+  }
+
+  /**
+   * Stop now: stop fetching and abort currentTask().signal in every running handler. Handlers
+   * that honour the signal end early; their messages are not acked and come back after the
+   * visibility timeout, so nothing is lost.
+   */
+  abort(): void {
+    this.#stopFetching.abort();
+    this.#hardStop.abort();
   }
 
   /** Stop fetching and wait for tasks in flight. */
@@ -126,12 +139,7 @@ export class Worker {
   }
 
   #launch(delivery: Delivery): void {
-    const deps: ExecuteDeps = {
-      ...this.#deps,
-      workerName: this.name,
-      signal: this.#hardStop.signal,
-      holdUntil: (d, at) => this.#hold(d, at),
-    };
+    const deps = this.#execDeps;
     const task = this.#slots
       .acquire()
       .then(async () => {

@@ -122,3 +122,28 @@ describe("concurrency", () => {
     expect(await Promise.all(results.map((r) => r.get({ timeoutMs: 15_000 })))).toEqual([0, 1, 2, 3]);
   });
 });
+
+describe("abort()", () => {
+  it("aborts currentTask().signal; an interrupted task is not stored as a failure and runs again on the next worker", async () => {
+    const { currentTask } = await import("../../src/task-context.js");
+    const app = newApp();
+    let runs = 0;
+    const t = app.task("cancellable", async () => {
+      runs++;
+      if (runs > 1) return "second run";
+      const signal = currentTask().signal;
+      await new Promise<void>((_, reject) => signal.addEventListener("abort", () => reject(new Error("aborted")), { once: true }));
+      return "never";
+    });
+    const first = await app.worker({ concurrency: 1, fetchWaitMs: 20 });
+    const running = first.start();
+    const res = await t.delay();
+    while (runs === 0) await new Promise((r) => setTimeout(r, 5));
+    first.abort();
+    await running;
+    expect(await res.state()).toBe("PENDING"); // not FAILURE: the stop was ours, not the task's
+    await startWorker(app, { concurrency: 1 });
+    expect(await res.get({ timeoutMs: 10_000 })).toBe("second run");
+    expect(runs).toBe(2);
+  });
+});

@@ -32,6 +32,7 @@ export function workerCommand(program: Command, io: CliIO, done: (code: number) 
           io.err(`Stopping: finishing ${worker.active} task(s) in flight (signal again to stop at once)\n`);
           void worker.stop();
         } else {
+          worker.abort();
           done(130);
         }
       });
