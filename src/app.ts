@@ -9,7 +9,12 @@ import { streamLogger, type Logger } from "./logger.js";
 import { encodeTaskMessage } from "./protocol/task-message.js";
 import { AsyncResult, type ResultSource } from "./result.js";
 import { lookupTier } from "./retention/policy.js";
-import { backendCleanup } from "./retention/backend-cleanup-task.js";
+import { cleanupTaskHandlers } from "./retention/cleanup-tasks.js";
+import { Beat, type BeatOptions } from "./beat/beat.js";
+import { checkEntryTasks } from "./beat/entry.js";
+import { inspectScheduled, type ScheduledView } from "./beat/inspect-scheduled.js";
+import { isScheduleStoreHost, type ScheduleStore } from "./beat/schedule-store.js";
+import { beatHeaders } from "./protocol/beat-headers.js";
 import { retentionApi, type RetentionApi } from "./retention/retention-api.js";
 import { defineTask, type CallOptions, type TaskDefinition, type TaskHandle, type TaskOptions } from "./task.js";
 import { Worker, type WorkerOptions } from "./worker/worker.js";
@@ -30,6 +35,16 @@ export interface App {
   asyncResult<R = unknown>(id: string): AsyncResult<R>;
   /** A worker for this app's tasks; call start() to consume. */
   worker(options?: WorkerOptions): Promise<Worker>;
+  /**
+   * Beat for this app's beatSchedule; call start() to run it. Any number may run at once (in
+   * `ebb beat`, embedded in `ebb worker`, or here): each tick is claimed in the store. Throws
+   * ConfigError when an entry's task is not registered (and has no options.queue).
+   */
+  beat(options?: BeatOptions): Promise<Beat>;
+  /** Where beat keeps its state and cleanup runs: the result backend. */
+  scheduleStore(): Promise<ScheduleStore>;
+  /** What `ebb inspect scheduled` shows, read from the store. */
+  inspectScheduled(): Promise<ScheduledView>;
   broker(): Promise<Broker>;
   backend(): Promise<ResultBackend>;
   /** Cleanup, stats, growth checks, holds and policy explanations (see README, Retention operations). */
@@ -44,7 +59,7 @@ export interface AppDeps {
 }
 
 /** Tasks every app has; an app may register its own under the same name instead. */
-const BUILTIN_TASKS = new Set(["celery.backend_cleanup"]);
+const BUILTIN_TASKS = new Set(["celery.backend_cleanup", "ebb.cleanup"]);
 
 export function createApp(config: AppConfig = {}, deps: AppDeps = {}): App {
   const resolved = resolveConfig(config, deps.env);
@@ -94,6 +109,28 @@ export function createApp(config: AppConfig = {}, deps: AppDeps = {}): App {
     async worker(options) {
       return new Worker({ broker: await getBroker(), backend: await getBackend(), registry, config: resolved, log }, options);
     },
+    async beat(options) {
+      checkEntryTasks(resolved.beatSchedule, (task) => registry.has(task));
+      const [store, broker] = [await scheduleStore(), await getBroker()];
+      return new Beat(
+        {
+          entries: resolved.beatSchedule,
+          store,
+          broker,
+          log,
+          message(entry, fire, now) {
+            const { message, publish } = buildCall(entry.task, entry.args, { ...entry.options, kwargs: entry.kwargs }, registry.get(entry.task), resolved, now);
+            message.headers = { ...message.headers, ...beatHeaders(entry.name, fire.tick, fire.catchUp) };
+            return { taskId: message.id, message: { raw: encodeTaskMessage(message), queue: publish.queue, priority: publish.priority, availableAt: publish.availableAt } };
+          },
+        },
+        options,
+      );
+    },
+    scheduleStore,
+    async inspectScheduled() {
+      return inspectScheduled(resolved.beatSchedule, await scheduleStore(), (id) => new AsyncResult(id, source).state());
+    },
     broker: getBroker,
     backend: getBackend,
     get retention() {
@@ -108,11 +145,20 @@ export function createApp(config: AppConfig = {}, deps: AppDeps = {}): App {
     },
   };
   const retention = retentionApi(getBackend, app);
-  // Celery's built-in cleanup task, by its name, so beat schedules and `ebb call` reach it. Ebb's
-  // archives the expired archive-tier results first, then cleans what has expired.
-  registry.set(
-    "celery.backend_cleanup",
-    defineTask("celery.backend_cleanup", async () => backendCleanup(await retention.store(), { archiveDir: resolved.archiveDir, source: (await getBackend()).url }), { ignoreResult: false }),
-  );
+  async function scheduleStore(): Promise<ScheduleStore> {
+    const b = await getBackend();
+    if (!isScheduleStoreHost(b)) throw new ConfigError(`The result backend ${b.url} cannot hold beat's schedule state; give the app an Ebb store as backend (sqlite://, redis://, memory://)`);
+    return b.scheduleStore();
+  }
+  // Celery's built-in cleanup task, by its name, so beat schedules and `ebb call` reach it, and
+  // ebb.cleanup for tiered schedules. Both archive expired archive-tier results first.
+  const cleanupTasks = cleanupTaskHandlers({
+    store: retention.store,
+    schedules: () => scheduleStore().catch(() => null),
+    archiveDir: resolved.archiveDir,
+    tiers: () => Object.keys(resolved.tiers),
+    log,
+  });
+  for (const [name, handler] of Object.entries(cleanupTasks)) registry.set(name, defineTask(name, handler, { ignoreResult: false }));
   return app;
 }

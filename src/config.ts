@@ -6,6 +6,8 @@ import { checkBrokerUrl } from "./brokers/by-url.js";
 import { parseDuration, type DurationInput } from "./duration.js";
 import { ConfigError } from "./errors.js";
 import { BUILTIN_TIERS, type Tier } from "./retention/tiers.js";
+import { resolveBeatSchedule, type BeatEntryInput, type ResolvedEntry } from "./beat/entry.js";
+import { checkTimeZone } from "./beat/time-zone.js";
 
 /**
  * The app's configuration: what createApp() accepts, each option with its default and unit.
@@ -38,6 +40,14 @@ export interface AppConfig {
   maxRetries?: number | null;
   /** Where the built-in celery.backend_cleanup task writes archives of archive-tier results. Default "./ebb-archives". */
   archiveDir?: string;
+  /** Time zone of crontab schedules (an IANA name). Default "UTC"; an entry may override it. */
+  timezone?: string;
+  /**
+   * Beat's schedule: named entries { task, schedule: crontab({...}) | every("10s"), args, kwargs,
+   * options, catchUp, timezone }. The built-in "celery.backend_cleanup" entry (daily at 04:00 in
+   * `timezone`) is added unless this names it: give it a schedule to move it, or null to remove it.
+   */
+  beatSchedule?: Record<string, BeatEntryInput | null>;
   /** Clock for decisions made in this process (tests inject a manual one). Stores use their own clock. */
   clock?: Clock;
 }
@@ -56,6 +66,9 @@ export interface ResolvedConfig {
   retryDelayMs: number;
   maxRetries: number | null;
   archiveDir: string;
+  timezone: string;
+  /** Every entry beat runs, the built-in cleanup included (unless removed), validated. */
+  beatSchedule: ResolvedEntry[];
   clock: Clock;
 }
 
@@ -71,6 +84,7 @@ export const DEFAULTS = {
   retryDelay: "3m",
   maxRetries: 3,
   archiveDir: "./ebb-archives",
+  timezone: "UTC",
 } as const;
 
 /** A zod schema for a duration option: parses to ms | null and reports the option by name. */
@@ -104,6 +118,8 @@ const configSchema = z
     retryDelay: durationSchema("retryDelay", { allowNever: false }).optional(),
     maxRetries: z.number().int().min(0).nullable().optional(),
     archiveDir: z.string().min(1).optional(),
+    timezone: z.string().optional(),
+    beatSchedule: z.unknown().optional(),
     clock: z.custom<Clock>((v) => typeof v === "function", "a function returning epoch ms").optional(),
   })
   .strict();
@@ -117,6 +133,13 @@ export function resolveConfig(input: AppConfig = {}, env: NodeJS.ProcessEnv = pr
   const tiers: Record<string, Tier> = { ...BUILTIN_TIERS };
   // Overriding a built-in tier's lifetime keeps its action: compliance stays archive unless told.
   for (const [name, t] of Object.entries(c.tiers ?? {})) tiers[name] = { expiresMs: parseDuration(t.expires, { option: `tiers.${name}.expires` }), action: t.action ?? (Object.hasOwn(BUILTIN_TIERS, name) ? BUILTIN_TIERS[name]!.action : "delete") };
+  let timezone: string = DEFAULTS.timezone;
+  try {
+    timezone = checkTimeZone(c.timezone ?? DEFAULTS.timezone);
+  } catch (e) {
+    throw new ConfigError(`createApp: option timezone: ${(e as Error).message}`);
+  }
+  const beatSchedule = resolveBeatSchedule(c.beatSchedule as AppConfig["beatSchedule"], timezone);
   const dur = (v: number | null | undefined, fallback: string) => (v === undefined ? parseDuration(fallback, { option: "default" }) : v);
   return {
     broker,
@@ -132,6 +155,8 @@ export function resolveConfig(input: AppConfig = {}, env: NodeJS.ProcessEnv = pr
     retryDelayMs: dur(c.retryDelay, DEFAULTS.retryDelay)!,
     maxRetries: c.maxRetries === undefined ? DEFAULTS.maxRetries : c.maxRetries,
     archiveDir: c.archiveDir ?? DEFAULTS.archiveDir,
+    timezone,
+    beatSchedule,
     clock: c.clock ?? systemClock,
   };
 }

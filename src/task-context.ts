@@ -1,6 +1,7 @@
 import { AsyncLocalStorage } from "node:async_hooks";
 import { parseDuration, type DurationInput } from "./duration.js";
 import { EbbError, RetryRequest } from "./errors.js";
+import type { BeatTick } from "./protocol/beat-headers.js";
 
 /**
  * What a running handler can know and decide about itself, reached with currentTask() so a
@@ -17,6 +18,8 @@ export interface TaskContext {
   readonly redelivered: boolean;
   /** Aborted when the worker is shutting down hard. */
   readonly signal: AbortSignal;
+  /** For a message beat sent: the entry, the intended tick instant and whether it was a catch-up; null otherwise. */
+  readonly beat: BeatTick | null;
   /** Pattern 3, from inside: this result's lifetime, overriding every other rule. null = never. */
   setResultExpires(lifetime: DurationInput): void;
   /** Ask for a retry; throws, so `throw currentTask().retry(...)` or just call it. */
@@ -41,7 +44,7 @@ export function runInContext<T>(ctx: TaskContext, fn: () => T): T {
 }
 
 export function makeContext(
-  base: Pick<TaskContext, "id" | "name" | "retries" | "kwargs" | "queue" | "redelivered" | "signal">,
+  base: Pick<TaskContext, "id" | "name" | "retries" | "kwargs" | "queue" | "redelivered" | "signal" | "beat">,
   state: ContextState,
 ): TaskContext {
   return {

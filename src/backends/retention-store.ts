@@ -67,6 +67,11 @@ export interface RetentionStore {
   put(result: StoredResult, options: { replace: boolean }): Promise<boolean>;
   /** Numbers the store can give cheaply beyond what a scan sees (Redis: used_memory, maxmemory-policy, keys without TTL). */
   storeFacts(): Promise<Record<string, unknown>>;
+  /**
+   * Drop bookkeeping whose grace window is over, in bounded batches; returns how many entries
+   * went. Optional: Redis trims its expiry index here (it also does so by itself as it works).
+   */
+  housekeep?(): Promise<number>;
 }
 
 export function isRetentionStore(value: unknown): value is RetentionStore {

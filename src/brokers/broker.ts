@@ -12,6 +12,8 @@ export interface BrokerCapabilities {
   readonly delayedDelivery: boolean;
   /** Priority 0..9 is honoured (0 is served first, as in kombu's Redis transport). */
   readonly priorities: boolean;
+  /** publishOnce() is available: a message published under a key is not published again under it while the key lives. */
+  readonly dedupedPublish: boolean;
 }
 
 export interface PublishOptions {
@@ -48,6 +50,13 @@ export interface Broker {
   /** The store's clock, epoch ms: ETA and message expiry are judged by it, not by the worker's. */
   now(): Promise<number>;
   publish(raw: string, options: PublishOptions): Promise<void>;
+  /**
+   * Publish unless a message was already published under `key` in the last keyTtlMs; true when
+   * this call published. The check and the publish are one atomic step in the store, so a sender
+   * that retries (or another process resending for a sender that died) cannot publish twice.
+   * Beat sends its fires through it. Present when capabilities.dedupedPublish.
+   */
+  publishOnce?(key: string, raw: string, options: PublishOptions, keyTtlMs: number): Promise<boolean>;
   /** Lease up to `max` messages from `queues` (earlier queues first, then by priority, then FIFO). */
   fetch(queues: readonly string[], max: number, options: FetchOptions): Promise<Delivery[]>;
   /** The message is done; remove it for good. */

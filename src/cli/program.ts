@@ -4,6 +4,8 @@ import { redactUrl } from "../url.js";
 import { callCommand } from "./commands/call.js";
 import { resultCommand } from "./commands/result.js";
 import { workerCommand } from "./commands/worker.js";
+import { beatCommand } from "./commands/beat.js";
+import { inspectCommand } from "./commands/inspect.js";
 import { retentionCommands } from "./retention-commands.js";
 import { EX, exitCodeFor } from "./exit-codes.js";
 import type { CliIO } from "./io.js";
@@ -24,9 +26,11 @@ export async function runCli(argv: string[], io: CliIO): Promise<number> {
     .configureOutput({ writeOut: (s) => io.out(s), writeErr: (s) => io.err(s), outputError: () => undefined })
     .showSuggestionAfterError();
   workerCommand(program, io, done);
+  beatCommand(program, io, done);
   callCommand(program, io, done);
   resultCommand(program, io, done);
   retentionCommands(program, io, done);
+  inspectCommand(program, io, done);
   for (const cmd of program.commands) cmd.exitOverride().configureOutput({ writeOut: (s) => io.out(s), writeErr: (s) => io.err(s), outputError: () => undefined });
   try {
     await program.parseAsync(argv, { from: "user" });

@@ -12,6 +12,12 @@ export interface BackendCleanupOptions {
   /** The store's URL for the archive's manifest (redacted there). */
   source?: string;
   batchSize?: number;
+  /** Only this tier; null = results without a tier. Default: every tier. */
+  tier?: string | null;
+  /** Also results done at least this long ago that may expire (as `ebb cleanup --older-than`). */
+  olderThanMs?: number;
+  /** Count what would be archived and removed; change nothing. */
+  dryRun?: boolean;
 }
 
 export interface BackendCleanupSummary {
@@ -21,6 +27,9 @@ export interface BackendCleanupSummary {
   archive: Pick<ArchiveOutcome, "archived" | "deleted" | "kept" | "file" | "sha256">;
   /** The cleanup step (expired delete-tier results, and archived archive-tier ones). */
   cleanup: Pick<CleanupReport, "matched" | "deleted" | "bytes" | "byTier">;
+  /** Store bookkeeping dropped once its grace window was over (Redis: expiry-index entries). */
+  trimmed: number;
+  dryRun: boolean;
 }
 
 /**
@@ -36,25 +45,32 @@ export interface BackendCleanupSummary {
  */
 export async function backendCleanup(store: RetentionStore, opts: BackendCleanupOptions): Promise<BackendCleanupSummary> {
   const now = opts.now ?? (await store.now());
-  await mkdir(opts.archiveDir, { recursive: true });
+  const dryRun = opts.dryRun === true;
+  const scope = { ...(opts.tier !== undefined ? { tier: opts.tier } : {}), ...(opts.batchSize !== undefined ? { batchSize: opts.batchSize } : {}) };
+  if (!dryRun) await mkdir(opts.archiveDir, { recursive: true });
   const run = (name: string) =>
     archiveResults(store, {
       to: join(opts.archiveDir, name),
-      olderThanMs: 0,
-      only: { action: "archive", expired: true },
+      // Without an age, what has expired; with one (ebb.cleanup's olderThan), what is that old and may expire.
+      olderThanMs: opts.olderThanMs ?? 0,
+      only: { action: "archive", ...(opts.olderThanMs === undefined ? { expired: true } : {}) },
       delete: true,
+      dryRun,
       now,
       source: opts.source ?? "",
-      ...(opts.batchSize !== undefined ? { batchSize: opts.batchSize } : {}),
+      ...scope,
     });
-  const last = await newestArchive(opts.archiveDir);
+  const last = dryRun ? null : await newestArchive(opts.archiveDir);
   const previous = last === null ? null : await run(last);
   const archived = await run(`ebb-archive-${fileStamp(now)}.jsonl.gz`);
-  const cleaned = await cleanup(store, opts.batchSize !== undefined ? { batchSize: opts.batchSize } : {});
+  const cleaned = await cleanup(store, { ...scope, dryRun, ...(opts.olderThanMs !== undefined ? { olderThanMs: opts.olderThanMs } : {}) });
+  const trimmed = dryRun || typeof store.housekeep !== "function" ? 0 : await store.housekeep();
   return {
     previous: previous && { archived: previous.archived, deleted: previous.deleted, kept: previous.kept, file: previous.file, resumed: previous.resumed },
     archive: { archived: archived.archived, deleted: archived.deleted, kept: archived.kept, file: archived.file, sha256: archived.sha256 },
     cleanup: { matched: cleaned.matched, deleted: cleaned.deleted, bytes: cleaned.bytes, byTier: cleaned.byTier },
+    trimmed,
+    dryRun,
   };
 }
 

@@ -98,12 +98,68 @@ CREATE INDEX ebb_results_done_scan ON ebb_results (date_done, task_id);
 DROP INDEX ebb_results_expires_at;
 `;
 
+/**
+ * Beat's shared state (src/beat/schedule-store.ts), so any number of beat processes on one file
+ * agree on what fired. ebb_beat_entries: one row per schedule entry; schedule is the fingerprint
+ * the ticks were counted with; last_tick the newest tick fired or passed over; next_tick NULL when
+ * the schedule has no more; fired, missed and catch_ups count since the entry was first seen.
+ * ebb_beat_fires: one row per fired tick. The (entry, tick) primary key is what stops two beats
+ * firing one tick: a claim inserting a taken tick fails as a whole. message is the outbox (JSON
+ * of the message to send) until sent_at is set, then NULL; catch_up is 0/1. Rows beyond an
+ * entry's history limit are deleted oldest tick first. The partial index holds only unsent fires,
+ * so the resend sweep (unsent by claimed_at) reads a handful of rows however long the history.
+ * ebb_cleanup_runs: the record of each cleanup run (JSON), newest by id, trimmed to a fixed count.
+ */
+const BEAT_SQL = `
+CREATE TABLE ebb_beat_entries (
+  entry TEXT PRIMARY KEY,
+  schedule TEXT NOT NULL,
+  last_tick INTEGER NOT NULL,
+  next_tick INTEGER NULL,
+  fired INTEGER NOT NULL DEFAULT 0,
+  missed INTEGER NOT NULL DEFAULT 0,
+  catch_ups INTEGER NOT NULL DEFAULT 0,
+  updated_at INTEGER NOT NULL
+);
+CREATE TABLE ebb_beat_fires (
+  entry TEXT NOT NULL,
+  tick INTEGER NOT NULL,
+  task_id TEXT NOT NULL,
+  catch_up INTEGER NOT NULL,
+  claimed_at INTEGER NOT NULL,
+  sent_at INTEGER NULL,
+  message TEXT NULL,
+  PRIMARY KEY (entry, tick)
+);
+CREATE INDEX ebb_beat_fires_unsent ON ebb_beat_fires (claimed_at, tick, entry) WHERE sent_at IS NULL;
+CREATE TABLE ebb_cleanup_runs (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  started_at INTEGER NOT NULL,
+  record TEXT NOT NULL
+);
+`;
+
+/**
+ * Keys of the broker's publishOnce(): a key lives until expires_at, and while it lives no other
+ * message is published under it. A lapsed key may be taken again (its row replaced); lapsed rows
+ * are also deleted a bounded batch at a time by publishOnce(), through the expires_at index.
+ */
+const PUBLISH_KEYS_SQL = `
+CREATE TABLE ebb_publish_keys (
+  key TEXT PRIMARY KEY,
+  expires_at INTEGER NOT NULL
+);
+CREATE INDEX ebb_publish_keys_expires_at ON ebb_publish_keys (expires_at);
+`;
+
 export const MIGRATIONS: readonly Migration[] = [
   { id: "0001_messages", sql: MESSAGES_SQL },
   { id: "0002_dead_letters", sql: DEAD_LETTERS_SQL },
   { id: "0003_results", sql: RESULTS_SQL },
   { id: "0004_tombstones", sql: TOMBSTONES_SQL },
   { id: "0005_retention", sql: RETENTION_SQL },
+  { id: "0006_beat", sql: BEAT_SQL },
+  { id: "0007_publish_keys", sql: PUBLISH_KEYS_SQL },
 ];
 
 /** Records which migrations ran; applied_at is the wall clock of the process that ran it. */

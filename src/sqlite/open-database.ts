@@ -74,7 +74,7 @@ function connect(path: string): Database.Database {
     db = new Database(path);
     // busy_timeout first: the WAL switch and migrations may meet another process's lock.
     db.pragma("busy_timeout = 5000");
-    db.pragma("journal_mode = WAL");
+    whileBusy(() => db!.pragma("journal_mode = WAL"));
     // NORMAL is durable across application crashes in WAL mode; only power loss can lose the last commits.
     db.pragma("synchronous = NORMAL");
     db.pragma("foreign_keys = ON");
@@ -86,6 +86,24 @@ function connect(path: string): Database.Database {
       `Cannot open SQLite database ${path}: ${why}; check that the path is a writable SQLite file (or does not exist yet) and that its directory is writable`,
       { cause: err },
     );
+  }
+}
+
+/**
+ * Switching a brand-new file to WAL needs an exclusive lock, and SQLite reports SQLITE_BUSY at
+ * once rather than calling the busy handler when another process is doing the same (waiting
+ * could deadlock). So when several processes open a new file together, try again for a while.
+ */
+function whileBusy<T>(fn: () => T, budgetMs = 5_000): T {
+  const deadline = performance.now() + budgetMs;
+  for (let wait = 5; ; wait = Math.min(wait * 2, 100)) {
+    try {
+      return fn();
+    } catch (e) {
+      if ((e as { code?: string }).code !== "SQLITE_BUSY" || performance.now() > deadline) throw e;
+      // A synchronous pause: opening a database is synchronous in better-sqlite3.
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, wait);
+    }
   }
 }
 

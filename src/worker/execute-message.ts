@@ -1,6 +1,7 @@
 import type { Broker, Delivery } from "../brokers/broker.js";
 import { NotRegisteredError, RetryRequest } from "../errors.js";
 import { encodeException, formatTraceback } from "../protocol/exception-info.js";
+import { readBeatHeaders } from "../protocol/beat-headers.js";
 import { decodeTaskMessage, encodeTaskMessage, type TaskMessage } from "../protocol/task-message.js";
 import { makeContext, runInContext, type ContextState } from "../task-context.js";
 import type { TaskDefinition } from "../task.js";
@@ -81,7 +82,7 @@ async function outcomeOf(deps: ExecuteDeps, delivery: Delivery, msg: TaskMessage
   }
   const state: ContextState = {};
   const ctx = makeContext(
-    { id: msg.id, name: msg.task, retries: msg.retries, kwargs: msg.kwargs, queue: msg.queue, redelivered: delivery.redelivered, signal: deps.signal },
+    { id: msg.id, name: msg.task, retries: msg.retries, kwargs: msg.kwargs, queue: msg.queue, redelivered: delivery.redelivered, signal: deps.signal, beat: readBeatHeaders(msg.headers) },
     state,
   );
   const args = Object.keys(msg.kwargs).length > 0 ? [...msg.args, msg.kwargs] : msg.args;

@@ -37,6 +37,20 @@ export function brokerConformance(name: string, make: () => Promise<BrokerFixtur
       await f.cleanup?.();
     });
 
+    it("publishes once per key: a resend under the same key is dropped, atomically, even when concurrent", async () => {
+      expect(broker.capabilities.dedupedPublish).toBe(true);
+      const once = broker.publishOnce!.bind(broker);
+      const opts = { queue: "q", priority: 0, availableAt: null };
+      expect(await once("k1", "first", opts, 60_000)).toBe(true);
+      expect(await once("k1", "again", opts, 60_000)).toBe(false);
+      const racers = await Promise.all(Array.from({ length: 10 }, (_, i) => once("k2", `racer-${i}`, { ...opts, priority: 3 }, 60_000)));
+      expect(racers.filter(Boolean)).toHaveLength(1);
+      const got = raws(await broker.fetch(["q"], 10, NOW));
+      expect(got).toHaveLength(2);
+      expect(got[0]).toBe("first");
+      expect(got[1]).toMatch(/^racer-\d$/);
+    });
+
     it("hands messages out first in, first out, exactly as published", async () => {
       await publish("a");
       await publish("b");

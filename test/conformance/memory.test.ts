@@ -7,6 +7,7 @@ import { manualClock } from "../../src/clock.js";
 import { UnknownSchemeError } from "../../src/errors.js";
 import { backendConformance } from "./backend-conformance.js";
 import { brokerConformance } from "./broker-conformance.js";
+import { scheduleStoreConformance } from "./schedule-store-conformance.js";
 
 brokerConformance("memory", async () => {
   const clock = manualClock();
@@ -50,4 +51,9 @@ describe("memory:// by URL", () => {
     expect(new MemoryBroker({ url: "memory://user:pw@x" }).url).toBe("memory://user:***@x");
     expect(new MemoryBackend({ url: "memory://user:pw@x" }).url).toBe("memory://user:***@x");
   });
+});
+
+scheduleStoreConformance("memory", async () => {
+  const clock = manualClock();
+  return { store: new MemoryBackend({ clock }).scheduleStore(), clock, cleanup: async () => undefined };
 });

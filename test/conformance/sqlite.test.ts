@@ -12,6 +12,7 @@ import { migrate } from "../../src/sqlite/migrations.js";
 import { openDatabase } from "../../src/sqlite/open-database.js";
 import { backendConformance } from "./backend-conformance.js";
 import { brokerConformance } from "./broker-conformance.js";
+import { scheduleStoreConformance } from "./schedule-store-conformance.js";
 
 // A poll interval far beyond the tests' timeouts: a waiting fetch or waitForChange that
 // passes here was woken by the in-process notification, not by polling.
@@ -34,6 +35,20 @@ backendConformance("sqlite", async () => {
   const { url, cleanup } = tempDb();
   const clock = manualClock();
   return { backend: new SqliteBackend({ url, clock, pollIntervalMs: NO_POLLING }), clock, cleanup };
+});
+
+scheduleStoreConformance("sqlite", async () => {
+  const { url, cleanup } = tempDb();
+  const clock = manualClock();
+  const backend = new SqliteBackend({ url, clock });
+  return {
+    store: backend.scheduleStore(),
+    clock,
+    cleanup: async () => {
+      await backend.close();
+      await cleanup();
+    },
+  };
 });
 
 // Store-only cases: tombstones, connection sharing and the SQL clock are SQLite details.
@@ -90,12 +105,31 @@ describe("sqlite store details", () => {
     await backend.close();
   });
 
+  it("takes a publishOnce key again once it lapsed, and prunes lapsed keys", async () => {
+    const { url, path } = db();
+    const clock = manualClock();
+    const broker = new SqliteBroker({ url, clock, pollIntervalMs: NO_POLLING });
+    const opts = { queue: "q", priority: 0, availableAt: null };
+    expect(await broker.publishOnce("k", "one", opts, 1_000)).toBe(true);
+    expect(await broker.publishOnce("gone", "x", opts, 500)).toBe(true);
+    clock.advance(999);
+    expect(await broker.publishOnce("k", "early", opts, 1_000)).toBe(false);
+    clock.advance(1);
+    expect(await broker.publishOnce("k", "two", opts, 1_000)).toBe(true);
+    const got = await broker.fetch(["q"], 10, { visibilityTimeoutMs: 1_000, waitMs: 0 });
+    expect(got.map((d) => d.raw)).toEqual(["one", "x", "two"]);
+    const handle = openDatabase(path);
+    expect(handle.db.prepare("SELECT key, expires_at FROM ebb_publish_keys").all()).toEqual([{ key: "k", expires_at: clock() + 1_000 }]);
+    handle.close();
+    await broker.close();
+  });
+
   it("migrations are recorded and not run twice", async () => {
     const { path } = db();
     const handle = openDatabase(path);
     expect(migrate(handle.db)).toEqual([]);
     const ids = handle.db.prepare("SELECT id FROM ebb_migrations ORDER BY id").pluck().all();
-    expect(ids).toEqual(["0001_messages", "0002_dead_letters", "0003_results", "0004_tombstones", "0005_retention"]);
+    expect(ids).toEqual(["0001_messages", "0002_dead_letters", "0003_results", "0004_tombstones", "0005_retention", "0006_beat", "0007_publish_keys"]);
     expect(handle.db.pragma("journal_mode", { simple: true })).toBe("wal");
     handle.close();
   });

@@ -1,7 +1,10 @@
 import type { Redis } from "ioredis";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { TaskFailedError, TaskRevokedError } from "../../src/errors.js";
-import { describeInterop, ebbCli, ebbSide, flushDb, redisOn, startPythonWorker, type EbbSide, type PythonWorker } from "./harness.js";
+import { createApp } from "../../src/app.js";
+import { every } from "../../src/beat/schedules.js";
+import { silentLogger } from "../../src/logger.js";
+import { describeInterop, ebbCli, ebbSide, eventually, flushDb, redisOn, redisUrl, startPythonWorker, type EbbSide, type PythonWorker } from "./harness.js";
 
 /**
  * Ebb client → Python worker: Ebb publishes (TS API and `ebb call`) on kombu's Redis layout, a real
@@ -116,5 +119,27 @@ await describeInterop("Ebb client → Python Celery worker (Redis db 12)", () =>
     const failed = await ebbCli(DB, ["result", bad.json!.id as string, "--wait", "30s"]);
     expect(failed.code).toBe(1);
     expect(failed.json).toMatchObject({ state: "FAILURE", result: { exc_type: "ValueError", exc_message: ["from the CLI"], exc_module: "builtins" } });
+  });
+
+  it("Ebb's beat drives a Python worker: each tick's message runs there (Celery ignores the beat headers)", async () => {
+    const app = createApp(
+      { broker: redisUrl(DB), backend: redisUrl(DB), beatSchedule: { "celery.backend_cleanup": null, "py.add": { task: "interop.add", schedule: every("1s"), args: [2, 3], options: { queue: "celery" } } } },
+      { log: silentLogger },
+    );
+    try {
+      const beat = await app.beat({ maxSleepMs: 200 });
+      const running = beat.start();
+      const store = await app.scheduleStore();
+      await eventually(async () => ((await store.history("py.add", 10)).filter((f) => f.sentAt !== null).length >= 2 ? true : undefined), 15_000, "beat to send two ticks");
+      await beat.stop();
+      await running;
+      const fires = (await store.history("py.add", 10)).filter((f) => f.sentAt !== null);
+      for (const f of fires) {
+        await expect(app.asyncResult(f.taskId).get(T)).resolves.toBe(5);
+        await py!.waitFor(new RegExp(`Task interop\\.add\\[${f.taskId}\\] succeeded`));
+      }
+    } finally {
+      await app.close();
+    }
   });
 });

@@ -52,7 +52,7 @@ await describeWithService("redis", "redis broker: connections", () => {
   it("by URL: redis:// and rediss:// give a RedisBroker; an unreachable Redis is StoreUnavailableError with the password hidden", async () => {
     const broker = await brokerFromUrl(ns.url);
     expect(broker).toBeInstanceOf(RedisBroker);
-    expect(broker.capabilities).toEqual({ delayedDelivery: false, priorities: true });
+    expect(broker.capabilities).toEqual({ delayedDelivery: false, priorities: true, dedupedPublish: true });
     await broker.close();
     expect(() => checkBrokerUrl("rediss://example.invalid:6380/0")).not.toThrow();
 

@@ -27,6 +27,20 @@ await describeWithService("redis", "redis broker: kombu's layout", () => {
     for (const step of ["\x06\x163", "\x06\x166", "\x06\x169"]) expect(await ns.redis.exists(key(`celery${step}`))).toBe(0);
   });
 
+  it("publishOnce lands exactly where publish does, beside a key of its own that expires", async () => {
+    const broker = await ns.broker();
+    const raw = encodeTaskMessage(makeTaskMessage({ task: "probe.add", args: [2, 3] }));
+    expect(await broker.publishOnce("beat:e:1", raw, { queue: "celery", priority: 3, availableAt: null }, 60_000)).toBe(true);
+    expect(await ns.redis.lrange(key(`celery${P3}`), 0, -1)).toEqual([raw]);
+    expect(await ns.redis.smembers(key("_kombu.binding.celery"))).toEqual(["celery\x06\x16\x06\x16celery"]);
+    const pttl = await ns.redis.pttl(key("ebb.once.beat:e:1"));
+    expect(pttl).toBeGreaterThan(0);
+    expect(pttl).toBeLessThanOrEqual(60_000);
+    // Taken: nothing is written, not even the binding of another queue.
+    expect(await broker.publishOnce("beat:e:1", raw, { queue: "other", priority: 0, availableAt: null }, 60_000)).toBe(false);
+    expect(await ns.redis.exists(key("other"), key("_kombu.binding.other"))).toBe(0);
+  });
+
   it("fetches a message a Celery client pushed, exactly as it was, and it decodes", async () => {
     const broker = await ns.broker();
     const plain = readReference("broker_messages/msg_plain.raw.json");

@@ -5,6 +5,8 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import Database from "better-sqlite3";
 import { afterEach, describe, expect, it } from "vitest";
+import type { ClaimOutcome } from "../../src/beat/schedule-store.js";
+import { SqliteBackend } from "../../src/backends/sqlite/sqlite-backend.js";
 import { SqliteBroker } from "../../src/brokers/sqlite/sqlite-broker.js";
 import { MIGRATIONS, migrate } from "../../src/sqlite/migrations.js";
 
@@ -72,6 +74,50 @@ describe("sqlite: several processes on one file", () => {
     migrate(db, MIGRATIONS.slice(0, 1));
     db.close();
     await migrateConcurrently(path);
+  });
+
+  /** Start n children in one mode, release them together, and return what each printed. */
+  async function race<T>(n: number, ...args: string[]): Promise<T[]> {
+    const children = Array.from({ length: n }, () => startChild(...args));
+    await Promise.all(children.map((c) => c.ready));
+    for (const c of children) c.go();
+    const exits = await Promise.all(children.map((c) => c.exit));
+    for (const e of exits) expect(e, e.stderr).toMatchObject({ code: 0 });
+    return exits.map((e) => JSON.parse(e.stdout) as T);
+  }
+
+  it("4 beat processes claiming the same tick from the same state: exactly one wins, the others see its claim", async () => {
+    const path = tempPath();
+    const url = `sqlite://${path}`;
+    const T0 = Date.UTC(2026, 0, 1);
+    const backend = new SqliteBackend({ url });
+    const store = backend.scheduleStore();
+    const created = await store.claim({ entry: "e", expect: null, schedule: "every 1s", lastTick: T0, nextTick: T0 + 1_000, fires: [], missed: 0, historyLimit: 100, claimTtlMs: 600_000 });
+    expect(created.ok).toBe(true);
+
+    const outcomes = await race<ClaimOutcome>(4, "claim", url, String(T0));
+    expect(outcomes.filter((o) => o.ok)).toHaveLength(1);
+    const history = await store.history("e", 10);
+    expect(history.map((h) => h.tick)).toEqual([T0 + 1_000]);
+    // BEGIN IMMEDIATE orders the claims: every loser read the state the winner left.
+    for (const o of outcomes.filter((o) => !o.ok)) {
+      expect(o.ok === false && o.state).toMatchObject({ lastTick: T0 + 1_000, fired: 1, lastFire: { tick: T0 + 1_000, taskId: history[0]!.taskId } });
+    }
+    expect((await store.states(["e"])).get("e")).toMatchObject({ lastTick: T0 + 1_000, fired: 1 });
+    expect((await store.unsent(0, Number.MAX_SAFE_INTEGER, 10)).map((u) => u.taskId)).toEqual([history[0]!.taskId]);
+    await backend.close();
+  });
+
+  it("4 processes publishing once under one key: one message is published", async () => {
+    const url = `sqlite://${tempPath()}`;
+    // Opened (so created and migrated) before the race: the race is over the key, not over creating the file.
+    const broker = new SqliteBroker({ url });
+    const outcomes = await race<{ published: boolean; raw: string }>(4, "once", url);
+    const winners = outcomes.filter((o) => o.published);
+    expect(winners).toHaveLength(1);
+    const got = await broker.fetch(["q"], 10, { visibilityTimeoutMs: 1_000, waitMs: 0 });
+    expect(got.map((d) => d.raw)).toEqual([winners[0]!.raw]);
+    await broker.close();
   });
 
   it("two consumers share 200 messages: each is consumed exactly once", async () => {

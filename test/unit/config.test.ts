@@ -20,7 +20,8 @@ function configErrorOf(input: unknown, env: NodeJS.ProcessEnv = {}): ConfigError
 
 describe("resolveConfig defaults (empty env)", () => {
   it("fills every default", () => {
-    const c = resolveConfig({}, {});
+    const { beatSchedule, ...c } = resolveConfig({}, {});
+    expect(beatSchedule.map((e) => [e.name, e.task, String(e.schedule), e.timezone, e.options])).toEqual([["celery.backend_cleanup", "celery.backend_cleanup", 'crontab(minute="0", hour="4")', "UTC", { expires: "12h" }]]);
     expect(c).toEqual({
       broker: "sqlite://./ebb.db",
       backend: "sqlite://./ebb.db",
@@ -35,12 +36,16 @@ describe("resolveConfig defaults (empty env)", () => {
       retryDelayMs: 3 * MIN,
       maxRetries: 3,
       archiveDir: "./ebb-archives",
+      timezone: "UTC",
       clock: systemClock,
     });
   });
 
   it("is the same with no input at all", () => {
-    expect(resolveConfig(undefined, {})).toEqual(resolveConfig({}, {}));
+    const { beatSchedule: a, ...none } = resolveConfig(undefined, {});
+    const { beatSchedule: b, ...empty } = resolveConfig({}, {});
+    expect(none).toEqual(empty);
+    expect(a.map((e) => e.ticks.fingerprint)).toEqual(b.map((e) => e.ticks.fingerprint));
   });
 
   it("documents the defaults it applies", () => {

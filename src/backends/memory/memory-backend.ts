@@ -6,6 +6,8 @@ import { redactUrl } from "../../url.js";
 import type { BackendCapabilities, Lookup, LookupOptions, ResultBackend, StoreOutcome, StoreRequest, StoredResult } from "../result-backend.js";
 import type { RemoveOutcome, ResultRecord, RetentionStore, ScanQuery } from "../retention-store.js";
 import { matchesScan } from "../scan-match.js";
+import type { ScheduleStore, ScheduleStoreHost } from "../../beat/schedule-store.js";
+import { MemoryScheduleStore } from "./memory-schedule-store.js";
 
 export interface MemoryBackendOptions {
   url?: string;
@@ -23,7 +25,7 @@ const PRUNE_BATCH = 500;
  * text, like the stored backends do, so values round-trip exactly as they would through
  * SQLite or Redis (and a caller mutating an object after store() changes nothing).
  */
-export class MemoryBackend implements ResultBackend, RetentionStore {
+export class MemoryBackend implements ResultBackend, RetentionStore, ScheduleStoreHost {
   readonly capabilities: BackendCapabilities = { nativeExpiry: false, pushNotify: true };
   readonly url: string;
   private readonly clock: Clock;
@@ -34,6 +36,7 @@ export class MemoryBackend implements ResultBackend, RetentionStore {
   private readonly archived = new Set<string>();
   private graceMs: number;
   private readonly hub = new ChangeHub();
+  private schedules: MemoryScheduleStore | undefined;
 
   constructor(opts: MemoryBackendOptions = {}) {
     this.url = redactUrl(opts.url ?? "memory://");
@@ -43,6 +46,12 @@ export class MemoryBackend implements ResultBackend, RetentionStore {
 
   async now(): Promise<number> {
     return this.clock();
+  }
+
+  /** Beat's state, beside the results and on the same clock. */
+  scheduleStore(): ScheduleStore {
+    this.schedules ??= new MemoryScheduleStore(this.clock);
+    return this.schedules;
   }
 
   async store(request: StoreRequest): Promise<StoreOutcome> {

@@ -42,4 +42,6 @@ export const SCRIPTS = {
   markArchived: new LuaScript("mark-archived", "variable"),
   put: new LuaScript("put-result", 4),
   readUnindexed: new LuaScript("read-unindexed", "variable"),
+  claimTicks: new LuaScript("claim-ticks", "variable"),
+  markFireSent: new LuaScript("mark-fire-sent", 3),
 };

@@ -9,13 +9,16 @@ import { classifyRead } from "../../retention/expiry.js";
 import { isReady } from "../../states.js";
 import type { BackendCapabilities, Lookup, LookupOptions, ResultBackend, StoreOutcome, StoreRequest, StoredResult, Watch } from "../result-backend.js";
 import type { RemoveOutcome, ResultRecord, RetentionStore, ScanQuery } from "../retention-store.js";
+import type { ScheduleStore, ScheduleStoreHost } from "../../beat/schedule-store.js";
 import { storeFlags } from "./index-info.js";
 import { IndexTrimmer } from "./index-trimmer.js";
 import { SCRIPTS } from "./lua-script.js";
 import { PubSubWatcher } from "./pubsub-watcher.js";
 import { RedisRetention } from "./redis-retention.js";
+import { RedisScheduleStore } from "./redis-schedule-store.js";
 import { readRaw, storeResult } from "./result-commands.js";
 import { resultKeys, type ResultKeys } from "./result-keys.js";
+import { scheduleKeys } from "./schedule-keys.js";
 import { stampsFor } from "../../retention/expiry.js";
 import { ServerClock } from "../../redis/server-clock.js";
 import { tombstoneOf, toStoredResult } from "./stored-result.js";
@@ -45,7 +48,7 @@ const DEFAULT_GRACE_MS = 7 * 86_400_000;
  * per result as a native TTL, archive tiers and holds that keep a value with no TTL, and memory of
  * an expired id for the grace window.
  */
-export class RedisBackend implements ResultBackend, RetentionStore {
+export class RedisBackend implements ResultBackend, RetentionStore, ScheduleStoreHost {
   readonly capabilities: BackendCapabilities = { nativeExpiry: true, pushNotify: true };
   readonly url: string;
   private readonly target: RedisTarget;
@@ -59,6 +62,7 @@ export class RedisBackend implements ResultBackend, RetentionStore {
   private readonly watcher: PubSubWatcher;
   private readonly closing = new AbortController();
   private readonly retention: RedisRetention;
+  private schedules: RedisScheduleStore | undefined;
 
   constructor(opts: RedisBackendOptions) {
     this.target = parseRedisUrl(opts.url);
@@ -169,6 +173,12 @@ export class RedisBackend implements ResultBackend, RetentionStore {
     return changed === 1;
   }
 
+  /** Beat's state, beside the results, on this connection and clock (see schedule-keys.ts for its keys). */
+  scheduleStore(): ScheduleStore {
+    this.schedules ??= new RedisScheduleStore({ redis: () => this.redis(), keys: scheduleKeys(this.target.prefix), now: () => this.clockNow() });
+    return this.schedules;
+  }
+
   // RetentionStore (retention-store.ts): scans, removals and restores, in redis-retention.ts.
   scan(query: ScanQuery): AsyncIterable<ResultRecord[]> {
     return this.retention.scan(query);
@@ -193,6 +203,11 @@ export class RedisBackend implements ResultBackend, RetentionStore {
   /** Drop the index entries whose grace window is over, in bounded batches; returns how many. store() and lookup() do this by themselves every trimIntervalMs. */
   trimIndex(): Promise<number> {
     return this.trimmer.trim();
+  }
+
+  /** RetentionStore.housekeep(): the built-in cleanup tasks trim the expiry index on every run. */
+  housekeep(): Promise<number> {
+    return this.trimIndex();
   }
 
   async close(): Promise<void> {

@@ -9,6 +9,8 @@ import type { BackendCapabilities, Lookup, LookupOptions, ResultBackend, StoreOu
 import type { RemoveOutcome, ResultRecord, RetentionStore, ScanQuery } from "../retention-store.js";
 import { COLUMNS, fromRow, toParams, type Params, type ResultRow } from "./result-rows.js";
 import { SqliteRetention } from "./sqlite-retention.js";
+import type { ScheduleStore, ScheduleStoreHost } from "../../beat/schedule-store.js";
+import { SqliteScheduleStore } from "./sqlite-schedule-store.js";
 
 export interface SqliteBackendOptions {
   url: string;
@@ -28,7 +30,7 @@ const DEFAULT_GRACE_MS = 7 * 86_400_000;
  * are decided by the store, and a ready row is never replaced (at-least-once redelivery stores
  * a result once). The retention operations live in sqlite-retention.ts.
  */
-export class SqliteBackend implements ResultBackend, RetentionStore {
+export class SqliteBackend implements ResultBackend, RetentionStore, ScheduleStoreHost {
   readonly capabilities: BackendCapabilities = { nativeExpiry: false, pushNotify: false };
   readonly url: string;
   private readonly handle: SqliteHandle;
@@ -39,6 +41,7 @@ export class SqliteBackend implements ResultBackend, RetentionStore {
   private readonly upsert: (request: StoreRequest) => StoreOutcome;
   private readonly retention: SqliteRetention;
   private graceMs: number;
+  private schedules: SqliteScheduleStore | undefined;
 
   constructor(opts: SqliteBackendOptions) {
     this.url = redactUrl(opts.url);
@@ -59,6 +62,12 @@ export class SqliteBackend implements ResultBackend, RetentionStore {
 
   async now(): Promise<number> {
     return this.clock();
+  }
+
+  /** Beat's state, in the same file and on the same clock as the results. */
+  scheduleStore(): ScheduleStore {
+    this.schedules ??= new SqliteScheduleStore(this.handle.db, this.clock);
+    return this.schedules;
   }
 
   async store(request: StoreRequest): Promise<StoreOutcome> {

@@ -27,7 +27,7 @@ interface Message {
  * time with manualClock().advance() instead of sleeping.
  */
 export class MemoryBroker implements Broker {
-  readonly capabilities: BrokerCapabilities = { delayedDelivery: true, priorities: true };
+  readonly capabilities: BrokerCapabilities = { delayedDelivery: true, priorities: true, dedupedPublish: true };
   readonly url: string;
   private readonly clock: Clock;
   /** Per queue, in publish order (Map keeps insertion order). */
@@ -36,6 +36,8 @@ export class MemoryBroker implements Broker {
   /** Pending fetch() waits; each re-checks the queues when woken. */
   private readonly hub = new ChangeHub();
   private nextSeq = 1;
+  /** publishOnce keys → the instant they lapse. */
+  private readonly onceKeys = new Map<string, number>();
   /** Bumped by close(); a fetch that started before it returns [] instead of waiting on. */
   private closings = 0;
 
@@ -62,6 +64,16 @@ export class MemoryBroker implements Broker {
     };
     this.queue(options.queue).set(seq, message);
     this.wakeAll();
+  }
+
+  async publishOnce(key: string, raw: string, options: PublishOptions, keyTtlMs: number): Promise<boolean> {
+    const now = this.clock();
+    const until = this.onceKeys.get(key);
+    if (until !== undefined && until > now) return false;
+    for (const [k, at] of this.onceKeys) if (at <= now) this.onceKeys.delete(k);
+    this.onceKeys.set(key, now + keyTtlMs);
+    await this.publish(raw, options);
+    return true;
   }
 
   async fetch(queues: readonly string[], max: number, options: FetchOptions): Promise<Delivery[]> {

@@ -11,10 +11,12 @@
  *   unacked_index           zset delivery_tag → unix time in seconds (float)
  *   unacked_mutex           the restore lock (SET NX PX)
  *
- * Ebb adds two keys of its own, which Celery never reads:
+ * Ebb adds keys of its own, which Celery never reads:
  *   ebb.dead_letters        list of JSON {raw, queue, reason, at}, newest first
  *   ebb.redelivered         hash sha1(raw) → count, the redelivered flag of restored messages
  *                           that are not JSON objects (the flag of an envelope lives in it)
+ *   ebb.once.<key>          string "1" with a TTL (SET NX PX): publishOnce()'s key, so a message
+ *                           published under it is not published again until it expires
  *
  * The URL's `prefix` goes in front of every key, like kombu's global_keyprefix.
  */
@@ -42,6 +44,11 @@ export class RedisKeys {
     this.unackedMutex = `${prefix}unacked_mutex`;
     this.deadLetters = `${prefix}ebb.dead_letters`;
     this.redelivered = `${prefix}ebb.redelivered`;
+  }
+
+  /** publishOnce()'s dedupe key. */
+  once(key: string): string {
+    return `${this.prefix}ebb.once.${key}`;
   }
 
   /** The list a message of this priority goes to (kombu _q_for_pri). */

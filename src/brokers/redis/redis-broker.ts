@@ -35,7 +35,7 @@ const BLOCK_SLICE_MS = 1_000;
  * the worker holds them (no delayedDelivery).
  */
 export class RedisBroker implements Broker {
-  readonly capabilities: BrokerCapabilities = { delayedDelivery: false, priorities: true };
+  readonly capabilities: BrokerCapabilities = { delayedDelivery: false, priorities: true, dedupedPublish: true };
   readonly url: string;
   readonly #target: RedisTarget;
   readonly #keys: RedisKeys;
@@ -76,6 +76,15 @@ export class RedisBroker implements Broker {
       .exec();
     const failed = replies?.find(([e]) => e);
     if (failed) throw failed[0];
+  }
+
+  /** publish(), unless a message went out under `key` in the last keyTtlMs: one script (scripts/publish-once.lua), so the check cannot race the publish. */
+  async publishOnce(key: string, raw: string, options: PublishOptions, keyTtlMs: number): Promise<boolean> {
+    if (!(Number.isFinite(keyTtlMs) && keyTtlMs > 0)) throw new RangeError(`Expected keyTtlMs to be a number > 0, got ${keyTtlMs}`);
+    const { client } = await this.#connected();
+    const keys = [this.#keys.once(key), this.#keys.binding(options.queue), this.#keys.list(options.queue, options.priority)];
+    const published = await SCRIPTS.publishOnce.run(client, keys, [Math.ceil(keyTtlMs), this.#keys.bindingMember(options.queue), raw]);
+    return published === 1;
   }
 
   async fetch(queues: readonly string[], max: number, options: FetchOptions): Promise<Delivery[]> {

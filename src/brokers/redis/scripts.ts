@@ -32,4 +32,5 @@ export const SCRIPTS = {
   settle: new LuaScript("settle"),
   extend: new LuaScript("extend"),
   unlock: new LuaScript("unlock"),
+  publishOnce: new LuaScript("publish-once"),
 } as const;

@@ -24,14 +24,19 @@ interface Row {
 /** The in-process wake-up topic for "a message may have become visible". */
 const TOPIC = "messages";
 
+/** Lapsed publishOnce keys deleted per call: bounded, so the transaction stays short. */
+const KEY_PRUNE_BATCH = 100;
+
 /**
  * A broker in the ebb_messages table (schema in src/sqlite/migrations.ts). Leasing happens
  * under BEGIN IMMEDIATE, which serialises writers across processes, so no message is handed
  * to two live leases. A delivery tag is "rowid:leaseToken"; every later operation matches the
  * token, so a worker whose lease was taken over cannot touch the new holder's lease.
+ * publishOnce() keeps its keys in ebb_publish_keys, beside the messages, so the key and the
+ * message commit together.
  */
 export class SqliteBroker implements Broker {
-  readonly capabilities: BrokerCapabilities = { delayedDelivery: true, priorities: true };
+  readonly capabilities: BrokerCapabilities = { delayedDelivery: true, priorities: true, dedupedPublish: true };
   readonly url: string;
   private readonly handle: SqliteHandle;
   private readonly clock: Clock;
@@ -40,6 +45,7 @@ export class SqliteBroker implements Broker {
   private readonly sql: ReturnType<typeof prepare>;
   private readonly lease: (queues: readonly string[], max: number, visibilityTimeoutMs: number) => Delivery[];
   private readonly moveToDeadLetters: (id: number, token: string, reason: string) => void;
+  private readonly publishUnderKey: (key: string, raw: string, options: PublishOptions, keyTtlMs: number) => boolean;
 
   constructor(opts: SqliteBrokerOptions) {
     this.url = redactUrl(opts.url);
@@ -63,6 +69,15 @@ export class SqliteBroker implements Broker {
     this.moveToDeadLetters = this.handle.db.transaction((id: number, token: string, reason: string) => {
       if (this.sql.copyToDeadLetters.run(reason, this.clock(), id, token).changes > 0) this.sql.ack.run(id, token);
     }).immediate;
+    // The key is taken and the message inserted under one write lock, so of several processes
+    // publishing under one key exactly one sees the key free.
+    this.publishUnderKey = this.handle.db.transaction((key: string, raw: string, options: PublishOptions, keyTtlMs: number) => {
+      const now = this.clock();
+      this.sql.pruneKeys.run(now, KEY_PRUNE_BATCH);
+      if (this.sql.takeKey.run(key, now + keyTtlMs, now).changes === 0) return false;
+      this.sql.insert.run(options.queue, options.priority, raw, options.availableAt ?? now, now);
+      return true;
+    }).immediate;
   }
 
   /** The store's clock (SQLite's, unless one was injected). */
@@ -74,6 +89,12 @@ export class SqliteBroker implements Broker {
     const now = this.clock();
     this.sql.insert.run(options.queue, options.priority, raw, options.availableAt ?? now, now);
     this.handle.changes.notify(TOPIC);
+  }
+
+  async publishOnce(key: string, raw: string, options: PublishOptions, keyTtlMs: number): Promise<boolean> {
+    const published = this.publishUnderKey(key, raw, options, keyTtlMs);
+    if (published) this.handle.changes.notify(TOPIC);
+    return published;
   }
 
   async fetch(queues: readonly string[], max: number, options: FetchOptions): Promise<Delivery[]> {
@@ -156,6 +177,11 @@ function prepare(db: Database.Database) {
     ),
     copyToDeadLetters: db.prepare<[string, number, number, string]>(
       `INSERT INTO ebb_dead_letters (queue, body, reason, at) SELECT queue, body, ?, ? FROM ebb_messages WHERE id = ? AND lease_token = ?`,
+    ),
+    pruneKeys: db.prepare<[number, number]>(`DELETE FROM ebb_publish_keys WHERE rowid IN (SELECT rowid FROM ebb_publish_keys WHERE expires_at <= ? LIMIT ?)`),
+    // Taken when absent, or when lapsed (expires_at <= now): the WHERE makes a live key's conflict a no-op (changes = 0).
+    takeKey: db.prepare<[string, number, number]>(
+      `INSERT INTO ebb_publish_keys (key, expires_at) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET expires_at = excluded.expires_at WHERE ebb_publish_keys.expires_at <= ?`,
     ),
     deadLetters: db.prepare<[number], { queue: string | null; body: string; reason: string; at: number }>(
       `SELECT queue, body, reason, at FROM ebb_dead_letters ORDER BY at DESC, id DESC LIMIT ?`,

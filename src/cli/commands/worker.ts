@@ -1,45 +1,61 @@
 import type { Command } from "commander";
+import type { Beat } from "../../beat/beat.js";
 import { UsageError } from "../exit-codes.js";
 import { intFlag } from "../flags.js";
 import type { CliIO } from "../io.js";
 import { loadApp } from "../load-app.js";
+import { startBeat } from "../start-beat.js";
 
 interface WorkerFlags {
   app?: string;
   concurrency?: string;
   queues?: string;
+  beat?: boolean;
+  withoutBeat?: boolean;
 }
 
 /**
  * `ebb worker -A MODULE`: consume until SIGTERM/SIGINT, then finish what is in flight and
  * exit 0. A second signal stops at once (exit 130); unacked messages are redelivered later.
+ * Beat runs embedded unless --without-beat: ticks are claimed in the store, so every worker may
+ * run it and a deployment cannot forget to.
  */
 export function workerCommand(program: Command, io: CliIO, done: (code: number) => void): void {
   program
     .command("worker")
-    .description("run a worker for the app that MODULE exports")
+    .description("run a worker for the app that MODULE exports, with beat embedded")
     .option("-A, --app <module>", "module that exports the app (as `app` or default)")
     .option("-c, --concurrency <n>", "tasks at once", "10")
     .option("-Q, --queues <q1,q2>", "queues to consume, comma separated")
+    .option("--without-beat", "do not run beat in this worker")
+    .option("-B, --beat", "run beat in this worker (the default; accepted for Celery users)")
     .action(async (flags: WorkerFlags) => {
       if (!flags.app) throw new UsageError("ebb worker needs -A MODULE: the module that exports your app and registers its tasks");
+      if (flags.beat && flags.withoutBeat) throw new UsageError("Give either -B/--beat or --without-beat, not both");
       const concurrency = intFlag("--concurrency", flags.concurrency ?? "10", 1, 10_000);
       const queues = flags.queues?.split(",").map((q) => q.trim()).filter(Boolean);
       const app = await loadApp({ app: flags.app });
-      const worker = await app.worker({ concurrency, ...(queues ? { queues } : {}) });
-      const off = io.onStop((count) => {
-        if (count === 1) {
-          io.err(`Stopping: finishing ${worker.active} task(s) in flight (signal again to stop at once)\n`);
-          void worker.stop();
-        } else {
-          worker.abort();
-          done(130);
-        }
-      });
       try {
-        await worker.start();
+        // Beat first: a schedule that cannot run stops the worker before it takes any message.
+        const beat: Beat | null = flags.withoutBeat ? null : await startBeat(app);
+        const worker = await app.worker({ concurrency, ...(queues ? { queues } : {}) });
+        const off = io.onStop((count) => {
+          if (count === 1) {
+            io.err(`Stopping: finishing ${worker.active} task(s) in flight (signal again to stop at once)\n`);
+            void beat?.stop();
+            void worker.stop();
+          } else {
+            void beat?.stop();
+            worker.abort();
+            done(130);
+          }
+        });
+        try {
+          await Promise.all([worker.start(), beat?.start()]);
+        } finally {
+          off();
+        }
       } finally {
-        off();
         await app.close();
       }
       done(0);

@@ -1,0 +1,60 @@
+import { describe, expect, it } from "vitest";
+import { verify, type Run, type SoakOutcome } from "../e2e/beat-soak.js";
+
+// The soak's verdict must catch what it claims to catch; here it is fed runs with known faults.
+const S = Date.UTC(2026, 0, 1, 12, 0, 0);
+const run = (entry: string, tick: number, id = `${entry}-${tick}`, catchUp = false): Run => ({ entry, tick, catchUp, id, pid: 1 });
+
+function outcome(runs: Run[], downWindows: Array<[number, number]> = []): SoakOutcome {
+  return { runs, fires: [], downWindows, start: S, end: S + 60_000, kills: 0, log: "" };
+}
+
+/** A clean run: every second, every 2 s and every minute tick of 2 minutes, once. */
+function clean(): Run[] {
+  const out: Run[] = [];
+  for (let t = S; t <= S + 120_000; t += 1_000) out.push(run("second", t));
+  for (let t = S; t <= S + 120_000; t += 2_000) out.push(run("pair", t));
+  for (let t = S; t <= S + 120_000; t += 60_000) out.push(run("minute", t));
+  return out;
+}
+
+describe("the soak's verdict", () => {
+  it("passes a clean run", () => {
+    expect(verify(outcome(clean())).problems).toEqual([]);
+  });
+
+  it("catches a tick sent twice (two task ids), but not a redelivery of one message", () => {
+    const twice = [...clean(), run("second", S + 5_000, "other-id")];
+    expect(verify(outcome(twice)).problems).toEqual([expect.stringMatching(/second: tick .* sent 2 times/)]);
+    const redelivered = [...clean(), run("second", S + 5_000)];
+    expect(verify(outcome(redelivered)).problems).toEqual([]);
+  });
+
+  it("catches a gap while some process was running, and accepts one inside a down window with its catch-up", () => {
+    const gap = clean().filter((r) => !(r.entry === "second" && r.tick === S + 30_000));
+    expect(verify(outcome(gap)).problems).toEqual([expect.stringMatching(/second: tick .*12:00:30.* never ran, and some process was running/)]);
+    const down: [number, number] = [S + 30_000, S + 36_000];
+    const caughtUp = clean()
+      .filter((r) => !(r.tick >= S + 30_000 && r.tick <= S + 35_000 && r.entry !== "minute"))
+      .concat([run("second", S + 35_000, "c", true), run("pair", S + 30_000, "p1", true), run("pair", S + 32_000, "p2", true), run("pair", S + 34_000, "p3", true)]);
+    expect(verify(outcome(caughtUp, [down])).problems).toEqual([]);
+  });
+
+  it("catches a policy broken in a down window: two catch-ups for latest, too many or too old for all(max 3)", () => {
+    const down: [number, number] = [S + 30_000, S + 40_000];
+    const base = clean().filter((r) => !(r.tick >= S + 30_000 && r.tick <= S + 39_000 && r.entry !== "minute"));
+    const latestTwice = [...base, run("second", S + 38_000, "a", true), run("second", S + 39_000, "b", true), ...[34, 36, 38].map((s) => run("pair", S + s * 1000, `p${s}`, true))];
+    expect(verify(outcome(latestTwice, [down])).problems).toEqual([expect.stringMatching(/second \(latest\): 2 catch-up runs/)]);
+    const pairOld = [...base, run("second", S + 39_000, "a", true), ...[30, 32, 38].map((s) => run("pair", S + s * 1000, `p${s}`, true))];
+    expect(verify(outcome(pairOld, [down])).problems).toEqual([expect.stringMatching(/pair: .* a missed tick is newer than a catch-up run/)]);
+    const pairFour = [...base, run("second", S + 39_000, "a", true), ...[32, 34, 36, 38].map((s) => run("pair", S + s * 1000, `p${s}`, true))];
+    expect(verify(outcome(pairFour, [down])).problems).toEqual([expect.stringMatching(/pair \(all, max 3\): 4 catch-up runs/)]);
+  });
+
+  it("catches a catch-up outside every down window, and a fire claimed before its tick", () => {
+    const stray = clean().map((r) => (r.entry === "second" && r.tick === S + 50_000 ? { ...r, catchUp: true } : r));
+    expect(verify(outcome(stray)).problems).toEqual([expect.stringMatching(/catch-up run for .* outside every down window/)]);
+    const early = { ...outcome(clean()), fires: [{ entry: "second", tick: S + 40_000, taskId: "x", catchUp: false, claimedAt: S + 10_000, sentAt: S + 10_001 }] };
+    expect(verify(early).problems).toEqual([expect.stringMatching(/claimed 30000 ms early/)]);
+  });
+});
