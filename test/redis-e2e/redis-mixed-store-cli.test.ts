@@ -13,10 +13,11 @@ import { RedisBackend } from "../../src/backends/redis/redis-backend.js";
 import type { StoredResult } from "../../src/backends/result-backend.js";
 import { redisNamespace, type RedisNamespace } from "../support/redis-namespace.js";
 import { runEbb } from "../support/run-cli.js";
+import { readReference } from "../fixtures/celery-reference.js";
 import { describeWithService } from "../support/services.js";
 
 const H = 3_600_000;
-const celeryValue = (id: string) => readFileSync(new URL("../../../shared/reference/celery/result_values/success_add.json", import.meta.url), "utf8").replace(/"task_id": "[^"]+"/, `"task_id": "${id}"`);
+const celeryValue = (id: string) => readReference("result_values/success_add.json").replace(/"task_id": "[^"]+"/, `"task_id": "${id}"`);
 
 await describeWithService("redis", "mixed Redis store through the CLI", () => {
   let ns: RedisNamespace;
