@@ -68,6 +68,8 @@ export class Beat {
   readonly #byName: Map<string, ResolvedEntry>;
   #running: Promise<void> | null = null;
   #warnedNoDedupe = false;
+  /** When this beat last looked for unsent fires: the sweep runs once per resendAfterMs, not on every pass. */
+  #sweptAt = -Infinity;
 
   constructor(deps: BeatDeps, options: BeatOptions = {}) {
     this.#deps = deps;
@@ -79,10 +81,6 @@ export class Beat {
     const now = options.now;
     this.#now = now ? async () => now() : () => deps.store.now();
     this.#byName = new Map(deps.entries.map((e) => [e.name, e]));
-  }
-
-  get entries(): readonly ResolvedEntry[] {
-    return this.#deps.entries;
   }
 
   /** Run until stop(); resolves when stopped. Calling it twice returns the same promise. */
@@ -181,6 +179,8 @@ export class Beat {
 
   async #resend(now: number): Promise<number> {
     const { store, broker, log } = this.#deps;
+    if (now - this.#sweptAt < this.#resendAfterMs) return 0;
+    this.#sweptAt = now;
     const stale = await store.unsent(now - this.#resendWithinMs, now - this.#resendAfterMs, RESEND_BATCH);
     if (stale.length === 0) return 0;
     if (!broker.capabilities.dedupedPublish) {

@@ -90,9 +90,10 @@ export function resolveBeatSchedule(input: Record<string, BeatEntryInput | null>
 
 function resolveEntry(name: string, input: BeatEntryInput, appTimeZone: string): ResolvedEntry {
   const where = `beatSchedule[${JSON.stringify(name)}]`;
-  const fail = (why: string): never => {
+  // A function declaration with a never return type, so the checks below narrow what follows them.
+  function fail(why: string): never {
     throw new ConfigError(`${where}: ${why}`);
-  };
+  }
   if (name.length === 0 || /[\n\r]/.test(name)) fail("an entry needs a name without line breaks");
   if (typeof input !== "object" || input === null) fail(`expected an entry such as { task: "reports.daily", schedule: crontab({ hour: 4, minute: 0 }) }, or null to remove it, got ${describe(input)}`);
   const r = entrySchema.safeParse(input);
@@ -101,33 +102,23 @@ function resolveEntry(name: string, input: BeatEntryInput, appTimeZone: string):
     const path = issue.path.join(".");
     fail(issue.code === "unrecognized_keys" ? `unknown option ${issue.keys.map((k) => JSON.stringify(k)).join(", ")}${path ? ` in ${path}` : ""}` : `option ${path || "(entry)"}: ${issue.message}`);
   }
-  const e = r.success ? r.data : ({} as never);
-  if (e.task === undefined) fail('it has no task; give task: "name.of.task"');
-  if (e.schedule === undefined) fail('it has no schedule; give schedule: crontab({ ... }) or every("10s")');
-  if (e.schedule!.problem !== null) fail(e.schedule!.problem!);
+  const { task, schedule, timezone: zone, args, kwargs, catchUp } = r.data;
+  if (task === undefined) fail('it has no task; give task: "name.of.task"');
+  if (schedule === undefined) fail('it has no schedule; give schedule: crontab({ ... }) or every("10s")');
+  if (schedule.problem !== null) fail(schedule.problem);
   let timezone = appTimeZone;
-  if (e.timezone !== undefined) {
+  if (zone !== undefined) {
     try {
-      timezone = checkTimeZone(e.timezone);
+      timezone = checkTimeZone(zone);
     } catch (err) {
       fail(`option timezone: ${(err as Error).message}`);
     }
   }
-  const ticks = e.schedule!.bind(timezone);
-  if (ticks.next(Date.now()) === null) fail(`${e.schedule} never matches a date from now on (in ${timezone}); check dayOfMonth and monthOfYear`);
-  const options = (e.options ?? {}) as EntryCallOptions;
+  const ticks = schedule.bind(timezone);
+  if (ticks.next(Date.now()) === null) fail(`${schedule} never matches a date from now on (in ${timezone}); check dayOfMonth and monthOfYear`);
+  const options = (r.data.options ?? {}) as EntryCallOptions;
   checkDurations(options, fail);
-  return {
-    name,
-    task: e.task!,
-    schedule: e.schedule!,
-    timezone,
-    ticks,
-    args: e.args ?? [],
-    kwargs: e.kwargs ?? {},
-    options,
-    catchUp: catchUpPolicy(e.catchUp, fail),
-  };
+  return { name, task, schedule, timezone, ticks, args: args ?? [], kwargs: kwargs ?? {}, options, catchUp: catchUpPolicy(catchUp, fail) };
 }
 
 function checkDurations(options: EntryCallOptions, fail: (why: string) => never): void {

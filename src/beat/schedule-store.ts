@@ -133,6 +133,16 @@ export function isScheduleStoreHost(value: unknown): value is ScheduleStoreHost 
   return typeof value === "object" && value !== null && typeof (value as ScheduleStoreHost).scheduleStore === "function";
 }
 
+/** A fire's record alone, without whatever else the object carries (its message, a store's own fields). */
+export function fireRecordOf(f: FireRecord): FireRecord {
+  return { entry: f.entry, tick: f.tick, taskId: f.taskId, catchUp: f.catchUp, claimedAt: f.claimedAt, sentAt: f.sentAt };
+}
+
+/** A message's own fields alone, so a store keeps exactly the outbox and nothing the caller added. */
+export function outboxOf(m: OutboxMessage): OutboxMessage {
+  return { raw: m.raw, queue: m.queue, priority: m.priority, availableAt: m.availableAt };
+}
+
 /** The publish key of one fire: the broker's publishOnce() dedupes a resend under it. */
 export function fireKey(entry: string, tick: number): string {
   return `beat:${entry}:${tick}`;

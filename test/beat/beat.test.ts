@@ -136,15 +136,45 @@ describe("beat on one store: any number of beats, each tick sent once", () => {
     expect({ args: m.args, kwargs: m.kwargs, priority: m.priority, expires: m.expires }).toEqual({ args: [1, 2], kwargs: { k: "v" }, priority: 5, expires: T0 + 60_000 + 30_000 });
   });
 
-  it("stop() ends the loop after the pass in progress", async () => {
+  it("stop() ends the loop at once, cutting its sleep short", async () => {
     const { app } = await clockedApp({ beatSchedule: { "celery.backend_cleanup": null, e: { task: "t", schedule: every("1h") } } });
     app.task("t", async () => 1);
-    const beat = await app.beat({ maxSleepMs: 50 });
+    // The loop would sleep an hour (the next tick) if stop() did not wake it.
+    const beat = await app.beat({ maxSleepMs: 3_600_000 });
     const running = beat.start();
     await expect.poll(async () => (await (await app.scheduleStore()).states(["e"])).size).toBe(1);
-    await beat.stop();
-    await running;
-    expect(await Promise.race([running.then(() => "stopped"), new Promise((r) => setTimeout(() => r("still running"), 0))])).toBe("stopped");
+    const stopped = beat.stop().then(() => running).then(() => "stopped");
+    const late = new Promise((r) => setTimeout(() => r("still running after 2 s"), 2_000).unref());
+    expect(await Promise.race([stopped, late])).toBe("stopped");
+  });
+});
+
+describe("ebb.cleanup takes { tier, olderThan, dryRun }", () => {
+  it("a dry run removes nothing and is recorded as one", async () => {
+    const { app, backend, clock } = await clockedApp({ beatSchedule: { "celery.backend_cleanup": null } });
+    await backend.store({ taskId: "old", status: "SUCCESS", result: 1, traceback: null, children: [], lifetimeMs: 1_000, tier: "api", action: "delete" });
+    clock.advance(5_000);
+    await startWorker(app);
+    const res = await app.sendTask("ebb.cleanup", [], { kwargs: { tier: "api", dryRun: true } });
+    expect(await res.get({ timeoutMs: 5_000 })).toMatchObject({ cleanup: { matched: 1, deleted: 0 }, dryRun: true });
+    expect(await backend.read("old")).not.toBeNull();
+    const [run] = await (await app.scheduleStore()).runs(1);
+    expect(run).toMatchObject({ task: "ebb.cleanup", taskId: res.id, tier: "api", dryRun: true, matched: 1, removed: 0, errors: [] });
+  });
+
+  it.each([
+    [{ tier: "typo" }, /unknown tier "typo" \(string\); known tiers: realtime, api, standard, audit, compliance, critical/],
+    [{ olderThan: "soon" }, /Expected ebb.cleanup olderThan to be a duration/],
+    [{ dryRun: "yes" }, /dryRun must be true or false/],
+    [{ tier: "api", days: 3 }, /unexpected keyword argument\(s\) "days"; it takes tier, olderThan and dryRun/],
+  ])("bad kwargs %j end in FAILURE naming the problem and remove nothing", async (kwargs, message) => {
+    const { app, backend, clock } = await clockedApp({ beatSchedule: { "celery.backend_cleanup": null } });
+    await backend.store({ taskId: "old", status: "SUCCESS", result: 1, traceback: null, children: [], lifetimeMs: 1_000, tier: "api", action: "delete" });
+    clock.advance(5_000);
+    await startWorker(app);
+    const res = await app.sendTask("ebb.cleanup", [], { kwargs });
+    await expect(res.get({ timeoutMs: 5_000 })).rejects.toThrow(message);
+    expect(await backend.read("old")).not.toBeNull();
   });
 });
 

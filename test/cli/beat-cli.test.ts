@@ -79,6 +79,13 @@ describe("ebb beat and ebb inspect scheduled", () => {
     expect(plain.stdout).toMatch(/Last cleanup: none recorded yet/);
   });
 
+  it("beat and worker say what is missing or contradictory, with exit 64", async () => {
+    const noApp = await ebb(["beat"]);
+    expect([noApp.code, noApp.stderr]).toEqual([64, expect.stringMatching(/ebb beat needs -A MODULE/)]);
+    const both = await ebb(["worker", "-A", "x.mjs", "-B", "--without-beat"]);
+    expect([both.code, both.stderr]).toEqual([64, expect.stringMatching(/either -B\/--beat or --without-beat, not both/)]);
+  });
+
   it("inspect asks for the app, and names what it can inspect", async () => {
     expect((await ebb(["inspect", "scheduled"])).stderr).toMatch(/needs -A MODULE/);
     const r = await ebb(["inspect", "active", "-A", "x.mjs"]);

@@ -1,5 +1,5 @@
 import type { Clock } from "../../clock.js";
-import { RUNS_KEPT, type ClaimOutcome, type ClaimRequest, type CleanupRunRecord, type EntryState, type FireRecord, type OutboxMessage, type ScheduleStore } from "../../beat/schedule-store.js";
+import { RUNS_KEPT, fireRecordOf, outboxOf, type ClaimOutcome, type ClaimRequest, type CleanupRunRecord, type EntryState, type FireRecord, type OutboxMessage, type ScheduleStore } from "../../beat/schedule-store.js";
 
 interface StoredFire extends FireRecord {
   message: OutboxMessage | null;
@@ -39,9 +39,9 @@ export class MemoryScheduleStore implements ScheduleStore {
     const now = this.clock();
     let lastFire = current?.lastFire ?? null;
     for (const f of req.fires) {
-      const record: StoredFire = { entry: req.entry, tick: f.tick, taskId: f.taskId, catchUp: f.catchUp, claimedAt: now, sentAt: null, message: { ...f.message } };
+      const record: StoredFire = { entry: req.entry, tick: f.tick, taskId: f.taskId, catchUp: f.catchUp, claimedAt: now, sentAt: null, message: outboxOf(f.message) };
       fires.set(f.tick, record);
-      lastFire = toRecord(record);
+      lastFire = fireRecordOf(record);
     }
     while (fires.size > req.historyLimit) fires.delete(fires.keys().next().value!);
     this.fires.set(req.entry, fires);
@@ -64,7 +64,7 @@ export class MemoryScheduleStore implements ScheduleStore {
     fire.sentAt = this.clock();
     fire.message = null;
     const state = this.entries.get(entry);
-    if (state?.lastFire?.tick === tick) state.lastFire = toRecord(fire);
+    if (state?.lastFire?.tick === tick) state.lastFire = fireRecordOf(fire);
     return true;
   }
 
@@ -72,14 +72,14 @@ export class MemoryScheduleStore implements ScheduleStore {
     const out: Array<FireRecord & { message: OutboxMessage }> = [];
     for (const fires of this.fires.values()) {
       for (const f of fires.values()) {
-        if (f.sentAt === null && f.message !== null && f.claimedAt >= claimedFrom && f.claimedAt <= claimedTo) out.push({ ...toRecord(f), message: { ...f.message } });
+        if (f.sentAt === null && f.message !== null && f.claimedAt >= claimedFrom && f.claimedAt <= claimedTo) out.push({ ...fireRecordOf(f), message: outboxOf(f.message) });
       }
     }
     return out.sort((a, b) => a.claimedAt - b.claimedAt || a.tick - b.tick).slice(0, limit);
   }
 
   async history(entry: string, limit: number): Promise<FireRecord[]> {
-    return [...(this.fires.get(entry)?.values() ?? [])].reverse().slice(0, limit).map(toRecord);
+    return [...(this.fires.get(entry)?.values() ?? [])].reverse().slice(0, limit).map(fireRecordOf);
   }
 
   async recordRun(run: CleanupRunRecord): Promise<void> {
@@ -90,8 +90,4 @@ export class MemoryScheduleStore implements ScheduleStore {
   async runs(limit: number): Promise<CleanupRunRecord[]> {
     return this.cleanupRuns.slice(0, limit).map((r) => structuredClone(r));
   }
-}
-
-function toRecord(f: StoredFire): FireRecord {
-  return { entry: f.entry, tick: f.tick, taskId: f.taskId, catchUp: f.catchUp, claimedAt: f.claimedAt, sentAt: f.sentAt };
 }

@@ -1,5 +1,5 @@
 import type { Redis } from "ioredis";
-import { RUNS_KEPT, type ClaimOutcome, type ClaimRequest, type CleanupRunRecord, type EntryState, type FireClaim, type FireRecord, type OutboxMessage, type ScheduleStore } from "../../beat/schedule-store.js";
+import { RUNS_KEPT, fireRecordOf, outboxOf, type ClaimOutcome, type ClaimRequest, type CleanupRunRecord, type EntryState, type FireClaim, type FireRecord, type OutboxMessage, type ScheduleStore } from "../../beat/schedule-store.js";
 import { SCRIPTS } from "./lua-script.js";
 import type { ScheduleKeys } from "./schedule-keys.js";
 
@@ -81,13 +81,13 @@ export class RedisScheduleStore implements ScheduleStore {
   async unsent(claimedFrom: number, claimedTo: number, limit: number): Promise<Array<FireRecord & { message: OutboxMessage }>> {
     if (limit < 1) return [];
     const members = await this.ctx.redis().zrangebyscore(this.ctx.keys.unsent, claimedFrom, claimedTo, "LIMIT", 0, limit);
-    return members.map((json) => JSON.parse(json) as StoredFire).flatMap((f) => (f.message ? [{ ...toRecord(f), message: f.message }] : []));
+    return members.map((json) => JSON.parse(json) as StoredFire).flatMap((f) => (f.message ? [{ ...fireRecordOf(f), message: f.message }] : []));
   }
 
   async history(entry: string, limit: number): Promise<FireRecord[]> {
     if (limit < 1) return [];
     const members = await this.ctx.redis().zrevrange(this.ctx.keys.fires(entry), 0, limit - 1);
-    return members.map((json) => toRecord(JSON.parse(json) as StoredFire));
+    return members.map((json) => fireRecordOf(JSON.parse(json) as StoredFire));
   }
 
   async recordRun(run: CleanupRunRecord): Promise<void> {
@@ -115,12 +115,7 @@ function fireRecord(entry: string, f: FireClaim, claimedAt: number): FireRecord 
 }
 
 function storedFire(entry: string, f: FireClaim, claimedAt: number): StoredFire {
-  const { raw, queue, priority, availableAt } = f.message;
-  return { ...fireRecord(entry, f, claimedAt), message: { raw, queue, priority, availableAt } };
-}
-
-function toRecord(f: StoredFire): FireRecord {
-  return { entry: f.entry, tick: f.tick, taskId: f.taskId, catchUp: f.catchUp, claimedAt: f.claimedAt, sentAt: f.sentAt };
+  return { ...fireRecord(entry, f, claimedAt), message: outboxOf(f.message) };
 }
 
 function toState(entry: string, hash: Record<string, string>): EntryState | null {
@@ -133,7 +128,7 @@ function toState(entry: string, hash: Record<string, string>): EntryState | null
     fired: Number(hash.fired ?? 0),
     missed: Number(hash.missed ?? 0),
     catchUps: Number(hash.catch_ups ?? 0),
-    lastFire: hash.last_fire ? toRecord(JSON.parse(hash.last_fire) as StoredFire) : null,
+    lastFire: hash.last_fire ? fireRecordOf(JSON.parse(hash.last_fire) as StoredFire) : null,
   };
 }
 

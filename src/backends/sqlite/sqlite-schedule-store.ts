@@ -1,6 +1,6 @@
 import type Database from "better-sqlite3";
 import type { Clock } from "../../clock.js";
-import { RUNS_KEPT, type ClaimOutcome, type ClaimRequest, type CleanupRunRecord, type EntryState, type FireRecord, type OutboxMessage, type ScheduleStore } from "../../beat/schedule-store.js";
+import { RUNS_KEPT, outboxOf, type ClaimOutcome, type ClaimRequest, type CleanupRunRecord, type EntryState, type FireRecord, type OutboxMessage, type ScheduleStore } from "../../beat/schedule-store.js";
 
 /** An entry row joined with its newest fire (fire columns NULL before the first). */
 interface StateRow {
@@ -63,7 +63,7 @@ export class SqliteScheduleStore implements ScheduleStore {
       if (!matches) return { ok: false, state: current };
       const now = this.clock();
       for (const f of req.fires) {
-        const taken = sql.insertFire.run(req.entry, f.tick, f.taskId, f.catchUp ? 1 : 0, now, JSON.stringify(outbox(f.message))).changes === 0;
+        const taken = sql.insertFire.run(req.entry, f.tick, f.taskId, f.catchUp ? 1 : 0, now, JSON.stringify(outboxOf(f.message))).changes === 0;
         if (taken) throw new TickTaken(current);
       }
       const catchUps = req.fires.filter((f) => f.catchUp).length;
@@ -99,7 +99,7 @@ export class SqliteScheduleStore implements ScheduleStore {
   }
 
   async unsent(claimedFrom: number, claimedTo: number, limit: number): Promise<Array<FireRecord & { message: OutboxMessage }>> {
-    return this.sql.unsent.all(claimedFrom, claimedTo, Math.max(0, limit)).map((r) => ({ ...toFire(r), message: outbox(JSON.parse(r.message) as OutboxMessage) }));
+    return this.sql.unsent.all(claimedFrom, claimedTo, Math.max(0, limit)).map((r) => ({ ...toFire(r), message: outboxOf(JSON.parse(r.message) as OutboxMessage) }));
   }
 
   async history(entry: string, limit: number): Promise<FireRecord[]> {
@@ -129,11 +129,6 @@ function toState(r: StateRow): EntryState {
 
 function toFire(r: FireRow): FireRecord {
   return { entry: r.entry, tick: r.tick, taskId: r.task_id, catchUp: r.catch_up === 1, claimedAt: r.claimed_at, sentAt: r.sent_at };
-}
-
-/** Only the message's own fields, whatever else the caller's object carries. */
-function outbox(m: OutboxMessage): OutboxMessage {
-  return { raw: m.raw, queue: m.queue, priority: m.priority, availableAt: m.availableAt };
 }
 
 /** Every statement the store runs, prepared once per store. */
