@@ -28,7 +28,7 @@ async function soakOn(url: string, dir: string): Promise<void> {
   expect(verdict.problems, `${outcome.log}${JSON.stringify(verdict.stats)}`).toEqual([]);
   expect(verdict.stats.kills).toBeGreaterThan(20);
   expect(verdict.stats.downWindows).toBe(2);
-  expect(verdict.stats["second.catchUps"]).toBe(2);
+  expect(verdict.stats["second.catchUps"]).toBeGreaterThanOrEqual(2);
   expect(verdict.stats["second.ticks"]).toBeGreaterThan(SOAK_MS / 1000 - 30);
   expect(verdict.stats["minute.ticks"]).toBeGreaterThanOrEqual(Math.floor(SOAK_MS / 60_000) - 1);
   expect(outcome.fires.every((f) => f.sentAt !== null)).toBe(true);

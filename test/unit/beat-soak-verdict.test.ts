@@ -40,15 +40,30 @@ describe("the soak's verdict", () => {
     expect(verify(outcome(caughtUp, [down])).problems).toEqual([]);
   });
 
-  it("catches a policy broken in a down window: two catch-ups for latest, too many or too old for all(max 3)", () => {
+  it("catches a policy broken by one claim: two catch-ups for latest, four for all(max 3), or catch-ups that are not the most recent missed ticks", () => {
     const down: [number, number] = [S + 30_000, S + 40_000];
     const base = clean().filter((r) => !(r.tick >= S + 30_000 && r.tick <= S + 39_000 && r.entry !== "minute"));
-    const latestTwice = [...base, run("second", S + 38_000, "a", true), run("second", S + 39_000, "b", true), ...[34, 36, 38].map((s) => run("pair", S + s * 1000, `p${s}`, true))];
-    expect(verify(outcome(latestTwice, [down])).problems).toEqual([expect.stringMatching(/second \(latest\): 2 catch-up runs/)]);
-    const pairOld = [...base, run("second", S + 39_000, "a", true), ...[30, 32, 38].map((s) => run("pair", S + s * 1000, `p${s}`, true))];
-    expect(verify(outcome(pairOld, [down])).problems).toEqual([expect.stringMatching(/pair: .* a missed tick is newer than a catch-up run/)]);
-    const pairFour = [...base, run("second", S + 39_000, "a", true), ...[32, 34, 36, 38].map((s) => run("pair", S + s * 1000, `p${s}`, true))];
-    expect(verify(outcome(pairFour, [down])).problems).toEqual([expect.stringMatching(/pair \(all, max 3\): 4 catch-up runs/)]);
+    /** Catch-up runs with their fires, all claimed by one plan at S + 40 s. */
+    const caught = (entry: string, secs: number[]) => secs.map((x) => run(entry, S + x * 1000, `${entry}${x}`, true));
+    const withFires = (runs: Run[]) => ({ ...outcome(runs, [down]), fires: runs.filter((r) => r.catchUp).map((r) => ({ entry: r.entry, tick: r.tick, taskId: r.id, catchUp: true, claimedAt: S + 40_000, sentAt: S + 40_001 })) });
+    const good = [...base, ...caught("second", [39]), ...caught("pair", [34, 36, 38])];
+    expect(verify(withFires(good)).problems).toEqual([]);
+    const latestTwice = [...base, ...caught("second", [38, 39]), ...caught("pair", [34, 36, 38])];
+    expect(verify(withFires(latestTwice)).problems).toEqual([expect.stringMatching(/second: one claim sent 2 catch-up runs, its policy allows 1/)]);
+    const pairFour = [...base, ...caught("second", [39]), ...caught("pair", [32, 34, 36, 38])];
+    expect(verify(withFires(pairFour)).problems).toEqual([expect.stringMatching(/pair: one claim sent 4 catch-up runs, its policy allows 3/)]);
+    const pairOld = [...base, ...caught("second", [39]), ...caught("pair", [30, 32, 36])];
+    expect(verify(withFires(pairOld)).problems).toEqual([expect.stringMatching(/pair: the catch-ups claimed together .* are not the most recent missed ticks/)]);
+    const none = [...base, ...caught("pair", [34, 36, 38])];
+    expect(verify(withFires(none)).problems).toEqual([expect.stringMatching(/second: 0 catch-up runs for 10 missed ticks .* expected at least 1/)]);
+  });
+
+  it("accepts a second catch-up claimed apart, for a tick missed again after the restart (a lagging beat)", () => {
+    const down: [number, number] = [S + 30_000, S + 45_000];
+    const runs = clean().filter((r) => !(r.entry === "second" && ((r.tick >= S + 30_000 && r.tick <= S + 38_000) || r.tick === S + 41_000)));
+    const marked = runs.map((r) => (r.entry === "second" && (r.tick === S + 39_000 || r.tick === S + 42_000) ? { ...r, catchUp: true } : r));
+    const fires = [S + 39_000, S + 42_000].map((tick, i) => ({ entry: "second", tick, taskId: `second-${tick}`, catchUp: true, claimedAt: S + 40_000 + i * 3_000, sentAt: null }));
+    expect(verify({ ...outcome(marked, [down]), fires }).problems).toEqual([]);
   });
 
   it("catches a catch-up outside every down window, and a fire claimed before its tick", () => {
