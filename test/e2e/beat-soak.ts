@@ -1,7 +1,8 @@
 /**
  * The beat must-show, on real processes: five `ebb beat` and two `ebb worker` (beat embedded) on
- * one store, for SOAK_MS (3 minutes by default), while a script SIGKILLs processes and restarts
- * them at random moments, and twice kills every one of them for a while. One of the beats runs
+ * one store, for SOAK_MS (3 minutes by default), while a script SIGKILLs beat processes and
+ * restarts them at random moments (the workers' beats keep running meanwhile), and twice stops
+ * every one of them for a while (beats by SIGKILL, workers by SIGTERM). One of the beats runs
  * on a host clock 30 s ahead (a preload moves Date for that process). The tick task appends
  * each run to a log; the verdict compares that log and the store's fire history with the grid
  * of ticks each entry should have.
@@ -100,8 +101,11 @@ export async function runSoak(dir: string, url: string, opts: { durationMs?: num
       lastAllDown = null;
     }
   };
+  // Beat processes die by SIGKILL. Workers (beat embedded) stop by SIGTERM: a SIGKILLed worker can
+  // lose a message in the broker's own at-least-once window (see the closing note of the beat issue),
+  // which is not what this soak measures.
   const kill = (p: Proc) => {
-    p.child?.kill("SIGKILL");
+    p.child?.kill(p.args[0] === "worker" ? "SIGTERM" : "SIGKILL");
     p.child = null;
     kills++;
     if (alive() === 0) lastAllDown = Date.now();
@@ -135,8 +139,8 @@ export async function runSoak(dir: string, url: string, opts: { durationMs?: num
       }
     }
     // A random kill, never of the last process running: gaps may only come from the blackouts.
-    const running = procs.filter((p) => p.child !== null);
-    if (running.length > 2 && rand() < 0.6) {
+    const running = procs.filter((p) => p.child !== null && p.args[0] === "beat");
+    if (running.length > 1 && rand() < 0.6) {
       const victim = running[Math.floor(rand() * running.length)]!;
       kill(victim);
       restartAt.set(victim, now + 300 + rand() * 3_000);
