@@ -15,7 +15,7 @@ import { retryDelayMs } from "./retry-delay.js";
  *   malformed          → dead-lettered with the reason (bytes kept), nothing stored
  *   unknown task       → FAILURE stored naming the task, acked
  *   expired message    → REVOKED("expired") stored, acked, handler not run
- *   future ETA         → released until its ETA (or held, if the broker cannot delay)
+ *   future ETA         → released until its ETA, or { holdUntil } if the broker cannot delay
  *   success / failure  → stored per policy, acked
  *   retry              → new message with retries+1 published, RETRY stored, acked
  */
@@ -24,11 +24,13 @@ export interface ExecuteDeps extends RecordDeps {
   registry: ReadonlyMap<string, TaskDefinition>;
   /** Aborted on hard shutdown; handed to handlers as currentTask().signal. */
   signal: AbortSignal;
-  /** Wait until `at` (epoch ms) while keeping the lease; for brokers without delayed delivery. */
-  holdUntil: (delivery: Delivery, at: number) => Promise<void>;
 }
 
-export type ExecuteResult = "done" | "dead-lettered" | "deferred" | "requeued";
+/**
+ * { holdUntil }: the message's ETA (epoch ms, broker clock) is ahead and the broker cannot
+ * delay it. The caller keeps the lease, waits until then and calls executeMessage again.
+ */
+export type ExecuteResult = "done" | "dead-lettered" | "deferred" | "requeued" | { holdUntil: number };
 
 const STORE_RETRY_DELAY_MS = 5_000;
 
@@ -49,9 +51,10 @@ export async function executeMessage(deps: ExecuteDeps, delivery: Delivery): Pro
       await deps.broker.release(delivery, msg.eta);
       return "deferred";
     }
-    await deps.holdUntil(delivery, msg.eta);
+    // The caller waits (without a slot) and calls again at the ETA; the lease is kept meanwhile.
+    return { holdUntil: msg.eta };
   }
-  const outcome = await outcomeOf(deps, delivery, msg, def, def && msg.eta !== null && msg.eta > now ? await deps.broker.now() : now);
+  const outcome = await outcomeOf(deps, delivery, msg, def, now);
   if (outcome.status !== "SUCCESS" && deps.signal.aborted) {
     // Cut short by a hard stop: not the task's failure. Hand the message back to run again.
     deps.log.warn(`Task ${msg.task}[${msg.id}] was interrupted by a hard stop; it goes back to the queue`);

@@ -4,7 +4,7 @@ import type { ResultBackend } from "../backends/result-backend.js";
 import type { ResolvedConfig } from "../config.js";
 import type { Logger } from "../logger.js";
 import type { TaskDefinition } from "../task.js";
-import { executeMessage, type ExecuteDeps } from "./execute-message.js";
+import { executeMessage, type ExecuteDeps, type ExecuteResult } from "./execute-message.js";
 import { Slots } from "./slots.js";
 
 export interface WorkerOptions {
@@ -20,6 +20,8 @@ export interface WorkerOptions {
   maxHeld?: number;
   /** Messages leased ahead of a free slot, so a finished task is followed without a round trip. Default: concurrency. 0 = none. */
   prefetch?: number;
+  /** A held ETA message re-reads the broker's clock at least this often, so it follows that clock (not a timer's idea of it). Default 1000 ms. */
+  etaCheckMs?: number;
 }
 
 export interface WorkerDeps {
@@ -35,7 +37,11 @@ export interface WorkerDeps {
  * leases of the ones in flight fresh so a slow task is not handed to another worker while this
  * one is alive. A message waiting for its ETA (on a broker that cannot delay) gives its slot
  * back while it waits, up to maxHeld of them. stop() is graceful: stop fetching, finish what is
- * in flight (held ETA messages go back to the broker), then resolve.
+ * in flight, give held ETA messages and unstarted prefetched ones back to the queue at once (as
+ * Celery's warm shutdown does), then resolve.
+ *
+ * Slots: #handle() alone takes them, and each acquire is paired with the release in the finally
+ * beside it, so whatever throws (the broker's clock, a release, a store) a slot is given back once.
  */
 export class Worker {
   readonly name: string;
@@ -45,6 +51,7 @@ export class Worker {
   readonly #fetchWaitMs: number;
   readonly #maxHeld: number;
   readonly #prefetch: number;
+  readonly #etaCheckMs: number;
   readonly #slots: Slots;
   readonly #held = new Set<Delivery>();
   readonly #inFlight = new Map<Delivery, Promise<unknown>>();
@@ -66,9 +73,11 @@ export class Worker {
     this.#maxHeld = options.maxHeld ?? 1_000;
     this.#prefetch = options.prefetch ?? concurrency;
     if (!Number.isInteger(this.#prefetch) || this.#prefetch < 0) throw new TypeError(`Expected worker prefetch to be an integer >= 0, got ${this.#prefetch}`);
+    this.#etaCheckMs = options.etaCheckMs ?? 1_000;
+    if (!(this.#etaCheckMs > 0)) throw new TypeError(`Expected worker etaCheckMs to be a number > 0, got ${this.#etaCheckMs}`);
     this.#slots = new Slots(concurrency);
     this.name = options.name ?? `ebb-${process.pid}@${hostname()}`;
-    this.#execDeps = { ...deps, workerName: this.name, signal: this.#hardStop.signal, holdUntil: (d, at) => this.#hold(d, at) };
+    this.#execDeps = { ...deps, workerName: this.name, signal: this.#hardStop.signal };
   }
 
   /** Messages this worker has finished (stored/acked, dead-lettered or deferred). */
@@ -79,6 +88,11 @@ export class Worker {
   /** Messages being executed now (not prefetched ones waiting for a slot, nor ones waiting for their ETA). */
   get active(): number {
     return this.#concurrency - this.#slots.free;
+  }
+
+  /** Messages waiting in memory for their ETA (brokers without delayed delivery); they take no slot. */
+  get held(): number {
+    return this.#held.size;
   }
 
   /** Start consuming; resolves when the worker has stopped. Calling it twice returns the same promise. */
@@ -139,23 +153,11 @@ export class Worker {
   }
 
   #launch(delivery: Delivery): void {
-    const deps = this.#execDeps;
-    const task = this.#slots
-      .acquire()
-      .then(async () => {
-        // A prefetched message that never started goes back at once when the worker stops.
-        if (this.#stopFetching.signal.aborted) {
-          this.#slots.release();
-          await this.#deps.broker.release(delivery, null);
-          throw new HeldOnShutdown();
-        }
-        await executeMessage(deps, delivery).finally(() => this.#slots.release());
-      })
-      .then(() => {
-        this.#processed++;
+    const task = this.#handle(delivery)
+      .then((finished) => {
+        if (finished) this.#processed++;
       })
       .catch((e: unknown) => {
-        if (e instanceof HeldOnShutdown) return;
         // The message stays leased and comes back after the visibility timeout: nothing is lost.
         this.#deps.log.error(`Message on queue "${delivery.queue}" could not be handled and will be redelivered: ${(e as Error).message}`);
       })
@@ -163,21 +165,54 @@ export class Worker {
     this.#inFlight.set(delivery, task);
   }
 
-  /** Wait for an ETA without holding a slot; on shutdown the message goes back to the broker instead. */
-  async #hold(delivery: Delivery, at: number): Promise<void> {
-    this.#slots.release();
+  /** Run one delivery to its end; false when it went back to the queue because the worker is stopping. */
+  async #handle(delivery: Delivery): Promise<boolean> {
+    for (;;) {
+      let result: ExecuteResult;
+      await this.#slots.acquire();
+      try {
+        // A prefetched message that never started goes back at once when the worker stops.
+        if (this.#stopFetching.signal.aborted) {
+          await this.#deps.broker.release(delivery, null);
+          return false;
+        }
+        result = await executeMessage(this.#execDeps, delivery);
+      } finally {
+        this.#slots.release();
+      }
+      if (typeof result === "string") return true;
+      if (!(await this.#holdUntil(delivery, result.holdUntil))) return false;
+    }
+  }
+
+  /**
+   * Wait, without a slot, until the broker's clock reaches `at`; true when it has. On a warm stop
+   * the message goes back to the queue at once (false), so another worker holds it rather than
+   * it sitting leased until some restore notices. The lease is kept fresh meanwhile (#inFlight).
+   */
+  async #holdUntil(delivery: Delivery, at: number): Promise<boolean> {
+    const { broker, log } = this.#deps;
     this.#held.add(delivery);
     try {
-      await delay(Math.max(0, at - (await this.#deps.broker.now())), this.#stopFetching.signal);
+      for (;;) {
+        if (this.#stopFetching.signal.aborted) {
+          await broker.release(delivery, null);
+          return false;
+        }
+        let now: number;
+        try {
+          now = await broker.now();
+        } catch (e) {
+          log.warn(`Could not read the clock of ${broker.url} while holding a message until its ETA: ${(e as Error).message}; trying again in ${this.#etaCheckMs} ms`);
+          await delay(this.#etaCheckMs, this.#stopFetching.signal);
+          continue;
+        }
+        if (now >= at) return true;
+        await delay(Math.min(at - now, this.#etaCheckMs), this.#stopFetching.signal);
+      }
     } finally {
       this.#held.delete(delivery);
     }
-    if (this.#stopFetching.signal.aborted && at > (await this.#deps.broker.now())) {
-      await this.#deps.broker.release(delivery, at);
-      await this.#slots.acquire();
-      throw new HeldOnShutdown();
-    }
-    await this.#slots.acquire();
   }
 
   async #extendLeases(): Promise<void> {
@@ -193,9 +228,6 @@ export class Worker {
     }
   }
 }
-
-/** A held or prefetched message was handed back to the broker because the worker is stopping. */
-class HeldOnShutdown extends Error {}
 
 function delay(ms: number, signal?: AbortSignal): Promise<void> {
   return new Promise((resolve) => {

@@ -41,8 +41,8 @@ export async function clockedApp(config: AppConfig = {}, log: Logger = silentLog
 
 /** Start a worker for `app`; it is stopped (and awaited) when the test ends. */
 export async function startWorker(app: App, options: WorkerOptions = {}): Promise<{ worker: Worker; running: Promise<void> }> {
-  // A short fetch wait so a worker notices a manual clock advance quickly (the broker cannot be woken by the clock).
-  const worker = await app.worker({ fetchWaitMs: 20, ...options });
+  // A short fetch wait and ETA check so a worker notices a manual clock advance quickly (nothing is woken by the clock).
+  const worker = await app.worker({ fetchWaitMs: 20, etaCheckMs: 20, ...options });
   const running = worker.start();
   onTestFinished(async () => {
     await worker.stop();
@@ -91,6 +91,15 @@ export function deferred<T = void>(): Deferred<T> {
 export async function letItRun(ms = 50): Promise<void> {
   for (let i = 0; i < 5; i++) await new Promise<void>((r) => setImmediate(r));
   await new Promise<void>((r) => setTimeout(r, ms));
+}
+
+/** Poll `condition` until it holds; fails the test (naming `what`) after timeoutMs. Never a fixed sleep. */
+export async function until(condition: () => boolean | Promise<boolean>, what: string, timeoutMs = 10_000): Promise<void> {
+  const deadline = performance.now() + timeoutMs;
+  while (!(await condition())) {
+    if (performance.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for: ${what}`);
+    await new Promise<void>((r) => setTimeout(r, 5));
+  }
 }
 
 /** expiresAt - dateDone in ms, as `ebb result --json` would show it. */

@@ -143,9 +143,6 @@ describe("ETA and countdown (manual clock)", () => {
       log: silentLogger,
       workerName: "w",
       signal: new AbortController().signal,
-      holdUntil: async () => {
-        throw new Error("holdUntil must not be used with a broker that delays delivery");
-      },
     };
 
     const [early] = await fetch();
@@ -188,7 +185,6 @@ describe("ETA and countdown (manual clock)", () => {
       workerName: "w",
       // The worker's own clock is 2 s behind; Ebb judges ETA by the broker's (store's) clock, so it is never consulted.
       signal: new AbortController().signal,
-      holdUntil: async () => undefined,
     };
     let deferrals = 0;
     for (let i = 0; i < 50; i++) {

@@ -225,9 +225,6 @@ describe("retry delay (manual clock)", () => {
       log: silentLogger,
       workerName: "test-worker",
       signal: new AbortController().signal,
-      holdUntil: async () => {
-        throw new Error("the memory broker delays delivery itself; holdUntil must not be used");
-      },
     };
   }
 

@@ -1,12 +1,20 @@
 import { randomUUID } from "node:crypto";
 import { ChangeHub } from "../../change-hub.js";
 import { systemClock, type Clock } from "../../clock.js";
+import { ConfigError } from "../../errors.js";
 import { redactUrl } from "../../url.js";
 import type { Broker, BrokerCapabilities, DeadLetter, Delivery, FetchOptions, PublishOptions } from "../broker.js";
 
 export interface MemoryBrokerOptions {
+  /** "memory://NAME"; "?delayed=false" in it turns delayed delivery off, as the option does. */
   url?: string;
   clock?: Clock;
+  /**
+   * Default true. false acts like kombu's Redis transport: a published ETA message is handed out
+   * at once and the worker holds it until its time (release() with a future time still waits, as
+   * Redis's unacked scoring does). Tests of the worker's hold path use it.
+   */
+  delayedDelivery?: boolean;
 }
 
 interface Message {
@@ -27,7 +35,7 @@ interface Message {
  * time with manualClock().advance() instead of sleeping.
  */
 export class MemoryBroker implements Broker {
-  readonly capabilities: BrokerCapabilities = { delayedDelivery: true, priorities: true, dedupedPublish: true };
+  readonly capabilities: BrokerCapabilities;
   readonly url: string;
   private readonly clock: Clock;
   /** Per queue, in publish order (Map keeps insertion order). */
@@ -44,6 +52,8 @@ export class MemoryBroker implements Broker {
   constructor(opts: MemoryBrokerOptions = {}) {
     this.url = redactUrl(opts.url ?? "memory://");
     this.clock = opts.clock ?? systemClock;
+    const delayedDelivery = opts.delayedDelivery ?? delayedFromUrl(opts.url);
+    this.capabilities = { delayedDelivery, priorities: true, dedupedPublish: true };
   }
 
   async now(): Promise<number> {
@@ -57,7 +67,7 @@ export class MemoryBroker implements Broker {
       raw,
       queue: options.queue,
       priority: options.priority,
-      availableAt: options.availableAt ?? this.clock(),
+      availableAt: (this.capabilities.delayedDelivery ? options.availableAt : null) ?? this.clock(),
       leaseUntil: null,
       leaseToken: null,
       deliveredCount: 0,
@@ -185,6 +195,16 @@ export class MemoryBroker implements Broker {
   private sleep(ms: number, signal: AbortSignal | undefined): Promise<void> {
     return this.hub.wait(TOPIC, ms, [signal]);
   }
+}
+
+/** "memory://name?delayed=false" → false; anything else (no query, or delayed=true) → true. */
+function delayedFromUrl(url: string | undefined): boolean {
+  const query = url?.split("?")[1];
+  if (query === undefined) return true;
+  const value = new URLSearchParams(query).get("delayed");
+  if (value === null || value === "true") return true;
+  if (value === "false") return false;
+  throw new ConfigError(`Expected ?delayed=true or ?delayed=false in the memory broker URL, got delayed=${JSON.stringify(value)}`);
 }
 
 /** The one wake-up topic: "a message may have become visible". */
