@@ -17,7 +17,7 @@ import { retryDelayMs } from "./retry-delay.js";
  *   expired message    → REVOKED("expired") stored, acked, handler not run
  *   future ETA         → released until its ETA, or { holdUntil } if the broker cannot delay
  *   success / failure  → stored per policy, acked
- *   retry              → new message with retries+1 published, RETRY stored, acked
+ *   retry              → RETRY stored, then a new message with retries+1 published, acked
  */
 export interface ExecuteDeps extends RecordDeps {
   broker: Broker;
@@ -62,8 +62,10 @@ export async function executeMessage(deps: ExecuteDeps, delivery: Delivery): Pro
     return "requeued";
   }
   try {
-    if (outcome.retry) await deps.broker.publish(encodeTaskMessage(outcome.retry), { queue: msg.queue, priority: msg.priority, availableAt: outcome.retry.eta });
     await recordResult(deps, msg, def, outcome);
+    // Store RETRY first: if storing fails, this message runs again and nothing was published, so
+    // one retry chain. (Published first, the rerun would start a second chain under the same id.)
+    if (outcome.retry) await deps.broker.publish(encodeTaskMessage(outcome.retry), { queue: msg.queue, priority: msg.priority, availableAt: outcome.retry.eta });
   } catch (e) {
     deps.log.error(`Could not store the result of ${msg.task}[${msg.id}]: ${(e as Error).message}; the message goes back to the queue and runs again in ${STORE_RETRY_DELAY_MS / 1000}s`);
     await deps.broker.release(delivery, (await deps.broker.now().catch(() => Date.now())) + STORE_RETRY_DELAY_MS).catch(() => undefined);

@@ -2,7 +2,7 @@
  * Retries: currentTask().retry(), maxRetries, autoretryFor, and the retry delay (with a manual
  * clock on the broker, the retried message is not handed out before its ETA).
  */
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import type { App } from "../../src/app.js";
 import { TaskFailedError, TimeoutError } from "../../src/errors.js";
 import { silentLogger } from "../../src/logger.js";
@@ -11,7 +11,7 @@ import type { AsyncResult } from "../../src/result.js";
 import type { State } from "../../src/states.js";
 import { currentTask } from "../../src/task-context.js";
 import { executeMessage, type ExecuteDeps } from "../../src/worker/execute-message.js";
-import { clockedApp, newApp, startWorker, type ManualClock } from "../app/helpers.js";
+import { clockedApp, newApp, startWorker, until, type ManualClock } from "../app/helpers.js";
 
 class FlakyError extends Error {
   override name = "FlakyError";
@@ -290,5 +290,36 @@ describe("retry delay (manual clock)", () => {
     clock.advance(60_000);
     expect(await res.get({ timeoutMs: 15_000 })).toBe("second try");
     expect(attempts).toEqual([0, 1]);
+  });
+
+  it("a RETRY whose store fails once: the message runs again and there is exactly one retry chain", async () => {
+    const { app, clock, broker, backend } = await clockedApp();
+    const store = backend.store.bind(backend);
+    let failed = false;
+    vi.spyOn(backend, "store").mockImplementation(async (request) => {
+      if (request.status === "RETRY" && !failed) {
+        failed = true;
+        throw new Error("backend unavailable");
+      }
+      return store(request);
+    });
+    const seen: number[] = [];
+    const t = app.task("retry.once", async () => {
+      seen.push(currentTask().retries);
+      if (currentTask().retries === 0) currentTask().retry({ countdown: "0s" });
+      return "done";
+    });
+    const { worker, running } = await startWorker(app, { concurrency: 1 });
+
+    const res = await t.delay();
+    await until(() => failed && worker.processed >= 1, "the RETRY store failed and the message went back");
+    clock.advance(5_000); // the message comes back 5 s after a failed store
+    expect(await res.get({ timeoutMs: 15_000 })).toBe("done");
+    await worker.stop();
+    await running;
+
+    // First run (RETRY not stored, nothing published), its rerun, then the one retry.
+    expect(seen).toEqual([0, 0, 1]);
+    expect(await broker.fetch(["celery"], 10, { visibilityTimeoutMs: 60_000, waitMs: 0 })).toEqual([]);
   });
 });
