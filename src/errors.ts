@@ -8,6 +8,7 @@
  *  ├── StoreUnavailableError   the broker or backend cannot be reached (EX_UNAVAILABLE 69)
  *  ├── ProtocolError           a message or stored value is not Celery protocol v2 JSON (EX_DATAERR 65)
  *  ├── NotRegisteredError      a worker got a task name it does not know
+ *  ├── MaxRetriesExceededError a task asked to retry past its maxRetries (stored as its FAILURE)
  *  ├── ResultError             reading a result
  *  │    ├── TimeoutError        get() waited timeoutMs and the result is not ready
  *  │    ├── ResultExpiredError  the result existed and has expired (state EXPIRED)
@@ -21,6 +22,7 @@ export type ErrorCode =
   | "STORE_UNAVAILABLE"
   | "PROTOCOL"
   | "NOT_REGISTERED"
+  | "MAX_RETRIES_EXCEEDED"
   | "TIMEOUT"
   | "RESULT_EXPIRED"
   | "TASK_FAILED"
@@ -65,6 +67,23 @@ export class NotRegisteredError extends EbbError {
   constructor(taskName: string) {
     super("NOT_REGISTERED", `Task "${taskName}" is not registered on this worker; register it with app.task("${taskName}", ...) or route it to a worker that has it`);
     this.taskName = taskName;
+  }
+}
+
+/**
+ * Celery's celery.exceptions.MaxRetriesExceededError (stored with that module, so Python raises
+ * its own class). Unlike Celery's message it leaves the call's args and kwargs out: the message
+ * reaches logs and stored results, and arguments may hold personal data.
+ */
+export class MaxRetriesExceededError extends EbbError {
+  readonly taskName: string;
+  readonly taskId: string;
+  readonly retries: number;
+  constructor(taskName: string, taskId: string, retries: number) {
+    super("MAX_RETRIES_EXCEEDED", `Can't retry ${taskName}[${taskId}]: max retries (${retries}) exceeded; raise the task's maxRetries, or pass retry({ exc }) to store the cause instead`);
+    this.taskName = taskName;
+    this.taskId = taskId;
+    this.retries = retries;
   }
 }
 

@@ -1,5 +1,5 @@
 import type { Broker, Delivery } from "../brokers/broker.js";
-import { NotRegisteredError, RetryRequest } from "../errors.js";
+import { MaxRetriesExceededError, NotRegisteredError, RetryRequest } from "../errors.js";
 import { encodeException, formatTraceback } from "../protocol/exception-info.js";
 import { readBeatHeaders } from "../protocol/beat-headers.js";
 import { decodeTaskMessage, encodeTaskMessage, type TaskMessage } from "../protocol/task-message.js";
@@ -112,16 +112,10 @@ async function outcomeOf(deps: ExecuteDeps, delivery: Delivery, msg: TaskMessage
       return { status: "RETRY", result: encodeException(cause), traceback: formatTraceback(cause), retry: next };
     }
     // Out of retries with no exception of its own: say so, as Celery does, rather than store Ebb's internal RetryRequest.
-    const failure = cause instanceof RetryRequest ? maxRetriesExceeded(msg) : cause;
+    const failure = cause instanceof RetryRequest ? new MaxRetriesExceededError(msg.task, msg.id, msg.retries) : cause;
     deps.log.error(`Task ${msg.task}[${msg.id}] failed: ${describeError(failure)}`);
     return { status: "FAILURE", result: encodeException(failure), traceback: formatTraceback(failure), error: failure, ...dynamic(state) };
   }
-}
-
-function maxRetriesExceeded(msg: TaskMessage): Error {
-  const e = new Error(`Can't retry ${msg.task}[${msg.id}] args:${JSON.stringify(msg.args)} kwargs:${JSON.stringify(msg.kwargs)}: max retries (${msg.retries}) exceeded`);
-  e.name = "MaxRetriesExceededError";
-  return e;
 }
 
 function retriesExhausted(deps: ExecuteDeps, msg: TaskMessage, def: TaskDefinition, retry: RetryRequest): boolean {

@@ -4,14 +4,14 @@
  */
 import { describe, expect, it, vi } from "vitest";
 import type { App } from "../../src/app.js";
-import { TaskFailedError, TimeoutError } from "../../src/errors.js";
+import { EbbError, MaxRetriesExceededError, TaskFailedError, TimeoutError } from "../../src/errors.js";
 import { silentLogger } from "../../src/logger.js";
 import { decodeTaskMessage } from "../../src/protocol/task-message.js";
 import type { AsyncResult } from "../../src/result.js";
 import type { State } from "../../src/states.js";
 import { currentTask } from "../../src/task-context.js";
 import { executeMessage, type ExecuteDeps } from "../../src/worker/execute-message.js";
-import { clockedApp, newApp, startWorker, until, type ManualClock } from "../app/helpers.js";
+import { clockedApp, collectingLogger, newApp, startWorker, until, type ManualClock } from "../app/helpers.js";
 
 class FlakyError extends Error {
   override name = "FlakyError";
@@ -114,6 +114,37 @@ describe("currentTask().retry()", () => {
     expect(err.excType).toBe("MaxRetriesExceededError");
     expect(err.excModule).toBe("celery.exceptions");
     expect(err.message).toContain("max retries (1) exceeded");
+  });
+
+  it("MaxRetriesExceededError names the task, the id and the retry count, never the arguments (in the result, its traceback, or the logs)", async () => {
+    const { log, lines } = collectingLogger();
+    const app = newApp({}, log);
+    const t = app.task(
+      "retry.private",
+      async (_email: string, _opts: Record<string, unknown>) => {
+        currentTask().retry({ countdown: "0s" });
+      },
+      { maxRetries: 2 },
+    );
+    await startWorker(app);
+    const res = await t.applyAsync(["alice@example.com", { card: "4111-1111" }], { kwargs: { ssn: "078-05-1120" } });
+    const err = await failure(res.get({ timeoutMs: 15_000 }));
+    expect(err.excType).toBe("MaxRetriesExceededError");
+    expect(err.excMessage).toEqual([expect.stringMatching(new RegExp(`^Can't retry retry\\.private\\[${res.id}\\]: max retries \\(2\\) exceeded`))]);
+    const stored = JSON.stringify(await res.info()); // the stored result (exc_message) and traceback
+    const logged = lines.map((l) => l.message).join("\n");
+    expect(logged).toContain(`retry.private[${res.id}]`);
+    for (const secret of ["alice@example.com", "4111-1111", "078-05-1120"]) {
+      expect(stored).not.toContain(secret);
+      expect(err.traceback ?? "").not.toContain(secret);
+      expect(logged).not.toContain(secret);
+    }
+  });
+
+  it("MaxRetriesExceededError is an EbbError with a code and the task's name, id and retries", () => {
+    const e = new MaxRetriesExceededError("t.name", "id-1", 3);
+    expect(e).toBeInstanceOf(EbbError);
+    expect(e).toMatchObject({ code: "MAX_RETRIES_EXCEEDED", name: "MaxRetriesExceededError", taskName: "t.name", taskId: "id-1", retries: 3 });
   });
 
   it("retry({ maxRetries }) overrides the task's limit; the app's maxRetries applies when the task sets none", async () => {
