@@ -28,6 +28,12 @@ export interface AppConfig {
   ignoreResult?: boolean;
   /** Store failures even when results are ignored (as Celery does for per-call ignore). Default true. */
   storeErrorsEvenIfIgnored?: boolean;
+  /**
+   * Store the call with each result: task name, args, kwargs, worker, retries and queue (Celery's
+   * result_extended). Default false, as in Celery: arguments often hold personal data, and a
+   * stored result (and its archive) outlives the call. A task may override it.
+   */
+  resultExtended?: boolean;
   /** Queue that tasks go to unless told otherwise. Default "celery" (Celery's). */
   defaultQueue?: string;
   /** How long get() waits when no timeoutMs is given. Default "1m"; null = wait forever. */
@@ -60,6 +66,7 @@ export interface ResolvedConfig {
   tiers: Readonly<Record<string, Tier>>;
   ignoreResult: boolean;
   storeErrorsEvenIfIgnored: boolean;
+  resultExtended: boolean;
   defaultQueue: string;
   resultTimeoutMs: number | null;
   visibilityTimeoutMs: number;
@@ -78,6 +85,7 @@ export const DEFAULTS = {
   expiredGrace: "7d",
   ignoreResult: false,
   storeErrorsEvenIfIgnored: true,
+  resultExtended: false,
   defaultQueue: "celery",
   resultTimeout: "1m",
   visibilityTimeout: "1h",
@@ -112,6 +120,7 @@ const configSchema = z
       .optional(),
     ignoreResult: z.boolean().optional(),
     storeErrorsEvenIfIgnored: z.boolean().optional(),
+    resultExtended: z.boolean().optional(),
     defaultQueue: queueName.optional(),
     resultTimeout: durationSchema("resultTimeout").optional(),
     visibilityTimeout: durationSchema("visibilityTimeout", { allowNever: false }).optional(),
@@ -149,6 +158,7 @@ export function resolveConfig(input: AppConfig = {}, env: NodeJS.ProcessEnv = pr
     tiers,
     ignoreResult: c.ignoreResult ?? DEFAULTS.ignoreResult,
     storeErrorsEvenIfIgnored: c.storeErrorsEvenIfIgnored ?? DEFAULTS.storeErrorsEvenIfIgnored,
+    resultExtended: c.resultExtended ?? DEFAULTS.resultExtended,
     defaultQueue: c.defaultQueue ?? DEFAULTS.defaultQueue,
     resultTimeoutMs: dur(c.resultTimeout, DEFAULTS.resultTimeout),
     visibilityTimeoutMs: dur(c.visibilityTimeout, DEFAULTS.visibilityTimeout)!,

@@ -25,6 +25,8 @@ export interface TaskOptions<R = unknown> {
   ignoreResult?: boolean;
   /** Store failures even when results are ignored. Default: the app's (true). */
   storeErrorsEvenIfIgnored?: boolean;
+  /** Store this task's name, args, kwargs, worker, retries and queue with its results (Celery's result_extended). Default: the app's (false). */
+  resultExtended?: boolean;
   /** Message expiry for every call: a message not started within this is not run (REVOKED). Not result expiry. */
   expires?: DurationInput;
   /** Queue for this task's messages. Default: the app's defaultQueue. */
@@ -72,6 +74,7 @@ export interface TaskDefinition {
   tier?: string;
   ignoreResult?: boolean;
   storeErrorsEvenIfIgnored?: boolean;
+  resultExtended?: boolean;
   expiresMs?: number | null;
   queue?: string;
   priority: number;
@@ -107,6 +110,7 @@ const taskOptionsSchema = z
     tier: z.string().min(1).optional(),
     ignoreResult: z.boolean().optional(),
     storeErrorsEvenIfIgnored: z.boolean().optional(),
+    resultExtended: z.boolean().optional(),
     expires: durationSchema("expires").optional(),
     queue: z.string().regex(/^[\w.:@-]+$/).optional(),
     priority: z.number().int().min(0).max(9).optional(),
@@ -136,6 +140,7 @@ export function defineTask(name: string, handler: (...args: never[]) => unknown,
   if (o.tier !== undefined) def.tier = o.tier;
   if (o.ignoreResult !== undefined) def.ignoreResult = o.ignoreResult;
   if (o.storeErrorsEvenIfIgnored !== undefined) def.storeErrorsEvenIfIgnored = o.storeErrorsEvenIfIgnored;
+  if (o.resultExtended !== undefined) def.resultExtended = o.resultExtended;
   if (o.expires !== undefined) def.expiresMs = o.expires;
   if (o.queue !== undefined) def.queue = o.queue;
   if (o.maxRetries !== undefined) def.maxRetries = o.maxRetries;

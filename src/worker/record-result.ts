@@ -1,4 +1,4 @@
-import type { ResultBackend, StoreOutcome } from "../backends/result-backend.js";
+import type { ExtendedFields, ResultBackend, StoreOutcome } from "../backends/result-backend.js";
 import type { ResolvedConfig } from "../config.js";
 import { parseDuration } from "../duration.js";
 import type { Logger } from "../logger.js";
@@ -12,6 +12,10 @@ import type { TaskDefinition } from "../task.js";
  * Ignore-result, most specific first: the call's explicit choice (Ebb header, or Celery's
  * ignore_result=true header), then the task's, then the app's. Failures (FAILURE, REVOKED) are
  * stored even when ignored unless storeErrorsEvenIfIgnored is false.
+ *
+ * The call itself (name, args, kwargs, worker, retries, queue) is stored only with
+ * resultExtended (the task's, else the app's; default off), as Celery does with result_extended:
+ * arguments may hold personal data, and results and their archives outlive the call.
  */
 export interface Outcome {
   status: StoredState;
@@ -58,13 +62,12 @@ export async function recordResult(deps: RecordDeps, msg: TaskMessage, def: Task
     lifetimeMs: decision.lifetimeMs,
     tier: decision.tier,
     action: decision.action,
-    name: msg.task,
-    args: msg.args,
-    kwargs: msg.kwargs,
-    worker: deps.workerName,
-    retries: msg.retries,
-    queue: msg.queue,
+    ...((def?.resultExtended ?? deps.config.resultExtended) ? extendedFields(msg, deps.workerName) : {}),
   });
+}
+
+function extendedFields(msg: TaskMessage, workerName: string): ExtendedFields {
+  return { name: msg.task, args: msg.args, kwargs: msg.kwargs, worker: workerName, retries: msg.retries, queue: msg.queue };
 }
 
 /** Pattern 3 from outside: resultExpires as a function of the result. A throwing function falls through to the next rule. */

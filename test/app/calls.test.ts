@@ -45,7 +45,8 @@ describe("typed calls", () => {
   });
 
   it("applyAsync passes call options: taskId and queue route the message, the worker on that queue runs it", async () => {
-    const app = newApp();
+    // resultExtended: the stored result records the queue, name and args this test reads back.
+    const app = newApp({ resultExtended: true });
     const mul = app.task("mul", async (a: number, b: number) => a * b);
     await startWorker(app, { queues: ["side"] });
 

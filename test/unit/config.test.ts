@@ -30,6 +30,7 @@ describe("resolveConfig defaults (empty env)", () => {
       tiers: BUILTIN_TIERS,
       ignoreResult: false,
       storeErrorsEvenIfIgnored: true,
+      resultExtended: false,
       defaultQueue: "celery",
       resultTimeoutMs: MIN,
       visibilityTimeoutMs: HOUR,
@@ -49,7 +50,14 @@ describe("resolveConfig defaults (empty env)", () => {
   });
 
   it("documents the defaults it applies", () => {
-    expect(DEFAULTS).toMatchObject({ broker: "sqlite://./ebb.db", resultExpires: "24h", maxRetries: 3, defaultQueue: "celery" });
+    expect(DEFAULTS).toMatchObject({ broker: "sqlite://./ebb.db", resultExpires: "24h", maxRetries: 3, defaultQueue: "celery", resultExtended: false });
+  });
+
+  it("resultExtended is off unless asked for (Celery's result_extended default); a non-boolean is named in the error", () => {
+    expect(resolveConfig({}, {}).resultExtended).toBe(false);
+    expect(resolveConfig({ resultExtended: true }, {}).resultExtended).toBe(true);
+    const e = configErrorOf({ resultExtended: "yes" });
+    expect(e.message).toContain("resultExtended");
   });
 
   it("keeps an injected clock", () => {

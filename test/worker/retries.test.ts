@@ -44,7 +44,7 @@ async function waitForState(app: App, res: AsyncResult<unknown>, state: State, t
 
 describe("currentTask().retry()", () => {
   it('retry({ countdown: "0s" }) runs the task again with the same id and arguments until it succeeds; retries counts up', async () => {
-    const app = newApp();
+    const app = newApp({ resultExtended: true }); // so the stored result carries its retries
     const seen: { retries: number; id: string; args: unknown[] }[] = [];
     const t = app.task("flaky", async (a: number, b: string) => {
       const ctx = currentTask();

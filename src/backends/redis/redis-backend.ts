@@ -119,6 +119,14 @@ export class RedisBackend implements ResultBackend, RetentionStore, ScheduleStor
     const now = this.clockNow();
     const ready = isReady(request.status);
     const { dateDone, expiresAt } = stampsFor(request.status, request.lifetimeMs, now);
+    const extended = {
+      name: request.name ?? null,
+      args: request.args ?? null,
+      kwargs: request.kwargs ?? null,
+      worker: request.worker ?? null,
+      retries: request.retries ?? null,
+      queue: request.queue ?? null,
+    };
     const value = encodeResultMeta({
       taskId: request.taskId,
       status: request.status,
@@ -126,14 +134,8 @@ export class RedisBackend implements ResultBackend, RetentionStore, ScheduleStor
       traceback: request.traceback,
       children: request.children ?? [],
       dateDone,
-      extended: {
-        name: request.name ?? null,
-        args: request.args ?? null,
-        kwargs: request.kwargs ?? null,
-        worker: request.worker ?? null,
-        retries: request.retries ?? null,
-        queue: request.queue ?? null,
-      },
+      // Without resultExtended the request has none of them: write what Celery writes without result_extended.
+      ...(Object.values(extended).every((v) => v === null) ? {} : { extended }),
     });
     // Lifetime 0 is "expired at once": 1 ms is the shortest TTL Redis has, and the index says EXPIRED.
     const ttlMs = request.lifetimeMs === null || request.action === "archive" ? null : Math.max(1, Math.ceil(request.lifetimeMs));

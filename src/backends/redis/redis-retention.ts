@@ -85,8 +85,8 @@ export class RedisRetention {
       traceback: result.traceback,
       children: result.children ?? [],
       dateDone: result.dateDone,
-      // Celery's own values carry no extended fields unless result_extended was on: keep them as they were.
-      ...(record.origin === "celery" && Object.values(extended).every((v) => v === null) ? {} : { extended }),
+      // Values carry no extended fields unless result_extended was on (Celery's or Ebb's resultExtended): keep them as they were.
+      ...(Object.values(extended).every((v) => v === null) ? {} : { extended }),
     });
     const noTtl = result.expiresAt === null || result.action === "archive" || result.held;
     const ttlMs = noTtl ? "" : Math.max(1, Math.ceil(result.expiresAt! - this.ctx.now()));
