@@ -1,4 +1,5 @@
 import type { Broker, Delivery } from "../brokers/broker.js";
+import { deferral } from "../brokers/deferral.js";
 import { NotRegisteredError, RetryRequest } from "../errors.js";
 import { encodeException, formatTraceback } from "../protocol/exception-info.js";
 import { readBeatHeaders } from "../protocol/beat-headers.js";
@@ -33,23 +34,22 @@ export type ExecuteResult = "done" | "dead-lettered" | "deferred" | "requeued";
 const STORE_RETRY_DELAY_MS = 5_000;
 
 export async function executeMessage(deps: ExecuteDeps, delivery: Delivery): Promise<ExecuteResult> {
-  let msg: TaskMessage;
-  try {
-    msg = decodeTaskMessage(delivery.raw);
-  } catch (e) {
-    const reason = (e as Error).message;
-    deps.log.error(`Malformed message on queue "${delivery.queue}" moved to dead letters: ${reason}`);
-    await deps.broker.deadLetter(delivery, reason);
+  const decoded = decode(delivery);
+  if (typeof decoded === "string") {
+    deps.log.error(`Malformed message on queue "${delivery.queue}" moved to dead letters: ${decoded}`);
+    await deps.broker.deadLetter(delivery, decoded);
     return "dead-lettered";
   }
+  const msg = decoded;
   const def = deps.registry.get(msg.task);
   const now = await deps.broker.now();
   if (def && msg.eta !== null && msg.eta > now) {
-    if (deps.broker.capabilities.delayedDelivery) {
-      await deps.broker.release(delivery, msg.eta);
+    const plan = deferral(deps.broker.capabilities, msg.eta);
+    if (plan.kind === "release") {
+      await deps.broker.release(delivery, plan.availableAt);
       return "deferred";
     }
-    await deps.holdUntil(delivery, msg.eta);
+    await deps.holdUntil(delivery, plan.until);
   }
   const outcome = await outcomeOf(deps, delivery, msg, def, def && msg.eta !== null && msg.eta > now ? await deps.broker.now() : now);
   if (outcome.status !== "SUCCESS" && deps.signal.aborted) {
@@ -63,11 +63,24 @@ export async function executeMessage(deps: ExecuteDeps, delivery: Delivery): Pro
     await recordResult(deps, msg, def, outcome);
   } catch (e) {
     deps.log.error(`Could not store the result of ${msg.task}[${msg.id}]: ${(e as Error).message}; the message goes back to the queue and runs again in ${STORE_RETRY_DELAY_MS / 1000}s`);
-    await deps.broker.release(delivery, (await deps.broker.now().catch(() => Date.now())) + STORE_RETRY_DELAY_MS).catch(() => undefined);
+    const plan = deferral(deps.broker.capabilities, (await deps.broker.now().catch(() => Date.now())) + STORE_RETRY_DELAY_MS);
+    // Without delayed delivery the worker waits (lease kept) and then gives it back now.
+    if (plan.kind === "hold") await deps.holdUntil(delivery, plan.until);
+    await deps.broker.release(delivery, plan.kind === "release" ? plan.availableAt : null).catch(() => undefined);
     return "requeued";
   }
   await deps.broker.ack(delivery);
   return "done";
+}
+
+/** The delivery's task message, or why it is not one (unframed bytes, or not protocol v2 JSON). */
+function decode(delivery: Delivery): TaskMessage | string {
+  if (delivery.message === null) return delivery.reason;
+  try {
+    return decodeTaskMessage(delivery.message, delivery.queue);
+  } catch (e) {
+    return (e as Error).message;
+  }
 }
 
 async function outcomeOf(deps: ExecuteDeps, delivery: Delivery, msg: TaskMessage, def: TaskDefinition | undefined, now: number): Promise<Outcome & { retry?: TaskMessage }> {

@@ -1,5 +1,6 @@
 import { hostname } from "node:os";
 import type { Broker, Delivery } from "../brokers/broker.js";
+import { releaseAt } from "../brokers/deferral.js";
 import type { ResultBackend } from "../backends/result-backend.js";
 import type { ResolvedConfig } from "../config.js";
 import type { Logger } from "../logger.js";
@@ -173,7 +174,7 @@ export class Worker {
       this.#held.delete(delivery);
     }
     if (this.#stopFetching.signal.aborted && at > (await this.#deps.broker.now())) {
-      await this.#deps.broker.release(delivery, at);
+      await this.#deps.broker.release(delivery, releaseAt(this.#deps.broker.capabilities, at));
       await this.#slots.acquire();
       throw new HeldOnShutdown();
     }
@@ -182,7 +183,7 @@ export class Worker {
 
   async #extendLeases(): Promise<void> {
     // One refresh at a time: during an outage, queued refreshes would only pile up behind each other.
-    if (this.#inFlight.size === 0 || this.#extending) return;
+    if (this.#inFlight.size === 0 || this.#extending || this.#deps.broker.capabilities.delivery !== "lease") return;
     this.#extending = true;
     try {
       await this.#deps.broker.extend([...this.#inFlight.keys()], this.#deps.config.visibilityTimeoutMs);

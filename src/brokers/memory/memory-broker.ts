@@ -2,16 +2,20 @@ import { randomUUID } from "node:crypto";
 import { ChangeHub } from "../../change-hub.js";
 import { systemClock, type Clock } from "../../clock.js";
 import { redactUrl } from "../../url.js";
-import type { Broker, BrokerCapabilities, DeadLetter, Delivery, FetchOptions, PublishOptions } from "../broker.js";
+import { copyTransportMessage, serializeTransportMessage, type TransportMessage } from "../../protocol/transport-message.js";
+import { deadLetterCursor, deadLetterLimit, type Broker, type BrokerCapabilities, type DeadLetter, type DeadLetterPage, type DeadLetterQuery, type Delivery, type FetchOptions, type PublishOptions } from "../broker.js";
 
 export interface MemoryBrokerOptions {
+  /** memory://NAME; `?delayed=false` makes a broker without delayed delivery (like Redis), for tests of the worker-held path. */
   url?: string;
   clock?: Clock;
+  /** Whether availableAt is honoured. Default: true, unless the URL says delayed=false. */
+  delayedDelivery?: boolean;
 }
 
 interface Message {
   readonly seq: number;
-  readonly raw: string;
+  readonly message: TransportMessage;
   readonly queue: string;
   readonly priority: number;
   availableAt: number;
@@ -27,12 +31,13 @@ interface Message {
  * time with manualClock().advance() instead of sleeping.
  */
 export class MemoryBroker implements Broker {
-  readonly capabilities: BrokerCapabilities = { delayedDelivery: true, priorities: true, dedupedPublish: true };
+  readonly capabilities: BrokerCapabilities;
   readonly url: string;
   private readonly clock: Clock;
   /** Per queue, in publish order (Map keeps insertion order). */
   private readonly queues = new Map<string, Map<number, Message>>();
-  private readonly dead: DeadLetter[] = [];
+  /** Oldest first; `seq` is the page cursor. */
+  private readonly dead: Array<DeadLetter & { seq: number }> = [];
   /** Pending fetch() waits; each re-checks the queues when woken. */
   private readonly hub = new ChangeHub();
   private nextSeq = 1;
@@ -44,20 +49,22 @@ export class MemoryBroker implements Broker {
   constructor(opts: MemoryBrokerOptions = {}) {
     this.url = redactUrl(opts.url ?? "memory://");
     this.clock = opts.clock ?? systemClock;
+    const delayedDelivery = opts.delayedDelivery ?? delayedFromUrl(opts.url);
+    this.capabilities = { delayedDelivery, priorityOrder: "lowest-first", clock: "local", delivery: "lease", dedupedPublish: true };
   }
 
   async now(): Promise<number> {
     return this.clock();
   }
 
-  async publish(raw: string, options: PublishOptions): Promise<void> {
+  async publish(transport: TransportMessage, options: PublishOptions): Promise<void> {
     const seq = this.nextSeq++;
     const message: Message = {
       seq,
-      raw,
+      message: copyTransportMessage(transport),
       queue: options.queue,
       priority: options.priority,
-      availableAt: options.availableAt ?? this.clock(),
+      availableAt: this.availableAt(options.availableAt),
       leaseUntil: null,
       leaseToken: null,
       deliveredCount: 0,
@@ -66,13 +73,13 @@ export class MemoryBroker implements Broker {
     this.wakeAll();
   }
 
-  async publishOnce(key: string, raw: string, options: PublishOptions, keyTtlMs: number): Promise<boolean> {
+  async publishOnce(key: string, message: TransportMessage, options: PublishOptions, keyTtlMs: number): Promise<boolean> {
     const now = this.clock();
     const until = this.onceKeys.get(key);
     if (until !== undefined && until > now) return false;
     for (const [k, at] of this.onceKeys) if (at <= now) this.onceKeys.delete(k);
     this.onceKeys.set(key, now + keyTtlMs);
-    await this.publish(raw, options);
+    await this.publish(message, options);
     return true;
   }
 
@@ -107,7 +114,7 @@ export class MemoryBroker implements Broker {
   async release(delivery: Delivery, availableAt: number | null): Promise<void> {
     const m = this.leased(delivery);
     if (!m) return;
-    m.availableAt = availableAt ?? this.clock();
+    m.availableAt = this.availableAt(availableAt);
     m.leaseUntil = null;
     m.leaseToken = null;
     this.wakeAll();
@@ -117,12 +124,18 @@ export class MemoryBroker implements Broker {
     const m = this.leased(delivery);
     if (!m) return;
     this.queue(m.queue).delete(m.seq);
-    this.dead.push({ raw: m.raw, queue: m.queue, reason, at: this.clock() });
+    // Its bytes are the stored form other text stores use: the memory broker has no wire format.
+    const raw = Buffer.from(serializeTransportMessage(m.message), "utf8");
+    this.dead.push({ seq: this.dead.length + 1, raw, message: copyTransportMessage(m.message), queue: m.queue, reason, at: this.clock() });
   }
 
-  async deadLetters(limit?: number): Promise<DeadLetter[]> {
-    const newestFirst = [...this.dead].reverse();
-    return limit === undefined ? newestFirst : newestFirst.slice(0, Math.max(0, limit));
+  /** Cursor: the seq of the last item of the previous page (seq counts from the oldest, 1-based). */
+  async deadLetters(query?: DeadLetterQuery): Promise<DeadLetterPage> {
+    const limit = deadLetterLimit(query);
+    const before = deadLetterCursor(query) ?? this.dead.length + 1;
+    const page = this.dead.slice(Math.max(0, before - 1 - limit), Math.max(0, before - 1)).reverse();
+    const last = page.at(-1);
+    return { items: page.map(({ seq: _seq, ...d }) => d), next: last && last.seq > 1 ? String(last.seq) : null };
   }
 
   /**
@@ -144,13 +157,18 @@ export class MemoryBroker implements Broker {
       visible.sort((a, b) => a.priority - b.priority || a.availableAt - b.availableAt || a.seq - b.seq);
       for (const m of visible.slice(0, max - out.length)) {
         const token = randomUUID();
-        out.push({ tag: `${m.seq}:${token}`, raw: m.raw, queue: m.queue, redelivered: m.deliveredCount > 0 });
+        out.push({ tag: `${m.seq}:${token}`, message: copyTransportMessage(m.message), queue: m.queue, redelivered: m.deliveredCount > 0 });
         m.deliveredCount += 1;
         m.leaseToken = token;
         m.leaseUntil = now + visibilityTimeoutMs;
       }
     }
     return out;
+  }
+
+  /** When a message given `availableAt` becomes visible: then, or now without delayed delivery. */
+  private availableAt(availableAt: number | null): number {
+    return availableAt !== null && this.capabilities.delayedDelivery ? availableAt : this.clock();
   }
 
   /** The earliest instant (clock ms) a message in these queues becomes visible, or null if none is pending. */
@@ -189,6 +207,11 @@ export class MemoryBroker implements Broker {
 
 /** The one wake-up topic: "a message may have become visible". */
 const TOPIC = "visible";
+
+function delayedFromUrl(url: string | undefined): boolean {
+  const query = url?.split("?")[1];
+  return new URLSearchParams(query ?? "").get("delayed") !== "false";
+}
 
 function isVisible(m: Message, now: number): boolean {
   return m.availableAt <= now && (m.leaseUntil === null || m.leaseUntil <= now);
