@@ -7,6 +7,7 @@ import { resolveConfig, type AppConfig, type ResolvedConfig } from "./config.js"
 import { ConfigError } from "./errors.js";
 import { streamLogger, type Logger } from "./logger.js";
 import { encodeTaskMessage } from "./protocol/task-message.js";
+import { serializeTransportMessage } from "./protocol/transport-message.js";
 import { AsyncResult, type ResultSource } from "./result.js";
 import { lookupTier } from "./retention/policy.js";
 import { cleanupTaskHandlers } from "./retention/cleanup-tasks.js";
@@ -121,7 +122,7 @@ export function createApp(config: AppConfig = {}, deps: AppDeps = {}): App {
           message(entry, fire, now) {
             const { message, publish } = buildCall(entry.task, entry.args, { ...entry.options, kwargs: entry.kwargs }, registry.get(entry.task), resolved, now);
             message.headers = { ...message.headers, ...beatHeaders(entry.name, fire.tick, fire.catchUp) };
-            return { taskId: message.id, message: { raw: encodeTaskMessage(message), queue: publish.queue, priority: publish.priority, availableAt: publish.availableAt } };
+            return { taskId: message.id, message: { raw: serializeTransportMessage(encodeTaskMessage(message)), queue: publish.queue, priority: publish.priority, availableAt: publish.availableAt } };
           },
         },
         options,

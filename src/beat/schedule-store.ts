@@ -42,6 +42,7 @@ export interface EntryState {
 
 /** The message of one fire, kept until it is confirmed sent. */
 export interface OutboxMessage {
+  /** The TransportMessage as serializeTransportMessage() writes it (text, so every store can keep it). */
   raw: string;
   queue: string;
   priority: number;

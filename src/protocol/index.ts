@@ -3,3 +3,4 @@ export * from "./result-meta.js";
 export * from "./exception-info.js";
 export * from "./timestamps.js";
 export * from "./python-json.js";
+export * from "./transport-message.js";

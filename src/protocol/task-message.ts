@@ -3,15 +3,18 @@ import { hostname } from "node:os";
 import { ProtocolError } from "../errors.js";
 import { pythonJsonDumps } from "./python-json.js";
 import { parseCeleryTime, toCeleryAware } from "./timestamps.js";
+import type { TransportMessage } from "./transport-message.js";
 
 /**
- * Celery message protocol v2, JSON body, in the kombu envelope that the Redis transport stores
- * (reference/celery/broker_messages/*.raw.json):
+ * Celery message protocol v2 with a JSON body, as Celery's as_task_v2 builds it: headers,
+ * properties and the body [args, kwargs, embed]. This module maps TaskMessage to and from a
+ * TransportMessage; how a transport frames one (kombu's Redis envelope, base64 and all) is the
+ * transport's business (src/brokers/redis/kombu-envelope.ts).
  *
- *   {"body": base64(JSON [args, kwargs, embed]), "content-encoding": "utf-8",
- *    "content-type": "application/json", "headers": {task, id, eta, expires, retries, ...},
- *    "properties": {correlation_id, reply_to, delivery_mode, delivery_info, priority,
- *                   body_encoding: "base64", delivery_tag}}
+ *   headers     {lang, task, id, shadow, eta, expires, group, group_index, retries, timelimit,
+ *                root_id, parent_id, argsrepr, kwargsrepr, origin, ignore_result}
+ *   properties  {correlation_id, reply_to, delivery_mode, priority}
+ *   body        UTF-8 JSON [args, kwargs, embed], content type application/json
  *
  * Ebb's own options travel in extra headers that Celery ignores:
  *   ebb_result_expires_ms  number | null   per-call result lifetime (null = never)
@@ -80,9 +83,8 @@ export function makeTaskMessage(input: TaskMessageInput): TaskMessage {
   };
 }
 
-/** TaskMessage → the envelope string a broker stores. */
-export function encodeTaskMessage(m: TaskMessage): string {
-  const body = Buffer.from(pythonJsonDumps([m.args, m.kwargs, m.embed]), "utf8").toString("base64");
+/** TaskMessage → the message a broker carries. */
+export function encodeTaskMessage(m: TaskMessage): TransportMessage {
   // Headers carried over from a received message (a retry) keep what Ebb does not understand,
   // but not the delivery state of the old message.
   const { redelivered: _redelivered, ...carried } = m.headers;
@@ -107,39 +109,30 @@ export function encodeTaskMessage(m: TaskMessage): string {
   };
   if (m.resultExpiresMs !== undefined) headers.ebb_result_expires_ms = m.resultExpiresMs;
   if (m.ignoreResultOverride !== undefined) headers.ebb_ignore_result = m.ignoreResultOverride;
-  return pythonJsonDumps({
-    body,
-    "content-encoding": "utf-8",
-    "content-type": "application/json",
+  return {
     headers,
-    properties: {
-      correlation_id: m.id,
-      reply_to: randomUUID(),
-      delivery_mode: 2,
-      delivery_info: { exchange: "", routing_key: m.queue },
-      priority: m.priority,
-      body_encoding: "base64",
-      delivery_tag: randomUUID(),
-    },
-  });
+    properties: { correlation_id: m.id, reply_to: randomUUID(), delivery_mode: 2, priority: m.priority },
+    body: Buffer.from(pythonJsonDumps([m.args, m.kwargs, m.embed]), "utf8"),
+    contentType: "application/json",
+    contentEncoding: "utf-8",
+  };
 }
 
-/** The envelope string → TaskMessage. Throws ProtocolError saying what is wrong. */
-export function decodeTaskMessage(raw: string): TaskMessage {
-  const envelope = parseJsonObject(raw, "message");
-  const contentType = envelope["content-type"];
+/**
+ * A received TransportMessage → TaskMessage; `queue` is the queue it was delivered from (where a
+ * retry goes back to). Throws ProtocolError saying what is wrong.
+ */
+export function decodeTaskMessage(transport: TransportMessage, queue = "celery"): TaskMessage {
+  const { contentType, headers, properties } = transport;
   if (contentType !== "application/json") {
     throw new ProtocolError(`Message content-type is ${JSON.stringify(contentType)}; Ebb accepts only "application/json" (set task_serializer="json" on the sender; pickle is never accepted)`);
   }
-  const headers = envelope.headers;
-  if (!isObject(headers) || typeof headers.task !== "string") {
-    throw new ProtocolError(`Message has no headers.task; Ebb speaks Celery message protocol v2 (task_protocol=2), got ${isObject(headers) ? "headers without a task name" : "no headers (protocol v1?)"}`);
+  if (typeof headers.task !== "string") {
+    throw new ProtocolError(`Message has no headers.task; Ebb speaks Celery message protocol v2 (task_protocol=2), got ${Object.keys(headers).length > 0 ? "headers without a task name" : "no headers (protocol v1?)"}`);
   }
   const id = headers.id;
   if (typeof id !== "string" || id.length === 0) throw new ProtocolError(`Message for task "${headers.task}" has no headers.id`);
-  const properties = isObject(envelope.properties) ? envelope.properties : {};
-  const body = decodeBody(envelope.body, properties.body_encoding, headers.task);
-  const deliveryInfo = isObject(properties.delivery_info) ? properties.delivery_info : {};
+  const body = decodeBody(transport.body, headers.task);
   const message: TaskMessage = {
     id,
     task: headers.task,
@@ -154,7 +147,7 @@ export function decodeTaskMessage(raw: string): TaskMessage {
     group: typeof headers.group === "string" ? headers.group : null,
     ignoreResult: headers.ignore_result === true,
     priority: typeof properties.priority === "number" ? properties.priority : 0,
-    queue: typeof deliveryInfo.routing_key === "string" && deliveryInfo.routing_key ? deliveryInfo.routing_key : "celery",
+    queue,
     headers,
   };
   if ("ebb_result_expires_ms" in headers) {
@@ -168,9 +161,8 @@ export function decodeTaskMessage(raw: string): TaskMessage {
   return message;
 }
 
-function decodeBody(body: unknown, encoding: unknown, task: string): { args: unknown[]; kwargs: Record<string, unknown>; embed: Embed } {
-  if (typeof body !== "string") throw new ProtocolError(`Message for task "${task}" has no string body`);
-  const text = encoding === "base64" ? Buffer.from(body, "base64").toString("utf8") : body;
+function decodeBody(body: Buffer, task: string): { args: unknown[]; kwargs: Record<string, unknown>; embed: Embed } {
+  const text = body.toString("utf8");
   let parsed: unknown;
   try {
     parsed = JSON.parse(text);
@@ -188,17 +180,6 @@ function optionalTime(value: unknown, field: string): number | null {
   if (value === null || value === undefined) return null;
   if (typeof value !== "string") throw new ProtocolError(`Expected ${field} to be an ISO timestamp or null, got ${JSON.stringify(value)}`);
   return parseCeleryTime(value, field);
-}
-
-function parseJsonObject(raw: string, what: string): Record<string, unknown> {
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(raw);
-  } catch (cause) {
-    throw new ProtocolError(`The ${what} is not JSON (starts ${JSON.stringify(raw.slice(0, 40))})`, { cause });
-  }
-  if (!isObject(parsed)) throw new ProtocolError(`The ${what} is JSON but not an object`);
-  return parsed;
 }
 
 function isObject(v: unknown): v is Record<string, unknown> {

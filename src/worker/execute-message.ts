@@ -1,4 +1,5 @@
 import type { Broker, Delivery } from "../brokers/broker.js";
+import { deferral } from "../brokers/deferral.js";
 import { MaxRetriesExceededError, NotRegisteredError, RetryRequest } from "../errors.js";
 import { encodeException, formatTraceback } from "../protocol/exception-info.js";
 import { readBeatHeaders } from "../protocol/beat-headers.js";
@@ -27,32 +28,32 @@ export interface ExecuteDeps extends RecordDeps {
 }
 
 /**
- * { holdUntil }: the message's ETA (epoch ms, broker clock) is ahead and the broker cannot
- * delay it. The caller keeps the lease, waits until then and calls executeMessage again.
+ * { holdUntil }: the message must wait until then (epoch ms, broker clock), for its ETA or
+ * because its result could not be stored, and the broker cannot delay it. The caller keeps the
+ * lease, waits until then and calls executeMessage again.
  */
 export type ExecuteResult = "done" | "dead-lettered" | "deferred" | "requeued" | { holdUntil: number };
 
 const STORE_RETRY_DELAY_MS = 5_000;
 
 export async function executeMessage(deps: ExecuteDeps, delivery: Delivery): Promise<ExecuteResult> {
-  let msg: TaskMessage;
-  try {
-    msg = decodeTaskMessage(delivery.raw);
-  } catch (e) {
-    const reason = (e as Error).message;
-    deps.log.error(`Malformed message on queue "${delivery.queue}" moved to dead letters: ${reason}`);
-    await deps.broker.deadLetter(delivery, reason);
+  const decoded = decode(delivery);
+  if (typeof decoded === "string") {
+    deps.log.error(`Malformed message on queue "${delivery.queue}" moved to dead letters: ${decoded}`);
+    await deps.broker.deadLetter(delivery, decoded);
     return "dead-lettered";
   }
+  const msg = decoded;
   const def = deps.registry.get(msg.task);
   const now = await deps.broker.now();
   if (def && msg.eta !== null && msg.eta > now) {
-    if (deps.broker.capabilities.delayedDelivery) {
-      await deps.broker.release(delivery, msg.eta);
+    const plan = deferral(deps.broker.capabilities, msg.eta);
+    if (plan.kind === "release") {
+      await deps.broker.release(delivery, plan.availableAt);
       return "deferred";
     }
     // The caller waits (without a slot) and calls again at the ETA; the lease is kept meanwhile.
-    return { holdUntil: msg.eta };
+    return { holdUntil: plan.until };
   }
   const outcome = await outcomeOf(deps, delivery, msg, def, now);
   if (outcome.status !== "SUCCESS" && deps.signal.aborted) {
@@ -68,11 +69,24 @@ export async function executeMessage(deps: ExecuteDeps, delivery: Delivery): Pro
     if (outcome.retry) await deps.broker.publish(encodeTaskMessage(outcome.retry), { queue: msg.queue, priority: msg.priority, availableAt: outcome.retry.eta });
   } catch (e) {
     deps.log.error(`Could not store the result of ${msg.task}[${msg.id}]: ${(e as Error).message}; the message goes back to the queue and runs again in ${STORE_RETRY_DELAY_MS / 1000}s`);
-    await deps.broker.release(delivery, (await deps.broker.now().catch(() => Date.now())) + STORE_RETRY_DELAY_MS).catch(() => undefined);
+    const plan = deferral(deps.broker.capabilities, (await deps.broker.now().catch(() => Date.now())) + STORE_RETRY_DELAY_MS);
+    // Without delayed delivery the worker holds it (lease kept, no slot) and runs it again then.
+    if (plan.kind === "hold") return { holdUntil: plan.until };
+    await deps.broker.release(delivery, plan.availableAt).catch(() => undefined);
     return "requeued";
   }
   await deps.broker.ack(delivery);
   return "done";
+}
+
+/** The delivery's task message, or why it is not one (unframed bytes, or not protocol v2 JSON). */
+function decode(delivery: Delivery): TaskMessage | string {
+  if (delivery.message === null) return delivery.reason;
+  try {
+    return decodeTaskMessage(delivery.message, delivery.queue);
+  } catch (e) {
+    return (e as Error).message;
+  }
 }
 
 async function outcomeOf(deps: ExecuteDeps, delivery: Delivery, msg: TaskMessage, def: TaskDefinition | undefined, now: number): Promise<Outcome & { retry?: TaskMessage }> {

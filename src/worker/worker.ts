@@ -217,7 +217,7 @@ export class Worker {
 
   async #extendLeases(): Promise<void> {
     // One refresh at a time: during an outage, queued refreshes would only pile up behind each other.
-    if (this.#inFlight.size === 0 || this.#extending) return;
+    if (this.#inFlight.size === 0 || this.#extending || this.#deps.broker.capabilities.delivery !== "lease") return;
     this.#extending = true;
     try {
       await this.#deps.broker.extend([...this.#inFlight.keys()], this.#deps.config.visibilityTimeoutMs);

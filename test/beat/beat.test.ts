@@ -4,6 +4,7 @@ import { fireKey } from "../../src/beat/schedule-store.js";
 import type { MemoryBroker } from "../../src/brokers/memory/memory-broker.js";
 import { ConfigError } from "../../src/errors.js";
 import { decodeTaskMessage } from "../../src/protocol/task-message.js";
+import { parseTransportMessage } from "../../src/protocol/transport-message.js";
 import { readBeatHeaders } from "../../src/protocol/beat-headers.js";
 import { currentTask } from "../../src/task-context.js";
 import { clockedApp, startWorker } from "../app/helpers.js";
@@ -17,7 +18,7 @@ async function drain(broker: MemoryBroker, queue = "celery") {
     const got = await broker.fetch([queue], 1000, { visibilityTimeoutMs: 60_000, waitMs: 0 });
     if (got.length === 0) return out;
     for (const d of got) {
-      const m = decodeTaskMessage(d.raw);
+      const m = decodeTaskMessage(d.message!, d.queue);
       const b = readBeatHeaders(m.headers)!;
       out.push({ id: m.id, task: m.task, entry: b.entry, tick: b.tick.getTime(), catchUp: b.catchUp, expires: m.expires, kwargs: m.kwargs });
       await broker.ack(d);
@@ -84,7 +85,7 @@ describe("beat on one store: any number of beats, each tick sent once", () => {
     clock.advance(5_000);
     expect((await other.tick()).resent).toBe(1);
     // The first beat's late resend is deduped by the broker under the fire's key.
-    await broker.publishOnce(fireKey("e", T0 + 10_000), unsent[0]!.message.raw, { queue: "celery", priority: 0, availableAt: null }, 60_000).then((published) => expect(published).toBe(false));
+    await broker.publishOnce(fireKey("e", T0 + 10_000), parseTransportMessage(unsent[0]!.message.raw), { queue: "celery", priority: 0, availableAt: null }, 60_000).then((published) => expect(published).toBe(false));
     const sent = await drain(broker);
     expect(sent.map((s) => [s.tick, s.id])).toEqual([[T0 + 10_000, unsent[0]!.taskId]]);
     expect(await store.unsent(0, clock(), 10)).toEqual([]);
@@ -132,7 +133,7 @@ describe("beat on one store: any number of beats, each tick sent once", () => {
     await beat.tick();
     const got = await broker.fetch(["periodic"], 10, { visibilityTimeoutMs: 1_000, waitMs: 0 });
     expect(got).toHaveLength(1);
-    const m = decodeTaskMessage(got[0]!.raw);
+    const m = decodeTaskMessage(got[0]!.message!, got[0]!.queue);
     expect({ args: m.args, kwargs: m.kwargs, priority: m.priority, expires: m.expires }).toEqual({ args: [1, 2], kwargs: { k: "v" }, priority: 5, expires: T0 + 60_000 + 30_000 });
   });
 

@@ -1,6 +1,9 @@
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import type { Broker, Delivery, FetchOptions } from "../../src/brokers/broker.js";
+import type { Broker, BrokerCapabilities, DeadLetter, FetchOptions } from "../../src/brokers/broker.js";
+import { deferral, releaseAt } from "../../src/brokers/deferral.js";
 import type { manualClock } from "../../src/clock.js";
+import type { TransportMessage } from "../../src/protocol/transport-message.js";
+import { bodies as raws, textMessage } from "../support/transport-messages.js";
 
 export interface BrokerFixture {
   broker: Broker;
@@ -14,19 +17,32 @@ const NOW: FetchOptions = { visibilityTimeoutMs: VT, waitMs: 0 };
 const LONG_WAIT_MS = 20_000;
 const TEST_TIMEOUT_MS = 10_000;
 
-const raws = (ds: readonly Delivery[]): string[] => ds.map((d) => d.raw);
+/** Every page of dead letters, following the cursors. */
+async function deadLetterPages(broker: Broker, limit: number): Promise<DeadLetter[][]> {
+  const pages: DeadLetter[][] = [];
+  let cursor: string | null = null;
+  do {
+    const page = await broker.deadLetters({ cursor, limit });
+    pages.push(page.items);
+    cursor = page.next;
+  } while (cursor !== null && pages.length < 100);
+  return pages;
+}
 
 /**
  * The behaviour every broker must have. make() returns a fresh, empty broker (its own
  * namespace) driven by a manual clock, so time-dependent cases advance the clock instead of
- * sleeping.
+ * sleeping. `declared` is what the broker must declare (the first case checks it); the cases
+ * that depend on a capability are chosen by it, and assert what it says: the priority order,
+ * delayed delivery or else the worker-held path, leases.
  */
-export function brokerConformance(name: string, make: () => Promise<BrokerFixture>): void {
+export function brokerConformance(name: string, declared: BrokerCapabilities, make: () => Promise<BrokerFixture>): void {
   describe(`broker conformance: ${name}`, () => {
     let f: BrokerFixture;
     let broker: Broker;
-    const publish = (raw: string, queue = "q", priority = 0, availableAt: number | null = null): Promise<void> =>
-      broker.publish(raw, { queue, priority, availableAt });
+    const publish = (text: string, queue = "q", priority = 0, availableAt: number | null = null): Promise<void> =>
+      broker.publish(textMessage(text), { queue, priority, availableAt });
+    const leaseIt = declared.delivery === "lease" ? it : null;
 
     beforeEach(async () => {
       f = await make();
@@ -37,13 +53,17 @@ export function brokerConformance(name: string, make: () => Promise<BrokerFixtur
       await f.cleanup?.();
     });
 
-    it("publishes once per key: a resend under the same key is dropped, atomically, even when concurrent", async () => {
-      expect(broker.capabilities.dedupedPublish).toBe(true);
+    it("declares the capabilities its cases are chosen by", () => {
+      expect(broker.capabilities).toEqual(declared);
+      expect(typeof broker.publishOnce === "function").toBe(declared.dedupedPublish);
+    });
+
+    if (declared.dedupedPublish) it("publishes once per key: a resend under the same key is dropped, atomically, even when concurrent", async () => {
       const once = broker.publishOnce!.bind(broker);
       const opts = { queue: "q", priority: 0, availableAt: null };
-      expect(await once("k1", "first", opts, 60_000)).toBe(true);
-      expect(await once("k1", "again", opts, 60_000)).toBe(false);
-      const racers = await Promise.all(Array.from({ length: 10 }, (_, i) => once("k2", `racer-${i}`, { ...opts, priority: 3 }, 60_000)));
+      expect(await once("k1", textMessage("first"), opts, 60_000)).toBe(true);
+      expect(await once("k1", textMessage("again"), opts, 60_000)).toBe(false);
+      const racers = await Promise.all(Array.from({ length: 10 }, (_, i) => once("k2", textMessage(`racer-${i}`), { ...opts, priority: 3 }, 60_000)));
       expect(racers.filter(Boolean)).toHaveLength(1);
       const got = raws(await broker.fetch(["q"], 10, NOW));
       expect(got).toHaveLength(2);
@@ -51,44 +71,55 @@ export function brokerConformance(name: string, make: () => Promise<BrokerFixtur
       expect(got[1]).toMatch(/^racer-\d$/);
     });
 
-    it("hands messages out first in, first out, exactly as published", async () => {
+    it("hands messages out first in, first out, exactly as published: headers, properties, body bytes, content type", async () => {
+      const exact: TransportMessage = {
+        headers: { task: "t", id: "x", nested: { list: [1, null, "é😀"] }, flag: false },
+        properties: { correlation_id: "x", reply_to: "r", delivery_mode: 2, priority: 0 },
+        // Not UTF-8: the bytes must survive as bytes.
+        body: Buffer.from([0x80, 0x00, 0xff, 0xfe, 0x7b, 0x22]),
+        contentType: "application/x-binary",
+        contentEncoding: "binary",
+      };
       await publish("a");
-      await publish("b");
+      await broker.publish(exact, { queue: "q", priority: 0, availableAt: null });
       await publish("c");
       const got = await broker.fetch(["q"], 10, NOW);
-      expect(raws(got)).toEqual(["a", "b", "c"]);
+      expect(got.map((d) => d.message?.headers.id)).toEqual(["a", "x", "c"]);
+      expect(got[1]!.message).toEqual(exact);
+      expect(raws([got[0]!, got[2]!])).toEqual(["a", "c"]);
       expect(got.every((d) => d.queue === "q" && !d.redelivered)).toBe(true);
       expect(new Set(got.map((d) => d.tag)).size).toBe(3);
     });
 
-    it("serves priority 0 first, FIFO within a priority", async () => {
+    it(`serves priorities in the declared order (${declared.priorityOrder}), FIFO within a priority`, async () => {
       await publish("p5", "q", 5);
       await publish("p0-first", "q", 0);
       await publish("p9", "q", 9);
       await publish("p0-second", "q", 0);
-      expect(raws(await broker.fetch(["q"], 10, NOW))).toEqual(["p0-first", "p0-second", "p5", "p9"]);
+      const expected = {
+        "lowest-first": ["p0-first", "p0-second", "p5", "p9"],
+        "highest-first": ["p9", "p5", "p0-first", "p0-second"],
+        none: ["p5", "p0-first", "p9", "p0-second"],
+      }[declared.priorityOrder];
+      expect(raws(await broker.fetch(["q"], 10, NOW))).toEqual(expected);
     });
 
     it("serves earlier queues in the list first, before priority", async () => {
-      await publish("b0", "b", 0);
-      await publish("a9", "a", 9);
+      const [first, last] = declared.priorityOrder === "highest-first" ? [9, 0] : [0, 9];
+      await publish("b0", "b", first);
+      await publish("a9", "a", last);
       await publish("other", "c", 0);
       expect(raws(await broker.fetch(["a", "b"], 1, NOW))).toEqual(["a9"]);
       expect(raws(await broker.fetch(["a", "b"], 10, NOW))).toEqual(["b0"]);
       expect((await broker.fetch(["c"], 10, NOW)).map((d) => d.queue)).toEqual(["c"]);
     });
 
-    it("holds a message until availableAt, or (without delayed delivery) hands it out at once for the worker to hold", async () => {
-      if (!broker.capabilities.delayedDelivery) {
-        // Celery's layout: an ETA message sits in the queue like any other; the worker holds it.
-        await publish("later", "q", 0, f.clock() + 10_000);
-        expect(raws(await broker.fetch(["q"], 10, NOW))).toEqual(["later"]);
-        return;
-      }
+    if (declared.delayedDelivery) it("holds a message until availableAt; the worker is told to release, not hold", async () => {
+      expect(deferral(broker.capabilities, f.clock() + 10_000)).toEqual({ kind: "release", availableAt: f.clock() + 10_000 });
       await publish("later", "q", 0, f.clock() + 10_000);
       await publish("now");
       const [now] = await broker.fetch(["q"], 10, NOW);
-      expect(now?.raw).toBe("now");
+      expect(raws([now!])).toEqual(["now"]);
       await broker.ack(now!);
       f.clock.advance(9_999);
       expect(await broker.fetch(["q"], 10, NOW)).toEqual([]);
@@ -96,7 +127,33 @@ export function brokerConformance(name: string, make: () => Promise<BrokerFixtur
       expect(raws(await broker.fetch(["q"], 10, NOW))).toEqual(["later"]);
     });
 
-    it("hands a message out again, redelivered, when its lease ends unacked", async () => {
+    if (!declared.delayedDelivery) it("without delayed delivery: availableAt is ignored, and the worker holds the message, its lease kept, until it is due", async () => {
+      // Celery's Redis layout: an ETA message sits in the queue like any other; the worker holds it.
+      const due = f.clock() + 10 * VT;
+      await publish("later", "q", 0, due);
+      const [held] = await broker.fetch(["q"], 10, NOW);
+      expect(held?.message?.headers.id).toBe("later");
+      const plan = deferral(broker.capabilities, due);
+      expect(plan).toEqual({ kind: "hold", until: due, extendLease: declared.delivery === "lease" });
+      // What the worker does while it holds: keep the lease, so nobody else is handed the message.
+      while (f.clock() < due) {
+        if (plan.kind === "hold" && plan.extendLease) await broker.extend([held!], VT);
+        f.clock.advance(VT - 1);
+        expect(await broker.fetch(["q"], 10, NOW)).toEqual([]);
+      }
+      await broker.ack(held!);
+      f.clock.advance(VT * 10);
+      expect(await broker.fetch(["q"], 10, NOW)).toEqual([]);
+    });
+
+    if (!declared.delayedDelivery) it("without delayed delivery: a message given back early (shutdown) is handed out at once", async () => {
+      await publish("m");
+      const [d] = await broker.fetch(["q"], 1, NOW);
+      await broker.release(d!, releaseAt(broker.capabilities, f.clock() + 10 * VT));
+      expect(await broker.fetch(["q"], 1, NOW)).toMatchObject([{ message: { headers: { id: "m" } }, redelivered: true }]);
+    });
+
+    leaseIt?.("hands a message out again, redelivered, when its lease ends unacked", async () => {
       await publish("m");
       const [first] = await broker.fetch(["q"], 1, NOW);
       expect(first?.redelivered).toBe(false);
@@ -105,11 +162,11 @@ export function brokerConformance(name: string, make: () => Promise<BrokerFixtur
       expect(await broker.fetch(["q"], 1, NOW)).toEqual([]);
       f.clock.advance(1);
       const [again] = await broker.fetch(["q"], 1, NOW);
-      expect(again).toMatchObject({ raw: "m", queue: "q", redelivered: true });
+      expect(again).toMatchObject({ message: { headers: { id: "m" } }, queue: "q", redelivered: true });
       expect(again?.tag).not.toBe(first?.tag);
     });
 
-    it("extend keeps the lease alive from now", async () => {
+    leaseIt?.("extend keeps the lease alive from now", async () => {
       await publish("m");
       const [d] = await broker.fetch(["q"], 1, NOW);
       f.clock.advance(800);
@@ -129,7 +186,7 @@ export function brokerConformance(name: string, make: () => Promise<BrokerFixtur
       expect(raws(await broker.fetch(["q"], 10, NOW))).toEqual(["n"]);
     });
 
-    it("ignores ack/extend/release/deadLetter with a tag whose lease was taken over", async () => {
+    leaseIt?.("ignores ack/extend/release/deadLetter with a tag whose lease was taken over", async () => {
       await publish("m");
       const [stale] = await broker.fetch(["q"], 1, NOW);
       f.clock.advance(VT);
@@ -142,11 +199,11 @@ export function brokerConformance(name: string, make: () => Promise<BrokerFixtur
       await broker.deadLetter(stale!, "stale");
       // Still leased by `current`: a stale release would have made it visible.
       expect(await broker.fetch(["q"], 1, NOW)).toEqual([]);
-      expect(await broker.deadLetters()).toEqual([]);
+      expect(await broker.deadLetters()).toEqual({ items: [], next: null });
       // The current lease ends when it did before: a stale extend would have pushed it out.
       f.clock.advance(VT);
       const [third] = await broker.fetch(["q"], 1, NOW);
-      expect(third?.raw).toBe("m");
+      expect(raws([third!])).toEqual(["m"]);
       await broker.ack(current!);
       expect(await broker.fetch(["q"], 1, NOW)).toEqual([]);
       await broker.ack(third!);
@@ -154,7 +211,7 @@ export function brokerConformance(name: string, make: () => Promise<BrokerFixtur
       expect(await broker.fetch(["q"], 1, NOW)).toEqual([]);
     });
 
-    it("release gives the message back at availableAt, or at once for null", async () => {
+    if (declared.delayedDelivery) it("release gives the message back at availableAt, or at once for null", async () => {
       await publish("m");
       const [d] = await broker.fetch(["q"], 1, NOW);
       await broker.release(d!, f.clock() + 5_000);
@@ -162,28 +219,57 @@ export function brokerConformance(name: string, make: () => Promise<BrokerFixtur
       expect(await broker.fetch(["q"], 1, NOW)).toEqual([]);
       f.clock.advance(1);
       const [again] = await broker.fetch(["q"], 1, NOW);
-      expect(again).toMatchObject({ raw: "m", redelivered: true });
+      expect(again).toMatchObject({ message: { headers: { id: "m" } }, redelivered: true });
       await broker.release(again!, null);
       expect(raws(await broker.fetch(["q"], 1, NOW))).toEqual(["m"]);
     });
 
-    it("deadLetter keeps the raw message and the reason, newest first, and removes it from the queue", async () => {
-      const odd = 'not json {{ "é" 😀 \n\t\\ ';
-      await publish(odd, "q");
+    it("deadLetter keeps the message and the reason, newest first, and removes it from the queue", async () => {
+      const odd: TransportMessage = { ...textMessage("odd"), body: Buffer.from('not json {{ "é" 😀 \n\t\\ \u0000'), contentType: "application/x-python-serialize" };
+      await broker.publish(odd, { queue: "q", priority: 0, availableAt: null });
       await publish("second", "other");
       const [d1] = await broker.fetch(["q"], 1, NOW);
-      await broker.deadLetter(d1!, "malformed envelope");
+      await broker.deadLetter(d1!, "not JSON");
       const at1 = f.clock();
       f.clock.advance(10);
       const [d2] = await broker.fetch(["other"], 1, NOW);
       await broker.deadLetter(d2!, "unknown task");
-      expect(await broker.deadLetters()).toEqual([
-        { raw: "second", queue: "other", reason: "unknown task", at: at1 + 10 },
-        { raw: odd, queue: "q", reason: "malformed envelope", at: at1 },
+      const { items, next } = await broker.deadLetters();
+      expect(next).toBeNull();
+      expect(items.map(({ raw: _raw, ...rest }) => rest)).toEqual([
+        { message: textMessage("second"), queue: "other", reason: "unknown task", at: at1 + 10 },
+        { message: odd, queue: "q", reason: "not JSON", at: at1 },
       ]);
-      expect(await broker.deadLetters(1)).toHaveLength(1);
+      // raw is the broker's own bytes for the message; they are not empty, and one message's differ from another's.
+      expect(items[0]!.raw.length).toBeGreaterThan(0);
+      expect(items[0]!.raw.equals(items[1]!.raw)).toBe(false);
       f.clock.advance(VT * 10);
       expect(await broker.fetch(["q", "other"], 10, NOW)).toEqual([]);
+    });
+
+    it("dead letters come a page at a time, newest first; the cursor is stable while more arrive", async () => {
+      const deadLetter = async (text: string): Promise<void> => {
+        await publish(text);
+        const [d] = await broker.fetch(["q"], 1, NOW);
+        await broker.deadLetter(d!, `reason ${text}`);
+        f.clock.advance(1);
+      };
+      for (const t of ["d1", "d2", "d3", "d4", "d5"]) await deadLetter(t);
+      const ids = (items: readonly DeadLetter[]) => items.map((d) => d.message?.headers.id);
+      expect((await deadLetterPages(broker, 2)).map(ids)).toEqual([["d5", "d4"], ["d3", "d2"], ["d1"]]);
+      expect((await deadLetterPages(broker, 5)).map(ids)).toEqual([["d5", "d4", "d3", "d2", "d1"]]);
+      const first = await broker.deadLetters({ limit: 2 });
+      expect(ids(first.items)).toEqual(["d5", "d4"]);
+      // Dead letters added between two pages appear on a fresh first page, not in the middle of this walk.
+      await deadLetter("d6");
+      const second = await broker.deadLetters({ cursor: first.next, limit: 2 });
+      expect(ids(second.items)).toEqual(["d3", "d2"]);
+      const third = await broker.deadLetters({ cursor: second.next, limit: 2 });
+      expect(ids(third.items)).toEqual(["d1"]);
+      expect(third.next).toBeNull();
+      expect(ids((await broker.deadLetters({ limit: 1 })).items)).toEqual(["d6"]);
+      await expect(broker.deadLetters({ limit: 0 })).rejects.toThrow(/limit.*>= 1.*0/);
+      await expect(broker.deadLetters({ cursor: "x" })).rejects.toThrow(/cursor.*"x"/);
     });
 
     it("honours max", async () => {
@@ -203,7 +289,7 @@ export function brokerConformance(name: string, make: () => Promise<BrokerFixtur
       const [d] = await broker.fetch(["q"], 1, NOW);
       const pending = broker.fetch(["q"], 1, { visibilityTimeoutMs: VT, waitMs: LONG_WAIT_MS });
       await broker.release(d!, null);
-      expect(await pending).toMatchObject([{ raw: "m", redelivered: true }]);
+      expect(await pending).toMatchObject([{ message: { headers: { id: "m" } }, redelivered: true }]);
     }, TEST_TIMEOUT_MS);
 
     it("two waiting fetches share one message: exactly one gets it", async () => {
@@ -221,7 +307,7 @@ export function brokerConformance(name: string, make: () => Promise<BrokerFixtur
       expect(await pending).toEqual([]);
       await publish("m");
       expect(await broker.fetch(["q"], 1, { ...NOW, signal: controller.signal })).toEqual([]);
-      expect(await broker.fetch(["q"], 1, NOW)).toMatchObject([{ raw: "m", redelivered: false }]);
+      expect(await broker.fetch(["q"], 1, NOW)).toMatchObject([{ message: { headers: { id: "m" } }, redelivered: false }]);
     }, TEST_TIMEOUT_MS);
 
     it("close ends a waiting fetch with []", async () => {

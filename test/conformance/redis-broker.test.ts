@@ -14,7 +14,7 @@ await describeWithService("redis", "redis broker", () => {
   const admin = new Redis({ host, port, lazyConnect: true });
   afterAll(() => admin.quit());
 
-  brokerConformance("redis", async () => {
+  brokerConformance("redis", { delayedDelivery: false, priorityOrder: "lowest-first", clock: "store", delivery: "lease", dedupedPublish: true }, async () => {
     // Each test gets a namespace of its own through the URL's prefix.
     const prefix = `ebbtest:${randomUUID()}:`;
     const clock = manualClock();

@@ -11,6 +11,7 @@ import { StoreUnavailableError } from "../../src/errors.js";
 import { migrate } from "../../src/sqlite/migrations.js";
 import { openDatabase } from "../../src/sqlite/open-database.js";
 import { backendConformance } from "./backend-conformance.js";
+import { bodies, textMessage } from "../support/transport-messages.js";
 import { brokerConformance } from "./broker-conformance.js";
 import { scheduleStoreConformance } from "./schedule-store-conformance.js";
 
@@ -25,7 +26,7 @@ function tempDb(): { url: string; path: string; cleanup: () => Promise<void> } {
   return { url: `sqlite://${path}`, path, cleanup: async () => rmSync(dir, { recursive: true, force: true }) };
 }
 
-brokerConformance("sqlite", async () => {
+brokerConformance("sqlite", { delayedDelivery: true, priorityOrder: "lowest-first", clock: "store", delivery: "lease", dedupedPublish: true }, async () => {
   const { url, cleanup } = tempDb();
   const clock = manualClock();
   return { broker: new SqliteBroker({ url, clock, pollIntervalMs: NO_POLLING }), clock, cleanup };
@@ -84,14 +85,34 @@ describe("sqlite store details", () => {
     const backend = await backendFromUrl(url);
     expect(broker).toBeInstanceOf(SqliteBroker);
     expect(backend).toBeInstanceOf(SqliteBackend);
-    await broker.publish("m", { queue: "q", priority: 0, availableAt: null });
+    await broker.publish(textMessage("m"), { queue: "q", priority: 0, availableAt: null });
     await broker.close();
     const { result } = await backend.store({ taskId: "t", status: "SUCCESS", result: 1, traceback: null, children: [], lifetimeMs: null, tier: null, action: "delete" });
     expect(result.status).toBe("SUCCESS");
     const again = await brokerFromUrl(url);
-    expect((await again.fetch(["q"], 1, { visibilityTimeoutMs: 1_000, waitMs: 0 }))[0]?.raw).toBe("m");
+    expect(bodies(await again.fetch(["q"], 1, { visibilityTimeoutMs: 1_000, waitMs: 0 }))).toEqual(["m"]);
     await again.close();
     await backend.close();
+  });
+
+  it("a row that is not a stored message is handed out unframed with the reason, and dead-lettered byte for byte", async () => {
+    const { url, path } = db();
+    const broker = new SqliteBroker({ url, pollIntervalMs: NO_POLLING });
+    const legacy = '{"body": "W10=", "content-type": "application/json", "headers": {}}  \u00e9 not ours';
+    const handle = openDatabase(path);
+    handle.db.prepare("INSERT INTO ebb_messages (queue, priority, body, available_at, created_at) VALUES ('q', 0, ?, 0, 0)").run(legacy);
+    handle.close();
+    const [d] = await broker.fetch(["q"], 1, { visibilityTimeoutMs: 1_000, waitMs: 0 });
+    expect(d?.message).toBeNull();
+    if (d?.message !== null) throw new Error("expected an unframed delivery");
+    expect(d.raw.toString("utf8")).toBe(legacy);
+    expect(d.reason).toMatch(/stored message is not JSON/);
+    await broker.deadLetter(d, d.reason);
+    const { items } = await broker.deadLetters();
+    expect(items).toHaveLength(1);
+    expect(items[0]!.raw.toString("utf8")).toBe(legacy);
+    expect(items[0]!.message).toBeNull();
+    await broker.close();
   });
 
   it("uses SQLite's clock when none is injected", async () => {
@@ -110,14 +131,14 @@ describe("sqlite store details", () => {
     const clock = manualClock();
     const broker = new SqliteBroker({ url, clock, pollIntervalMs: NO_POLLING });
     const opts = { queue: "q", priority: 0, availableAt: null };
-    expect(await broker.publishOnce("k", "one", opts, 1_000)).toBe(true);
-    expect(await broker.publishOnce("gone", "x", opts, 500)).toBe(true);
+    expect(await broker.publishOnce("k", textMessage("one"), opts, 1_000)).toBe(true);
+    expect(await broker.publishOnce("gone", textMessage("x"), opts, 500)).toBe(true);
     clock.advance(999);
-    expect(await broker.publishOnce("k", "early", opts, 1_000)).toBe(false);
+    expect(await broker.publishOnce("k", textMessage("early"), opts, 1_000)).toBe(false);
     clock.advance(1);
-    expect(await broker.publishOnce("k", "two", opts, 1_000)).toBe(true);
+    expect(await broker.publishOnce("k", textMessage("two"), opts, 1_000)).toBe(true);
     const got = await broker.fetch(["q"], 10, { visibilityTimeoutMs: 1_000, waitMs: 0 });
-    expect(got.map((d) => d.raw)).toEqual(["one", "x", "two"]);
+    expect(bodies(got)).toEqual(["one", "x", "two"]);
     const handle = openDatabase(path);
     expect(handle.db.prepare("SELECT key, expires_at FROM ebb_publish_keys").all()).toEqual([{ key: "k", expires_at: clock() + 1_000 }]);
     handle.close();

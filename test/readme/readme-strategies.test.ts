@@ -111,7 +111,7 @@ describe("README strategy 1: automatic cleanup with beat", () => {
       expect(sent.get("celery.backend_cleanup")!.map((t) => new Date(t).toISOString().slice(11))).toEqual(["04:00:00.000Z"]);
       const broker = await app.broker();
       const queued = await broker.fetch(["celery"], 1000, { visibilityTimeoutMs: 60_000, waitMs: 0 });
-      const daily = queued.map((d) => decodeTaskMessage(d.raw)).filter((m) => readBeatHeaders(m.headers)?.entry === "celery.backend_cleanup");
+      const daily = queued.map((d) => decodeTaskMessage(d.message!, d.queue)).filter((m) => readBeatHeaders(m.headers)?.entry === "celery.backend_cleanup");
       expect(daily).toHaveLength(1);
       expect(daily[0]!.expires! - readBeatHeaders(daily[0]!.headers)!.tick.getTime()).toBe(3_600_000);
       for (const d of queued) await broker.release(d, null);

@@ -6,6 +6,7 @@ import type { App } from "../../src/app.js";
 import { currentTask } from "../../src/task-context.js";
 import { namespace } from "../redis/redis-broker-helpers.js";
 import { describeWithService } from "../support/services.js";
+import { textMessage } from "../support/transport-messages.js";
 import { runWorker, sharedNamespace, sleep, testApp, waitFor } from "./harness.js";
 
 // The visibility timeout on a real Redis, between Ebb workers: a live worker keeps its lease on a
@@ -127,7 +128,7 @@ await describeWithService("redis", "redis e2e: visibility timeout between worker
     const ns = await namespace();
     onTestFinished(() => ns.cleanup());
     const broker = await ns.broker();
-    await broker.publish("m", { queue: "q", priority: 0, availableAt: null });
+    await broker.publish(textMessage("m"), { queue: "q", priority: 0, availableAt: null });
     const [d] = await broker.fetch(["q"], 1, { visibilityTimeoutMs: VT, waitMs: 0 });
     expect(d).toBeDefined();
     return { ns, broker, delivery: d! };

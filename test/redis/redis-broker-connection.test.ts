@@ -5,6 +5,7 @@ import { RedisBroker } from "../../src/brokers/redis/redis-broker.js";
 import { StoreUnavailableError } from "../../src/errors.js";
 import { describeWithService } from "../support/services.js";
 import { namespace, type Namespace } from "./redis-broker-helpers.js";
+import { bodies, textMessage } from "../support/transport-messages.js";
 
 // Store-only cases: what the Redis broker does when its connections fail or drop. Reconnecting
 // and the offline queue are ioredis behaviour the other brokers do not have.
@@ -30,8 +31,8 @@ await describeWithService("redis", "redis broker: connections", () => {
     const name = `ebb-reconnect-${randomUUID().slice(0, 8)}`;
     const broker = await ns.broker({ connectionName: name });
     const publisher = await ns.broker();
-    await broker.publish("m1", { queue: "q", priority: 0, availableAt: null });
-    await broker.publish("m2", { queue: "q", priority: 0, availableAt: null });
+    await broker.publish(textMessage("m1"), { queue: "q", priority: 0, availableAt: null });
+    await broker.publish(textMessage("m2"), { queue: "q", priority: 0, availableAt: null });
     const [d1, d2] = await broker.fetch(["q"], 2, { visibilityTimeoutMs: VT, waitMs: 0 });
 
     expect(await killConnections(name)).toBe(1);
@@ -43,8 +44,8 @@ await describeWithService("redis", "redis broker: connections", () => {
     const waiting = broker.fetch(["q"], 1, { visibilityTimeoutMs: VT, waitMs: 5_000 });
     await new Promise((r) => setTimeout(r, 100));
     expect(await killConnections(name)).toBe(2);
-    await publisher.publish("m3", { queue: "q", priority: 0, availableAt: null });
-    expect((await waiting).map((d) => d.raw)).toEqual(["m3"]);
+    await publisher.publish(textMessage("m3"), { queue: "q", priority: 0, availableAt: null });
+    expect(bodies(await waiting)).toEqual(["m3"]);
     await broker.ack(d2!);
     expect(await ns.redis.hlen(`${ns.prefix}unacked`)).toBe(1);
   });
@@ -52,7 +53,7 @@ await describeWithService("redis", "redis broker: connections", () => {
   it("by URL: redis:// and rediss:// give a RedisBroker; an unreachable Redis is StoreUnavailableError with the password hidden", async () => {
     const broker = await brokerFromUrl(ns.url);
     expect(broker).toBeInstanceOf(RedisBroker);
-    expect(broker.capabilities).toEqual({ delayedDelivery: false, priorities: true, dedupedPublish: true });
+    expect(broker.capabilities).toEqual({ delayedDelivery: false, priorityOrder: "lowest-first", clock: "store", delivery: "lease", dedupedPublish: true });
     await broker.close();
     expect(() => checkBrokerUrl("rediss://example.invalid:6380/0")).not.toThrow();
 
@@ -71,6 +72,6 @@ await describeWithService("redis", "redis broker: connections", () => {
     await broker.close();
     expect(await waiting).toEqual([]);
     expect(performance.now() - started).toBeLessThan(500);
-    await expect(broker.publish("x", { queue: "q", priority: 0, availableAt: null })).rejects.toBeInstanceOf(StoreUnavailableError);
+    await expect(broker.publish(textMessage("x"), { queue: "q", priority: 0, availableAt: null })).rejects.toBeInstanceOf(StoreUnavailableError);
   });
 });

@@ -1,9 +1,11 @@
 import { randomUUID } from "node:crypto";
 import { Redis } from "ioredis";
+import { frameKombuEnvelope, parseKombuEnvelope } from "../../src/brokers/redis/kombu-envelope.js";
 import { RedisBroker } from "../../src/brokers/redis/redis-broker.js";
 import { manualClock } from "../../src/clock.js";
 import { unlinkPrefix } from "../support/redis-namespace.js";
 import { SERVICES } from "../support/services.js";
+import { textMessage } from "../support/transport-messages.js";
 
 export { unlinkPrefix };
 
@@ -47,6 +49,16 @@ export async function namespace(port: number = SERVICES.redis.port): Promise<Nam
   };
 }
 
+
+/** A list entry as kombu frames it, for a message whose body (and headers.id) is `text`. */
+export function envelopeOf(text: string, queue = "q", priority = 0): string {
+  return frameKombuEnvelope(textMessage(text), queue, priority);
+}
+
+/** The body of a list entry (a kombu envelope) as text. */
+export function bodyOfEntry(raw: string): string {
+  return parseKombuEnvelope(raw).body.toString("utf8");
+}
 
 /** The quoted arguments of one `redis-cli monitor` line, unescaped (sdscatrepr: \" \\ \n \r \t \a \b \xHH). */
 export function monitorArgs(line: string): string[] {

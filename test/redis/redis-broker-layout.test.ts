@@ -1,14 +1,18 @@
 import { afterEach, beforeEach, expect, it } from "vitest";
+import { frameKombuEnvelope, parseKombuEnvelope } from "../../src/brokers/redis/kombu-envelope.js";
 import { decodeTaskMessage, encodeTaskMessage, makeTaskMessage } from "../../src/protocol/task-message.js";
 import { listReference, loadRedisVariants, readReference } from "../fixtures/celery-reference.js";
 import { describeWithService } from "../support/services.js";
-import { monitorArgs, namespace, type Namespace } from "./redis-broker-helpers.js";
+import { textMessage } from "../support/transport-messages.js";
+import { bodyOfEntry, monitorArgs, namespace, type Namespace } from "./redis-broker-helpers.js";
 
 // Store-only cases: the exact keys, bytes and scores of kombu's Redis transport are what lets
 // Python Celery share queues with Ebb; the shared conformance suite cannot see them.
 
 const NOW = { visibilityTimeoutMs: 1_000, waitMs: 0 };
 const P3 = "\x06\x163";
+/** The delivery_tag kombu's framing gave a list entry (random per publish). */
+const tagOf = (entry: string): string => (JSON.parse(entry) as { properties: { delivery_tag: string } }).properties.delivery_tag;
 
 await describeWithService("redis", "redis broker: kombu's layout", () => {
   let ns: Namespace;
@@ -20,18 +24,22 @@ await describeWithService("redis", "redis broker: kombu's layout", () => {
 
   it("an Ebb-published message lands in the kombu list and binding, byte for byte", async () => {
     const broker = await ns.broker();
-    const raw = encodeTaskMessage(makeTaskMessage({ task: "probe.add", args: [2, 3] }));
-    await broker.publish(raw, { queue: "celery", priority: 0, availableAt: null });
-    expect(await ns.redis.lrange(key("celery"), 0, -1)).toEqual([raw]);
+    const message = encodeTaskMessage(makeTaskMessage({ task: "probe.add", args: [2, 3] }));
+    await broker.publish(message, { queue: "celery", priority: 0, availableAt: null });
+    const [entry, ...more] = await ns.redis.lrange(key("celery"), 0, -1);
+    expect(more).toEqual([]);
+    expect(entry).toBe(frameKombuEnvelope(message, "celery", 0, tagOf(entry!)));
     expect(await ns.redis.smembers(key("_kombu.binding.celery"))).toEqual(["celery\x06\x16\x06\x16celery"]);
     for (const step of ["\x06\x163", "\x06\x166", "\x06\x169"]) expect(await ns.redis.exists(key(`celery${step}`))).toBe(0);
   });
 
   it("publishOnce lands exactly where publish does, beside a key of its own that expires", async () => {
     const broker = await ns.broker();
-    const raw = encodeTaskMessage(makeTaskMessage({ task: "probe.add", args: [2, 3] }));
+    const raw = encodeTaskMessage(makeTaskMessage({ task: "probe.add", args: [2, 3], priority: 3 }));
     expect(await broker.publishOnce("beat:e:1", raw, { queue: "celery", priority: 3, availableAt: null }, 60_000)).toBe(true);
-    expect(await ns.redis.lrange(key(`celery${P3}`), 0, -1)).toEqual([raw]);
+    const [entry, ...more] = await ns.redis.lrange(key(`celery${P3}`), 0, -1);
+    expect(more).toEqual([]);
+    expect(entry).toBe(frameKombuEnvelope(raw, "celery", 3, tagOf(entry!)));
     expect(await ns.redis.smembers(key("_kombu.binding.celery"))).toEqual(["celery\x06\x16\x06\x16celery"]);
     const pttl = await ns.redis.pttl(key("ebb.once.beat:e:1"));
     expect(pttl).toBeGreaterThan(0);
@@ -47,10 +55,10 @@ await describeWithService("redis", "redis broker: kombu's layout", () => {
     const restoredByCelery = readReference("broker_messages/msg_eta_retry_restored_at_warm_shutdown.raw.json");
     await ns.redis.lpush(key("celery"), plain, restoredByCelery);
     const [first, second] = await broker.fetch(["celery"], 10, NOW);
-    expect(first).toMatchObject({ raw: plain, queue: "celery", redelivered: false });
-    expect(decodeTaskMessage(first!.raw)).toMatchObject({ task: "probe.add", args: [2, 3], id: "44d20ee2-5c67-4102-bea1-aee870fcb508" });
+    expect(first).toMatchObject({ message: parseKombuEnvelope(plain), queue: "celery", redelivered: false });
+    expect(decodeTaskMessage(first!.message!, first!.queue)).toMatchObject({ task: "probe.add", args: [2, 3], id: "44d20ee2-5c67-4102-bea1-aee870fcb508" });
     // kombu flags a message it put back in headers and delivery_info; Ebb reads the flag.
-    expect(second).toMatchObject({ raw: restoredByCelery, redelivered: true });
+    expect(second).toMatchObject({ message: parseKombuEnvelope(restoredByCelery), redelivered: true });
   });
 
   it("fetches every message variant a Celery client sent, from the list it used, byte for byte", async () => {
@@ -60,8 +68,13 @@ await describeWithService("redis", "redis broker: kombu's layout", () => {
     const extra = listReference("broker_messages", ".raw.json").map((f) => readReference(`broker_messages/${f}`));
     for (const raw of extra) await ns.redis.lpush(key("celery"), raw);
     const got = await broker.fetch(["celery"], 100, NOW);
-    expect(got.map((d) => d.raw).sort()).toEqual([...variants.map((v) => v.raw_list_entry), ...extra].sort());
-    for (const d of got) expect(decodeTaskMessage(d.raw).id).toBe((JSON.parse(d.raw) as { headers: { id: string } }).headers.id);
+    const pushed = [...variants.map((v) => v.raw_list_entry), ...extra];
+    const asText = (m: unknown) => JSON.stringify(m);
+    expect(got.map((d) => asText(d.message)).sort()).toEqual(pushed.map((raw) => asText(parseKombuEnvelope(raw))).sort());
+    // And byte for byte: each one's unacked value holds the very list entry.
+    const values = await ns.redis.hvals(key("unacked"));
+    expect(values.map((v) => v.slice(1, -', "", "celery"]'.length)).sort()).toEqual([...pushed].sort());
+    for (const d of got) expect(decodeTaskMessage(d.message!, d.queue).id).toBe(d.message!.headers.id);
   });
 
   it("two copies of one envelope in flight get separate unacked fields, so acking one keeps the other", async () => {
@@ -80,13 +93,15 @@ await describeWithService("redis", "redis broker: kombu's layout", () => {
   it("puts priority 5 on celery\\x06\\x163, as Celery does, and serves priority 0 before it", async () => {
     const broker = await ns.broker();
     const celeryP5 = readReference("broker_messages/msg_priority_5_custom_task_id.raw.json");
-    await broker.publish("ebb-p5", { queue: "celery", priority: 5, availableAt: null });
+    await broker.publish(textMessage("ebb-p5"), { queue: "celery", priority: 5, availableAt: null });
     await ns.redis.lpush(key(`celery${P3}`), celeryP5);
-    await broker.publish("ebb-p0", { queue: "celery", priority: 0, availableAt: null });
-    expect(await ns.redis.lrange(key(`celery${P3}`), 0, -1)).toEqual([celeryP5, "ebb-p5"]);
+    await broker.publish(textMessage("ebb-p0"), { queue: "celery", priority: 0, availableAt: null });
+    const [first, second] = await ns.redis.lrange(key(`celery${P3}`), 0, -1);
+    expect(first).toBe(celeryP5);
+    expect(bodyOfEntry(second!)).toBe("ebb-p5");
     const got = await broker.fetch(["celery"], 10, NOW);
-    expect(got.map((d) => d.raw)).toEqual(["ebb-p0", "ebb-p5", celeryP5]);
-    expect(decodeTaskMessage(got[2]!.raw)).toMatchObject({ id: "my-custom-id-0001", priority: 5 });
+    expect(got.map((d) => d.message?.headers.id)).toEqual(["ebb-p0", "ebb-p5", "my-custom-id-0001"]);
+    expect(decodeTaskMessage(got[2]!.message!, got[2]!.queue)).toMatchObject({ id: "my-custom-id-0001", priority: 5 });
   });
 
   it("records a lease as kombu does: the same unacked bytes a Python worker wrote, scored in unix seconds", async () => {
@@ -110,19 +125,24 @@ await describeWithService("redis", "redis broker: kombu's layout", () => {
 
     // Without an injected clock the score is Redis's time, in seconds like Python's time().
     const serverTimed = await ns.broker({ clock: null });
-    await serverTimed.publish(pushed, { queue: "celery", priority: 0, availableAt: null });
+    await ns.redis.lpush(key("celery"), pushed);
     await serverTimed.fetch(["celery"], 1, NOW);
     const [seconds] = await ns.redis.time();
     expect(Number(await ns.redis.zscore(key("unacked_index"), tag!))).toBeCloseTo(Number(seconds), -1);
   });
 
-  it("stores a message that is not an envelope as a JSON string, so the unacked hash stays kombu-readable", async () => {
+  it("hands out an entry that is not an envelope unframed, with its bytes and the reason, stored as a JSON string so the unacked hash stays kombu-readable", async () => {
     const broker = await ns.broker();
-    await broker.publish('not json {"', { queue: "q", priority: 0, availableAt: null });
+    await ns.redis.lpush(key("q"), 'not json {"');
     const [d] = await broker.fetch(["q"], 1, NOW);
     const [field] = await ns.redis.hkeys(key("unacked"));
     expect(JSON.parse((await ns.redis.hget(key("unacked"), field!))!)).toEqual(['not json {"', "", "q"]);
-    expect(d?.raw).toBe('not json {"');
+    if (d?.message !== null) throw new Error("expected an unframed delivery");
+    expect(d.raw.toString("utf8")).toBe('not json {"');
+    expect(d.reason).toMatch(/not JSON/);
+    // Released, it goes back as it was.
+    await broker.release(d, null);
+    expect(await ns.redis.lrange(key("q"), 0, -1)).toEqual(['not json {"']);
   });
 
   it("restores like kombu: RPUSH back with headers and delivery_info marked redelivered, index and hash cleared", async () => {
@@ -135,11 +155,11 @@ await describeWithService("redis", "redis broker: kombu's layout", () => {
     const [again] = await broker.fetch(["celery"], 1, NOW);
     // RPUSH: the restored message is served before the newer one.
     expect(again?.redelivered).toBe(true);
-    const envelope = JSON.parse(again!.raw) as { headers: Record<string, unknown>; properties: { delivery_info: Record<string, unknown> } };
-    expect(envelope.headers.redelivered).toBe(true);
-    expect(envelope.properties.delivery_info).toEqual({ exchange: "", routing_key: "celery", redelivered: true });
-    // The same bytes kombu's restore produced: "redelivered": true appended, Python's separators.
-    expect(again!.raw).toBe(plain.replace('"ignore_result": false}', '"ignore_result": false, "redelivered": true}').replace('"routing_key": "celery"}', '"routing_key": "celery", "redelivered": true}'));
+    expect(again!.message!.headers.redelivered).toBe(true);
+    // The same bytes kombu's restore produced: "redelivered": true appended, Python's separators
+    // (in the unacked value, which holds the list entry as it was fetched).
+    const restored = plain.trimEnd().replace('"ignore_result": false}', '"ignore_result": false, "redelivered": true}').replace('"routing_key": "celery"}', '"routing_key": "celery", "redelivered": true}');
+    expect(await ns.redis.hvals(key("unacked"))).toEqual([`[${restored}, "", "celery"]`]);
     expect(await ns.redis.lrange(key("celery"), 0, -1)).toEqual(["newer"]);
     expect(await ns.redis.hlen(key("unacked"))).toBe(1);
   });

@@ -3,6 +3,7 @@ import { afterAll, afterEach, beforeAll, beforeEach, expect, it } from "vitest";
 import { RedisServer } from "../support/redis-server.js";
 import { describeWithService } from "../support/services.js";
 import { namespace, type Namespace } from "./redis-broker-helpers.js";
+import { bodies, textMessage } from "../support/transport-messages.js";
 
 // Store-only case: which Redis commands the broker sends. KEYS blocks a shared Redis (DESIGN.md,
 // "Cleanup and archive"), so the broker must never send it, on any path.
@@ -29,8 +30,8 @@ await describeWithService("redis", "redis broker: commands on the wire", () => {
     monitor.on("monitor", (_time: string, args: string[], source: string) => seen.push({ args, source }));
 
     const broker = await ns.broker({ connectionName: name });
-    await broker.publish("a", { queue: "q", priority: 0, availableAt: null });
-    await broker.publish("b", { queue: "q", priority: 9, availableAt: null });
+    await broker.publish(textMessage("a"), { queue: "q", priority: 0, availableAt: null });
+    await broker.publish(textMessage("b"), { queue: "q", priority: 9, availableAt: null });
     const batch = await broker.fetch(["q"], 10, { visibilityTimeoutMs: VT, waitMs: 0 });
     await broker.extend(batch, VT);
     await broker.ack(batch[0]!);
@@ -38,12 +39,12 @@ await describeWithService("redis", "redis broker: commands on the wire", () => {
     const [again] = await broker.fetch(["q", "r"], 1, { visibilityTimeoutMs: VT, waitMs: 0 });
     ns.clock.advance(VT);
     const [restored] = await broker.fetch(["q"], 1, { visibilityTimeoutMs: VT, waitMs: 0 });
-    expect(restored).toMatchObject({ raw: again!.raw, redelivered: true });
+    expect(restored).toMatchObject({ message: { headers: { id: again!.message!.headers.id } }, redelivered: true });
     await broker.deadLetter(restored!, "done looking");
     const blocking = broker.fetch(["q"], 1, { visibilityTimeoutMs: VT, waitMs: 2_000 });
     await new Promise((r) => setTimeout(r, 50));
-    await broker.publish("c", { queue: "q", priority: 0, availableAt: null });
-    expect((await blocking)[0]?.raw).toBe("c");
+    await broker.publish(textMessage("c"), { queue: "q", priority: 0, availableAt: null });
+    expect(bodies(await blocking)).toEqual(["c"]);
     await new Promise((r) => setTimeout(r, 100));
     await monitor.disconnect();
 

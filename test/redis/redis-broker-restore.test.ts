@@ -2,6 +2,7 @@ import { afterEach, beforeEach, expect, it } from "vitest";
 import { readReference } from "../fixtures/celery-reference.js";
 import { describeWithService } from "../support/services.js";
 import { namespace, type Namespace } from "./redis-broker-helpers.js";
+import { textMessage } from "../support/transport-messages.js";
 
 // Store-only cases: restoring unacked entries that Python workers wrote, or that nobody should
 // have. kombu's entry format and its exchange bindings exist only on the Redis transport.
@@ -28,7 +29,7 @@ await describeWithService("redis", "redis broker: restoring kombu's unacked entr
     await unacked("t-p5", `[${p5}, "", "celery"]`);
     const [d] = await broker.fetch(["celery"], 1, NOW);
     expect(d).toMatchObject({ queue: "celery", redelivered: true });
-    expect(JSON.parse(d!.raw)).toMatchObject({ headers: { id: "my-custom-id-0001", redelivered: true }, properties: { priority: 5 } });
+    expect(d!.message).toMatchObject({ headers: { id: "my-custom-id-0001", redelivered: true }, properties: { priority: 5 } });
     // Served from celery\x06\x163, where kombu >= 5.3 restores it too.
     await broker.release(d!, null);
     expect(await ns.redis.llen(key("celery\x06\x163"))).toBe(1);
@@ -49,16 +50,16 @@ await describeWithService("redis", "redis broker: restoring kombu's unacked entr
     await unacked("t-lost", `[{"headers": {"id": "y"}}, "nowhere", "nothing"]`);
     await unacked("t-gone", null);
     expect(await broker.fetch(["celery"], 10, NOW)).toEqual([]);
-    const dead = await broker.deadLetters();
-    expect(dead.map((d) => d.raw).sort()).toEqual(['not json at all', '{"headers": {"id": "y", "redelivered": true}}'].sort());
-    expect(dead.find((d) => d.raw === "not json at all")?.reason).toMatch(/not JSON \[message, exchange, routing_key\]/);
+    const { items: dead } = await broker.deadLetters();
+    expect(dead.map((d) => d.raw.toString("utf8")).sort()).toEqual(['not json at all', '{"headers": {"id": "y", "redelivered": true}}'].sort());
+    expect(dead.find((d) => d.raw.toString("utf8") === "not json at all")?.reason).toMatch(/not JSON \[message, exchange, routing_key\]/);
     expect(dead.find((d) => d.queue === "nothing")?.reason).toMatch(/no queue is bound to exchange "nowhere"/);
     expect(await ns.redis.exists(key("unacked"), key("unacked_index"), key("unacked_mutex"))).toBe(0);
   });
 
   it("leaves the entries alone while another process holds unacked_mutex, then restores them", async () => {
     const broker = await ns.broker();
-    await broker.publish("m", { queue: "q", priority: 0, availableAt: null });
+    await broker.publish(textMessage("m"), { queue: "q", priority: 0, availableAt: null });
     await broker.fetch(["q"], 1, NOW);
     await ns.redis.set(key("unacked_mutex"), "python-worker-token", "PX", 300_000);
     ns.clock.advance(VT);
@@ -67,6 +68,6 @@ await describeWithService("redis", "redis broker: restoring kombu's unacked entr
     await ns.redis.unlink(key("unacked_mutex"));
     // The broker leaves restoring to the mutex holder for a second, then looks again.
     const [again] = await broker.fetch(["q"], 1, { visibilityTimeoutMs: VT, waitMs: 3_000 });
-    expect(again).toMatchObject({ raw: "m", redelivered: true });
+    expect(again).toMatchObject({ message: { headers: { id: "m" } }, redelivered: true });
   });
 });

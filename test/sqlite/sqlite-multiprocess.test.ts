@@ -9,6 +9,7 @@ import type { ClaimOutcome } from "../../src/beat/schedule-store.js";
 import { SqliteBackend } from "../../src/backends/sqlite/sqlite-backend.js";
 import { SqliteBroker } from "../../src/brokers/sqlite/sqlite-broker.js";
 import { MIGRATIONS, migrate } from "../../src/sqlite/migrations.js";
+import { bodies, textMessage } from "../support/transport-messages.js";
 
 // Store-only: several OS processes on one SQLite file is a property of this store (its file
 // locks and BEGIN IMMEDIATE), not of the broker contract, so it lives outside the conformance suite.
@@ -116,7 +117,7 @@ describe("sqlite: several processes on one file", () => {
     const winners = outcomes.filter((o) => o.published);
     expect(winners).toHaveLength(1);
     const got = await broker.fetch(["q"], 10, { visibilityTimeoutMs: 1_000, waitMs: 0 });
-    expect(got.map((d) => d.raw)).toEqual([winners[0]!.raw]);
+    expect(bodies(got)).toEqual([winners[0]!.raw]);
     await broker.close();
   });
 
@@ -128,11 +129,11 @@ describe("sqlite: several processes on one file", () => {
     await Promise.all(consumers.map((c) => c.ready));
     // Half before the start, half while the consumers run, so they also meet new work by polling.
     const sent = Array.from({ length: 200 }, (_, i) => `m-${i}`);
-    for (const raw of sent.slice(0, 100)) await producer.publish(raw, { queue: "q", priority: 0, availableAt: null });
+    for (const raw of sent.slice(0, 100)) await producer.publish(textMessage(raw), { queue: "q", priority: 0, availableAt: null });
     for (const c of consumers) c.go();
-    for (const raw of sent.slice(100)) await producer.publish(raw, { queue: "q", priority: 0, availableAt: null });
+    for (const raw of sent.slice(100)) await producer.publish(textMessage(raw), { queue: "q", priority: 0, availableAt: null });
     // Priority 9: a consumer takes a STOP only once no unleased message is left.
-    for (const raw of ["STOP", "STOP"]) await producer.publish(raw, { queue: "q", priority: 9, availableAt: null });
+    for (const raw of ["STOP", "STOP"]) await producer.publish(textMessage(raw), { queue: "q", priority: 9, availableAt: null });
 
     const exits = await Promise.all(consumers.map((c) => c.exit));
     for (const e of exits) expect(e, e.stderr).toMatchObject({ code: 0 });

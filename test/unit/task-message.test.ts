@@ -1,6 +1,7 @@
 import { describe, it, expect } from "vitest";
 import { ProtocolError } from "../../src/errors.js";
-import { decodeTaskMessage, encodeTaskMessage, makeTaskMessage, type TaskMessage } from "../../src/protocol/task-message.js";
+import { frameKombuEnvelope, parseKombuEnvelope } from "../../src/brokers/redis/kombu-envelope.js";
+import { decodeTaskMessage as decodeTransport, encodeTaskMessage as encodeTransport, makeTaskMessage, type TaskMessage } from "../../src/protocol/task-message.js";
 import { listReference, loadRedisVariants, parseEnvelope, readReference } from "../fixtures/celery-reference.js";
 
 /**
@@ -42,6 +43,18 @@ function expectProtocolError(fn: () => unknown, message: RegExp): void {
   expect((thrown as Error).message).toMatch(message);
 }
 
+/**
+ * Most cases here read and write messages as they sit on a Redis list: protocol v2 (this
+ * module) inside kombu's Redis framing (src/brokers/redis/kombu-envelope.ts), as Celery does.
+ */
+function decodeRaw(raw: string, queue = "celery"): TaskMessage {
+  return decodeTransport(parseKombuEnvelope(raw), queue);
+}
+
+function frameRaw(m: TaskMessage): string {
+  return frameKombuEnvelope(encodeTransport(m), m.queue, m.priority);
+}
+
 const RAW_FILES = listReference("broker_messages", ".raw.json");
 const plainRaw = readReference("broker_messages/msg_plain.raw.json");
 
@@ -65,7 +78,7 @@ describe("decodeTaskMessage on real Celery 5.2.6 broker messages", () => {
   it.each(RAW_FILES)("%s decodes to what its own headers and body say", (file) => {
     const raw = readReference(`broker_messages/${file}`);
     const { envelope, body } = parseEnvelope(raw);
-    const m = decodeTaskMessage(raw);
+    const m = decodeRaw(raw);
 
     expect(m.task).toBe(envelope.headers.task);
     expect(m.id).toBe(envelope.headers.id);
@@ -90,7 +103,7 @@ describe("decodeTaskMessage on real Celery 5.2.6 broker messages", () => {
 });
 
 describe("decodeTaskMessage: specific captured values", () => {
-  const decode = (name: string) => decodeTaskMessage(readReference(`broker_messages/msg_${name}.raw.json`));
+  const decode = (name: string) => decodeRaw(readReference(`broker_messages/msg_${name}.raw.json`));
 
   it("plain apply_async((2, 3))", () => {
     const m = decode("plain");
@@ -193,7 +206,7 @@ describe("decodeTaskMessage on broker_messages_protocol_v2_redis.json", () => {
   });
 
   it.each(variants)("%s: the raw list entry decodes to its parsed envelope and decoded body", (_name, v) => {
-    const m = decodeTaskMessage(v.raw_list_entry);
+    const m = decodeRaw(v.raw_list_entry);
     expect(m.task).toBe(v.parsed.headers.task);
     expect(m.id).toBe(v.parsed.headers.id);
     expect(m.args).toEqual(v.decoded_body[0]);
@@ -208,7 +221,7 @@ describe("decodeTaskMessage on broker_messages_protocol_v2_redis.json", () => {
   });
 
   it.each(variants)("%s: compact re-serialisation of the parsed envelope decodes the same", (_name, v) => {
-    expect(decodeTaskMessage(JSON.stringify(v.parsed))).toEqual(decodeTaskMessage(v.raw_list_entry));
+    expect(decodeRaw(JSON.stringify(v.parsed))).toEqual(decodeRaw(v.raw_list_entry));
   });
 });
 
@@ -233,7 +246,7 @@ describe("encodeTaskMessage → decodeTaskMessage round trip", () => {
   });
 
   it("preserves every field", () => {
-    const back = decodeTaskMessage(encodeTaskMessage(full));
+    const back = decodeRaw(frameRaw(full), full.queue);
     const { headers: _h, ...rest } = back;
     const { headers: _h2, ...expected } = full;
     expect(rest).toEqual(expected);
@@ -245,25 +258,25 @@ describe("encodeTaskMessage → decodeTaskMessage round trip", () => {
     ["null (never)", null],
   ] as const)("preserves ebb_result_expires_ms as %s", (_label, value) => {
     const m = makeTaskMessage({ task: "t", args: [], resultExpiresMs: value });
-    const raw = encodeTaskMessage(m);
+    const raw = frameRaw(m);
     expect(JSON.parse(raw).headers.ebb_result_expires_ms).toBe(value);
-    const back = decodeTaskMessage(raw);
+    const back = decodeRaw(raw);
     expect("resultExpiresMs" in back).toBe(true);
     expect(back.resultExpiresMs).toBe(value);
   });
 
   it.each([true, false])("preserves ebb_ignore_result = %s", (value) => {
-    const raw = encodeTaskMessage(makeTaskMessage({ task: "t", args: [], ignoreResultOverride: value }));
+    const raw = frameRaw(makeTaskMessage({ task: "t", args: [], ignoreResultOverride: value }));
     expect(JSON.parse(raw).headers.ebb_ignore_result).toBe(value);
-    expect(decodeTaskMessage(raw).ignoreResultOverride).toBe(value);
+    expect(decodeRaw(raw).ignoreResultOverride).toBe(value);
   });
 
   it("omits the Ebb headers when they are not set, and decodes them as absent", () => {
-    const raw = encodeTaskMessage(makeTaskMessage({ task: "t", args: [] }));
+    const raw = frameRaw(makeTaskMessage({ task: "t", args: [] }));
     const headers = JSON.parse(raw).headers as Record<string, unknown>;
     expect("ebb_result_expires_ms" in headers).toBe(false);
     expect("ebb_ignore_result" in headers).toBe(false);
-    const back = decodeTaskMessage(raw);
+    const back = decodeRaw(raw);
     expect("resultExpiresMs" in back).toBe(false);
     expect("ignoreResultOverride" in back).toBe(false);
   });
@@ -281,7 +294,7 @@ describe("the envelope Ebb writes looks like Celery's", () => {
   const sortedKeys = (o: object) => Object.keys(o).sort();
 
   it("has Celery's top-level keys, content-type application/json and base64 body encoding", () => {
-    const ours = JSON.parse(encodeTaskMessage(makeTaskMessage({ task: "probe.add", args: [2, 3] })));
+    const ours = JSON.parse(frameRaw(makeTaskMessage({ task: "probe.add", args: [2, 3] })));
     expect(sortedKeys(ours)).toEqual(sortedKeys(celery));
     expect(ours["content-type"]).toBe("application/json");
     expect(ours["content-encoding"]).toBe("utf-8");
@@ -289,23 +302,23 @@ describe("the envelope Ebb writes looks like Celery's", () => {
   });
 
   it("has exactly msg_plain's header and property keys when no Ebb option is set", () => {
-    const ours = JSON.parse(encodeTaskMessage(makeTaskMessage({ task: "probe.add", args: [2, 3] })));
+    const ours = JSON.parse(frameRaw(makeTaskMessage({ task: "probe.add", args: [2, 3] })));
     expect(sortedKeys(ours.headers)).toEqual(sortedKeys(celery.headers));
     expect(sortedKeys(ours.properties)).toEqual(sortedKeys(celery.properties));
     expect(sortedKeys(ours.properties.delivery_info)).toEqual(sortedKeys(celery.properties.delivery_info));
   });
 
   it("adds only the Ebb headers that are set", () => {
-    const one = JSON.parse(encodeTaskMessage(makeTaskMessage({ task: "t", args: [], resultExpiresMs: null })));
+    const one = JSON.parse(frameRaw(makeTaskMessage({ task: "t", args: [], resultExpiresMs: null })));
     expect(sortedKeys(one.headers)).toEqual([...Object.keys(celery.headers), "ebb_result_expires_ms"].sort());
-    const both = JSON.parse(encodeTaskMessage(makeTaskMessage({ task: "t", args: [], resultExpiresMs: 5, ignoreResultOverride: false })));
+    const both = JSON.parse(frameRaw(makeTaskMessage({ task: "t", args: [], resultExpiresMs: 5, ignoreResultOverride: false })));
     expect(sortedKeys(both.headers)).toEqual([...Object.keys(celery.headers), "ebb_result_expires_ms", "ebb_ignore_result"].sort());
     expect(sortedKeys(both.properties)).toEqual(sortedKeys(celery.properties));
   });
 
   it("writes Celery's header values and a base64 [args, kwargs, embed] body", () => {
     const m = makeTaskMessage({ task: "probe.add", args: [2, 3], kwargs: { k: 1 }, priority: 3, queue: "q1", eta: Date.UTC(2026, 10, 24, 2, 1, 47, 207) });
-    const ours = JSON.parse(encodeTaskMessage(m));
+    const ours = JSON.parse(frameRaw(m));
     expect(ours.headers).toMatchObject({ task: "probe.add", id: m.id, root_id: m.id, parent_id: null, group: null, group_index: null, shadow: null, retries: 0, timelimit: [null, null], ignore_result: false, expires: null });
     // Same shape as Celery's aware eta: 6 fractional digits and +00:00.
     expect(ours.headers.eta).toBe("2026-11-24T02:01:47.207000+00:00");
@@ -316,8 +329,8 @@ describe("the envelope Ebb writes looks like Celery's", () => {
 
   it("re-encodes a decoded Celery message so that it decodes to the same message", () => {
     for (const file of RAW_FILES) {
-      const first = decodeTaskMessage(readReference(`broker_messages/${file}`));
-      const again = decodeTaskMessage(encodeTaskMessage(first));
+      const first = decodeRaw(readReference(`broker_messages/${file}`));
+      const again = decodeRaw(frameRaw(first));
       const { headers: _a, ...a } = first;
       const { headers: _b, ...b } = again;
       expect(b, file).toEqual(a);
@@ -327,24 +340,24 @@ describe("the envelope Ebb writes looks like Celery's", () => {
 
 describe("decodeTaskMessage rejects malformed input with a ProtocolError", () => {
   it("accepts the unmodified base message (control)", () => {
-    expect(decodeTaskMessage(mutatePlain(() => {})).task).toBe("probe.add");
+    expect(decodeRaw(mutatePlain(() => {})).task).toBe("probe.add");
   });
 
   it("not JSON", () => {
-    expectProtocolError(() => decodeTaskMessage("\x80\x04\x95pickle bytes"), /not JSON/);
+    expectProtocolError(() => decodeRaw("\x80\x04\x95pickle bytes"), /not JSON/);
   });
 
   it("a JSON array", () => {
-    expectProtocolError(() => decodeTaskMessage("[1, 2, 3]"), /not an object/);
+    expectProtocolError(() => decodeRaw("[1, 2, 3]"), /not an object/);
   });
 
   it("pickle content-type, naming JSON and pickle", () => {
     const raw = mutatePlain((e) => {
       e["content-type"] = "application/x-python-serialize";
     });
-    expectProtocolError(() => decodeTaskMessage(raw), /application\/x-python-serialize/);
-    expectProtocolError(() => decodeTaskMessage(raw), /json/i);
-    expectProtocolError(() => decodeTaskMessage(raw), /pickle/i);
+    expectProtocolError(() => decodeRaw(raw), /application\/x-python-serialize/);
+    expectProtocolError(() => decodeRaw(raw), /json/i);
+    expectProtocolError(() => decodeRaw(raw), /pickle/i);
   });
 
   it("protocol v1 shape (task and id in the body, no headers.task)", () => {
@@ -352,43 +365,43 @@ describe("decodeTaskMessage rejects malformed input with a ProtocolError", () =>
       e.headers = {};
       e.body = b64(JSON.stringify({ task: "probe.add", id: "x", args: [2, 3], kwargs: {} }));
     });
-    expectProtocolError(() => decodeTaskMessage(raw), /headers\.task/);
-    expectProtocolError(() => decodeTaskMessage(raw), /protocol v2/);
+    expectProtocolError(() => decodeRaw(raw), /headers\.task/);
+    expectProtocolError(() => decodeRaw(raw), /protocol v2/);
   });
 
   it("no headers at all", () => {
     const raw = mutatePlain((e) => {
       delete e.headers;
     });
-    expectProtocolError(() => decodeTaskMessage(raw), /protocol v1/);
+    expectProtocolError(() => decodeRaw(raw), /protocol v1/);
   });
 
   it("missing id, naming the task", () => {
     const raw = mutatePlain((e) => {
       delete e.headers.id;
     });
-    expectProtocolError(() => decodeTaskMessage(raw), /"probe\.add".*headers\.id/);
+    expectProtocolError(() => decodeRaw(raw), /"probe\.add".*headers\.id/);
   });
 
   it("empty id", () => {
     const raw = mutatePlain((e) => {
       e.headers.id = "";
     });
-    expectProtocolError(() => decodeTaskMessage(raw), /headers\.id/);
+    expectProtocolError(() => decodeRaw(raw), /headers\.id/);
   });
 
   it("body that is not base64 of JSON", () => {
     const raw = mutatePlain((e) => {
       e.body = "%%% not base64 json %%%";
     });
-    expectProtocolError(() => decodeTaskMessage(raw), /body.*"probe\.add".*not JSON/);
+    expectProtocolError(() => decodeRaw(raw), /body.*"probe\.add".*not JSON/);
   });
 
   it("missing body", () => {
     const raw = mutatePlain((e) => {
       delete e.body;
     });
-    expectProtocolError(() => decodeTaskMessage(raw), /body/);
+    expectProtocolError(() => decodeRaw(raw), /body/);
   });
 
   it.each([
@@ -400,27 +413,86 @@ describe("decodeTaskMessage rejects malformed input with a ProtocolError", () =>
     const raw = mutatePlain((e) => {
       e.body = b64(JSON.stringify(body));
     });
-    expectProtocolError(() => decodeTaskMessage(raw), /\[args, kwargs, embed\]/);
+    expectProtocolError(() => decodeRaw(raw), /\[args, kwargs, embed\]/);
   });
 
   it.each([["-5", -5], ["a string", "1h"], ["an object", { ms: 5 }], ["true", true]])("ebb_result_expires_ms %s", (_label, value) => {
     const raw = mutatePlain((e) => {
       e.headers.ebb_result_expires_ms = value;
     });
-    expectProtocolError(() => decodeTaskMessage(raw), /ebb_result_expires_ms/);
+    expectProtocolError(() => decodeRaw(raw), /ebb_result_expires_ms/);
   });
 
   it("eta that is not a timestamp, naming the field and the value", () => {
     const raw = mutatePlain((e) => {
       e.headers.eta = "tomorrow";
     });
-    expectProtocolError(() => decodeTaskMessage(raw), /headers\.eta.*"tomorrow"/);
+    expectProtocolError(() => decodeRaw(raw), /headers\.eta.*"tomorrow"/);
   });
 
   it("expires as a number", () => {
     const raw = mutatePlain((e) => {
       e.headers.expires = 120;
     });
-    expectProtocolError(() => decodeTaskMessage(raw), /headers\.expires/);
+    expectProtocolError(() => decodeRaw(raw), /headers\.expires/);
+  });
+});
+
+describe("encodeTaskMessage / decodeTaskMessage: protocol only, no transport framing", () => {
+  it("builds headers, properties and the body bytes, with none of kombu's framing", () => {
+    const m = makeTaskMessage({ task: "probe.add", args: [2, "é"], kwargs: { k: 1 }, priority: 4, queue: "q1" });
+    const t = encodeTransport(m);
+    expect(t.contentType).toBe("application/json");
+    expect(t.contentEncoding).toBe("utf-8");
+    expect(Object.keys(t.properties)).toEqual(["correlation_id", "reply_to", "delivery_mode", "priority"]);
+    expect(t.properties).toMatchObject({ correlation_id: m.id, delivery_mode: 2, priority: 4 });
+    // The body is the serialized bytes themselves (Python's json.dumps), not base64.
+    expect(t.body.toString("utf8")).toBe('[[2, "\\u00e9"], {"k": 1}, {"callbacks": null, "errbacks": null, "chain": null, "chord": null}]');
+    expect(t.headers).toMatchObject({ task: "probe.add", id: m.id });
+  });
+
+  it("decodes a TransportMessage, taking the queue it was delivered from", () => {
+    const m = makeTaskMessage({ task: "t", args: [1], queue: "q1", priority: 2 });
+    const back = decodeTransport(encodeTransport(m), "q1");
+    const { headers: _h, ...rest } = back;
+    const { headers: _h2, ...expected } = m;
+    expect(rest).toEqual(expected);
+  });
+
+  it("rejects a content type other than JSON, naming it", () => {
+    const t = { ...encodeTransport(makeTaskMessage({ task: "t", args: [] })), contentType: "application/x-python-serialize" };
+    expectProtocolError(() => decodeTransport(t), /application\/x-python-serialize.*pickle/);
+  });
+});
+
+describe("kombu's Redis framing (kombu-envelope.ts) against Celery's captured list entries", () => {
+  it.each(RAW_FILES)("%s: parse then frame again gives the same bytes", (file) => {
+    const raw = readReference(`broker_messages/${file}`);
+    const { envelope } = parseEnvelope(raw);
+    const message = parseKombuEnvelope(raw);
+    // The framing is gone from the message itself.
+    for (const k of ["delivery_info", "body_encoding", "delivery_tag"]) expect(k in message.properties).toBe(false);
+    const tag = (envelope.properties as Record<string, unknown>).delivery_tag as string;
+    // A restored message's delivery_info.redelivered is delivery state kombu's restore adds, not part of a publish.
+    const published = raw.trimEnd().replace('"routing_key": "celery", "redelivered": true}', '"routing_key": "celery"}');
+    expect(frameKombuEnvelope(message, envelope.properties.delivery_info.routing_key, envelope.properties.priority, tag)).toBe(published);
+  });
+
+  it("an Ebb message framed for Redis is Celery's envelope: key order and separators as msg_plain's", () => {
+    const celery = parseEnvelope(plainRaw).envelope;
+    const m = makeTaskMessage({ id: celery.headers.id, task: "probe.add", args: [2, 3] });
+    const ours = frameKombuEnvelope(encodeTransport(m), "celery", 0, "tag");
+    const props = JSON.parse(ours).properties as Record<string, unknown>;
+    expect(Object.keys(props)).toEqual(Object.keys(celery.properties));
+    expect(Object.keys(JSON.parse(ours))).toEqual(Object.keys(celery));
+    expect(ours).toContain('"delivery_info": {"exchange": "", "routing_key": "celery"}, "priority": 0, "body_encoding": "base64", "delivery_tag": "tag"}}');
+  });
+
+  it.each([
+    ["not JSON", "\x80\x04\x95pickle bytes", /not JSON/],
+    ["a JSON array", "[1, 2, 3]", /not an object/],
+    ["no body", JSON.stringify({ headers: { task: "t" }, properties: {} }), /"t".*no string body/],
+  ])("refuses %s with a ProtocolError", (_label, raw, message) => {
+    expectProtocolError(() => parseKombuEnvelope(raw), message);
   });
 });

@@ -45,7 +45,7 @@ describe("graceful stop", () => {
     expect(await afterStop.state()).toBe("PENDING");
     const broker = await app.broker();
     const left = await broker.fetch(["celery"], 10, { visibilityTimeoutMs: 60_000, waitMs: 0 });
-    expect(left.map((d) => decodeTaskMessage(d.raw).id)).toEqual([afterStop.id]);
+    expect(left.map((d) => decodeTaskMessage(d.message!, d.queue).id)).toEqual([afterStop.id]);
   });
 
   it("start() resolves after stop(); stop() on an idle worker resolves promptly", async () => {

@@ -288,7 +288,7 @@ describe("retry delay (manual clock)", () => {
     clock.advance(1);
     const due = await fetch();
     expect(due).toHaveLength(1);
-    const msg = decodeTaskMessage(due[0]!.raw);
+    const msg = decodeTaskMessage(due[0]!.message!, due[0]!.queue);
     expect(msg).toMatchObject({ id: res.id, task: "later", args: [21], retries: 1, eta: t0 + 10_000, parentId: res.id });
 
     expect(await executeMessage(d, due[0]!)).toBe("done");

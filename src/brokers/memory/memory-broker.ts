@@ -3,23 +3,20 @@ import { ChangeHub } from "../../change-hub.js";
 import { systemClock, type Clock } from "../../clock.js";
 import { ConfigError } from "../../errors.js";
 import { redactUrl } from "../../url.js";
-import type { Broker, BrokerCapabilities, DeadLetter, Delivery, FetchOptions, PublishOptions } from "../broker.js";
+import { copyTransportMessage, serializeTransportMessage, type TransportMessage } from "../../protocol/transport-message.js";
+import { deadLetterCursor, deadLetterLimit, type Broker, type BrokerCapabilities, type DeadLetter, type DeadLetterPage, type DeadLetterQuery, type Delivery, type FetchOptions, type PublishOptions } from "../broker.js";
 
 export interface MemoryBrokerOptions {
-  /** "memory://NAME"; "?delayed=false" in it turns delayed delivery off, as the option does. */
+  /** memory://NAME; `?delayed=false` makes a broker without delayed delivery (like Redis), for tests of the worker-held path. */
   url?: string;
   clock?: Clock;
-  /**
-   * Default true. false acts like kombu's Redis transport: a published ETA message is handed out
-   * at once and the worker holds it until its time (release() with a future time still waits, as
-   * Redis's unacked scoring does). Tests of the worker's hold path use it.
-   */
+  /** Whether availableAt is honoured. Default: true, unless the URL says delayed=false. */
   delayedDelivery?: boolean;
 }
 
 interface Message {
   readonly seq: number;
-  readonly raw: string;
+  readonly message: TransportMessage;
   readonly queue: string;
   readonly priority: number;
   availableAt: number;
@@ -40,7 +37,8 @@ export class MemoryBroker implements Broker {
   private readonly clock: Clock;
   /** Per queue, in publish order (Map keeps insertion order). */
   private readonly queues = new Map<string, Map<number, Message>>();
-  private readonly dead: DeadLetter[] = [];
+  /** Oldest first; `seq` is the page cursor. */
+  private readonly dead: Array<DeadLetter & { seq: number }> = [];
   /** Pending fetch() waits; each re-checks the queues when woken. */
   private readonly hub = new ChangeHub();
   private nextSeq = 1;
@@ -53,21 +51,21 @@ export class MemoryBroker implements Broker {
     this.url = redactUrl(opts.url ?? "memory://");
     this.clock = opts.clock ?? systemClock;
     const delayedDelivery = opts.delayedDelivery ?? delayedFromUrl(opts.url);
-    this.capabilities = { delayedDelivery, priorities: true, dedupedPublish: true };
+    this.capabilities = { delayedDelivery, priorityOrder: "lowest-first", clock: "local", delivery: "lease", dedupedPublish: true };
   }
 
   async now(): Promise<number> {
     return this.clock();
   }
 
-  async publish(raw: string, options: PublishOptions): Promise<void> {
+  async publish(transport: TransportMessage, options: PublishOptions): Promise<void> {
     const seq = this.nextSeq++;
     const message: Message = {
       seq,
-      raw,
+      message: copyTransportMessage(transport),
       queue: options.queue,
       priority: options.priority,
-      availableAt: (this.capabilities.delayedDelivery ? options.availableAt : null) ?? this.clock(),
+      availableAt: this.availableAt(options.availableAt),
       leaseUntil: null,
       leaseToken: null,
       deliveredCount: 0,
@@ -76,13 +74,13 @@ export class MemoryBroker implements Broker {
     this.wakeAll();
   }
 
-  async publishOnce(key: string, raw: string, options: PublishOptions, keyTtlMs: number): Promise<boolean> {
+  async publishOnce(key: string, message: TransportMessage, options: PublishOptions, keyTtlMs: number): Promise<boolean> {
     const now = this.clock();
     const until = this.onceKeys.get(key);
     if (until !== undefined && until > now) return false;
     for (const [k, at] of this.onceKeys) if (at <= now) this.onceKeys.delete(k);
     this.onceKeys.set(key, now + keyTtlMs);
-    await this.publish(raw, options);
+    await this.publish(message, options);
     return true;
   }
 
@@ -117,7 +115,7 @@ export class MemoryBroker implements Broker {
   async release(delivery: Delivery, availableAt: number | null): Promise<void> {
     const m = this.leased(delivery);
     if (!m) return;
-    m.availableAt = availableAt ?? this.clock();
+    m.availableAt = this.availableAt(availableAt);
     m.leaseUntil = null;
     m.leaseToken = null;
     this.wakeAll();
@@ -127,12 +125,18 @@ export class MemoryBroker implements Broker {
     const m = this.leased(delivery);
     if (!m) return;
     this.queue(m.queue).delete(m.seq);
-    this.dead.push({ raw: m.raw, queue: m.queue, reason, at: this.clock() });
+    // Its bytes are the stored form other text stores use: the memory broker has no wire format.
+    const raw = Buffer.from(serializeTransportMessage(m.message), "utf8");
+    this.dead.push({ seq: this.dead.length + 1, raw, message: copyTransportMessage(m.message), queue: m.queue, reason, at: this.clock() });
   }
 
-  async deadLetters(limit?: number): Promise<DeadLetter[]> {
-    const newestFirst = [...this.dead].reverse();
-    return limit === undefined ? newestFirst : newestFirst.slice(0, Math.max(0, limit));
+  /** Cursor: the seq of the last item of the previous page (seq counts from the oldest, 1-based). */
+  async deadLetters(query?: DeadLetterQuery): Promise<DeadLetterPage> {
+    const limit = deadLetterLimit(query);
+    const before = deadLetterCursor(query) ?? this.dead.length + 1;
+    const page = this.dead.slice(Math.max(0, before - 1 - limit), Math.max(0, before - 1)).reverse();
+    const last = page.at(-1);
+    return { items: page.map(({ seq: _seq, ...d }) => d), next: last && last.seq > 1 ? String(last.seq) : null };
   }
 
   /**
@@ -154,13 +158,18 @@ export class MemoryBroker implements Broker {
       visible.sort((a, b) => a.priority - b.priority || a.availableAt - b.availableAt || a.seq - b.seq);
       for (const m of visible.slice(0, max - out.length)) {
         const token = randomUUID();
-        out.push({ tag: `${m.seq}:${token}`, raw: m.raw, queue: m.queue, redelivered: m.deliveredCount > 0 });
+        out.push({ tag: `${m.seq}:${token}`, message: copyTransportMessage(m.message), queue: m.queue, redelivered: m.deliveredCount > 0 });
         m.deliveredCount += 1;
         m.leaseToken = token;
         m.leaseUntil = now + visibilityTimeoutMs;
       }
     }
     return out;
+  }
+
+  /** When a message given `availableAt` becomes visible: then, or now without delayed delivery. */
+  private availableAt(availableAt: number | null): number {
+    return availableAt !== null && this.capabilities.delayedDelivery ? availableAt : this.clock();
   }
 
   /** The earliest instant (clock ms) a message in these queues becomes visible, or null if none is pending. */
@@ -197,7 +206,9 @@ export class MemoryBroker implements Broker {
   }
 }
 
-/** "memory://name?delayed=false" → false; anything else (no query, or delayed=true) → true. */
+/** The one wake-up topic: "a message may have become visible". */
+const TOPIC = "visible";
+
 function delayedFromUrl(url: string | undefined): boolean {
   const query = url?.split("?")[1];
   if (query === undefined) return true;
@@ -206,9 +217,6 @@ function delayedFromUrl(url: string | undefined): boolean {
   if (value === "false") return false;
   throw new ConfigError(`Expected ?delayed=true or ?delayed=false in the memory broker URL, got delayed=${JSON.stringify(value)}`);
 }
-
-/** The one wake-up topic: "a message may have become visible". */
-const TOPIC = "visible";
 
 function isVisible(m: Message, now: number): boolean {
   return m.availableAt <= now && (m.leaseUntil === null || m.leaseUntil <= now);

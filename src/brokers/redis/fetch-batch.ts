@@ -1,7 +1,8 @@
 import { randomBytes } from "node:crypto";
 import type { Redis } from "ioredis";
-import type { Delivery } from "../broker.js";
+import { deliveryOf, type Delivery } from "../broker.js";
 import { unackedTail } from "./envelope.js";
+import { parseKombuEnvelope } from "./kombu-envelope.js";
 import { PRIORITY_STEPS, toScore, type RedisKeys } from "./keys.js";
 import type { Leases } from "./leases.js";
 import { SCRIPTS } from "./scripts.js";
@@ -50,8 +51,9 @@ export async function fetchBatch(client: Redis, keys: RedisKeys, leases: Leases,
   for (let i = 0; i < reply.length; i += 4) {
     const listIndex = Number(reply[i]) - 1;
     const tag = leases.tagFor(String(reply[i + 2]), score, listIndex % PER_QUEUE);
-    leases.remember(tag, score, r.visibilityTimeoutMs);
-    out.push({ tag, raw: String(reply[i + 1]), queue: r.queues[Math.floor(listIndex / PER_QUEUE)]!, redelivered: Number(reply[i + 3]) === 1 });
+    const raw = String(reply[i + 1]);
+    leases.remember(tag, score, r.visibilityTimeoutMs, raw);
+    out.push(deliveryOf({ tag, queue: r.queues[Math.floor(listIndex / PER_QUEUE)]!, redelivered: Number(reply[i + 3]) === 1 }, raw, parseKombuEnvelope));
   }
   return out;
 }

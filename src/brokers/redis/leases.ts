@@ -16,11 +16,14 @@ export interface Lease {
   listIndex: number;
   /** The visibility timeout it was fetched with (scores are lease end - this); null when unknown. */
   visibilityTimeoutMs: number | null;
+  /** The list entry as fetched (release and deadLetter write it back byte for byte); null when unknown. */
+  raw: string | null;
 }
 
 interface Held {
   score: string;
   visibilityTimeoutMs: number;
+  raw: string;
   touchedAt: number;
 }
 
@@ -34,8 +37,8 @@ export class Leases {
     return `${score}|${listIndex}|${field}`;
   }
 
-  remember(tag: string, score: string, visibilityTimeoutMs: number): void {
-    this.#held.set(tag, { score, visibilityTimeoutMs, touchedAt: performance.now() });
+  remember(tag: string, score: string, visibilityTimeoutMs: number, raw: string): void {
+    this.#held.set(tag, { score, visibilityTimeoutMs, raw, touchedAt: performance.now() });
   }
 
   /** The lease behind a delivery, with the score this process last wrote for it; null for a tag that is not this broker's format. */
@@ -43,7 +46,7 @@ export class Leases {
     const m = /^([^|]+)\|(\d)\|([\s\S]+)$/.exec(delivery.tag);
     if (!m) return null;
     const held = this.#held.get(delivery.tag);
-    return { field: m[3]!, score: held?.score ?? m[1]!, listIndex: Number(m[2]), visibilityTimeoutMs: held?.visibilityTimeoutMs ?? null };
+    return { field: m[3]!, score: held?.score ?? m[1]!, listIndex: Number(m[2]), visibilityTimeoutMs: held?.visibilityTimeoutMs ?? null, raw: held?.raw ?? null };
   }
 
   moved(delivery: Delivery, score: string): void {

@@ -1,13 +1,16 @@
 import type { Clock } from "../../clock.js";
 import { StoreUnavailableError } from "../../errors.js";
 import { parseRedisUrl, type RedisTarget } from "../../redis/redis-url.js";
-import type { Broker, BrokerCapabilities, DeadLetter, Delivery, FetchOptions, PublishOptions } from "../broker.js";
+import { pythonJsonDumps } from "../../protocol/python-json.js";
+import type { TransportMessage } from "../../protocol/transport-message.js";
+import type { Broker, BrokerCapabilities, DeadLetterPage, DeadLetterQuery, Delivery, FetchOptions, PublishOptions } from "../broker.js";
 import { openConnections, type Connections } from "./connections.js";
 import { deadLetterEntry, readDeadLetters } from "./dead-letters.js";
-import { requeueOf } from "./envelope.js";
+import { parseUnacked, requeueOf } from "./envelope.js";
 import { fetchBatch } from "./fetch-batch.js";
 import { RedisKeys, toScore } from "./keys.js";
-import { Leases } from "./leases.js";
+import { frameKombuEnvelope } from "./kombu-envelope.js";
+import { Leases, type Lease } from "./leases.js";
 import { SCRIPTS } from "./scripts.js";
 import { SettlePlan } from "./settle-plan.js";
 
@@ -32,10 +35,11 @@ const BLOCK_SLICE_MS = 1_000;
  * Unlike Celery, a live Ebb worker extend()s its leases, so a long task is never handed to a
  * second worker: keep Ebb's visibility timeout <= Python's (kombu: 1 hour) when they share a
  * Redis, or Python restores Ebb's running tasks. ETA messages sit in the list as Celery's do and
- * the worker holds them (no delayedDelivery).
+ * the worker holds them (no delayedDelivery). Messages are framed as kombu's envelope
+ * (kombu-envelope.ts); a list entry that is not one is handed out unframed.
  */
 export class RedisBroker implements Broker {
-  readonly capabilities: BrokerCapabilities = { delayedDelivery: false, priorities: true, dedupedPublish: true };
+  readonly capabilities: BrokerCapabilities = { delayedDelivery: false, priorityOrder: "lowest-first", clock: "store", delivery: "lease", dedupedPublish: true };
   readonly url: string;
   readonly #target: RedisTarget;
   readonly #keys: RedisKeys;
@@ -67,7 +71,8 @@ export class RedisBroker implements Broker {
     return Math.round((await this.#connected()).now());
   }
 
-  async publish(raw: string, options: PublishOptions): Promise<void> {
+  async publish(message: TransportMessage, options: PublishOptions): Promise<void> {
+    const raw = frameKombuEnvelope(message, options.queue, options.priority);
     const { client } = await this.#connected();
     const replies = await client
       .pipeline()
@@ -79,8 +84,9 @@ export class RedisBroker implements Broker {
   }
 
   /** publish(), unless a message went out under `key` in the last keyTtlMs: one script (scripts/publish-once.lua), so the check cannot race the publish. */
-  async publishOnce(key: string, raw: string, options: PublishOptions, keyTtlMs: number): Promise<boolean> {
+  async publishOnce(key: string, message: TransportMessage, options: PublishOptions, keyTtlMs: number): Promise<boolean> {
     if (!(Number.isFinite(keyTtlMs) && keyTtlMs > 0)) throw new RangeError(`Expected keyTtlMs to be a number > 0, got ${keyTtlMs}`);
+    const raw = frameKombuEnvelope(message, options.queue, options.priority);
     const { client } = await this.#connected();
     const keys = [this.#keys.once(key), this.#keys.binding(options.queue), this.#keys.list(options.queue, options.priority)];
     const published = await SCRIPTS.publishOnce.run(client, keys, [Math.ceil(keyTtlMs), this.#keys.bindingMember(options.queue), raw]);
@@ -143,20 +149,29 @@ export class RedisBroker implements Broker {
     return this.#inLane([delivery], () => this.#release(delivery, availableAt));
   }
 
-  async #release(delivery: Delivery, availableAt: number | null): Promise<void> {
+  /** kombu's layout has no delayed delivery (capabilities): the message goes back now, whatever availableAt says. */
+  async #release(delivery: Delivery, _availableAt: number | null): Promise<void> {
     const lease = this.#leases.of(delivery);
     if (!lease) return;
-    const c = await this.#connected();
-    if (availableAt !== null && availableAt > c.now()) {
-      // kombu's layout has no delayed delivery; leave it unacked, scored so that restore hands it out at availableAt.
-      const vt = lease.visibilityTimeoutMs ?? c.restorer.visibilityTimeoutMs ?? 0;
-      await SCRIPTS.extend.run(c.client, [this.#keys.unackedIndex], [lease.field, lease.score, toScore(availableAt - vt)]);
-    } else {
-      const requeue = requeueOf(delivery.raw);
+    const raw = await this.#rawOf(lease);
+    if (raw !== null) {
+      const requeue = requeueOf(raw);
       const list = this.#keys.lists(delivery.queue)[lease.listIndex] ?? this.#keys.list(delivery.queue, 0);
       await this.#settle((plan) => plan.add(lease.field, lease.score, requeue.mark ? "mark" : "push", requeue.payload, [list]));
     }
     this.#leases.forget(delivery);
+  }
+
+  /**
+   * The list entry behind a lease: as fetched, or (a lease this process no longer tracks) read
+   * back from the unacked hash as kombu would restore it. Null when the entry is gone.
+   */
+  async #rawOf(lease: Lease): Promise<string | null> {
+    if (lease.raw !== null) return lease.raw;
+    const value = await (await this.#connected()).client.hget(this.#keys.unacked, lease.field);
+    const entry = value === null ? null : parseUnacked(value);
+    if (!entry) return value;
+    return typeof entry.message === "string" ? entry.message : pythonJsonDumps(entry.message);
   }
 
   async deadLetter(delivery: Delivery, reason: string): Promise<void> {
@@ -164,7 +179,8 @@ export class RedisBroker implements Broker {
       const lease = this.#leases.of(delivery);
       if (!lease) return;
       const at = Math.round((await this.#connected()).now());
-      await this.#settle((plan) => plan.add(lease.field, lease.score, "dead", deadLetterEntry(delivery.raw, delivery.queue, reason, at)));
+      const raw = await this.#rawOf(lease);
+      if (raw !== null) await this.#settle((plan) => plan.add(lease.field, lease.score, "dead", deadLetterEntry(raw, delivery.queue, reason, at)));
       this.#leases.forget(delivery);
     });
   }
@@ -190,8 +206,8 @@ export class RedisBroker implements Broker {
     return run;
   }
 
-  async deadLetters(limit?: number): Promise<DeadLetter[]> {
-    return readDeadLetters((await this.#connected()).client, this.#keys.deadLetters, limit);
+  async deadLetters(query?: DeadLetterQuery): Promise<DeadLetterPage> {
+    return readDeadLetters((await this.#connected()).client, this.#keys.deadLetters, query);
   }
 
   /** Ends waiting fetches with [] (a message popped meanwhile goes back first), then disconnects. */

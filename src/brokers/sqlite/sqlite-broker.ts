@@ -4,7 +4,8 @@ import type { Clock } from "../../clock.js";
 import { redactUrl } from "../../url.js";
 import { openDatabase, storeClock, type SqliteHandle } from "../../sqlite/open-database.js";
 import { sqlitePathFromUrl } from "../../sqlite/sqlite-url.js";
-import type { Broker, BrokerCapabilities, DeadLetter, Delivery, FetchOptions, PublishOptions } from "../broker.js";
+import { parseTransportMessage, serializeTransportMessage, type TransportMessage } from "../../protocol/transport-message.js";
+import { deadLetterCursor, deadLetterLimit, deadLetterOf, deliveryOf, type Broker, type BrokerCapabilities, type DeadLetterPage, type DeadLetterQuery, type Delivery, type FetchOptions, type PublishOptions } from "../broker.js";
 
 export interface SqliteBrokerOptions {
   url: string;
@@ -33,10 +34,11 @@ const KEY_PRUNE_BATCH = 100;
  * to two live leases. A delivery tag is "rowid:leaseToken"; every later operation matches the
  * token, so a worker whose lease was taken over cannot touch the new holder's lease.
  * publishOnce() keeps its keys in ebb_publish_keys, beside the messages, so the key and the
- * message commit together.
+ * message commit together. A row's body is the message as serializeTransportMessage() writes it
+ * (one line of JSON); a body that does not read back is handed out unframed, to be dead-lettered.
  */
 export class SqliteBroker implements Broker {
-  readonly capabilities: BrokerCapabilities = { delayedDelivery: true, priorities: true, dedupedPublish: true };
+  readonly capabilities: BrokerCapabilities = { delayedDelivery: true, priorityOrder: "lowest-first", clock: "store", delivery: "lease", dedupedPublish: true };
   readonly url: string;
   private readonly handle: SqliteHandle;
   private readonly clock: Clock;
@@ -61,7 +63,7 @@ export class SqliteBroker implements Broker {
         for (const row of this.sql.visible.all(queue, now, now, max - out.length)) {
           const token = randomUUID();
           this.sql.takeLease.run(now + visibilityTimeoutMs, token, row.id);
-          out.push({ tag: `${row.id}:${token}`, raw: row.body, queue: row.queue, redelivered: row.delivered_count > 0 });
+          out.push(deliveryOf({ tag: `${row.id}:${token}`, queue: row.queue, redelivered: row.delivered_count > 0 }, row.body, parseTransportMessage));
         }
       }
       return out;
@@ -85,14 +87,14 @@ export class SqliteBroker implements Broker {
     return this.clock();
   }
 
-  async publish(raw: string, options: PublishOptions): Promise<void> {
+  async publish(message: TransportMessage, options: PublishOptions): Promise<void> {
     const now = this.clock();
-    this.sql.insert.run(options.queue, options.priority, raw, options.availableAt ?? now, now);
+    this.sql.insert.run(options.queue, options.priority, serializeTransportMessage(message), options.availableAt ?? now, now);
     this.handle.changes.notify(TOPIC);
   }
 
-  async publishOnce(key: string, raw: string, options: PublishOptions, keyTtlMs: number): Promise<boolean> {
-    const published = this.publishUnderKey(key, raw, options, keyTtlMs);
+  async publishOnce(key: string, message: TransportMessage, options: PublishOptions, keyTtlMs: number): Promise<boolean> {
+    const published = this.publishUnderKey(key, serializeTransportMessage(message), options, keyTtlMs);
     if (published) this.handle.changes.notify(TOPIC);
     return published;
   }
@@ -132,8 +134,12 @@ export class SqliteBroker implements Broker {
     if (t) this.moveToDeadLetters(t.id, t.token, reason);
   }
 
-  async deadLetters(limit?: number): Promise<DeadLetter[]> {
-    return this.sql.deadLetters.all(limit ?? -1).map((r) => ({ raw: r.body, queue: r.queue ?? "", reason: r.reason, at: r.at }));
+  /** Newest first by insertion (id); the cursor is the id of the previous page's last item. */
+  async deadLetters(query?: DeadLetterQuery): Promise<DeadLetterPage> {
+    const limit = deadLetterLimit(query);
+    const rows = this.sql.deadLetters.all(deadLetterCursor(query) ?? Number.MAX_SAFE_INTEGER, limit + 1);
+    const items = rows.slice(0, limit).map((r) => deadLetterOf(r.body, parseTransportMessage, { queue: r.queue ?? "", reason: r.reason, at: r.at }));
+    return { items, next: rows.length > limit ? String(rows[limit - 1]!.id) : null };
   }
 
   async close(): Promise<void> {
@@ -183,8 +189,8 @@ function prepare(db: Database.Database) {
     takeKey: db.prepare<[string, number, number]>(
       `INSERT INTO ebb_publish_keys (key, expires_at) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET expires_at = excluded.expires_at WHERE ebb_publish_keys.expires_at <= ?`,
     ),
-    deadLetters: db.prepare<[number], { queue: string | null; body: string; reason: string; at: number }>(
-      `SELECT queue, body, reason, at FROM ebb_dead_letters ORDER BY at DESC, id DESC LIMIT ?`,
+    deadLetters: db.prepare<[number, number], { id: number; queue: string | null; body: string; reason: string; at: number }>(
+      `SELECT id, queue, body, reason, at FROM ebb_dead_letters WHERE id < ? ORDER BY id DESC LIMIT ?`,
     ),
   };
 }
