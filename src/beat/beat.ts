@@ -1,6 +1,6 @@
 import type { Broker } from "../brokers/broker.js";
 import type { Logger } from "../logger.js";
-import { parseTransportMessage } from "../protocol/transport-message.js";
+import { parseStoredMessage } from "../brokers/stored-message.js";
 import type { ResolvedEntry } from "./entry.js";
 import { planEntry, planTicks, type EntryPlan, type PlannedFire } from "./plan.js";
 import { fireKey, type EntryState, type FireClaim, type OutboxMessage, type ScheduleStore } from "./schedule-store.js";
@@ -167,7 +167,7 @@ export class Beat {
     const m = fire.message;
     const options = { queue: m.queue, priority: m.priority, availableAt: m.availableAt };
     try {
-      const message = parseTransportMessage(m.raw);
+      const message = parseStoredMessage(m.raw);
       if (broker.publishOnce && broker.capabilities.dedupedPublish) await broker.publishOnce(fireKey(entry, fire.tick), message, options, this.#resendWithinMs * 2);
       else await broker.publish(message, options);
       await store.markSent(entry, fire.tick);

@@ -4,7 +4,8 @@ import type { Clock } from "../../clock.js";
 import { redactUrl } from "../../url.js";
 import { openDatabase, storeClock, type SqliteHandle } from "../../sqlite/open-database.js";
 import { sqlitePathFromUrl } from "../../sqlite/sqlite-url.js";
-import { parseTransportMessage, serializeTransportMessage, type TransportMessage } from "../../protocol/transport-message.js";
+import { serializeTransportMessage, type TransportMessage } from "../../protocol/transport-message.js";
+import { parseStoredMessage } from "../stored-message.js";
 import { deadLetterCursor, deadLetterLimit, deadLetterOf, deliveryOf, type Broker, type BrokerCapabilities, type DeadLetterPage, type DeadLetterQuery, type Delivery, type FetchOptions, type PublishOptions } from "../broker.js";
 
 export interface SqliteBrokerOptions {
@@ -63,7 +64,7 @@ export class SqliteBroker implements Broker {
         for (const row of this.sql.visible.all(queue, now, now, max - out.length)) {
           const token = randomUUID();
           this.sql.takeLease.run(now + visibilityTimeoutMs, token, row.id);
-          out.push(deliveryOf({ tag: `${row.id}:${token}`, queue: row.queue, redelivered: row.delivered_count > 0 }, row.body, parseTransportMessage));
+          out.push(deliveryOf({ tag: `${row.id}:${token}`, queue: row.queue, redelivered: row.delivered_count > 0 }, row.body, parseStoredMessage));
         }
       }
       return out;
@@ -138,7 +139,7 @@ export class SqliteBroker implements Broker {
   async deadLetters(query?: DeadLetterQuery): Promise<DeadLetterPage> {
     const limit = deadLetterLimit(query);
     const rows = this.sql.deadLetters.all(deadLetterCursor(query) ?? Number.MAX_SAFE_INTEGER, limit + 1);
-    const items = rows.slice(0, limit).map((r) => deadLetterOf(r.body, parseTransportMessage, { queue: r.queue ?? "", reason: r.reason, at: r.at }));
+    const items = rows.slice(0, limit).map((r) => deadLetterOf(r.body, parseStoredMessage, { queue: r.queue ?? "", reason: r.reason, at: r.at }));
     return { items, next: rows.length > limit ? String(rows[limit - 1]!.id) : null };
   }
 
