@@ -7,8 +7,10 @@ import { UsageError } from "./exit-codes.js";
 export function withAppFlags(cmd: Command): Command {
   return cmd
     .option("-A, --app <module>", "module that exports the app (as `app` or default); .ts loads too")
-    .addOption(new Option("--broker <url>", "broker URL when there is no app module").env("EBB_BROKER_URL"))
-    .addOption(new Option("--backend <url>", "result backend URL when there is no app module").env("EBB_BACKEND_URL"))
+    // Not commander's .env(): EBB_BROKER_URL / EBB_BACKEND_URL are read by createApp() itself, so they
+    // work with -A too (an app that names no URLs takes them), and only the flags conflict with -A.
+    .addOption(new Option("--broker <url>", "broker URL when there is no app module (default: EBB_BROKER_URL)"))
+    .addOption(new Option("--backend <url>", "result backend URL when there is no app module (default: EBB_BACKEND_URL)"))
     .option("--json", "print one JSON object");
 }
 

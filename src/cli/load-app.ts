@@ -13,7 +13,8 @@ export interface AppFlags {
 
 /**
  * The app a command works on: the one MODULE exports (as `app` or default), or one made from
- * --broker/--backend/EBB_* URLs. `.ts` modules load through tsx.
+ * --broker/--backend URLs. EBB_BROKER_URL / EBB_BACKEND_URL are createApp()'s own defaults, so
+ * they apply in both cases; only the explicit flags conflict with -A. `.ts` modules load through tsx.
  */
 export async function loadApp(flags: AppFlags): Promise<App> {
   if (!flags.app) {
