@@ -1,3 +1,4 @@
+import { existsSync } from "node:fs";
 import { join } from "node:path";
 import Database from "better-sqlite3";
 import { beforeAll, describe, expect, it } from "vitest";
@@ -15,7 +16,20 @@ beforeAll(() => {
   dir = scratchDir();
   // An app that names no URLs: createApp() takes EBB_BROKER_URL / EBB_BACKEND_URL.
   writeApp(dir, `export const app = createApp({ tiers: { gold: { expires: "1d", action: "delete" } } });\napp.task("add", async (a, b) => a + b);`, "env-app.mjs");
+  writeApp(dir, `export const app = createApp({ broker: db, backend: db, tiers: { gold: { expires: "1d", action: "delete" } } });\napp.task("add", async (a, b) => a + b);`);
 });
+
+function messages(): number {
+  if (!existsSync(join(dir, "ebb.db"))) return 0; // never opened: nothing was ever sent
+  const db = new Database(join(dir, "ebb.db"), { readonly: true });
+  try {
+    return (db.prepare("SELECT count(*) AS n FROM ebb_messages").get() as { n: number }).n;
+  } catch {
+    return 0; // no table yet: nothing was ever sent
+  } finally {
+    db.close();
+  }
+}
 
 describe("EBB_BROKER_URL / EBB_BACKEND_URL with -A", () => {
   it("are the app's URLs: ebb call -A sends to the broker the variable names", async () => {
@@ -36,6 +50,51 @@ describe("EBB_BROKER_URL / EBB_BACKEND_URL with -A", () => {
     const r = await ebb(["call", "add", "-A", "env-app.mjs", "--broker", `sqlite://${join(dir, "x.db")}`], { cwd: dir });
     expect(r.code).toBe(64);
     expect(r.stderr).toContain("-A");
+    expectOneLine(r.stderr);
+  });
+});
+
+describe("unknown names with -A", () => {
+  it("ebb call of a task the app does not register exits 64 listing the registered ones, and sends nothing", async () => {
+    const before = messages();
+    const r = await ebb(["call", "nosuch.task", "-A", "app.mjs"], { cwd: dir });
+    expect(r.code).toBe(64);
+    expect(r.stdout).toBe("");
+    expect(r.stderr).toContain('"nosuch.task"');
+    expect(r.stderr).toContain("add, celery.backend_cleanup, ebb.cleanup");
+    expect(r.stderr).toContain("--force");
+    expectOneLine(r.stderr);
+    expect(messages()).toBe(before);
+  });
+
+  it("ebb call --force sends it by name anyway", async () => {
+    const before = messages();
+    const r = await ebb(["call", "nosuch.task", "-A", "app.mjs", "--force", "--json"], { cwd: dir });
+    expect(r.stderr).toBe("");
+    expect(r.code).toBe(0);
+    expect(JSON.parse(r.stdout)).toHaveProperty("id");
+    expect(messages()).toBe(before + 1);
+  });
+
+  it("ebb cleanup and ebb archive with a --tier the app does not have exit 64 listing its tiers", async () => {
+    for (const args of [["cleanup", "--tier", "typo"], ["archive", "--tier", "typo", "--older-than", "1d", "--to", join(dir, "a.jsonl.gz")]]) {
+      const r = await ebb([...args, "-A", "app.mjs"], { cwd: dir });
+      expect(r.code).toBe(64);
+      expect(r.stderr).toContain('"typo"');
+      expect(r.stderr).toContain("gold");
+      expect(r.stderr).toContain('"none"');
+      expectOneLine(r.stderr);
+    }
+    const ok = await ebb(["cleanup", "--tier", "gold", "--dry-run", "--json", "-A", "app.mjs"], { cwd: dir });
+    expect(ok.code).toBe(0);
+  });
+
+  it("ebb policy explain of a task the app does not register exits 64 listing the registered ones", async () => {
+    const r = await ebb(["policy", "explain", "nosuch", "-A", "app.mjs"], { cwd: dir });
+    expect(r.code).toBe(64);
+    expect(r.stdout).toBe("");
+    expect(r.stderr).toContain('"nosuch"');
+    expect(r.stderr).toContain("add, celery.backend_cleanup, ebb.cleanup");
     expectOneLine(r.stderr);
   });
 });

@@ -2,6 +2,7 @@ import type { Command } from "commander";
 import { archiveResults, type ArchiveOutcome } from "../../archive/archive-results.js";
 import { formatBytes } from "../../monitor/size.js";
 import { durationFlag, withAppFlags } from "../flags.js";
+import { requireKnownTier } from "../known-names.js";
 import { printJson, type CliIO } from "../io.js";
 import type { AppFlags } from "../load-app.js";
 import { progressReporter } from "../progress.js";
@@ -42,6 +43,7 @@ export function archiveCommand(program: Command, io: CliIO, done: (code: number)
           source: store.url,
           onProgress: (p) => progress.update(p.phase === "mark-delete" ? { scanned: p.total ?? 0, matched: p.total ?? 0, deleted: p.done } : { scanned: p.done, matched: p.done, deleted: 0 }),
         }),
+        { check: (app) => flags.app !== undefined && flags.tier !== undefined && requireKnownTier(app, "--tier", flags.tier, flags.app) },
       );
       progress.finish({ matched: out.archived, deleted: out.deleted, bytes: out.bytes, dryRun: out.dryRun });
       if (flags.json) printJson(io, json(out));

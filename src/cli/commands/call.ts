@@ -4,6 +4,7 @@ import { durationFlag, intFlag, jsonFlag, withAppFlags } from "../flags.js";
 import { printJson, type CliIO } from "../io.js";
 import { loadApp, type AppFlags } from "../load-app.js";
 import { UsageError } from "../exit-codes.js";
+import { requireKnownTask } from "../known-names.js";
 
 interface CallFlags extends AppFlags {
   args?: string;
@@ -15,6 +16,7 @@ interface CallFlags extends AppFlags {
   ignoreResult?: boolean;
   queue?: string;
   priority?: string;
+  force?: boolean;
   json?: boolean;
 }
 
@@ -32,6 +34,7 @@ export function callCommand(program: Command, io: CliIO, done: (code: number) =>
     .option("--ignore-result", "do not store this call's result")
     .option("--queue <q>", "queue to send to")
     .option("--priority <n>", "0..9, 0 first")
+    .option("--force", "with -A, send even a task the app does not register (e.g. one only Python workers run)")
     .action(async (task: string, flags: CallFlags) => {
       const options: CallOptions = {};
       const args = jsonFlag("--args", flags.args ?? "[]", isArray, "a JSON array such as '[2, 3]'");
@@ -51,6 +54,7 @@ export function callCommand(program: Command, io: CliIO, done: (code: number) =>
       if (flags.priority !== undefined) options.priority = intFlag("--priority", flags.priority, 0, 9);
       const app = await loadApp(flags);
       try {
+        if (flags.app !== undefined && !flags.force) requireKnownTask(app, task, flags.app, ", or pass --force to send it by name anyway (e.g. to a Python worker)");
         const res = await app.sendTask(task, args, options);
         if (flags.json) printJson(io, { id: res.id });
         else io.out(`${res.id}\n`);
