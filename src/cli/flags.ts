@@ -23,6 +23,17 @@ export function durationFlag(flag: string, value: string, allowNever = false): n
   }
 }
 
+/**
+ * An instant flag (--eta): an ISO 8601 date and time as the core reads it (a four-digit year, so
+ * always within what a Date can hold; naive means UTC), checked here so the error names the flag.
+ */
+export function instantFlag(flag: string, value: string): string {
+  if (!/^\d{4}-\d{2}-\d{2}T/.test(value.trim()) || !Number.isFinite(Date.parse(value))) {
+    throw new UsageError(`Expected ${flag} to be an ISO 8601 instant such as 2030-01-02T03:04:05Z, got ${JSON.stringify(value)}`);
+  }
+  return value.trim();
+}
+
 export function jsonFlag<T>(flag: string, value: string, check: (v: unknown) => v is T, expected: string): T {
   let parsed: unknown;
   try {

@@ -98,3 +98,23 @@ describe("unknown names with -A", () => {
     expectOneLine(r.stderr);
   });
 });
+
+describe("durations and instants beyond what a date can hold", () => {
+  it.each([
+    ["call", "add", "--expires", "99999999999d"],
+    ["call", "add", "--countdown", "99999999999d"],
+    ["call", "add", "--result-expires", "99999999999d"],
+    ["call", "add", "--countdown", "999999999999999999999"],
+    ["call", "add", "--eta", "+275760-09-13T00:00:00.000Z"],
+    ["result", "some-id", "--wait", "99999999999d"],
+    ["cleanup", "--older-than", "99999999999d"],
+    ["archive", "--older-than", "99999999999d", "--to", "a.jsonl.gz"],
+  ].map((argv) => [argv.join(" "), argv] as const))("ebb %s exits 64 naming the option", async (_title, argv) => {
+    const flag = argv.find((a) => a.startsWith("--"))!;
+    const r = await ebb([...argv, "-A", "app.mjs"], { cwd: dir });
+    expect(r.code).toBe(64);
+    expect(r.stderr).toContain(flag);
+    expect(r.stderr).not.toContain("Invalid time value");
+    expectOneLine(r.stderr);
+  });
+});

@@ -1,9 +1,8 @@
 import type { Command } from "commander";
 import type { CallOptions } from "../../task.js";
-import { durationFlag, intFlag, jsonFlag, withAppFlags } from "../flags.js";
+import { durationFlag, instantFlag, intFlag, jsonFlag, withAppFlags } from "../flags.js";
 import { printJson, type CliIO } from "../io.js";
 import { loadApp, type AppFlags } from "../load-app.js";
-import { UsageError } from "../exit-codes.js";
 import { requireKnownTask } from "../known-names.js";
 
 interface CallFlags extends AppFlags {
@@ -40,10 +39,7 @@ export function callCommand(program: Command, io: CliIO, done: (code: number) =>
       const args = jsonFlag("--args", flags.args ?? "[]", isArray, "a JSON array such as '[2, 3]'");
       if (flags.kwargs !== undefined) options.kwargs = jsonFlag("--kwargs", flags.kwargs, isObject, `a JSON object such as '{"x": 1}'`);
       if (flags.countdown !== undefined) options.countdown = `${durationFlag("--countdown", flags.countdown)}ms`;
-      if (flags.eta !== undefined) {
-        if (!Number.isFinite(Date.parse(flags.eta))) throw new UsageError(`Expected --eta to be an ISO 8601 instant such as 2030-01-02T03:04:05Z, got ${JSON.stringify(flags.eta)}`);
-        options.eta = flags.eta;
-      }
+      if (flags.eta !== undefined) options.eta = instantFlag("--eta", flags.eta);
       if (flags.expires !== undefined) options.expires = `${durationFlag("--expires", flags.expires)}ms`;
       if (flags.resultExpires !== undefined) {
         const ms = durationFlag("--result-expires", flags.resultExpires, true);
