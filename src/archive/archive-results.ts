@@ -2,6 +2,7 @@ import type { RetentionStore } from "../backends/retention-store.js";
 import type { RetentionAction } from "../backends/result-backend.js";
 import { toCeleryAware } from "../protocol/timestamps.js";
 import { redactUrl } from "../url.js";
+import { requireArchiveDir } from "./archive-dir.js";
 import { archiveName, archivePaths, type ArchivePaths } from "./archive-files.js";
 import { toArchiveLine } from "./archive-line.js";
 import { takeArchiveLock } from "./archive-lock.js";
@@ -80,6 +81,7 @@ export async function archiveResults(store: RetentionStore, opts: ArchiveOptions
   const batchSize = opts.batchSize ?? 1000;
   if (opts.dryRun) return dryRunArchive(store, paths, selection, { batchSize, delete: opts.delete ?? false });
 
+  await requireArchiveDir(paths);
   const release = await takeArchiveLock(paths.lock);
   try {
     const done = (m: ArchiveManifest, resumed: boolean, f: { deleted: number; kept: number; bytes: number }): ArchiveOutcome => ({ archived: m.count, ...f, file: paths.file, sha256: m.sha256, dryRun: false, resumed });

@@ -118,3 +118,17 @@ describe("durations and instants beyond what a date can hold", () => {
     expectOneLine(r.stderr);
   });
 });
+
+describe("ebb archive --to a folder that does not exist", () => {
+  it.each([[[]], [["--dry-run"]]])("exits 73 naming the folder and saying to create it (%j), creating nothing", async (extra) => {
+    const missing = join(dir, "missing-dir");
+    const r = await ebb(["archive", "--older-than", "0s", "--to", "missing-dir/a.jsonl.gz", "-A", "app.mjs", ...extra], { cwd: dir });
+    expect(r.code).toBe(73);
+    expect(r.stdout).toBe("");
+    expect(r.stderr).toContain(`the folder ${missing} does not exist`);
+    expect(r.stderr).toContain(`mkdir -p ${missing}`);
+    expect(r.stderr).not.toContain("ENOENT");
+    expectOneLine(r.stderr);
+    expect(existsSync(missing)).toBe(false);
+  });
+});

@@ -1,4 +1,6 @@
 import type { Command } from "commander";
+import { requireArchiveDir } from "../../archive/archive-dir.js";
+import { archivePaths } from "../../archive/archive-files.js";
 import { archiveResults, type ArchiveOutcome } from "../../archive/archive-results.js";
 import { formatBytes } from "../../monitor/size.js";
 import { durationFlag, withAppFlags } from "../flags.js";
@@ -31,6 +33,8 @@ export function archiveCommand(program: Command, io: CliIO, done: (code: number)
     .option("--dry-run", "report what would be archived (counts and bytes per tier); write and change nothing")
     .action(async (flags: ArchiveFlags) => {
       const olderThanMs = durationFlag("--older-than", flags.olderThan)!;
+      // A dry run too: it must not promise a run that cannot create its file.
+      await requireArchiveDir(archivePaths(flags.to));
       const tier = flags.tier === undefined ? undefined : flags.tier === "none" ? null : flags.tier;
       const progress = progressReporter({ write: (t) => io.err(t), isTTY: opts.stderrIsTTY ?? process.stderr.isTTY === true, label: "archive" });
       const out = await withRetentionStore(flags, (store) =>
