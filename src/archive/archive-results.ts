@@ -12,7 +12,11 @@ import { ArchiveWriter } from "./archive-writer.js";
 import { dryRunArchive } from "./dry-run.js";
 import { finishArchive } from "./finish-archive.js";
 import type { ArchiveManifest } from "./manifest.js";
+import type { ArchiveOutcome } from "./archive-outcome.js";
 import { verifyArchive } from "./verify-archive.js";
+
+// dry-run.ts returns the same outcome; it lives in its own file so neither imports the other.
+export type { ArchiveOutcome } from "./archive-outcome.js";
 
 export type ArchivePhase = "scan" | "verify" | "mark-delete";
 
@@ -43,25 +47,6 @@ export interface ArchiveOptions {
   /** Instead of the store's clock (tests; backend_cleanup passes its own tick). */
   now?: number;
   onProgress?: (p: ArchiveProgress) => void;
-}
-
-export interface ArchiveOutcome {
-  /** Results in the archive: written now, or found complete by a rerun. */
-  archived: number;
-  /** Removed from the store by this run. */
-  deleted: number;
-  /** Archived but kept in the store: they changed or became held after the scan (remove() re-checks). */
-  kept: number;
-  /** Bytes the removed results took in the store (on a dry run: the bytes the matched results take). */
-  bytes: number;
-  /** The archive's path; null when nothing matched and no file was written. */
-  file: string | null;
-  sha256: string | null;
-  dryRun: boolean;
-  /** A complete archive was already at FILE (a rerun after a crash): no new archive was written, its job was finished. */
-  resumed: boolean;
-  /** Dry run only: counts and bytes per tier ("none" = no tier), as cleanup reports them. */
-  byTier?: Record<string, { count: number; bytes: number }>;
 }
 
 /**
