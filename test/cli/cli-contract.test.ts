@@ -1,4 +1,4 @@
-import { existsSync } from "node:fs";
+import { existsSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import Database from "better-sqlite3";
 import { beforeAll, describe, expect, it } from "vitest";
@@ -130,5 +130,45 @@ describe("ebb archive --to a folder that does not exist", () => {
     expect(r.stderr).not.toContain("ENOENT");
     expectOneLine(r.stderr);
     expect(existsSync(missing)).toBe(false);
+  });
+});
+
+describe("an app module that does not load", () => {
+  it.each([
+    ["a syntax error", "export const app = 1;\nexport const x = ;\n", "SyntaxError: Unexpected token ';'"],
+    ["a throw at import", "const a = 1;\nthrow new Error('boom at import');\n", "Error: boom at import"],
+  ])("with %s exits 78 naming file:line and the error", async (_what, source, message) => {
+    const path = join(dir, `broken-${message.length}.mjs`);
+    writeFileSync(path, source);
+    const r = await ebb(["call", "add", "-A", path], { cwd: dir });
+    expect(r.code).toBe(78);
+    expect(r.stderr).toContain(`${path}:2`);
+    expect(r.stderr).toContain(message);
+    expectOneLine(r.stderr);
+  });
+
+  it("that does not exist stays 66", async () => {
+    const r = await ebb(["call", "add", "-A", join(dir, "no-such-app.mjs")], { cwd: dir });
+    expect(r.code).toBe(66);
+    expect(r.stderr).toContain("no-such-app.mjs");
+    expectOneLine(r.stderr);
+  });
+});
+
+describe("a .ts app in a folder whose package.json has no \"type\" (npm init's default)", () => {
+  it("loads: ebb call -A app.ts sends the task", async () => {
+    const folder = scratchDir();
+    writeFileSync(join(folder, "package.json"), JSON.stringify({ name: "x" }));
+    writeApp(folder, `export const app = createApp({ broker: db, backend: db });\napp.task("add", async (a: number, b: number): Promise<number> => a + b);`, "app.ts");
+    const r = await ebb(["call", "add", "-A", "app.ts", "--args", "[1,2]", "--json"], { cwd: folder });
+    expect(r.stderr).toBe("");
+    expect(r.code).toBe(0);
+    expect(JSON.parse(r.stdout)).toHaveProperty("id");
+    const db = new Database(join(folder, "ebb.db"), { readonly: true });
+    try {
+      expect(db.prepare("SELECT count(*) AS n FROM ebb_messages").get()).toEqual({ n: 1 });
+    } finally {
+      db.close();
+    }
   });
 });
