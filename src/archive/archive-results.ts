@@ -2,6 +2,7 @@ import type { RetentionStore } from "../backends/retention-store.js";
 import type { RetentionAction } from "../backends/result-backend.js";
 import { toCeleryAware } from "../protocol/timestamps.js";
 import { redactUrl } from "../url.js";
+import { requireArchiveDir } from "./archive-dir.js";
 import { archiveName, archivePaths, type ArchivePaths } from "./archive-files.js";
 import { toArchiveLine } from "./archive-line.js";
 import { takeArchiveLock } from "./archive-lock.js";
@@ -11,7 +12,11 @@ import { ArchiveWriter } from "./archive-writer.js";
 import { dryRunArchive } from "./dry-run.js";
 import { finishArchive } from "./finish-archive.js";
 import type { ArchiveManifest } from "./manifest.js";
+import type { ArchiveOutcome } from "./archive-outcome.js";
 import { verifyArchive } from "./verify-archive.js";
+
+// dry-run.ts returns the same outcome; it lives in its own file so neither imports the other.
+export type { ArchiveOutcome } from "./archive-outcome.js";
 
 export type ArchivePhase = "scan" | "verify" | "mark-delete";
 
@@ -44,25 +49,6 @@ export interface ArchiveOptions {
   onProgress?: (p: ArchiveProgress) => void;
 }
 
-export interface ArchiveOutcome {
-  /** Results in the archive: written now, or found complete by a rerun. */
-  archived: number;
-  /** Removed from the store by this run. */
-  deleted: number;
-  /** Archived but kept in the store: they changed or became held after the scan (remove() re-checks). */
-  kept: number;
-  /** Bytes the removed results took in the store (on a dry run: the bytes the matched results take). */
-  bytes: number;
-  /** The archive's path; null when nothing matched and no file was written. */
-  file: string | null;
-  sha256: string | null;
-  dryRun: boolean;
-  /** A complete archive was already at FILE (a rerun after a crash): no new archive was written, its job was finished. */
-  resumed: boolean;
-  /** Dry run only: counts and bytes per tier ("none" = no tier), as cleanup reports them. */
-  byTier?: Record<string, { count: number; bytes: number }>;
-}
-
 /**
  * Archive results, then (with `delete`) remove them, so that a crash at any moment leaves every
  * result in the store or in a complete, verified archive, and a rerun finishes the job:
@@ -80,6 +66,7 @@ export async function archiveResults(store: RetentionStore, opts: ArchiveOptions
   const batchSize = opts.batchSize ?? 1000;
   if (opts.dryRun) return dryRunArchive(store, paths, selection, { batchSize, delete: opts.delete ?? false });
 
+  await requireArchiveDir(paths);
   const release = await takeArchiveLock(paths.lock);
   try {
     const done = (m: ArchiveManifest, resumed: boolean, f: { deleted: number; kept: number; bytes: number }): ArchiveOutcome => ({ archived: m.count, ...f, file: paths.file, sha256: m.sha256, dryRun: false, resumed });

@@ -2,7 +2,7 @@ import type { RetentionStore } from "../backends/retention-store.js";
 import { exists, type ArchivePaths } from "./archive-files.js";
 import { readArchive } from "./archive-reader.js";
 import { scanQuery, selects, type Selection } from "./archive-selection.js";
-import type { ArchiveOutcome } from "./archive-results.js";
+import type { ArchiveOutcome } from "./archive-outcome.js";
 import { readManifest } from "./manifest.js";
 
 /**

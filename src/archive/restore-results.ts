@@ -22,8 +22,8 @@ export interface RestoreOptions {
   resultExpiresMs?: number | null;
   /** The target keeps Celery's pickled results (a db+ URL): only then are result_pickle_base64 lines re-imported. */
   intoAcceptsPickle?: boolean;
-  /** Each matching entry, in file order, with what happened to it. */
-  onEntry?: (entry: RestoredEntry) => void;
+  /** Each matching entry, in file order, with what happened to it. A promise it returns is awaited before the next entry (a printer's backpressure). */
+  onEntry?: (entry: RestoredEntry) => unknown;
   /** Each line that could not be read. */
   onProblem?: (problem: RestoreProblem) => void;
 }
@@ -71,17 +71,23 @@ export async function restoreResults(file: string, opts: RestoreOptions = {}): P
     if (opts.resultExpiresMs !== undefined) return now + opts.resultExpiresMs;
     return p.expiresAt !== null && p.expiresAt > now ? p.expiresAt : now + DEFAULT_RESTORE_LIFETIME_MS;
   };
+  // Awaited only when onEntry returns a promise: a million entries need not cost a million ticks.
+  const report = (entry: RestoredEntry): Promise<unknown> | undefined => {
+    const pending = opts.onEntry?.(entry);
+    return pending instanceof Promise ? pending : undefined;
+  };
   // Puts go in small concurrent groups (a network store answers faster so); entries are reported in file order.
   let group: (ParsedLine & { lineNo: number })[] = [];
   const flush = async () => {
     const outcomes = await Promise.all(group.map(putOne));
-    group.forEach((e, i) => {
+    for (const [i, e] of group.entries()) {
       const outcome = outcomes[i]!;
       if (outcome === "restored") out.restored += 1;
       else if (outcome === "present") out.present += 1;
       else out.skipped += 1;
-      opts.onEntry?.({ line: e.line, lineNo: e.lineNo, outcome });
-    });
+      const pending = report({ line: e.line, lineNo: e.lineNo, outcome });
+      if (pending) await pending;
+    }
     group = [];
   };
   const putOne = async (p: ParsedLine): Promise<EntryOutcome> => {
@@ -103,7 +109,8 @@ export async function restoreResults(file: string, opts: RestoreOptions = {}): P
     }
     out.found += 1;
     if (!opts.into) {
-      opts.onEntry?.({ line: item.line, lineNo: item.lineNo, outcome: "read" });
+      const pending = report({ line: item.line, lineNo: item.lineNo, outcome: "read" });
+      if (pending) await pending;
       continue;
     }
     group.push(item);

@@ -1,3 +1,4 @@
+import { ArchiveDirError } from "../archive/archive-errors.js";
 import { ConfigError, EbbError, ProtocolError, StoreUnavailableError } from "../errors.js";
 
 /** sysexits(3): what the CLI exits with when it cannot do what was asked. */
@@ -8,6 +9,7 @@ export const EX = {
   NOINPUT: 66,
   UNAVAILABLE: 69,
   SOFTWARE: 70,
+  CANTCREAT: 73,
   CONFIG: 78,
 } as const;
 
@@ -24,6 +26,7 @@ export class AppConfigError extends ConfigError {}
 export function exitCodeFor(error: unknown): number {
   if (error instanceof UsageError) return EX.USAGE;
   if (error instanceof AppConfigError) return EX.CONFIG;
+  if (error instanceof ArchiveDirError) return EX.CANTCREAT;
   if (error instanceof NoInputError) return EX.NOINPUT;
   if (error instanceof StoreUnavailableError) return EX.UNAVAILABLE;
   if (error instanceof ProtocolError) return EX.DATAERR;

@@ -7,8 +7,10 @@ import { UsageError } from "./exit-codes.js";
 export function withAppFlags(cmd: Command): Command {
   return cmd
     .option("-A, --app <module>", "module that exports the app (as `app` or default); .ts loads too")
-    .addOption(new Option("--broker <url>", "broker URL when there is no app module").env("EBB_BROKER_URL"))
-    .addOption(new Option("--backend <url>", "result backend URL when there is no app module").env("EBB_BACKEND_URL"))
+    // Not commander's .env(): EBB_BROKER_URL / EBB_BACKEND_URL are read by createApp() itself, so they
+    // work with -A too (an app that names no URLs takes them), and only the flags conflict with -A.
+    .addOption(new Option("--broker <url>", "broker URL when there is no app module (default: EBB_BROKER_URL)"))
+    .addOption(new Option("--backend <url>", "result backend URL when there is no app module (default: EBB_BACKEND_URL)"))
     .option("--json", "print one JSON object");
 }
 
@@ -19,6 +21,17 @@ export function durationFlag(flag: string, value: string, allowNever = false): n
   } catch (e) {
     throw new UsageError((e as Error).message);
   }
+}
+
+/**
+ * An instant flag (--eta): an ISO 8601 date and time as the core reads it (a four-digit year, so
+ * always within what a Date can hold; naive means UTC), checked here so the error names the flag.
+ */
+export function instantFlag(flag: string, value: string): string {
+  if (!/^\d{4}-\d{2}-\d{2}T/.test(value.trim()) || !Number.isFinite(Date.parse(value))) {
+    throw new UsageError(`Expected ${flag} to be an ISO 8601 instant such as 2030-01-02T03:04:05Z, got ${JSON.stringify(value)}`);
+  }
+  return value.trim();
 }
 
 export function jsonFlag<T>(flag: string, value: string, check: (v: unknown) => v is T, expected: string): T {

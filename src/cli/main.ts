@@ -1,7 +1,10 @@
 #!/usr/bin/env node
-import { processIO } from "./io.js";
+import { drainOutput, endQuietlyOnClosedPipe, processIO } from "./io.js";
 import { runCli } from "./program.js";
 
+endQuietlyOnClosedPipe();
 const code = await runCli(process.argv.slice(2), processIO);
-// Exit explicitly: open store handles must not keep a finished command alive.
+// Exit explicitly, so open store handles cannot keep a finished command alive; but only once
+// stdout and stderr have been taken by whoever reads them.
+await drainOutput();
 process.exit(code);

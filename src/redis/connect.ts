@@ -1,5 +1,5 @@
 import { Redis } from "ioredis";
-import { StoreUnavailableError } from "../errors.js";
+import { ConfigError, StoreUnavailableError } from "../errors.js";
 import type { RedisTarget } from "./redis-url.js";
 
 /**
@@ -38,5 +38,21 @@ export async function connectRedis(target: RedisTarget, options: { name: string;
     const why = ((lastError as Error | null) ?? (cause as Error)).message.replace(/\.$/, "");
     throw new StoreUnavailableError(`Cannot connect to Redis at ${target.display}: ${why}; check that Redis is running and the URL is right`, { cause });
   }
+  if (target.db !== 0) await selectOrThrow(client, target);
   return client;
+}
+
+/**
+ * ioredis selects the URL's database on connect, but a SELECT that fails ("ERR DB index is out of
+ * range") only reaches the error listener, and every command then runs in database 0. So the
+ * database is selected once more here, where a refusal can stop the caller with the URL's name.
+ */
+async function selectOrThrow(client: Redis, target: RedisTarget): Promise<void> {
+  try {
+    await client.select(target.db);
+  } catch (cause) {
+    client.disconnect();
+    const why = (cause as Error).message.replace(/\.$/, "");
+    throw new ConfigError(`Redis at ${target.display} has no database ${target.db} (${why}); use a database number the server has (0..databases-1 in redis.conf, 16 by default)`, { cause });
+  }
 }

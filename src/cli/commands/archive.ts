@@ -1,7 +1,10 @@
 import type { Command } from "commander";
+import { requireArchiveDir } from "../../archive/archive-dir.js";
+import { archivePaths } from "../../archive/archive-files.js";
 import { archiveResults, type ArchiveOutcome } from "../../archive/archive-results.js";
 import { formatBytes } from "../../monitor/size.js";
 import { durationFlag, withAppFlags } from "../flags.js";
+import { requireKnownTier } from "../known-names.js";
 import { printJson, type CliIO } from "../io.js";
 import type { AppFlags } from "../load-app.js";
 import { progressReporter } from "../progress.js";
@@ -30,6 +33,8 @@ export function archiveCommand(program: Command, io: CliIO, done: (code: number)
     .option("--dry-run", "report what would be archived (counts and bytes per tier); write and change nothing")
     .action(async (flags: ArchiveFlags) => {
       const olderThanMs = durationFlag("--older-than", flags.olderThan)!;
+      // A dry run too: it must not promise a run that cannot create its file.
+      await requireArchiveDir(archivePaths(flags.to));
       const tier = flags.tier === undefined ? undefined : flags.tier === "none" ? null : flags.tier;
       const progress = progressReporter({ write: (t) => io.err(t), isTTY: opts.stderrIsTTY ?? process.stderr.isTTY === true, label: "archive" });
       const out = await withRetentionStore(flags, (store) =>
@@ -42,6 +47,7 @@ export function archiveCommand(program: Command, io: CliIO, done: (code: number)
           source: store.url,
           onProgress: (p) => progress.update(p.phase === "mark-delete" ? { scanned: p.total ?? 0, matched: p.total ?? 0, deleted: p.done } : { scanned: p.done, matched: p.done, deleted: 0 }),
         }),
+        { check: (app) => flags.app !== undefined && flags.tier !== undefined && requireKnownTier(app, "--tier", flags.tier, flags.app) },
       );
       progress.finish({ matched: out.archived, deleted: out.deleted, bytes: out.bytes, dryRun: out.dryRun });
       if (flags.json) printJson(io, json(out));

@@ -1,9 +1,9 @@
 import type { Command } from "commander";
 import type { CallOptions } from "../../task.js";
-import { durationFlag, intFlag, jsonFlag, withAppFlags } from "../flags.js";
+import { durationFlag, instantFlag, intFlag, jsonFlag, withAppFlags } from "../flags.js";
 import { printJson, type CliIO } from "../io.js";
 import { loadApp, type AppFlags } from "../load-app.js";
-import { UsageError } from "../exit-codes.js";
+import { requireKnownTask } from "../known-names.js";
 
 interface CallFlags extends AppFlags {
   args?: string;
@@ -15,6 +15,7 @@ interface CallFlags extends AppFlags {
   ignoreResult?: boolean;
   queue?: string;
   priority?: string;
+  force?: boolean;
   json?: boolean;
 }
 
@@ -32,15 +33,13 @@ export function callCommand(program: Command, io: CliIO, done: (code: number) =>
     .option("--ignore-result", "do not store this call's result")
     .option("--queue <q>", "queue to send to")
     .option("--priority <n>", "0..9, 0 first")
+    .option("--force", "with -A, send even a task the app does not register (e.g. one only Python workers run)")
     .action(async (task: string, flags: CallFlags) => {
       const options: CallOptions = {};
       const args = jsonFlag("--args", flags.args ?? "[]", isArray, "a JSON array such as '[2, 3]'");
       if (flags.kwargs !== undefined) options.kwargs = jsonFlag("--kwargs", flags.kwargs, isObject, `a JSON object such as '{"x": 1}'`);
       if (flags.countdown !== undefined) options.countdown = `${durationFlag("--countdown", flags.countdown)}ms`;
-      if (flags.eta !== undefined) {
-        if (!Number.isFinite(Date.parse(flags.eta))) throw new UsageError(`Expected --eta to be an ISO 8601 instant such as 2030-01-02T03:04:05Z, got ${JSON.stringify(flags.eta)}`);
-        options.eta = flags.eta;
-      }
+      if (flags.eta !== undefined) options.eta = instantFlag("--eta", flags.eta);
       if (flags.expires !== undefined) options.expires = `${durationFlag("--expires", flags.expires)}ms`;
       if (flags.resultExpires !== undefined) {
         const ms = durationFlag("--result-expires", flags.resultExpires, true);
@@ -51,6 +50,7 @@ export function callCommand(program: Command, io: CliIO, done: (code: number) =>
       if (flags.priority !== undefined) options.priority = intFlag("--priority", flags.priority, 0, 9);
       const app = await loadApp(flags);
       try {
+        if (flags.app !== undefined && !flags.force) requireKnownTask(app, task, flags.app, ", or pass --force to send it by name anyway (e.g. to a Python worker)");
         const res = await app.sendTask(task, args, options);
         if (flags.json) printJson(io, { id: res.id });
         else io.out(`${res.id}\n`);

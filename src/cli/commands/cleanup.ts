@@ -3,6 +3,7 @@ import { cleanup, type CleanupReport } from "../../retention/cleanup.js";
 import { formatBytes } from "../../monitor/size.js";
 import { UsageError } from "../exit-codes.js";
 import { durationFlag, withAppFlags } from "../flags.js";
+import { requireKnownTier } from "../known-names.js";
 import { printJson, type CliIO } from "../io.js";
 import type { AppFlags } from "../load-app.js";
 import { progressReporter } from "../progress.js";
@@ -40,6 +41,7 @@ export function cleanupCommand(program: Command, io: CliIO, done: (code: number)
           dryRun: flags.dryRun === true,
           onProgress: (p) => progress.update(p),
         }),
+        { check: (app) => flags.app !== undefined && flags.tier !== undefined && requireKnownTier(app, "--tier", flags.tier, flags.app) },
       );
       progress.finish(report);
       if (flags.json) printJson(io, { matched: report.matched, deleted: report.deleted, bytes: report.bytes, byTier: report.byTier, dryRun: report.dryRun });

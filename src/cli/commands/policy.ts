@@ -2,6 +2,7 @@ import type { Command } from "commander";
 import { explainPolicy } from "../../retention/explain.js";
 import { withAppFlags } from "../flags.js";
 import { printJson, type CliIO } from "../io.js";
+import { closeUnlessKnown, requireKnownTask } from "../known-names.js";
 import { loadApp, type AppFlags } from "../load-app.js";
 
 interface PolicyFlags extends AppFlags {
@@ -14,6 +15,7 @@ export function policyCommand(program: Command, io: CliIO, done: (code: number) 
   withAppFlags(policy.command("explain").argument("<task>", "task name").description("which rule gives TASK's results their lifetime, and why"))
     .action(async (task: string, flags: PolicyFlags) => {
       const app = await loadApp(flags);
+      if (flags.app !== undefined) await closeUnlessKnown(app, () => requireKnownTask(app, task, flags.app!, ""));
       // Only the app's config and task registry are read: no store is opened.
       const explained = explainPolicy(task, app);
       await app.close();

@@ -52,8 +52,11 @@ export function restoreCommand(program: Command, io: CliIO, done: (code: number)
             seen += 1;
             if (flags.json) {
               if (entries.length < JSON_ENTRY_CAP) entries.push(e.line);
-            } else if (!into) io.out(`${JSON.stringify(e.line)}\n`);
+            }
             if (tty && Date.now() - drawn > 100) (drawn = Date.now()), io.err(`\r\x1b[Krestore: ${seen} entries`);
+            // Printed lines wait for a slow reader (the promise) instead of piling up in memory.
+            if (!flags.json && !into) return io.out(`${JSON.stringify(e.line)}\n`);
+            return undefined;
           },
           onProblem: (p) => {
             problemCount += 1;
