@@ -8,7 +8,16 @@ export interface CliIO {
   err(text: string): void | Promise<void>;
   /** Resolves when the process is asked to stop (SIGTERM/SIGINT); the second request means "now". */
   onStop(handler: (count: number) => void): () => void;
+  /**
+   * End the process now with `code`, whatever is still running (a task that ignores its abort
+   * signal): after stdout and stderr drain, or after HARD_EXIT_MS at the latest. In-process
+   * callers (tests) record it instead.
+   */
+  exitNow(code: number): void;
 }
+
+/** How long a hard stop waits for output to drain before it exits anyway. */
+export const HARD_EXIT_MS = 500;
 
 /**
  * The exit status when the reader of stdout (or stderr) has gone away, as in `ebb restore FILE |
@@ -29,6 +38,10 @@ export const processIO: CliIO = {
       process.off("SIGTERM", h);
       process.off("SIGINT", h);
     };
+  },
+  exitNow(code) {
+    setTimeout(() => process.exit(code), HARD_EXIT_MS);
+    void drainOutput().then(() => process.exit(code));
   },
 };
 

@@ -111,6 +111,18 @@ export class Worker {
     this.#hardStop.abort();
   }
 
+  /**
+   * Hard stop, for a process about to exit: abort, and give every message still in flight back
+   * to the queue now, unacknowledged, so it runs again (as kombu restores unacked messages when
+   * a worker shuts down). Resolves with how many went back; a message the broker would not take
+   * back stays leased and comes back after the visibility timeout.
+   */
+  async abortAndGiveBack(): Promise<number> {
+    this.abort();
+    const back = await Promise.allSettled([...this.#inFlight.keys()].map((d) => this.#deps.broker.release(d, null)));
+    return back.filter((r) => r.status === "fulfilled").length;
+  }
+
   /** Stop fetching and wait for tasks in flight. */
   async stop(): Promise<void> {
     this.#stopFetching.abort();

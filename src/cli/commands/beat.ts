@@ -27,7 +27,10 @@ export function beatCommand(program: Command, io: CliIO, done: (code: number) =>
           if (count === 1) {
             io.err("Stopping beat (signal again to stop at once)\n");
             void beat.stop();
-          } else done(130);
+          } else {
+            done(130);
+            io.exitNow(130);
+          }
         });
         try {
           await beat.start();

@@ -2,7 +2,7 @@ import type { Command } from "commander";
 import type { Beat } from "../../beat/beat.js";
 import { UsageError } from "../exit-codes.js";
 import { intFlag } from "../flags.js";
-import type { CliIO } from "../io.js";
+import { HARD_EXIT_MS, type CliIO } from "../io.js";
 import { loadApp } from "../load-app.js";
 import { startBeat } from "../start-beat.js";
 
@@ -16,7 +16,8 @@ interface WorkerFlags {
 
 /**
  * `ebb worker -A MODULE`: consume until SIGTERM/SIGINT, then finish what is in flight and
- * exit 0. A second signal stops at once (exit 130); unacked messages are redelivered later.
+ * exit 0. A second signal stops at once, within about a second even if a task ignores its abort
+ * signal (exit 130): the messages in flight are not acked and go back to the queue.
  * Beat runs embedded unless --without-beat: ticks are claimed in the store, so every worker may
  * run it and a deployment cannot forget to.
  */
@@ -45,9 +46,15 @@ export function workerCommand(program: Command, io: CliIO, done: (code: number) 
             void beat?.stop();
             void worker.stop();
           } else {
+            // Now: tasks that ignore their abort signal are not waited for. Their messages are
+            // not acked; they go back to the queue (or come back after the visibility timeout).
             void beat?.stop();
-            worker.abort();
-            done(130);
+            const inFlight = worker.active;
+            void Promise.race([worker.abortAndGiveBack(), new Promise((r) => setTimeout(r, HARD_EXIT_MS))]).finally(() => {
+              io.err(`Stopped at once: ${inFlight} task(s) cut short, not acknowledged; they will run again\n`);
+              done(130);
+              io.exitNow(130);
+            });
           }
         });
         try {
