@@ -1,6 +1,6 @@
-import { setMaxListeners } from "node:events";
 import type { Redis } from "ioredis";
 import type { Clock } from "../../clock.js";
+import { Closing } from "../../closing.js";
 import { StoreUnavailableError } from "../../errors.js";
 import { encodeResultMeta } from "../../protocol/result-meta.js";
 import { connectRedis } from "../../redis/connect.js";
@@ -60,15 +60,13 @@ export class RedisBackend implements ResultBackend, RetentionStore, ScheduleStor
   private serverClock: ServerClock | undefined;
   private readonly trimmer: IndexTrimmer;
   private readonly watcher: PubSubWatcher;
-  private readonly closing = new AbortController();
+  private readonly closing = new Closing();
   private readonly retention: RedisRetention;
   private schedules: RedisScheduleStore | undefined;
 
   constructor(opts: RedisBackendOptions) {
     this.target = parseRedisUrl(opts.url);
     this.url = this.target.display;
-    // Every waiting watch listens for close; many concurrent get() calls are normal, not a leak.
-    setMaxListeners(0, this.closing.signal);
     this.keys = resultKeys(this.target.prefix);
     this.injectedClock = opts.clock;
     this.graceMs = opts.graceMs ?? DEFAULT_GRACE_MS;
@@ -80,7 +78,7 @@ export class RedisBackend implements ResultBackend, RetentionStore, ScheduleStor
       ...(opts.trimBatch === undefined ? {} : { batch: opts.trimBatch }),
     });
     this.retention = new RedisRetention({ redis: () => this.redis(), keys: this.keys, now: () => this.clockNow(), serverClock: opts.clock === undefined });
-    this.watcher = new PubSubWatcher({ openSubscriber: () => connectRedis(this.target, { name: "ebb-results-sub" }), closing: this.closing.signal });
+    this.watcher = new PubSubWatcher({ openSubscriber: () => connectRedis(this.target, { name: "ebb-results-sub" }), closing: this.closing });
   }
 
   /** Open the connection (and measure Redis's clock). Throws StoreUnavailableError naming the URL. Calling it again is harmless. */
@@ -100,7 +98,7 @@ export class RedisBackend implements ResultBackend, RetentionStore, ScheduleStor
         throw new StoreUnavailableError(`Cannot read the clock of Redis at ${this.url}: ${(e as Error).message}`, { cause: e });
       });
     }
-    if (this.closing.signal.aborted) {
+    if (this.closing.closed) {
       // close() ran while we were connecting: do not leave this connection open behind it.
       this.serverClock?.stop();
       client.disconnect();
@@ -211,8 +209,8 @@ export class RedisBackend implements ResultBackend, RetentionStore, ScheduleStor
   }
 
   async close(): Promise<void> {
-    if (this.closing.signal.aborted) return;
-    this.closing.abort();
+    if (this.closing.closed) return;
+    this.closing.close();
     this.serverClock?.stop();
     await this.trimmer.stop();
     await this.watcher.close();
@@ -230,7 +228,7 @@ export class RedisBackend implements ResultBackend, RetentionStore, ScheduleStor
   }
 
   private redis(): Redis {
-    if (this.closing.signal.aborted) throw new StoreUnavailableError(`The Redis result backend at ${this.url} is closed`);
+    if (this.closing.closed) throw new StoreUnavailableError(`The Redis result backend at ${this.url} is closed`);
     if (!this.client) throw new StoreUnavailableError(`The Redis result backend at ${this.url} is not connected; await connect() first`);
     return this.client;
   }
