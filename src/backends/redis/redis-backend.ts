@@ -3,7 +3,9 @@ import type { Clock } from "../../clock.js";
 import { Closing } from "../../closing.js";
 import { StoreUnavailableError } from "../../errors.js";
 import { encodeResultMeta } from "../../protocol/result-meta.js";
-import { connectRedis } from "../../redis/connect.js";
+import type { Logger } from "../../logger.js";
+import { connectRedis, redisHealth } from "../../redis/connect.js";
+import type { StoreHealth } from "../../store-health.js";
 import { parseRedisUrl, type RedisTarget } from "../../redis/redis-url.js";
 import { classifyRead } from "../../retention/expiry.js";
 import { isReady } from "../../states.js";
@@ -37,6 +39,8 @@ export interface RedisBackendOptions {
   trimIntervalMs?: number;
   /** Index entries dropped per trim script call. Default 1000. */
   trimBatch?: number;
+  /** The app's log: an unreachable Redis (once per outage) and background errors (index trimmer, clock refresh). */
+  log?: Logger;
 }
 
 const DEFAULT_GRACE_MS = 7 * 86_400_000;
@@ -62,11 +66,13 @@ export class RedisBackend implements ResultBackend, RetentionStore, ScheduleStor
   private readonly watcher: PubSubWatcher;
   private readonly closing = new Closing();
   private readonly retention: RedisRetention;
+  private readonly health: StoreHealth | undefined;
   private schedules: RedisScheduleStore | undefined;
 
   constructor(opts: RedisBackendOptions) {
     this.target = parseRedisUrl(opts.url);
     this.url = this.target.display;
+    this.health = opts.log ? redisHealth(opts.log, this.target) : undefined;
     this.keys = resultKeys(this.target.prefix);
     this.injectedClock = opts.clock;
     this.graceMs = opts.graceMs ?? DEFAULT_GRACE_MS;
@@ -76,9 +82,10 @@ export class RedisBackend implements ResultBackend, RetentionStore, ScheduleStor
       graceMs: () => this.graceMs,
       intervalMs: opts.trimIntervalMs ?? 10_000,
       ...(opts.trimBatch === undefined ? {} : { batch: opts.trimBatch }),
+      report: this.health,
     });
     this.retention = new RedisRetention({ redis: () => this.redis(), keys: this.keys, now: () => this.clockNow(), serverClock: opts.clock === undefined });
-    this.watcher = new PubSubWatcher({ openSubscriber: () => connectRedis(this.target, { name: "ebb-results-sub" }), closing: this.closing });
+    this.watcher = new PubSubWatcher({ openSubscriber: () => connectRedis(this.target, { name: "ebb-results-sub", health: this.health }), closing: this.closing });
   }
 
   /** Open the connection (and measure Redis's clock). Throws StoreUnavailableError naming the URL. Calling it again is harmless. */
@@ -91,9 +98,9 @@ export class RedisBackend implements ResultBackend, RetentionStore, ScheduleStor
   }
 
   private async open(): Promise<this> {
-    const client = await connectRedis(this.target, { name: "ebb-results" });
+    const client = await connectRedis(this.target, { name: "ebb-results", health: this.health });
     if (!this.injectedClock) {
-      this.serverClock = await ServerClock.start(client).catch((e: unknown) => {
+      this.serverClock = await ServerClock.start(client, { report: this.health }).catch((e: unknown) => {
         client.disconnect();
         throw new StoreUnavailableError(`Cannot read the clock of Redis at ${this.url}: ${(e as Error).message}`, { cause: e });
       });
