@@ -47,11 +47,11 @@ if (runs("throughput")) printTable(`End-to-end on one Redis (${url}): ${n} no-op
 if (runs("cleanup")) printTable(`Cleanup of ${cleanupN} expired results among ${cleanupN} live ones on SQLite, a live writer storing every 1 ms`, cleanupCompare(cleanupN));
 if (runs("archive")) printTable(`Archive and restore on SQLite, ${archiveN} results (each step in its own process; peak RSS per step)`, archiveBench(archiveN));
 if (runs("memory") || runs("memory-idle")) {
-  const idle = await memoryRun("idle", idleMs, idleSampleMs);
+  const idle = await memoryRun("idle", idleMs, idleSampleMs, (s) => console.error(`memory idle, ${s.label}: heap ${s.heapMB} MB`));
   printTable(`Memory: an idle worker with beat on SQLite for ${idleMs / 60_000} min, heap after GC every ${idleSampleMs / 1000} s`, memoryRows(idle));
 }
 if (runs("memory") || runs("memory-tasks")) {
-  const busy = await memoryRun("tasks", tasks, tasksSample);
+  const busy = await memoryRun("tasks", tasks, tasksSample, (s) => console.error(`memory tasks, ${s.label}: heap ${s.heapMB} MB`));
   printTable(
     `Memory: a worker with beat on SQLite running ${tasks.toLocaleString("en-US")} no-op tasks (results live 5 s, cleanup every 30 s), heap after GC every ${tasksSample.toLocaleString("en-US")} tasks; ${busy.tasksPerSecond ?? "?"} tasks/s`,
     memoryRows(busy),

@@ -7,7 +7,7 @@
  *   memory-worker.js idle  DIR IDLE_MS SAMPLE_MS      an idle worker, sampled every SAMPLE_MS
  *   memory-worker.js tasks DIR TASKS SAMPLE_EVERY     runs TASKS no-op tasks, sampled every SAMPLE_EVERY tasks
  *
- * The tasks run keeps nothing by design: a feeder keeps at most 2,000 messages queued, results
+ * The idle worker runs nothing (beat keeps its default schedule). The tasks run keeps nothing by design: a feeder keeps at most 2,000 messages queued, results
  * live 5 s (expiredGrace 10 s) and beat's built-in cleanup runs every 30 s, so the store's own
  * size stays bounded too. Uses only the public API, so it runs against an older build as well.
  */
@@ -31,7 +31,8 @@ const app = createApp(
     resultExpires: "5s",
     expiredGrace: "10s",
     archiveDir: join(dir, "archives"),
-    beatSchedule: { "celery.backend_cleanup": { schedule: every("30s") } },
+    // Idle means idle: the built-in cleanup keeps its default (daily at 04:00).
+    ...(mode === "tasks" ? { beatSchedule: { "celery.backend_cleanup": { schedule: every("30s") } } } : {}),
   },
   { log: silentLogger },
 );
