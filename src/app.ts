@@ -69,7 +69,7 @@ export function createApp(config: AppConfig = {}, deps: AppDeps = {}): App {
   let broker: Promise<Broker> | null = null;
   let backend: Promise<ResultBackend> | null = null;
   // An injected clock reaches the stores too (tests); by default each store keeps its own clock.
-  const storeOptions = config.clock ? { clock: config.clock } : {};
+  const storeOptions = { log, ...(config.clock ? { clock: config.clock } : {}) };
   // A failed first connection is not cached: the next call tries again (the store may be back).
   const getBroker = () =>
     (broker ??= brokerFromUrl(resolved.broker, storeOptions).catch((e: unknown) => {

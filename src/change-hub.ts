@@ -1,3 +1,5 @@
+import { withLinkedSignal } from "./linked-signal.js";
+
 /**
  * In-process wake-ups by topic ("a message may be visible on queue X", "result Y changed").
  *
@@ -27,7 +29,7 @@ export class ChangeHub {
   /** Resolve on notify(topic), after ms, or as soon as any of the signals aborts. Never rejects. */
   wait(topic: string, ms: number, signals: readonly (AbortSignal | undefined)[] = []): Promise<void> {
     const watch = this.watch(topic);
-    return watch.changed(ms, anySignal(signals)).finally(() => watch.close());
+    return withLinkedSignal(signals, (signal) => watch.changed(ms, signal)).finally(() => watch.close());
   }
 
   watch(topic: string): Watch {
@@ -80,8 +82,3 @@ export function sleepUntil(ms: number, signal: AbortSignal | undefined, register
   });
 }
 
-function anySignal(signals: readonly (AbortSignal | undefined)[]): AbortSignal | undefined {
-  const real = signals.filter((s): s is AbortSignal => s !== undefined);
-  if (real.length <= 1) return real[0];
-  return AbortSignal.any(real);
-}

@@ -1,4 +1,5 @@
 import type { Clock } from "../clock.js";
+import type { Logger } from "../logger.js";
 import { pickByScheme } from "../url.js";
 import type { MemoryBackend } from "./memory/memory-backend.js";
 import type { ResultBackend } from "./result-backend.js";
@@ -8,6 +9,8 @@ export interface BackendFromUrlOptions {
   clock?: Clock;
   /** The app's expiredGrace: how long a store must remember that a result expired. */
   graceMs?: number;
+  /** The app's log, for what a store notices in the background (Redis: outages, index trimmer errors). */
+  log?: Logger;
 }
 
 type BackendFactory = (url: string, opts: BackendFromUrlOptions) => Promise<ResultBackend>;
@@ -50,7 +53,7 @@ async function celeryDbBackend(url: string, opts: BackendFromUrlOptions): Promis
 /** redis:// and rediss:// (TLS): Celery's own key layout, so a Celery user's URL works as it is. */
 async function redisBackend(url: string, opts: BackendFromUrlOptions): Promise<ResultBackend> {
   const { RedisBackend } = await import("./redis/redis-backend.js");
-  return new RedisBackend({ url, clock: opts.clock, graceMs: opts.graceMs }).connect();
+  return new RedisBackend({ url, clock: opts.clock, graceMs: opts.graceMs, log: opts.log }).connect();
 }
 
 /** The result backend for a URL such as "sqlite://./ebb.db" or "memory://". Unknown schemes throw UnknownSchemeError listing the known ones. */

@@ -1,4 +1,5 @@
 import type { Clock } from "../clock.js";
+import type { Logger } from "../logger.js";
 import { pickByScheme } from "../url.js";
 import type { Broker } from "./broker.js";
 import type { MemoryBroker } from "./memory/memory-broker.js";
@@ -6,6 +7,8 @@ import type { MemoryBroker } from "./memory/memory-broker.js";
 export interface BrokerFromUrlOptions {
   /** Injected clock (tests). For memory:// only the first call for a URL decides it. */
   clock?: Clock;
+  /** The app's log, for what a store notices in the background (Redis: outages, restorer errors). */
+  log?: Logger;
 }
 
 type BrokerFactory = (url: string, opts: BrokerFromUrlOptions) => Promise<Broker>;
@@ -33,11 +36,11 @@ const BROKERS: Record<string, BrokerFactory> = {
   },
   redis: async (url, opts) => {
     const { RedisBroker } = await import("./redis/redis-broker.js");
-    return RedisBroker.connect({ url, clock: opts.clock });
+    return RedisBroker.connect({ url, clock: opts.clock, log: opts.log });
   },
   rediss: async (url, opts) => {
     const { RedisBroker } = await import("./redis/redis-broker.js");
-    return RedisBroker.connect({ url, clock: opts.clock });
+    return RedisBroker.connect({ url, clock: opts.clock, log: opts.log });
   },
 };
 

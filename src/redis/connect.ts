@@ -1,5 +1,7 @@
 import { Redis } from "ioredis";
 import { ConfigError, StoreUnavailableError } from "../errors.js";
+import type { Logger } from "../logger.js";
+import { storeHealth, type StoreHealth } from "../store-health.js";
 import type { RedisTarget } from "./redis-url.js";
 
 /**
@@ -8,7 +10,7 @@ import type { RedisTarget } from "./redis-url.js";
  * connection is retried forever with capped backoff, and commands issued meanwhile wait in
  * ioredis's offline queue: a Redis restart is a pause, not a crash.
  */
-export async function connectRedis(target: RedisTarget, options: { name: string; connectTimeoutMs?: number; autoPipelining?: boolean } = { name: "ebb" }): Promise<Redis> {
+export async function connectRedis(target: RedisTarget, options: { name: string; connectTimeoutMs?: number; autoPipelining?: boolean; health?: StoreHealth } = { name: "ebb" }): Promise<Redis> {
   const client = new Redis({
     host: target.host,
     port: target.port,
@@ -39,6 +41,8 @@ export async function connectRedis(target: RedisTarget, options: { name: string;
     throw new StoreUnavailableError(`Cannot connect to Redis at ${target.display}: ${why}; check that Redis is running and the URL is right`, { cause });
   }
   if (target.db !== 0) await selectOrThrow(client, target);
+  // From now on an outage is logged once, when the first connection notices it, and its end once.
+  options.health?.follow(client, options.name);
   return client;
 }
 
@@ -55,4 +59,9 @@ async function selectOrThrow(client: Redis, target: RedisTarget): Promise<void> 
     const why = (cause as Error).message.replace(/\.$/, "");
     throw new ConfigError(`Redis at ${target.display} has no database ${target.db} (${why}); use a database number the server has (0..databases-1 in redis.conf, 16 by default)`, { cause });
   }
+}
+
+/** The app log's view of this Redis server, shared by every connection to it that logs to `log`. */
+export function redisHealth(log: Logger, target: RedisTarget): StoreHealth {
+  return storeHealth(log, `Redis at ${target.host}:${target.port}`);
 }

@@ -1,7 +1,9 @@
 import type { Redis } from "ioredis";
+import type { BackgroundReport } from "../store-health.js";
 
 /** How often the offset to Redis's clock is measured again (drift, NTP steps on either side). */
 const REFRESH_MS = 60_000;
+const CLOCK_REFRESH = "server clock refresh";
 
 /**
  * Redis's clock without a round trip per read: the offset between TIME and this process's clock
@@ -14,14 +16,19 @@ const REFRESH_MS = 60_000;
 export class ServerClock {
   #offsetMs = 0;
   #timer: NodeJS.Timeout | undefined;
+  #measuring = false;
 
   private constructor(private readonly client: Redis) {}
 
-  /** Measure once, then keep measuring in the background (the timer never keeps the process alive). */
-  static async start(client: Redis, refreshEveryMs = REFRESH_MS): Promise<ServerClock> {
+  /**
+   * Measure once, then keep measuring in the background (the timer never keeps the process alive).
+   * A failed refresh keeps the last offset and goes to `report` as "server clock refresh"; while one
+   * waits (Redis down: commands wait for the reconnect), no other is started.
+   */
+  static async start(client: Redis, options: { refreshEveryMs?: number; report?: BackgroundReport } = {}): Promise<ServerClock> {
     const clock = new ServerClock(client);
     await clock.measure();
-    clock.#timer = setInterval(() => void clock.measure().catch(() => undefined), refreshEveryMs);
+    clock.#timer = setInterval(() => void clock.refresh(options.report), options.refreshEveryMs ?? REFRESH_MS);
     clock.#timer.unref();
     return clock;
   }
@@ -31,6 +38,19 @@ export class ServerClock {
 
   stop(): void {
     clearInterval(this.#timer);
+  }
+
+  private async refresh(report: BackgroundReport | undefined): Promise<void> {
+    if (this.#measuring) return;
+    this.#measuring = true;
+    try {
+      await this.measure();
+      report?.succeeded(CLOCK_REFRESH);
+    } catch (e) {
+      report?.failed(CLOCK_REFRESH, e);
+    } finally {
+      this.#measuring = false;
+    }
   }
 
   private async measure(): Promise<void> {

@@ -3,6 +3,7 @@ import { afterEach, beforeEach, expect, it } from "vitest";
 import type { StoreRequest } from "../../src/backends/result-backend.js";
 import { PubSubWatcher } from "../../src/backends/redis/pubsub-watcher.js";
 import { RedisBackend } from "../../src/backends/redis/redis-backend.js";
+import { Closing } from "../../src/closing.js";
 import { redisNamespace } from "../support/redis-namespace.js";
 import { describeWithService } from "../support/services.js";
 
@@ -84,13 +85,13 @@ await describeWithService("redis", "redis result backend: watching results", () 
   });
 
   it("polls every 100 ms when the subscriber connection cannot be opened", async () => {
-    const closing = new AbortController();
-    const watcher = new PubSubWatcher({ openSubscriber: () => Promise.reject(new Error("no pub/sub here")), closing: closing.signal });
+    const closing = new Closing();
+    const watcher = new PubSubWatcher({ openSubscriber: () => Promise.reject(new Error("no pub/sub here")), closing });
     const watch = await watcher.watch("anything");
     const waited = await timed(watch.changed(LONG_MS));
     expect(waited).toBeGreaterThanOrEqual(90);
     expect(waited).toBeLessThan(1_000);
-    closing.abort();
+    closing.close();
     await watcher.close();
   });
 

@@ -1,5 +1,6 @@
 import { sleepUntil, type Watch } from "../../change-hub.js";
 import type { Clock } from "../../clock.js";
+import { Closing } from "../../closing.js";
 import { ConfigError } from "../../errors.js";
 import { classifyRead } from "../../retention/expiry.js";
 import type { BackendCapabilities, Lookup, LookupOptions, ResultBackend, StoreOutcome, StoreRequest, StoredResult } from "../result-backend.js";
@@ -44,7 +45,7 @@ export class CeleryDbBackend implements ResultBackend, RetentionStore {
   private readonly pollIntervalMs: number;
   private readonly removeBatchSize: number;
   private opening: Promise<this> | undefined;
-  private readonly closing = new AbortController();
+  private readonly closing = new Closing();
 
   constructor(opts: CeleryDbBackendOptions) {
     const target = parseCeleryDbUrl(opts.url);
@@ -90,7 +91,7 @@ export class CeleryDbBackend implements ResultBackend, RetentionStore {
   /** Polls: Celery's database has no notifications. */
   async watch(): Promise<Watch> {
     return {
-      changed: (ms, signal) => sleepUntil(Math.min(ms, this.pollIntervalMs), signal ? AbortSignal.any([signal, this.closing.signal]) : this.closing.signal),
+      changed: (ms, signal) => this.closing.during(signal, (s) => sleepUntil(Math.min(ms, this.pollIntervalMs), s)),
       close: () => undefined,
     };
   }
@@ -162,8 +163,8 @@ export class CeleryDbBackend implements ResultBackend, RetentionStore {
   }
 
   async close(): Promise<void> {
-    if (this.closing.signal.aborted) return;
-    this.closing.abort();
+    if (this.closing.closed) return;
+    this.closing.close();
     await this.opening?.catch(() => undefined);
     await this.table.close();
   }

@@ -1,3 +1,5 @@
+import type { BackgroundReport } from "../../store-health.js";
+
 /** Entries dropped per script call: small enough that one call takes well under a millisecond. */
 export const TRIM_BATCH = 1000;
 
@@ -11,13 +13,17 @@ export interface IndexTrimmerOptions {
   /** Least time between two trims started by traffic. */
   intervalMs: number;
   batch?: number;
+  /** Where trims started by poke() report their errors (as "index trimmer"). */
+  report?: BackgroundReport;
 }
+
+const COMPONENT = "index trimmer";
 
 /**
  * Keeps the ttl index bounded in a long-running process without a timer of its own: store() and
  * lookup() call poke(), which starts a trim at most once per interval and never makes the caller
  * wait. A trim runs batches back to back (each one script call, so live commands interleave) until
- * a batch comes back short. Errors are dropped: the next interval tries again.
+ * a batch comes back short. Errors go to the report (the app's log); the next interval tries again.
  */
 export class IndexTrimmer {
   private lastStart = -Infinity;
@@ -31,7 +37,10 @@ export class IndexTrimmer {
 
   poke(): void {
     if (this.stopped || this.running || performance.now() - this.lastStart < this.opts.intervalMs) return;
-    void this.trim().catch(() => undefined);
+    void this.trim().then(
+      () => this.opts.report?.succeeded(COMPONENT),
+      (e: unknown) => this.opts.report?.failed(COMPONENT, e),
+    );
   }
 
   /** Trim now (or join the trim already running); resolves with the number of entries dropped. */

@@ -1,11 +1,12 @@
 import type { Redis } from "ioredis";
 import { sleepUntil, type Watch } from "../../change-hub.js";
+import type { Closing } from "../../closing.js";
 
 export interface PubSubWatcherOptions {
   /** Opens the dedicated subscriber connection; called on the first watch (and again after it failed). */
   openSubscriber(): Promise<Redis>;
-  /** Aborted when the backend closes: every pending changed() resolves. */
-  closing: AbortSignal;
+  /** Closed when the backend closes: every pending changed() resolves. */
+  closing: Closing;
   /** While pub/sub is unavailable, changed() returns after at most this. Default 100. */
   pollMs?: number;
   /** After pub/sub failed, how long to poll before trying it again. Default 30000. */
@@ -41,7 +42,7 @@ export class PubSubWatcher {
   }
 
   async watch(name: string): Promise<Watch> {
-    if (this.opts.closing.aborted || performance.now() < this.pollUntil) return this.pollingWatch();
+    if (this.opts.closing.closed || performance.now() < this.pollUntil) return this.pollingWatch();
     let dirty = false;
     let wake: (() => void) | null = null;
     const listener = (): void => {
@@ -55,17 +56,17 @@ export class PubSubWatcher {
     }
     return {
       changed: (ms, signal) => {
-        if (dirty || signal?.aborted || this.opts.closing.aborted) {
+        if (dirty || signal?.aborted || this.opts.closing.closed) {
           dirty = false;
           return Promise.resolve();
         }
-        return sleepUntil(ms, this.withClosing(signal), (w) => (wake = w)).finally(() => (wake = null));
+        return this.opts.closing.during(signal, (s) => sleepUntil(ms, s, (w) => (wake = w))).finally(() => (wake = null));
       },
       close: () => this.leave(name, channel, listener),
     };
   }
 
-  /** Closes the subscriber connection; pending changed() calls end through the closing signal. */
+  /** Closes the subscriber connection; pending changed() calls end through `closing`. */
   async close(): Promise<void> {
     this.channels.clear();
     const subscriber = await this.subscriber?.catch(() => undefined);
@@ -74,13 +75,9 @@ export class PubSubWatcher {
 
   private pollingWatch(): Watch {
     return {
-      changed: (ms, signal) => (signal?.aborted || this.opts.closing.aborted ? Promise.resolve() : sleepUntil(Math.min(ms, this.pollMs), this.withClosing(signal))),
+      changed: (ms, signal) => (signal?.aborted || this.opts.closing.closed ? Promise.resolve() : this.opts.closing.during(signal, (s) => sleepUntil(Math.min(ms, this.pollMs), s))),
       close: () => undefined,
     };
-  }
-
-  private withClosing(signal: AbortSignal | undefined): AbortSignal {
-    return signal ? AbortSignal.any([signal, this.opts.closing]) : this.opts.closing;
   }
 
   private join(name: string, listener: () => void): Channel {
@@ -109,7 +106,7 @@ export class PubSubWatcher {
     this.channels.delete(name);
     // Only after SUBSCRIBE settled: a later SUBSCRIBE for this name is then sent after this
     // UNSUBSCRIBE on the same connection, so it wins.
-    void channel.live.then((ok) => (ok && !this.opts.closing.aborted ? this.subscriber?.then((sub) => sub.unsubscribe(name)) : undefined)).catch(() => undefined);
+    void channel.live.then((ok) => (ok && !this.opts.closing.closed ? this.subscriber?.then((sub) => sub.unsubscribe(name)) : undefined)).catch(() => undefined);
   }
 
   private connection(): Promise<Redis> {

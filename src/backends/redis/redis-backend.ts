@@ -1,9 +1,11 @@
-import { setMaxListeners } from "node:events";
 import type { Redis } from "ioredis";
 import type { Clock } from "../../clock.js";
+import { Closing } from "../../closing.js";
 import { StoreUnavailableError } from "../../errors.js";
 import { encodeResultMeta } from "../../protocol/result-meta.js";
-import { connectRedis } from "../../redis/connect.js";
+import type { Logger } from "../../logger.js";
+import { connectRedis, redisHealth } from "../../redis/connect.js";
+import type { StoreHealth } from "../../store-health.js";
 import { parseRedisUrl, type RedisTarget } from "../../redis/redis-url.js";
 import { classifyRead } from "../../retention/expiry.js";
 import { isReady } from "../../states.js";
@@ -37,6 +39,8 @@ export interface RedisBackendOptions {
   trimIntervalMs?: number;
   /** Index entries dropped per trim script call. Default 1000. */
   trimBatch?: number;
+  /** The app's log: an unreachable Redis (once per outage) and background errors (index trimmer, clock refresh). */
+  log?: Logger;
 }
 
 const DEFAULT_GRACE_MS = 7 * 86_400_000;
@@ -60,15 +64,15 @@ export class RedisBackend implements ResultBackend, RetentionStore, ScheduleStor
   private serverClock: ServerClock | undefined;
   private readonly trimmer: IndexTrimmer;
   private readonly watcher: PubSubWatcher;
-  private readonly closing = new AbortController();
+  private readonly closing = new Closing();
   private readonly retention: RedisRetention;
+  private readonly health: StoreHealth | undefined;
   private schedules: RedisScheduleStore | undefined;
 
   constructor(opts: RedisBackendOptions) {
     this.target = parseRedisUrl(opts.url);
     this.url = this.target.display;
-    // Every waiting watch listens for close; many concurrent get() calls are normal, not a leak.
-    setMaxListeners(0, this.closing.signal);
+    this.health = opts.log ? redisHealth(opts.log, this.target) : undefined;
     this.keys = resultKeys(this.target.prefix);
     this.injectedClock = opts.clock;
     this.graceMs = opts.graceMs ?? DEFAULT_GRACE_MS;
@@ -78,9 +82,10 @@ export class RedisBackend implements ResultBackend, RetentionStore, ScheduleStor
       graceMs: () => this.graceMs,
       intervalMs: opts.trimIntervalMs ?? 10_000,
       ...(opts.trimBatch === undefined ? {} : { batch: opts.trimBatch }),
+      report: this.health,
     });
     this.retention = new RedisRetention({ redis: () => this.redis(), keys: this.keys, now: () => this.clockNow(), serverClock: opts.clock === undefined });
-    this.watcher = new PubSubWatcher({ openSubscriber: () => connectRedis(this.target, { name: "ebb-results-sub" }), closing: this.closing.signal });
+    this.watcher = new PubSubWatcher({ openSubscriber: () => connectRedis(this.target, { name: "ebb-results-sub", health: this.health }), closing: this.closing });
   }
 
   /** Open the connection (and measure Redis's clock). Throws StoreUnavailableError naming the URL. Calling it again is harmless. */
@@ -93,14 +98,14 @@ export class RedisBackend implements ResultBackend, RetentionStore, ScheduleStor
   }
 
   private async open(): Promise<this> {
-    const client = await connectRedis(this.target, { name: "ebb-results" });
+    const client = await connectRedis(this.target, { name: "ebb-results", health: this.health });
     if (!this.injectedClock) {
-      this.serverClock = await ServerClock.start(client).catch((e: unknown) => {
+      this.serverClock = await ServerClock.start(client, { report: this.health }).catch((e: unknown) => {
         client.disconnect();
         throw new StoreUnavailableError(`Cannot read the clock of Redis at ${this.url}: ${(e as Error).message}`, { cause: e });
       });
     }
-    if (this.closing.signal.aborted) {
+    if (this.closing.closed) {
       // close() ran while we were connecting: do not leave this connection open behind it.
       this.serverClock?.stop();
       client.disconnect();
@@ -213,8 +218,8 @@ export class RedisBackend implements ResultBackend, RetentionStore, ScheduleStor
   }
 
   async close(): Promise<void> {
-    if (this.closing.signal.aborted) return;
-    this.closing.abort();
+    if (this.closing.closed) return;
+    this.closing.close();
     this.serverClock?.stop();
     await this.trimmer.stop();
     await this.watcher.close();
@@ -232,7 +237,7 @@ export class RedisBackend implements ResultBackend, RetentionStore, ScheduleStor
   }
 
   private redis(): Redis {
-    if (this.closing.signal.aborted) throw new StoreUnavailableError(`The Redis result backend at ${this.url} is closed`);
+    if (this.closing.closed) throw new StoreUnavailableError(`The Redis result backend at ${this.url} is closed`);
     if (!this.client) throw new StoreUnavailableError(`The Redis result backend at ${this.url} is not connected; await connect() first`);
     return this.client;
   }

@@ -5,6 +5,7 @@ import { redactUrl } from "../../url.js";
 import { openDatabase, storeClock, type SqliteHandle } from "../../sqlite/open-database.js";
 import { sqlitePathFromUrl } from "../../sqlite/sqlite-url.js";
 import type { Watch } from "../../change-hub.js";
+import { Closing } from "../../closing.js";
 import type { BackendCapabilities, Lookup, LookupOptions, ResultBackend, StoreOutcome, StoreRequest, StoredResult } from "../result-backend.js";
 import type { RemoveOutcome, ResultRecord, RetentionStore, ScanQuery } from "../retention-store.js";
 import { COLUMNS, fromRow, toParams, type Params, type ResultRow } from "./result-rows.js";
@@ -36,7 +37,7 @@ export class SqliteBackend implements ResultBackend, RetentionStore, ScheduleSto
   private readonly handle: SqliteHandle;
   private readonly clock: Clock;
   private readonly pollIntervalMs: number;
-  private readonly closing = new AbortController();
+  private readonly closing = new Closing();
   private readonly sql: ReturnType<typeof prepare>;
   private readonly upsert: (request: StoreRequest) => StoreOutcome;
   private readonly retention: SqliteRetention;
@@ -93,9 +94,8 @@ export class SqliteBackend implements ResultBackend, RetentionStore, ScheduleSto
   /** Woken at once by writes in this process; other processes' writes are seen within pollIntervalMs. */
   async watch(taskId: string): Promise<Watch> {
     const watch = this.handle.changes.watch(topic(taskId));
-    const closing = this.closing.signal;
     return {
-      changed: (ms, signal) => watch.changed(Math.min(ms, this.pollIntervalMs), signal ? AbortSignal.any([signal, closing]) : closing),
+      changed: (ms, signal) => this.closing.during(signal, (s) => watch.changed(Math.min(ms, this.pollIntervalMs), s)),
       close: () => watch.close(),
     };
   }
@@ -132,8 +132,8 @@ export class SqliteBackend implements ResultBackend, RetentionStore, ScheduleSto
   }
 
   async close(): Promise<void> {
-    if (this.closing.signal.aborted) return;
-    this.closing.abort();
+    if (this.closing.closed) return;
+    this.closing.close();
     this.handle.close();
   }
 

@@ -1,5 +1,6 @@
 import type { Redis } from "ioredis";
 import { connectRedis } from "../../redis/connect.js";
+import type { StoreHealth } from "../../store-health.js";
 import type { RedisTarget } from "../../redis/redis-url.js";
 
 interface BlockingConnection {
@@ -28,6 +29,7 @@ export class BlockingPop {
     private readonly target: RedisTarget,
     private readonly control: Redis,
     private readonly name: string,
+    private readonly health?: StoreHealth,
   ) {}
 
   /** [key, message] from the first non-empty key (in the order given), or null on timeout or abort. */
@@ -92,7 +94,7 @@ export class BlockingPop {
     const reused = this.#idle.pop();
     if (reused) return reused;
     // A blocking connection runs one command at a time; batching writes buys nothing there.
-    const redis = await connectRedis(this.target, { name: this.name, autoPipelining: false });
+    const redis = await connectRedis(this.target, { name: this.name, autoPipelining: false, health: this.health });
     const conn: BlockingConnection = { redis, id: null };
     const learnId = async (): Promise<void> => {
       conn.id = Number(await redis.call("CLIENT", "ID"));

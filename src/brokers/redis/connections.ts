@@ -1,6 +1,7 @@
 import type { Redis } from "ioredis";
 import type { Clock } from "../../clock.js";
-import { connectRedis } from "../../redis/connect.js";
+import type { Logger } from "../../logger.js";
+import { connectRedis, redisHealth } from "../../redis/connect.js";
 import type { RedisTarget } from "../../redis/redis-url.js";
 import { BlockingPop } from "./blocking-pop.js";
 import type { RedisKeys } from "./keys.js";
@@ -22,22 +23,24 @@ export interface Connections {
   close(): Promise<void>;
 }
 
-export async function openConnections(target: RedisTarget, keys: RedisKeys, name: string, clock: Clock | undefined): Promise<Connections> {
-  const client = await connectRedis(target, { name });
+/** `log` (the app's) hears once per outage that Redis is unreachable, and the restorer's and clock refresh's errors. */
+export async function openConnections(target: RedisTarget, keys: RedisKeys, name: string, clock: Clock | undefined, log?: Logger): Promise<Connections> {
+  const health = log ? redisHealth(log, target) : undefined;
+  const client = await connectRedis(target, { name, health });
   let serverClock: ServerClock | null = null;
   if (!clock) {
     try {
-      serverClock = await ServerClock.start(client);
+      serverClock = await ServerClock.start(client, { report: health });
     } catch (e) {
       client.disconnect();
       throw e;
     }
   }
   const now = clock ?? serverClock!.now;
-  const pop = new BlockingPop(target, client, name);
-  const restorer = new Restorer(client, keys, now);
-  // Errors here are retried on the next tick; fetch() reports the same problems to its caller.
-  const timer = setInterval(() => void restorer.tick().catch(() => undefined), RESTORE_EVERY_MS);
+  const pop = new BlockingPop(target, client, name, health);
+  const restorer = new Restorer(client, keys, now, health);
+  // tick() never rejects: its errors go to the log, and the next tick tries again.
+  const timer = setInterval(() => void restorer.tick(), RESTORE_EVERY_MS);
   timer.unref();
   return {
     client,

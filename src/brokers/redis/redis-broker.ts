@@ -1,4 +1,5 @@
 import type { Clock } from "../../clock.js";
+import type { Logger } from "../../logger.js";
 import { StoreUnavailableError } from "../../errors.js";
 import { parseRedisUrl, type RedisTarget } from "../../redis/redis-url.js";
 import { pythonJsonDumps } from "../../protocol/python-json.js";
@@ -20,6 +21,8 @@ export interface RedisBrokerOptions {
   clock?: Clock;
   /** CLIENT SETNAME of the broker's connections. Default "ebb-broker". */
   connectionName?: string;
+  /** The app's log: an unreachable Redis (once per outage) and background errors (restorer, clock refresh). */
+  log?: Logger;
 }
 
 /** One BRPOP blocks at most this long before the fetch looks again (expired leases), like kombu's `BRPOP ... 1`. */
@@ -45,6 +48,7 @@ export class RedisBroker implements Broker {
   readonly #keys: RedisKeys;
   readonly #clock: Clock | undefined;
   readonly #name: string;
+  readonly #log: Logger | undefined;
   readonly #leases = new Leases();
   readonly #closing = new AbortController();
   /** The last lease operation per delivery tag, so operations on one delivery never overlap. */
@@ -57,6 +61,7 @@ export class RedisBroker implements Broker {
     this.#keys = new RedisKeys(this.#target.prefix);
     this.#clock = opts.clock;
     this.#name = opts.connectionName ?? "ebb-broker";
+    this.#log = opts.log;
   }
 
   /** A connected broker; throws StoreUnavailableError naming the (redacted) URL when Redis cannot be reached. */
@@ -265,7 +270,7 @@ export class RedisBroker implements Broker {
 
   #connected(): Promise<Connections> {
     if (this.#closing.signal.aborted) return Promise.reject(new StoreUnavailableError(`The Redis broker for ${this.url} is closed`));
-    this.#connecting ??= openConnections(this.#target, this.#keys, this.#name, this.#clock).catch((e: unknown) => {
+    this.#connecting ??= openConnections(this.#target, this.#keys, this.#name, this.#clock, this.#log).catch((e: unknown) => {
       this.#connecting = null;
       throw e;
     });

@@ -3,6 +3,7 @@ import type { Redis } from "ioredis";
 import { SEP, toScore, type RedisKeys } from "./keys.js";
 import { SCRIPTS } from "./scripts.js";
 import { SettlePlan, type QueueLookup } from "./settle-plan.js";
+import type { BackgroundReport } from "../../store-health.js";
 
 /** kombu's unacked_mutex_expire: a restorer that dies holding the lock frees it after 5 minutes. */
 const MUTEX_TTL_MS = 300_000;
@@ -63,6 +64,8 @@ function directLookup(client: Redis, keys: RedisKeys): QueueLookup {
   };
 }
 
+const RESTORER = "unacked restorer";
+
 /** How often an idle broker looks for expired leases, and how long it leaves them to a restorer holding the mutex. */
 export const RESTORE_EVERY_MS = 1_000;
 
@@ -74,6 +77,7 @@ export const RESTORE_EVERY_MS = 1_000;
  */
 export class Restorer {
   #running: Promise<void> | null = null;
+  #ticking = false;
   #pausedUntil = 0;
   /** The visibility timeout of the latest fetch; the interval check needs one. */
   visibilityTimeoutMs: number | null = null;
@@ -82,6 +86,8 @@ export class Restorer {
     private readonly client: Redis,
     private readonly keys: RedisKeys,
     private readonly now: () => number,
+    /** Where the interval check reports how it went (as "unacked restorer"). */
+    private readonly report?: BackgroundReport,
   ) {}
 
   /** Whether fetch should ask the script about due leases now. */
@@ -101,13 +107,25 @@ export class Restorer {
     await this.#running;
   }
 
-  /** The interval check: one ZRANGE, and a pass only when the oldest lease is due. */
+  /**
+   * The interval check: one ZRANGE, and a pass only when the oldest lease is due. Never rejects:
+   * errors go to the report. One check at a time (while Redis is down, commands wait for the
+   * reconnect; checks must not pile up behind them).
+   */
   async tick(): Promise<void> {
     const vt = this.visibilityTimeoutMs;
-    if (vt === null || this.#running || !this.checking) return;
-    const now = this.now();
-    const [, oldest] = await this.client.zrange(this.keys.unackedIndex, 0, 0, "WITHSCORES");
-    if (oldest !== undefined && Number(oldest) <= (now - vt) / 1000) await this.run(now, vt);
+    if (vt === null || this.#running || this.#ticking || !this.checking) return;
+    this.#ticking = true;
+    try {
+      const now = this.now();
+      const [, oldest] = await this.client.zrange(this.keys.unackedIndex, 0, 0, "WITHSCORES");
+      if (oldest !== undefined && Number(oldest) <= (now - vt) / 1000) await this.run(now, vt);
+      this.report?.succeeded(RESTORER);
+    } catch (e) {
+      this.report?.failed(RESTORER, e);
+    } finally {
+      this.#ticking = false;
+    }
   }
 
   /** Resolves when no pass is running. */
