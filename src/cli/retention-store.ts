@@ -1,7 +1,5 @@
 import type { App } from "../app.js";
-import type { ResultBackend } from "../backends/result-backend.js";
-import { isRetentionStore, type RetentionStore } from "../backends/retention-store.js";
-import { StoreUnavailableError } from "../errors.js";
+import { retentionStoreOf, type RetentionBackend } from "../backends/retention-store.js";
 import { loadApp, type AppFlags } from "./load-app.js";
 
 /**
@@ -9,14 +7,10 @@ import { loadApp, type AppFlags } from "./load-app.js";
  * without the retention operations is reported as unavailable (EX_UNAVAILABLE 69): the request
  * is fine, this store cannot serve it.
  */
-export async function withRetentionStore<T>(flags: AppFlags, run: (store: RetentionStore & ResultBackend, app: App) => Promise<T>): Promise<T> {
+export async function withRetentionStore<T>(flags: AppFlags, run: (store: RetentionBackend, app: App) => Promise<T>): Promise<T> {
   const app = await loadApp(flags);
   try {
-    const backend = await app.backend();
-    if (!isRetentionStore(backend)) {
-      throw new StoreUnavailableError(`The result store ${backend.url} does not support retention operations (cleanup, stats, check, hold) yet`);
-    }
-    return await run(backend as RetentionStore & ResultBackend, app);
+    return await run(retentionStoreOf(await app.backend(), "cleanup, stats, check, hold"), app);
   } finally {
     await app.close();
   }

@@ -4,7 +4,7 @@ import { isReady } from "../../states.js";
 import { classifyRead, stampsFor } from "../../retention/expiry.js";
 import { redactUrl } from "../../url.js";
 import type { BackendCapabilities, Lookup, LookupOptions, ResultBackend, StoreOutcome, StoreRequest, StoredResult } from "../result-backend.js";
-import type { RemoveOutcome, ResultRecord, RetentionStore, ScanQuery } from "../retention-store.js";
+import type { RemoveOptions, RemoveOutcome, ResultRecord, RetentionBackend, RetentionCapabilities, RetentionStore, ScanQuery, StoreFacts } from "../retention-store.js";
 import { matchesScan } from "../scan-match.js";
 import type { ScheduleStore, ScheduleStoreHost } from "../../beat/schedule-store.js";
 import { MemoryScheduleStore } from "./memory-schedule-store.js";
@@ -27,6 +27,8 @@ const PRUNE_BATCH = 500;
  */
 export class MemoryBackend implements ResultBackend, RetentionStore, ScheduleStoreHost {
   readonly capabilities: BackendCapabilities = { nativeExpiry: false, pushNotify: true };
+  readonly retentionCapabilities: RetentionCapabilities = { tiers: true, tombstones: true, perResultExpiry: true, bulkExpiry: false, ebbResults: true };
+  readonly retention: RetentionBackend = this;
   readonly url: string;
   private readonly clock: Clock;
   private readonly records = new Map<string, string>();
@@ -125,7 +127,7 @@ export class MemoryBackend implements ResultBackend, RetentionStore, ScheduleSto
   }
 
   /** The same re-check as SQLite's: not held, same status, dateDone and expiresAt as scanned. */
-  async remove(records: readonly ResultRecord[], options: { remember: boolean }): Promise<RemoveOutcome> {
+  async remove(records: readonly ResultRecord[], options: RemoveOptions): Promise<RemoveOutcome> {
     const now = this.clock();
     const out: RemoveOutcome = { removed: [], bytes: 0, kept: [] };
     for (const r of records) {
@@ -166,7 +168,7 @@ export class MemoryBackend implements ResultBackend, RetentionStore, ScheduleSto
     return true;
   }
 
-  async storeFacts(): Promise<Record<string, unknown>> {
+  async storeFacts(): Promise<StoreFacts> {
     return { kind: "memory", results: this.records.size, tombstones: this.tombstones.size };
   }
 

@@ -3,7 +3,7 @@ import { encodeResultMeta } from "../../protocol/result-meta.js";
 import { toCeleryNaive } from "../../protocol/timestamps.js";
 import { isReady } from "../../states.js";
 import type { StoredResult } from "../result-backend.js";
-import type { RemoveOutcome, ResultRecord, ScanQuery } from "../retention-store.js";
+import type { RemoveOptions, RemoveOutcome, ResultRecord, ScanQuery, StoreFacts } from "../retention-store.js";
 import { INFO_ARCHIVED, INFO_FOREIGN, INFO_HELD, storeFlags } from "./index-info.js";
 import { SCRIPTS } from "./lua-script.js";
 import { readRaw } from "./result-commands.js";
@@ -48,7 +48,7 @@ export class RedisRetention {
     return recordOf({ ...raw, value: raw.value }, this.ctx.keys.value(taskId), this.ctx.now());
   }
 
-  async remove(records: readonly ResultRecord[], options: { remember: boolean }): Promise<RemoveOutcome> {
+  async remove(records: readonly ResultRecord[], options: RemoveOptions): Promise<RemoveOutcome> {
     const outcome: RemoveOutcome = { removed: [], bytes: 0, kept: [] };
     const now = this.ctx.now();
     for (let i = 0; i < records.length; i += SCRIPT_BATCH) {
@@ -101,7 +101,7 @@ export class RedisRetention {
     return written === 1;
   }
 
-  storeFacts(): Promise<Record<string, unknown>> {
+  storeFacts(): Promise<StoreFacts> {
     return storeFacts(this.ctx.redis(), this.ctx.keys, this.unreadable);
   }
 

@@ -6,7 +6,7 @@ import { openDatabase, storeClock, type SqliteHandle } from "../../sqlite/open-d
 import { sqlitePathFromUrl } from "../../sqlite/sqlite-url.js";
 import type { Watch } from "../../change-hub.js";
 import type { BackendCapabilities, Lookup, LookupOptions, ResultBackend, StoreOutcome, StoreRequest, StoredResult } from "../result-backend.js";
-import type { RemoveOutcome, ResultRecord, RetentionStore, ScanQuery } from "../retention-store.js";
+import type { RemoveOptions, RemoveOutcome, ResultRecord, RetentionBackend, RetentionCapabilities, RetentionStore, ScanQuery, StoreFacts } from "../retention-store.js";
 import { COLUMNS, fromRow, toParams, type Params, type ResultRow } from "./result-rows.js";
 import { SqliteRetention } from "./sqlite-retention.js";
 import type { ScheduleStore, ScheduleStoreHost } from "../../beat/schedule-store.js";
@@ -32,6 +32,8 @@ const DEFAULT_GRACE_MS = 7 * 86_400_000;
  */
 export class SqliteBackend implements ResultBackend, RetentionStore, ScheduleStoreHost {
   readonly capabilities: BackendCapabilities = { nativeExpiry: false, pushNotify: false };
+  readonly retentionCapabilities: RetentionCapabilities = { tiers: true, tombstones: true, perResultExpiry: true, bulkExpiry: false, ebbResults: true };
+  readonly retention: RetentionBackend = this;
   readonly url: string;
   private readonly handle: SqliteHandle;
   private readonly clock: Clock;
@@ -39,7 +41,7 @@ export class SqliteBackend implements ResultBackend, RetentionStore, ScheduleSto
   private readonly closing = new AbortController();
   private readonly sql: ReturnType<typeof prepare>;
   private readonly upsert: (request: StoreRequest) => StoreOutcome;
-  private readonly retention: SqliteRetention;
+  private readonly ops: SqliteRetention;
   private graceMs: number;
   private schedules: SqliteScheduleStore | undefined;
 
@@ -50,7 +52,7 @@ export class SqliteBackend implements ResultBackend, RetentionStore, ScheduleSto
     this.pollIntervalMs = opts.pollIntervalMs ?? 50;
     this.sql = prepare(this.handle.db);
     this.graceMs = opts.graceMs ?? DEFAULT_GRACE_MS;
-    this.retention = new SqliteRetention({ db: this.handle.db, path: this.handle.path, clock: this.clock, graceMs: () => this.graceMs, notify: (id) => this.notify(id) });
+    this.ops = new SqliteRetention({ db: this.handle.db, path: this.handle.path, clock: this.clock, graceMs: () => this.graceMs, notify: (id) => this.notify(id) });
     this.upsert = this.handle.db.transaction((request: StoreRequest): StoreOutcome => {
       const now = this.clock();
       const { dateDone, expiresAt } = stampsFor(request.status, request.lifetimeMs, now);
@@ -108,27 +110,27 @@ export class SqliteBackend implements ResultBackend, RetentionStore, ScheduleSto
   }
 
   scan(query: ScanQuery): AsyncIterable<ResultRecord[]> {
-    return this.retention.scan(query);
+    return this.ops.scan(query);
   }
 
   async read(taskId: string): Promise<ResultRecord | null> {
-    return this.retention.read(taskId);
+    return this.ops.read(taskId);
   }
 
-  async remove(records: readonly ResultRecord[], options: { remember: boolean }): Promise<RemoveOutcome> {
-    return this.retention.remove(records, options.remember);
+  async remove(records: readonly ResultRecord[], options: RemoveOptions): Promise<RemoveOutcome> {
+    return this.ops.remove(records, options);
   }
 
   async markArchived(taskIds: readonly string[]): Promise<number> {
-    return this.retention.markArchived(taskIds);
+    return this.ops.markArchived(taskIds);
   }
 
   async put(result: StoredResult, options: { replace: boolean }): Promise<boolean> {
-    return this.retention.put(result, options.replace);
+    return this.ops.put(result, options.replace);
   }
 
-  async storeFacts(): Promise<Record<string, unknown>> {
-    return this.retention.storeFacts();
+  async storeFacts(): Promise<StoreFacts> {
+    return this.ops.storeFacts();
   }
 
   async close(): Promise<void> {

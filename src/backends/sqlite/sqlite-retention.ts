@@ -3,7 +3,7 @@ import type Database from "better-sqlite3";
 import type { Clock } from "../../clock.js";
 import { MEMORY_PATH } from "../../sqlite/sqlite-url.js";
 import type { StoredResult } from "../result-backend.js";
-import type { RemoveOutcome, ResultRecord, ScanQuery } from "../retention-store.js";
+import type { RemoveOptions, RemoveOutcome, ResultRecord, ScanQuery, StoreFacts } from "../retention-store.js";
 import { BYTES_SQL, COLUMNS, toParams, toRecord, type Params, type RecordRow } from "./result-rows.js";
 
 /** Tombstones past the grace window dropped per remove() call: bounded, so each transaction stays short. */
@@ -94,9 +94,9 @@ export class SqliteRetention {
     return row ? toRecord(row) : null;
   }
 
-  remove(records: readonly ResultRecord[], remember: boolean): RemoveOutcome {
+  remove(records: readonly ResultRecord[], options: RemoveOptions): RemoveOutcome {
     if (records.length === 0) return { removed: [], bytes: 0, kept: [] };
-    const outcome = this.removeBatch(records, remember);
+    const outcome = this.removeBatch(records, options.remember);
     for (const id of outcome.removed) this.deps.notify(id);
     return outcome;
   }
@@ -111,7 +111,7 @@ export class SqliteRetention {
     return written;
   }
 
-  storeFacts(): Record<string, unknown> {
+  storeFacts(): StoreFacts {
     const { db, path } = this.deps;
     const pageSize = db.pragma("page_size", { simple: true }) as number;
     const pageCount = db.pragma("page_count", { simple: true }) as number;
