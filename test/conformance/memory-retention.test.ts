@@ -1,5 +1,4 @@
-import { MemoryBackend } from "../../src/backends/memory/memory-backend.js";
 import { makeMemoryRetention } from "../support/retention-stores.js";
 import { retentionStoreConformance } from "./retention-store-conformance.js";
 
-retentionStoreConformance("memory", makeMemoryRetention, new MemoryBackend().retentionCapabilities);
+retentionStoreConformance("memory", makeMemoryRetention, { tiers: true, tombstones: true, perResultExpiry: true, bulkExpiry: false, ebbResults: true });

@@ -1,4 +1,10 @@
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { archiveResults } from "../../src/archive/archive-results.js";
+import { ResultArchivedError, ResultExpiredError } from "../../src/errors.js";
+import { AsyncResult } from "../../src/result.js";
 import type { StoredResult } from "../../src/backends/result-backend.js";
 import type { ResultRecord, RetentionCapabilities, RetentionStore, ScanQuery } from "../../src/backends/retention-store.js";
 import type { MakeRetentionFixture, RetentionFixture } from "../support/retention-stores.js";
@@ -186,6 +192,54 @@ export function retentionStoreConformance(name: string, make: MakeRetentionFixtu
       expect(await f.store.lookup("tomb", { graceMs: H / 2 })).toEqual({ kind: "missing" });
       f.clock.advance(2 * H);
       expect(await f.store.lookup("tomb", { graceMs: 2 * H })).toEqual({ kind: "missing" });
+    });
+
+    when(["tombstones"], "a result an archive removed before it expired reads EXPIRED now, archived to the file; get() throws ResultArchivedError naming it", async () => {
+      await f.seed([{ taskId: "arc", lifetimeMs: D, doneAgoMs: H, tier: "audit", action: "archive" }]);
+      const rec = (await f.store.read("arc"))!;
+      const archive = { file: "/var/archives/ebb-2026.jsonl.gz", at: f.clock() - 1_000 };
+      expect((await f.store.remove([rec], { remember: true, archive })).removed).toEqual(["arc"]);
+      // Not "expired at" its future expiry: it left the store now, and the lookup says where it went.
+      expect(await f.store.lookup("arc", { graceMs: D })).toEqual({ kind: "expired", taskId: "arc", expiredAt: f.clock(), archived: archive });
+      const res = new AsyncResult("arc", { backend: async () => f.store, graceMs: D, defaultTimeoutMs: 1_000 });
+      const error = await res.get().catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(ResultArchivedError);
+      expect(error).toBeInstanceOf(ResultExpiredError);
+      expect(error).toMatchObject({ code: "RESULT_EXPIRED", taskId: "arc", archiveFile: archive.file, archivedAt: new Date(archive.at) });
+      expect((error as Error).message).toContain(`was archived to ${archive.file}`);
+      expect((error as Error).message).toContain(`ebb restore ${archive.file} --task-id arc`);
+      expect(await res.info()).toMatchObject({ state: "EXPIRED", expiresAt: new Date(f.clock()).toISOString(), archived: { file: archive.file, at: new Date(archive.at).toISOString() } });
+
+      // Restored, then removed by cleanup (no archive): its tombstone no longer claims the archive.
+      expect(await f.store.put({ ...rec, expiresAt: f.clock() - 1 }, { replace: false })).toBe(true);
+      expect((await f.store.remove([(await f.store.read("arc"))!], { remember: true })).removed).toEqual(["arc"]);
+      const plain = await f.store.lookup("arc", { graceMs: D });
+      expect(plain).toEqual({ kind: "expired", taskId: "arc", expiredAt: f.clock() - 1 });
+      expect(await res.get().catch((e: unknown) => e)).not.toBeInstanceOf(ResultArchivedError);
+      f.clock.advance(2 * D);
+      expect(await f.store.lookup("arc", { graceMs: D })).toEqual({ kind: "missing" });
+    });
+
+    when(["tombstones"], "archive --delete leaves tombstones that name the archive file, for results not yet expired", async () => {
+      await f.seed([
+        { taskId: "a-1", lifetimeMs: 30 * D, doneAgoMs: 2 * D },
+        { taskId: "a-2", lifetimeMs: 30 * D, doneAgoMs: 3 * D },
+        { taskId: "a-fresh", lifetimeMs: 30 * D, doneAgoMs: H },
+      ]);
+      const dir = mkdtempSync(join(tmpdir(), "ebb-conf-archive-"));
+      try {
+        const to = join(dir, "out.jsonl.gz");
+        const out = await archiveResults(f.store, { to, olderThanMs: D, delete: true, source: f.store.url, now: f.clock() });
+        expect(out).toMatchObject({ archived: 2, deleted: 2 });
+        for (const id of ["a-1", "a-2"]) {
+          const error = await new AsyncResult(id, { backend: async () => f.store, graceMs: D, defaultTimeoutMs: 1_000 }).get().catch((e: unknown) => e);
+          expect(error).toBeInstanceOf(ResultArchivedError);
+          expect((error as ResultArchivedError).archiveFile).toBe(resolve(to));
+        }
+        expect((await f.store.lookup("a-fresh", { graceMs: D })).kind).toBe("found");
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
     });
 
     it("removing each batch while scanning still visits every result once", async () => {

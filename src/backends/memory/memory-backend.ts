@@ -1,7 +1,7 @@
 import { ChangeHub, type Watch } from "../../change-hub.js";
 import { systemClock, type Clock } from "../../clock.js";
 import { isReady } from "../../states.js";
-import { classifyRead, stampsFor } from "../../retention/expiry.js";
+import { classifyRead, stampsFor, tombstoneInstant, type Tombstone } from "../../retention/expiry.js";
 import { redactUrl } from "../../url.js";
 import type { BackendCapabilities, Lookup, LookupOptions, ResultBackend, StoreOutcome, StoreRequest, StoredResult } from "../result-backend.js";
 import type { RemoveOptions, RemoveOutcome, ResultRecord, RetentionBackend, RetentionCapabilities, RetentionStore, ScanQuery, StoreFacts } from "../retention-store.js";
@@ -32,8 +32,8 @@ export class MemoryBackend implements ResultBackend, RetentionStore, ScheduleSto
   readonly url: string;
   private readonly clock: Clock;
   private readonly records = new Map<string, string>();
-  /** Ids whose results were cleaned after expiry → the instant they expired. */
-  private readonly tombstones = new Map<string, number>();
+  /** Ids whose results were cleaned after expiry (or archived away) → when, and the archive. */
+  private readonly tombstones = new Map<string, Tombstone>();
   /** Ids whose current result is in a complete, verified archive. */
   private readonly archived = new Set<string>();
   private graceMs: number;
@@ -139,7 +139,9 @@ export class MemoryBackend implements ResultBackend, RetentionStore, ScheduleSto
       }
       this.records.delete(r.taskId);
       this.archived.delete(r.taskId);
-      if (options.remember) this.tombstones.set(r.taskId, cur.expiresAt ?? now);
+      if (options.remember) {
+        this.tombstones.set(r.taskId, { expiredAt: tombstoneInstant(cur.expiresAt, now), ...(options.archive ? { archived: { ...options.archive } } : {}) });
+      }
       out.removed.push(r.taskId);
       out.bytes += Buffer.byteLength(text!);
       this.notify(r.taskId);
@@ -198,9 +200,9 @@ export class MemoryBackend implements ResultBackend, RetentionStore, ScheduleSto
   /** Drops tombstones past the grace window, looking at a bounded number from the oldest-written end. */
   private pruneTombstones(now: number): void {
     let looked = 0;
-    for (const [id, expiredAt] of this.tombstones) {
+    for (const [id, t] of this.tombstones) {
       if (++looked > PRUNE_BATCH) break;
-      if (expiredAt + this.graceMs < now) this.tombstones.delete(id);
+      if (t.expiredAt + this.graceMs < now) this.tombstones.delete(id);
     }
   }
 

@@ -75,7 +75,7 @@ export class RedisBackend implements ResultBackend, RetentionStore, ScheduleStor
     this.injectedClock = opts.clock;
     this.graceMs = opts.graceMs ?? DEFAULT_GRACE_MS;
     this.trimmer = new IndexTrimmer({
-      trimBatch: async (cutoff, limit) => Number(await SCRIPTS.trim.run(this.redis(), [this.keys.ttlIndex, this.keys.info], [cutoff, limit])),
+      trimBatch: async (cutoff, limit) => Number(await SCRIPTS.trim.run(this.redis(), [this.keys.ttlIndex, this.keys.info, this.keys.archived], [cutoff, limit])),
       now: () => this.clockNow(),
       graceMs: () => this.graceMs,
       intervalMs: opts.trimIntervalMs ?? 10_000,
@@ -160,7 +160,7 @@ export class RedisBackend implements ResultBackend, RetentionStore, ScheduleStor
 
   async forget(taskId: string): Promise<boolean> {
     const pending = encodeResultMeta({ taskId, status: "PENDING", result: null, traceback: null, children: [], dateDone: null });
-    const removed = await SCRIPTS.forget.run(this.redis(), this.indexKeys(taskId), [taskId, this.keys.channel(taskId), pending]);
+    const removed = await SCRIPTS.forget.run(this.redis(), [...this.indexKeys(taskId), this.keys.archived], [taskId, this.keys.channel(taskId), pending]);
     return removed === 1;
   }
 

@@ -53,8 +53,9 @@ export class RedisRetention {
     const now = this.ctx.now();
     for (let i = 0; i < records.length; i += SCRIPT_BATCH) {
       const chunk = records.slice(i, i + SCRIPT_BATCH);
-      const args = chunk.flatMap((r) => [r.taskId, r.status, `${r.dateDone === null ? "" : toCeleryNaive(r.dateDone)}|${options.remember ? tombstone(r, now) : ""}`]);
-      const flags = (await SCRIPTS.remove.run(this.ctx.redis(), [...this.indexKeys(), ...chunk.map((r) => this.ctx.keys.value(r.taskId))], args)) as number[];
+      const archive = options.remember && options.archive ? `${Math.round(options.archive.at)}|${options.archive.file}` : "";
+      const args = [archive, ...chunk.flatMap((r) => [r.taskId, r.status, `${r.dateDone === null ? "" : toCeleryNaive(r.dateDone)}|${options.remember ? tombstone(r, now) : ""}`])];
+      const flags = (await SCRIPTS.remove.run(this.ctx.redis(), [...this.indexKeys(), this.ctx.keys.archived, ...chunk.map((r) => this.ctx.keys.value(r.taskId))], args)) as number[];
       chunk.forEach((r, j) => {
         if (flags[j] === 1) {
           outcome.removed.push(r.taskId);
@@ -117,5 +118,6 @@ export class RedisRetention {
  */
 function tombstone(r: ResultRecord, now: number): string {
   if (!isReady(r.status)) return "";
-  return String(r.expiresAt === null ? now : Math.min(r.expiresAt, now));
+  // Whole ms: the archived entry repeats this score, and is matched against ZSCORE's reply.
+  return String(Math.floor(r.expiresAt === null ? now : Math.min(r.expiresAt, now)));
 }

@@ -82,7 +82,8 @@ export class SqliteBackend implements ResultBackend, RetentionStore, ScheduleSto
     // Tombstones must outlive the longest grace anyone reads with.
     this.graceMs = Math.max(this.graceMs, options.graceMs);
     const row = this.sql.get.get(taskId);
-    const tombstone = row ? undefined : this.sql.tombstone.get(taskId);
+    const t = row ? undefined : this.sql.tombstone.get(taskId);
+    const tombstone = t && { expiredAt: t.expired_at, ...(t.archive_file !== null ? { archived: { file: t.archive_file, at: t.archived_at ?? t.expired_at } } : {}) };
     return classifyRead(taskId, row && fromRow(row), tombstone, this.clock(), options.graceMs);
   }
 
@@ -160,7 +161,7 @@ function prepare(db: Database.Database) {
        WHERE ebb_results.status NOT IN ('SUCCESS', 'FAILURE', 'REVOKED')`,
     ),
     get: db.prepare<[string], ResultRow>(`SELECT ${COLUMNS.join(", ")}, held FROM ebb_results WHERE task_id = ?`),
-    tombstone: db.prepare<[string], number>(`SELECT expired_at FROM ebb_tombstones WHERE task_id = ?`).pluck(),
+    tombstone: db.prepare<[string], { expired_at: number; archive_file: string | null; archived_at: number | null }>(`SELECT expired_at, archive_file, archived_at FROM ebb_tombstones WHERE task_id = ?`),
     delete: db.prepare<[string]>(`DELETE FROM ebb_results WHERE task_id = ?`),
     dropTombstone: db.prepare<[string]>(`DELETE FROM ebb_tombstones WHERE task_id = ?`),
     setHeld: db.prepare<[number, string]>(`UPDATE ebb_results SET held = ? WHERE task_id = ?`),
