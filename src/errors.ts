@@ -12,6 +12,7 @@
  *  ├── ResultError             reading a result
  *  │    ├── TimeoutError        get() waited timeoutMs and the result is not ready
  *  │    ├── ResultExpiredError  the result existed and has expired (state EXPIRED)
+ *  │    │    └── ResultArchivedError  an archive took it out of the store (state EXPIRED); names the archive file
  *  │    ├── TaskFailedError     the task ended FAILURE; carries excType/excMessage/traceback
  *  │    └── TaskRevokedError    the task ended REVOKED (for example its message expired)
  *  └── RetryRequest            thrown by currentTask().retry(); the worker catches it (not a failure)
@@ -106,6 +107,24 @@ export class ResultExpiredError extends ResultError {
   constructor(taskId: string, expiredAt: Date) {
     super("RESULT_EXPIRED", taskId, `Result ${taskId} expired at ${expiredAt.toISOString()}; give the task a longer resultExpires or a tier that keeps it`);
     this.expiredAt = expiredAt;
+  }
+}
+
+/**
+ * The result is no longer in the store because `ebb archive --delete` (or the built-in cleanup)
+ * moved it to an archive file, possibly before it expired. A ResultExpiredError (same code, state
+ * EXPIRED, as Celery knows it), which also says where the result is and how to get it back.
+ */
+export class ResultArchivedError extends ResultExpiredError {
+  /** The archive file that holds the result. */
+  readonly archiveFile: string;
+  /** When that archive was written. */
+  readonly archivedAt: Date;
+  constructor(taskId: string, expiredAt: Date, archive: { file: string; at: Date }) {
+    super(taskId, expiredAt);
+    this.archiveFile = archive.file;
+    this.archivedAt = archive.at;
+    this.message = `Result ${taskId} was archived to ${archive.file} at ${archive.at.toISOString()} and removed from the store; read it with \`ebb restore ${archive.file} --task-id ${taskId}\` (add --into URL to put it back)`;
   }
 }
 

@@ -1,5 +1,5 @@
 import type { ResultBackend, StoredResult } from "./backends/result-backend.js";
-import { ResultExpiredError, TaskFailedError, TaskRevokedError, TimeoutError } from "./errors.js";
+import { ResultArchivedError, ResultExpiredError, TaskFailedError, TaskRevokedError, TimeoutError } from "./errors.js";
 import { isExceptionInfo } from "./protocol/exception-info.js";
 import { isReady, type State } from "./states.js";
 
@@ -22,6 +22,8 @@ export interface ResultInfo {
   tier: string | null;
   traceback: string | null;
   held: boolean;
+  /** Only for a result an archive removed (state EXPIRED): the archive file and when it was written (ISO). */
+  archived?: { file: string; at: string };
 }
 
 export interface GetOptions {
@@ -48,13 +50,17 @@ export class AsyncResult<R = unknown> {
     const found = await (await this.#source.backend()).lookup(this.id, { graceMs: this.#source.graceMs });
     if (found.kind === "found") return toInfo(found.result);
     const empty = { id: this.id, result: null, dateDone: null, tier: null, traceback: null, held: false };
-    if (found.kind === "expired") return { ...empty, state: "EXPIRED", expiresAt: new Date(found.expiredAt).toISOString() };
+    if (found.kind === "expired") {
+      const archived = found.archived && { archived: { file: found.archived.file, at: new Date(found.archived.at).toISOString() } };
+      return { ...empty, state: "EXPIRED", expiresAt: new Date(found.expiredAt).toISOString(), ...archived };
+    }
     return { ...empty, state: "PENDING", expiresAt: null };
   }
 
   /**
    * Wait for the result. Returns the value on SUCCESS; throws TaskFailedError on FAILURE,
-   * TaskRevokedError on REVOKED, ResultExpiredError once it has expired, TimeoutError when
+   * TaskRevokedError on REVOKED, ResultExpiredError once it has expired (ResultArchivedError, naming
+   * the file, when an archive removed it), TimeoutError when
    * timeoutMs passes first. It never waits forever unless asked to (timeoutMs: Infinity).
    */
   async get(options: GetOptions = {}): Promise<R> {
@@ -66,7 +72,10 @@ export class AsyncResult<R = unknown> {
     try {
       for (;;) {
         const found = await backend.lookup(this.id, { graceMs: this.#source.graceMs });
-        if (found.kind === "expired") throw new ResultExpiredError(this.id, new Date(found.expiredAt));
+        if (found.kind === "expired") {
+          if (found.archived) throw new ResultArchivedError(this.id, new Date(found.expiredAt), { file: found.archived.file, at: new Date(found.archived.at) });
+          throw new ResultExpiredError(this.id, new Date(found.expiredAt));
+        }
         if (found.kind === "found" && isReady(found.result.status)) return settle<R>(found.result);
         const left = deadline - performance.now();
         if (left <= 0) throw new TimeoutError(this.id, timeoutMs ?? 0);

@@ -1,4 +1,6 @@
-import type { ResultRecord, RetentionStore } from "../backends/retention-store.js";
+import { resolve } from "node:path";
+import type { ArchiveLocation, ResultRecord, RetentionStore } from "../backends/retention-store.js";
+import { parseCeleryTime } from "../protocol/timestamps.js";
 import { ArchiveDataError } from "./archive-errors.js";
 import { hashFile, type ArchivePaths } from "./archive-files.js";
 import { lineToRecord } from "./archive-line.js";
@@ -44,11 +46,13 @@ export async function finishArchive(store: RetentionStore, paths: ArchivePaths, 
   let batch: ResultRecord[] = [];
   let done = 0;
   const outcome: FinishOutcome = { deleted: 0, bytes: 0, kept: 0 };
+  // The removed results' tombstones say where they went, so their ids read "archived to FILE".
+  const archive: ArchiveLocation = { file: resolve(paths.file), at: parseCeleryTime(manifest.createdAt, "manifest createdAt") };
   const flush = async () => {
     if (batch.length === 0) return;
     await store.markArchived(batch.map((r) => r.taskId));
     if (opts.delete) {
-      const out = await store.remove(batch, { remember: true });
+      const out = await store.remove(batch, { remember: true, archive });
       outcome.deleted += out.removed.length;
       outcome.bytes += out.bytes;
       // remove() also lists ids it did not find; only those still in the store were kept.

@@ -1,5 +1,6 @@
 import type { Watch } from "../change-hub.js";
 import type { StoredState } from "../states.js";
+import type { RetentionBackend } from "./retention-store.js";
 
 export type { Watch } from "../change-hub.js";
 
@@ -64,8 +65,12 @@ export interface StoredResult extends ExtendedFields {
 
 export type Lookup =
   | { kind: "found"; result: StoredResult }
-  /** It existed and its lifetime has passed (still stored and not yet cleaned, or remembered by a tombstone). */
-  | { kind: "expired"; taskId: string; expiredAt: number }
+  /**
+   * It existed and its lifetime has passed (still stored and not yet cleaned, or remembered by a
+   * tombstone), or an archive removed it (archived: where, and when; expiredAt is then when it
+   * left the store, or its own expiry if that came first).
+   */
+  | { kind: "expired"; taskId: string; expiredAt: number; archived?: { file: string; at: number } }
   | { kind: "missing" };
 
 export interface LookupOptions {
@@ -81,6 +86,12 @@ export interface StoreOutcome {
 
 export interface ResultBackend {
   readonly capabilities: BackendCapabilities;
+  /**
+   * This store's retention operations (cleanup, archive, restore, stats, holds), or null when it
+   * has none. Declared, never guessed from the methods an object happens to have; every store
+   * Ebb has is its own retention store (`retention = this`). See retentionStoreOf().
+   */
+  readonly retention: RetentionBackend | null;
   /** The URL with any password replaced by "***". */
   readonly url: string;
   /** The store's clock, epoch ms. */

@@ -1,4 +1,4 @@
-import type { ResultRecord, RetentionStore } from "../backends/retention-store.js";
+import type { ResultRecord, RetentionStore, StoreFacts } from "../backends/retention-store.js";
 import { STATES, type StoredState } from "../states.js";
 
 export interface StatsOptions {
@@ -32,7 +32,7 @@ export interface StatsReport {
   /** The earliest expiry still to come (held results excluded: they do not expire). */
   nextExpiry: string | null;
   /** The store's own numbers (file size, used_memory, ...). */
-  store: Record<string, unknown>;
+  store: StoreFacts;
 }
 
 /**

@@ -52,7 +52,8 @@ const DEFAULT_BATCH = 500;
  * cleanupVerdict() alone, so a dry run reports exactly what a real run removes. The store
  * re-checks each result when it removes it, so a result that changed or became held after the
  * scan is kept, never lost. Between batches the loop yields to the event loop, so a process
- * that also serves traffic keeps its latency.
+ * that also serves traffic keeps its latency. A store that declares bulkExpiry first drops what
+ * has expired in one operation (dropExpired), and the scans judge the rest.
  */
 export async function cleanup(store: RetentionStore, options: CleanupOptions = {}): Promise<CleanupReport> {
   const batchSize = Math.max(1, Math.floor(options.batchSize ?? DEFAULT_BATCH));
@@ -61,6 +62,11 @@ export async function cleanup(store: RetentionStore, options: CleanupOptions = {
   const report: CleanupReport = { matched: 0, deleted: 0, bytes: 0, byTier: {}, dryRun, kept: emptyKept() };
   const progress: CleanupProgress = { scanned: 0, matched: 0, deleted: 0 };
   let pending: ResultRecord[] = [];
+
+  // A store that expires in bulk (a partition per time range) drops what has expired at once;
+  // the scans below then judge what it left (held, archive-pending, other stores' kinds). Only
+  // for every tier (a partition holds them all), and not on a dry run, whose scan counts them.
+  if (store.retentionCapabilities.bulkExpiry && options.tier === undefined && !dryRun) await dropInBulk(store, rules.now, report);
 
   const flush = async (all: boolean) => {
     while (pending.length >= batchSize || (all && pending.length > 0)) {
@@ -126,6 +132,20 @@ function passes(rules: CleanupRules, batchSize: number): Array<[ScanQuery, (r: R
     list.push([{ ...base, doneBy: rules.now - rules.olderThanMs }, (r) => r.expiresAt !== null && r.expiresAt <= rules.now]);
   }
   return list;
+}
+
+async function dropInBulk(store: RetentionStore, before: number, report: CleanupReport): Promise<void> {
+  if (typeof store.dropExpired !== "function") throw new TypeError("The store declares bulkExpiry but has no dropExpired(before); implement it or declare bulkExpiry: false");
+  const dropped = await store.dropExpired(before);
+  report.matched += dropped.removed;
+  report.deleted += dropped.removed;
+  report.bytes += dropped.bytes;
+  for (const [tier, n] of Object.entries(dropped.byTier ?? {})) {
+    const t = (report.byTier[tier] ??= { matched: 0, deleted: 0, bytes: 0 });
+    t.matched += n.removed;
+    t.deleted += n.removed;
+    t.bytes += n.bytes;
+  }
 }
 
 function tierOf(report: CleanupReport, r: ResultRecord): TierCounts {

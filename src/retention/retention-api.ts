@@ -1,6 +1,5 @@
 import type { ResultBackend } from "../backends/result-backend.js";
-import { isRetentionStore, type RetentionStore } from "../backends/retention-store.js";
-import { StoreUnavailableError } from "../errors.js";
+import { retentionStoreOf, type RetentionBackend } from "../backends/retention-store.js";
 import { check, type CheckLimits, type CheckReport } from "../monitor/check.js";
 import { stats, type StatsOptions, type StatsReport } from "../monitor/stats.js";
 import { cleanup, type CleanupOptions, type CleanupReport } from "./cleanup.js";
@@ -19,15 +18,11 @@ export interface RetentionApi {
   release(taskId: string): Promise<boolean>;
   explain(taskName: string): PolicyExplanation;
   /** The result store, checked to support retention operations. */
-  store(): Promise<RetentionStore & ResultBackend>;
+  store(): Promise<RetentionBackend>;
 }
 
 export function retentionApi(backend: () => Promise<ResultBackend>, app: ExplainApp & { config: { expiredGraceMs: number } }): RetentionApi {
-  const store = async () => {
-    const b = await backend();
-    if (!isRetentionStore(b)) throw new StoreUnavailableError(`The result store ${b.url} does not support retention operations (cleanup, archive, stats, hold) yet`);
-    return b as RetentionStore & ResultBackend;
-  };
+  const store = async () => retentionStoreOf(await backend(), "cleanup, archive, stats, hold");
   const statsOf = async (options: StatsOptions = {}) => stats(await store(), { graceMs: app.config.expiredGraceMs, ...options });
   return {
     cleanup: async (options = {}) => cleanup(await store(), options),

@@ -152,6 +152,16 @@ CREATE TABLE ebb_publish_keys (
 CREATE INDEX ebb_publish_keys_expires_at ON ebb_publish_keys (expires_at);
 `;
 
+/**
+ * A tombstone left by archive --delete says where the result went: the archive file and when it
+ * was written, so the id reads EXPIRED with that location (and get() names the file). NULL for
+ * tombstones cleanup leaves.
+ */
+const TOMBSTONE_ARCHIVE_SQL = `
+ALTER TABLE ebb_tombstones ADD COLUMN archive_file TEXT NULL;
+ALTER TABLE ebb_tombstones ADD COLUMN archived_at INTEGER NULL;
+`;
+
 export const MIGRATIONS: readonly Migration[] = [
   { id: "0001_messages", sql: MESSAGES_SQL },
   { id: "0002_dead_letters", sql: DEAD_LETTERS_SQL },
@@ -160,6 +170,7 @@ export const MIGRATIONS: readonly Migration[] = [
   { id: "0005_retention", sql: RETENTION_SQL },
   { id: "0006_beat", sql: BEAT_SQL },
   { id: "0007_publish_keys", sql: PUBLISH_KEYS_SQL },
+  { id: "0008_tombstone_archive", sql: TOMBSTONE_ARCHIVE_SQL },
 ];
 
 /** Records which migrations ran; applied_at is the wall clock of the process that ran it. */

@@ -1,9 +1,13 @@
-import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { randomBytes } from "node:crypto";
+import { afterAll, afterEach, beforeEach, describe, expect, it } from "vitest";
 import { CeleryDbBackend } from "../../src/backends/celery-db/celery-db-backend.js";
 import type { ResultRecord, ScanQuery } from "../../src/backends/retention-store.js";
 import { ConfigError } from "../../src/errors.js";
 import { parseCeleryTime } from "../../src/protocol/timestamps.js";
 import { cleanupVerdict } from "../../src/retention/cleanup-rules.js";
+import { manualClock } from "../../src/clock.js";
+import { retentionStoreConformance } from "../conformance/retention-store-conformance.js";
+import { celerySeeder } from "../conformance/celery-seeder.js";
 import type { CeleryDb } from "./harness.js";
 
 const DAY = 86_400_000;
@@ -148,4 +152,37 @@ export function celeryDbSuite(engine: string, make: () => Promise<CeleryDb>): vo
       expect((error as Error).message).toContain("written by Celery");
     });
   });
+}
+
+/**
+ * The shared retention-store suite (test/conformance/retention-store-conformance.ts) on a
+ * celery_taskmeta that a real Celery created: `template()` gives a database whose tables Celery
+ * made once for the file; each case gets a fresh, empty copy of them (table and id sequence) in
+ * a schema of its own, seeded through put() as the db+sqlite run does. Celery's table declares
+ * no tiers, tombstones, per-result expiry or JSON values, so only the cases it can pass register.
+ */
+export function celeryTableConformance(engine: string, template: () => Promise<CeleryDb>): void {
+  let made: Promise<CeleryDb> | undefined;
+  afterAll(async () => {
+    await (await made)?.cleanup();
+  });
+  retentionStoreConformance(
+    `Celery's table (${engine})`,
+    async () => {
+      made ??= template().then(async (db) => {
+        await db.store([{ id: "template", state: "SUCCESS", result: 1 }]);
+        await db.sql("DELETE FROM celery_taskmeta");
+        return db;
+      });
+      const tmpl = await made;
+      const copy = `${tmpl.schema}_${randomBytes(4).toString("hex")}`;
+      await tmpl.sql(`CREATE SCHEMA ${copy}`);
+      await tmpl.sql(`CREATE SEQUENCE ${copy}.task_id_sequence`);
+      await tmpl.sql(`CREATE TABLE ${copy}.celery_taskmeta (LIKE ${tmpl.schema}.celery_taskmeta INCLUDING ALL)`);
+      const clock = manualClock(Date.UTC(2026, 10, 24));
+      const store = await new CeleryDbBackend({ url: tmpl.ebbUrl.replace(`schema=${tmpl.schema}`, `schema=${copy}`), clock, resultExpiresMs: null }).connect();
+      return { store, clock, seed: celerySeeder(store, clock), cleanup: async () => void (await tmpl.sql(`DROP SCHEMA ${copy} CASCADE`)) };
+    },
+    { tiers: false, tombstones: false, perResultExpiry: false, bulkExpiry: false, ebbResults: false },
+  );
 }

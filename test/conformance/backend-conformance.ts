@@ -16,6 +16,19 @@ export interface BackendFixture {
 const GRACE = { graceMs: 60_000 };
 const LONG_WAIT_MS = 20_000;
 const TEST_TIMEOUT_MS = 10_000;
+/** How long a watch may take to wake after a change: far below LONG_WAIT_MS, so only the change can wake it in time. */
+const WAKE_DEADLINE_MS = 5_000;
+
+/** "woken" when the watch resolves before the deadline, "deadline" otherwise: an assertion that can fail without the test timing out. */
+async function wokenWithin(changed: Promise<unknown>, ms: number): Promise<"woken" | "deadline"> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const deadline = new Promise<"deadline">((resolve) => (timer = setTimeout(() => resolve("deadline"), ms)));
+  try {
+    return await Promise.race([changed.then(() => "woken" as const), deadline]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
 
 function request(taskId: string, over: Partial<StoreRequest> = {}): StoreRequest {
   return { taskId, status: "SUCCESS", result: 42, traceback: null, children: [], lifetimeMs: 60_000, tier: null, action: "delete", ...over };
@@ -176,7 +189,7 @@ export function backendConformance(name: string, make: () => Promise<BackendFixt
         await Promise.resolve();
         expect(settled).toBe(false);
         await backend.store(request("t-wait"));
-        await pending;
+        expect(await wokenWithin(pending, WAKE_DEADLINE_MS)).toBe("woken");
         expect((await backend.lookup("t-wait", GRACE)).kind).toBe("found");
       } finally {
         watch.close();
@@ -187,10 +200,8 @@ export function backendConformance(name: string, make: () => Promise<BackendFixt
       const watch = await backend.watch("t-wait-early");
       try {
         await backend.store(request("t-wait-early"));
-        let settled = false;
-        const pending = watch.changed(LONG_WAIT_MS).then(() => (settled = true));
-        await pending;
-        expect(settled).toBe(true);
+        // changed() is called only now, after the change: it must resolve because of it, long before LONG_WAIT_MS.
+        expect(await wokenWithin(watch.changed(LONG_WAIT_MS), WAKE_DEADLINE_MS)).toBe("woken");
       } finally {
         watch.close();
       }

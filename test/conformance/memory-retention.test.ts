@@ -1,4 +1,4 @@
 import { makeMemoryRetention } from "../support/retention-stores.js";
 import { retentionStoreConformance } from "./retention-store-conformance.js";
 
-retentionStoreConformance("memory", makeMemoryRetention);
+retentionStoreConformance("memory", makeMemoryRetention, { tiers: true, tombstones: true, perResultExpiry: true, bulkExpiry: false, ebbResults: true });

@@ -15,5 +15,5 @@ await describeWithService("redis", "redis retention store", () => {
     const clock = manualClock();
     const store = await new RedisBackend({ url: ns.url, clock, trimIntervalMs: 3_600_000 }).connect();
     return { store, clock, seed: storeSeeder(store, clock), cleanup: ns.cleanup };
-  });
+  }, { tiers: true, tombstones: true, perResultExpiry: true, bulkExpiry: false, ebbResults: true });
 });

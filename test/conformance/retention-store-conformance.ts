@@ -1,6 +1,12 @@
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { archiveResults } from "../../src/archive/archive-results.js";
+import { ResultArchivedError, ResultExpiredError } from "../../src/errors.js";
+import { AsyncResult } from "../../src/result.js";
 import type { StoredResult } from "../../src/backends/result-backend.js";
-import type { ResultRecord, RetentionStore, ScanQuery } from "../../src/backends/retention-store.js";
+import type { ResultRecord, RetentionCapabilities, RetentionStore, ScanQuery } from "../../src/backends/retention-store.js";
 import type { MakeRetentionFixture, RetentionFixture } from "../support/retention-stores.js";
 
 export type { MakeRetentionFixture, RetentionFixture } from "../support/retention-stores.js";
@@ -29,9 +35,19 @@ function stored(taskId: string, over: Partial<StoredResult> = {}): StoredResult 
 /**
  * What every RetentionStore must do (memory, SQLite, Redis, Celery's table). make() returns a
  * fresh, empty store in its own namespace with a manual store clock, and seed() (storeSeeder()
- * for any store that implements ResultBackend.store()).
+ * for any store that implements ResultBackend.store(); Celery's table seeds through put()).
+ *
+ * Cases are picked by the capabilities the store declares (`caps`, checked against the store's
+ * own declaration by the first case): a case a store cannot pass is not registered for it, rather
+ * than skipped, so every registered case runs and counts. Seeds give every result a lifetime and
+ * a tier; a store without perResultExpiry or tiers ignores them, and the cases that do not need
+ * them select by doneBy and hold, which every store has.
  */
-export function retentionStoreConformance(name: string, make: MakeRetentionFixture): void {
+export function retentionStoreConformance(name: string, make: MakeRetentionFixture, caps: RetentionCapabilities): void {
+  /** Register a case only on stores that declare every capability it needs. */
+  const when = (needs: ReadonlyArray<keyof RetentionCapabilities>, title: string, fn: () => Promise<void>) => {
+    if (needs.every((c) => caps[c])) it(title, fn);
+  };
   describe(`retention store conformance: ${name}`, () => {
     let f: RetentionFixture;
     beforeEach(async () => {
@@ -40,6 +56,11 @@ export function retentionStoreConformance(name: string, make: MakeRetentionFixtu
     afterEach(async () => {
       await f.store.close();
       await f.cleanup?.();
+    });
+
+    it("declares its retention operations and the capabilities this suite picked its cases by", async () => {
+      expect(f.store.retention).toBe(f.store);
+      expect(f.store.retentionCapabilities).toEqual(caps);
     });
 
     it("scan covers every result exactly once, in batches no larger than batchSize", async () => {
@@ -57,24 +78,57 @@ export function retentionStoreConformance(name: string, make: MakeRetentionFixtu
       expect(await ids(f.store, { batchSize: 5, includeHeld: true })).toEqual(specs.map((s) => s.taskId).sort());
     });
 
-    it("scan filters by expiresBy, doneBy, tier and hold", async () => {
+    it("scan filters by doneBy (never a result without a dateDone) and hold", async () => {
+      await f.seed([
+        { taskId: "two-h", lifetimeMs: H, doneAgoMs: 2 * H },
+        { taskId: "perm-old", lifetimeMs: null, doneAgoMs: 10 * D },
+        { taskId: "started", status: "STARTED", lifetimeMs: H, doneAgoMs: 2 * H },
+        { taskId: "held-old", lifetimeMs: H, doneAgoMs: 2 * H, held: true },
+        { taskId: "fresh", lifetimeMs: D, doneAgoMs: H },
+      ]);
+      const now = f.clock();
+      expect(await ids(f.store, { batchSize: 2, doneBy: now - 2 * H })).toEqual(["perm-old", "two-h"]);
+      expect(await ids(f.store, { batchSize: 2, doneBy: now - 2 * H, includeHeld: true })).toEqual(["held-old", "perm-old", "two-h"]);
+      expect(await ids(f.store, { batchSize: 2, doneBy: now - 5 * D })).toEqual(["perm-old"]);
+      expect(await ids(f.store, { batchSize: 2, doneBy: now })).toEqual(["fresh", "perm-old", "two-h"]);
+    });
+
+    when(["perResultExpiry"], "scan filters by expiresBy, each result by its own expiry", async () => {
+      await f.seed([
+        { taskId: "exp-1h", lifetimeMs: H, doneAgoMs: 2 * H },
+        { taskId: "exp-30m", lifetimeMs: H / 2, doneAgoMs: 3 * H },
+        { taskId: "fresh", lifetimeMs: D, doneAgoMs: H },
+        { taskId: "perm-old", lifetimeMs: null, doneAgoMs: 10 * D },
+        { taskId: "started", status: "STARTED", lifetimeMs: H, doneAgoMs: 2 * H },
+        { taskId: "held-exp", lifetimeMs: H, doneAgoMs: 2 * H, held: true },
+      ]);
+      const now = f.clock();
+      expect(await ids(f.store, { batchSize: 2, expiresBy: now })).toEqual(["exp-1h", "exp-30m", "started"]);
+      expect(await ids(f.store, { batchSize: 2, expiresBy: now, includeHeld: true })).toEqual(["exp-1h", "exp-30m", "held-exp", "started"]);
+      expect(await ids(f.store, { batchSize: 2, expiresBy: now + 2 * D })).toEqual(["exp-1h", "exp-30m", "fresh", "started"]);
+      expect(await ids(f.store, { batchSize: 2, expiresBy: now, doneBy: now - 150 * 60_000 })).toEqual(["exp-30m"]);
+    });
+
+    when(["tiers"], "scan filters by tier (null = results without one), alone and with expiresBy", async () => {
       await f.seed([
         { taskId: "exp-std", lifetimeMs: H, doneAgoMs: 2 * H, tier: "standard" },
         { taskId: "exp-none", lifetimeMs: H, doneAgoMs: 3 * H },
         { taskId: "fresh", lifetimeMs: D, doneAgoMs: H, tier: "standard" },
         { taskId: "perm-old", lifetimeMs: null, doneAgoMs: 10 * D },
-        { taskId: "started", status: "STARTED", lifetimeMs: H, doneAgoMs: 2 * H },
-        { taskId: "held-exp", lifetimeMs: H, doneAgoMs: 2 * H, tier: "standard", held: true },
+        { taskId: "audit", lifetimeMs: H, doneAgoMs: 2 * H, tier: "audit", action: "archive" },
       ]);
       const now = f.clock();
-      expect(await ids(f.store, { batchSize: 2, expiresBy: now })).toEqual(["exp-none", "exp-std", "started"]);
-      expect(await ids(f.store, { batchSize: 2, expiresBy: now, includeHeld: true })).toEqual(["exp-none", "exp-std", "held-exp", "started"]);
-      // A result without a dateDone (STARTED) never matches doneBy.
-      expect(await ids(f.store, { batchSize: 2, doneBy: now - 2 * H })).toEqual(["exp-none", "exp-std", "perm-old"]);
-      expect(await ids(f.store, { batchSize: 2, doneBy: now - 5 * D })).toEqual(["perm-old"]);
       expect(await ids(f.store, { batchSize: 2, tier: "standard" })).toEqual(["exp-std", "fresh"]);
-      expect(await ids(f.store, { batchSize: 2, tier: null })).toEqual(["exp-none", "perm-old", "started"]);
-      expect(await ids(f.store, { batchSize: 2, tier: null, expiresBy: now, doneBy: now })).toEqual(["exp-none"]);
+      expect(await ids(f.store, { batchSize: 2, tier: null })).toEqual(["exp-none", "perm-old"]);
+      expect(await ids(f.store, { batchSize: 2, tier: "audit" })).toEqual(["audit"]);
+      expect((await f.store.read("audit"))).toMatchObject({ tier: "audit", action: "archive" });
+      if (caps.perResultExpiry) expect(await ids(f.store, { batchSize: 2, tier: null, expiresBy: now, doneBy: now })).toEqual(["exp-none"]);
+    });
+
+    it("scan for a tier no result has finds nothing; tier null finds the results without one", async () => {
+      await f.seed([{ taskId: "t-1", lifetimeMs: H }]);
+      expect(await ids(f.store, { batchSize: 2, tier: "no-such-tier" })).toEqual([]);
+      expect(await ids(f.store, { batchSize: 2, tier: null })).toEqual(["t-1"]);
     });
 
     it("read gives the stored result with its retention fields, or null", async () => {
@@ -82,14 +136,15 @@ export function retentionStoreConformance(name: string, make: MakeRetentionFixtu
       const rec = await f.store.read("r-1");
       const found = await f.store.lookup("r-1", { graceMs: 0 });
       expect(found.kind).toBe("found");
-      expect(rec).toMatchObject({ ...(found.kind === "found" ? found.result : {}), origin: "ebb", archived: false, held: false });
-      expect(rec!.bytes).toBeGreaterThan(500);
+      // Ebb's results are JSON and origin "ebb"; Celery's table holds Celery's pickles.
+      expect(rec).toMatchObject({ ...(found.kind === "found" ? found.result : {}), origin: caps.ebbResults ? "ebb" : "celery", archived: false, held: false });
+      expect(rec!.bytes).toBeGreaterThan(caps.ebbResults ? 500 : 0);
       expect(await f.store.read("r-none")).toBeNull();
     });
 
     it("remove deletes what was scanned and reports the bytes freed", async () => {
       await f.seed(["a", "b", "c"].map((id) => ({ taskId: `rm-${id}`, lifetimeMs: H, doneAgoMs: 2 * H })));
-      const batch = await records(f.store, { batchSize: 10, expiresBy: f.clock() });
+      const batch = await records(f.store, { batchSize: 10, doneBy: f.clock() });
       const outcome = await f.store.remove(batch, { remember: false });
       expect(outcome.removed.sort()).toEqual(["rm-a", "rm-b", "rm-c"]);
       expect(outcome.kept).toEqual([]);
@@ -105,20 +160,29 @@ export function retentionStoreConformance(name: string, make: MakeRetentionFixtu
 
     it("remove keeps a result that became held or changed since the scan", async () => {
       await f.seed(["held", "changed", "same"].map((id) => ({ taskId: `rc-${id}`, lifetimeMs: H, doneAgoMs: 2 * H })));
-      const batch = await records(f.store, { batchSize: 10, expiresBy: f.clock() });
+      const batch = await records(f.store, { batchSize: 10, doneBy: f.clock() });
       expect(batch).toHaveLength(3);
       await f.store.setHeld("rc-held", true);
+      // Written again (a rerun): the same id, a new dateDone.
       await f.store.forget("rc-changed");
       f.clock.advance(1_000);
-      await f.store.store({ taskId: "rc-changed", status: "SUCCESS", result: "new", traceback: null, children: [], lifetimeMs: D, tier: null, action: "delete" });
+      await f.seed([{ taskId: "rc-changed", lifetimeMs: D }]);
       const outcome = await f.store.remove(batch, { remember: true });
       expect(outcome.removed).toEqual(["rc-same"]);
       expect(outcome.kept.sort()).toEqual(["rc-changed", "rc-held"]);
       expect((await f.store.read("rc-held"))?.held).toBe(true);
-      expect(await f.store.read("rc-changed")).toMatchObject({ result: "new", dateDone: f.clock() });
+      expect(await f.store.read("rc-changed")).toMatchObject({ dateDone: f.clock() });
     });
 
-    it("remove with remember: the id reads EXPIRED within the grace window, unknown after", async () => {
+    if (!caps.tombstones) {
+      it("remove with remember keeps no tombstone: the id reads unknown at once", async () => {
+        await f.seed([{ taskId: "gone", lifetimeMs: H, doneAgoMs: 2 * H }]);
+        expect((await f.store.remove(await records(f.store, { batchSize: 10, doneBy: f.clock() }), { remember: true })).removed).toEqual(["gone"]);
+        expect(await f.store.lookup("gone", { graceMs: D })).toEqual({ kind: "missing" });
+      });
+    }
+
+    when(["tombstones", "perResultExpiry"], "remove with remember: the id reads EXPIRED within the grace window, unknown after", async () => {
       await f.seed([{ taskId: "tomb", lifetimeMs: H, doneAgoMs: 2 * H }]);
       const [rec] = await records(f.store, { batchSize: 10, expiresBy: f.clock() });
       expect((await f.store.remove([rec!], { remember: true })).removed).toEqual(["tomb"]);
@@ -130,10 +194,58 @@ export function retentionStoreConformance(name: string, make: MakeRetentionFixtu
       expect(await f.store.lookup("tomb", { graceMs: 2 * H })).toEqual({ kind: "missing" });
     });
 
+    when(["tombstones"], "a result an archive removed before it expired reads EXPIRED now, archived to the file; get() throws ResultArchivedError naming it", async () => {
+      await f.seed([{ taskId: "arc", lifetimeMs: D, doneAgoMs: H, tier: "audit", action: "archive" }]);
+      const rec = (await f.store.read("arc"))!;
+      const archive = { file: "/var/archives/ebb-2026.jsonl.gz", at: f.clock() - 1_000 };
+      expect((await f.store.remove([rec], { remember: true, archive })).removed).toEqual(["arc"]);
+      // Not "expired at" its future expiry: it left the store now, and the lookup says where it went.
+      expect(await f.store.lookup("arc", { graceMs: D })).toEqual({ kind: "expired", taskId: "arc", expiredAt: f.clock(), archived: archive });
+      const res = new AsyncResult("arc", { backend: async () => f.store, graceMs: D, defaultTimeoutMs: 1_000 });
+      const error = await res.get().catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(ResultArchivedError);
+      expect(error).toBeInstanceOf(ResultExpiredError);
+      expect(error).toMatchObject({ code: "RESULT_EXPIRED", taskId: "arc", archiveFile: archive.file, archivedAt: new Date(archive.at) });
+      expect((error as Error).message).toContain(`was archived to ${archive.file}`);
+      expect((error as Error).message).toContain(`ebb restore ${archive.file} --task-id arc`);
+      expect(await res.info()).toMatchObject({ state: "EXPIRED", expiresAt: new Date(f.clock()).toISOString(), archived: { file: archive.file, at: new Date(archive.at).toISOString() } });
+
+      // Restored, then removed by cleanup (no archive): its tombstone no longer claims the archive.
+      expect(await f.store.put({ ...rec, expiresAt: f.clock() - 1 }, { replace: false })).toBe(true);
+      expect((await f.store.remove([(await f.store.read("arc"))!], { remember: true })).removed).toEqual(["arc"]);
+      const plain = await f.store.lookup("arc", { graceMs: D });
+      expect(plain).toEqual({ kind: "expired", taskId: "arc", expiredAt: f.clock() - 1 });
+      expect(await res.get().catch((e: unknown) => e)).not.toBeInstanceOf(ResultArchivedError);
+      f.clock.advance(2 * D);
+      expect(await f.store.lookup("arc", { graceMs: D })).toEqual({ kind: "missing" });
+    });
+
+    when(["tombstones"], "archive --delete leaves tombstones that name the archive file, for results not yet expired", async () => {
+      await f.seed([
+        { taskId: "a-1", lifetimeMs: 30 * D, doneAgoMs: 2 * D },
+        { taskId: "a-2", lifetimeMs: 30 * D, doneAgoMs: 3 * D },
+        { taskId: "a-fresh", lifetimeMs: 30 * D, doneAgoMs: H },
+      ]);
+      const dir = mkdtempSync(join(tmpdir(), "ebb-conf-archive-"));
+      try {
+        const to = join(dir, "out.jsonl.gz");
+        const out = await archiveResults(f.store, { to, olderThanMs: D, delete: true, source: f.store.url, now: f.clock() });
+        expect(out).toMatchObject({ archived: 2, deleted: 2 });
+        for (const id of ["a-1", "a-2"]) {
+          const error = await new AsyncResult(id, { backend: async () => f.store, graceMs: D, defaultTimeoutMs: 1_000 }).get().catch((e: unknown) => e);
+          expect(error).toBeInstanceOf(ResultArchivedError);
+          expect((error as ResultArchivedError).archiveFile).toBe(resolve(to));
+        }
+        expect((await f.store.lookup("a-fresh", { graceMs: D })).kind).toBe("found");
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
+    });
+
     it("removing each batch while scanning still visits every result once", async () => {
       await f.seed(Array.from({ length: 10 }, (_, i) => ({ taskId: `sw-${i}`, lifetimeMs: H, doneAgoMs: 2 * H + i })));
       let removed = 0;
-      for await (const batch of f.store.scan({ batchSize: 3, expiresBy: f.clock() })) removed += (await f.store.remove(batch, { remember: true })).removed.length;
+      for await (const batch of f.store.scan({ batchSize: 3, doneBy: f.clock() })) removed += (await f.store.remove(batch, { remember: true })).removed.length;
       expect(removed).toBe(10);
       expect(await ids(f.store, { batchSize: 10, includeHeld: true })).toEqual([]);
     });
@@ -158,7 +270,19 @@ export function retentionStoreConformance(name: string, make: MakeRetentionFixtu
       expect(await f.store.setHeld("h-nobody", true)).toBe(false);
     });
 
-    it("put writes a result as given, and replaces an existing one only when asked", async () => {
+    it("put brings back, exactly, a result read from the store and removed (a restore)", async () => {
+      await f.seed([{ taskId: "p-rt", lifetimeMs: H, doneAgoMs: 2 * H, tier: "audit", action: "archive" }]);
+      const rec = (await f.store.read("p-rt"))!;
+      expect((await f.store.remove([rec], { remember: false })).removed).toEqual(["p-rt"]);
+      expect(await f.store.put(rec, { replace: false })).toBe(true);
+      expect(await f.store.read("p-rt")).toEqual(rec);
+      expect(await f.store.put(rec, { replace: false })).toBe(false);
+      const rewritten = { ...rec, status: "FAILURE" as const, dateDone: f.clock() - D };
+      expect(await f.store.put(rewritten, { replace: true })).toBe(true);
+      expect(await f.store.read("p-rt")).toMatchObject({ status: "FAILURE", dateDone: f.clock() - D });
+    });
+
+    when(["ebbResults"], "put writes a result as given, and replaces an existing one only when asked", async () => {
       const first = stored("p-1");
       expect(await f.store.put(first, { replace: false })).toBe(true);
       expect(await f.store.lookup("p-1", { graceMs: 0 })).toEqual({ kind: "found", result: first });
@@ -172,18 +296,19 @@ export function retentionStoreConformance(name: string, make: MakeRetentionFixtu
       expect((await f.store.lookup("p-past", { graceMs: D })).kind).toBe("expired");
     });
 
-    it("put brings back an id that cleanup had tombstoned", async () => {
+    when(["tombstones"], "put brings back an id that cleanup had tombstoned", async () => {
       await f.seed([{ taskId: "p-back", lifetimeMs: H, doneAgoMs: 2 * H }]);
-      await f.store.remove(await records(f.store, { batchSize: 5, expiresBy: f.clock() }), { remember: true });
+      const rec = (await f.store.read("p-back"))!;
+      await f.store.remove([rec], { remember: true });
       expect((await f.store.lookup("p-back", { graceMs: D })).kind).toBe("expired");
-      await f.store.put(stored("p-back"), { replace: false });
+      await f.store.put({ ...rec, expiresAt: f.clock() + H }, { replace: false });
       expect((await f.store.lookup("p-back", { graceMs: D })).kind).toBe("found");
     });
 
     it("every record costs bytes, and storeFacts gives an object", async () => {
       await f.seed([{ taskId: "b-1", lifetimeMs: H, result: null }]);
       expect((await f.store.read("b-1"))!.bytes).toBeGreaterThan(0);
-      expect(typeof (await f.store.storeFacts())).toBe("object");
+      expect((await f.store.storeFacts()).kind).toEqual(expect.any(String));
     });
   });
 }

@@ -6,7 +6,7 @@ import { openDatabase } from "../../src/sqlite/open-database.js";
 import { makeSqliteRetention } from "../support/retention-stores.js";
 import { retentionStoreConformance } from "./retention-store-conformance.js";
 
-retentionStoreConformance("sqlite", makeSqliteRetention);
+retentionStoreConformance("sqlite", makeSqliteRetention, { tiers: true, tombstones: true, perResultExpiry: true, bulkExpiry: false, ebbResults: true });
 
 // SQLite-only: the scans must use the indexes (never a table scan for expired results), and
 // the store prunes old tombstones as cleanup removes results.

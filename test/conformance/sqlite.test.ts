@@ -150,7 +150,7 @@ describe("sqlite store details", () => {
     const handle = openDatabase(path);
     expect(migrate(handle.db)).toEqual([]);
     const ids = handle.db.prepare("SELECT id FROM ebb_migrations ORDER BY id").pluck().all();
-    expect(ids).toEqual(["0001_messages", "0002_dead_letters", "0003_results", "0004_tombstones", "0005_retention", "0006_beat", "0007_publish_keys"]);
+    expect(ids).toEqual(["0001_messages", "0002_dead_letters", "0003_results", "0004_tombstones", "0005_retention", "0006_beat", "0007_publish_keys", "0008_tombstone_archive"]);
     expect(handle.db.pragma("journal_mode", { simple: true })).toBe("wal");
     handle.close();
   });

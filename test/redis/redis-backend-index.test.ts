@@ -70,7 +70,7 @@ await describeWithService("redis", "redis result backend: the index", () => {
     expect((await backend.lookup("t-7", { graceMs: GRACE_MS })).kind).toBe("expired");
 
     clock.advance(1);
-    const one = Number(await SCRIPTS.trim.run(ns.redis, [ttlIndex(), info()], [clock() - GRACE_MS, 1_000]));
+    const one = Number(await SCRIPTS.trim.run(ns.redis, [ttlIndex(), info(), `${ns.prefix}ebb:results:archived`], [clock() - GRACE_MS, 1_000]));
     expect(one).toBe(1_000);
     expect(await ns.redis.zcard(ttlIndex())).toBe(1_500);
     expect(await backend.trimIndex()).toBe(1_500);

@@ -12,6 +12,9 @@ function app() {
   a.task("keep.forever", async () => 1, { tier: "critical" });
   a.task("smart", async (d: { priority: string }) => d, { resultExpires: (r) => (r.priority === "critical" ? "30d" : "1d") });
   a.task("smart.tiered", async () => 1, { tier: "api", resultExpires: () => "1m" });
+  a.task("notify", async () => 1, { ignoreResult: true });
+  a.task("notify.quiet", async () => 1, { ignoreResult: true, storeErrorsEvenIfIgnored: false });
+  a.task("forever.plain", async () => 1, { resultExpires: null });
   return a;
 }
 
@@ -32,6 +35,39 @@ describe("explainPolicy", () => {
     expect(e.reason).toContain('tier "audit-eu"');
     expect(explainPolicy("keep.forever", a)).toMatchObject({ tier: "critical", expires: "never", expiresMs: null, source: "tier" });
     expect(explainPolicy("keep.forever", a).reason).toContain("forever: they never expire");
+  });
+
+  it("the critical tier never expires, so nothing happens to its results: action none, and the reason says cleanup and archive never take them", () => {
+    // BUILTIN_TIERS.critical is { expiresMs: null, action: "archive" }: archive selects only results that may
+    // expire, and cleanup removes an archive-tier result only once archived, so even --include-permanent keeps it.
+    const e = explainPolicy("keep.forever", a);
+    expect(e.action).toBe("none");
+    expect(e.reason).toMatch(/archive never takes them, and cleanup never removes them, not even with --include-permanent/);
+    expect(e.reason).not.toMatch(/then archived|then deleted/);
+    // A never-expiring result of a delete tier can be removed, but only by an explicit --include-permanent run.
+    expect(explainPolicy("forever.plain", a)).toMatchObject({ expires: "never", action: "none", source: "task" });
+    expect(explainPolicy("forever.plain", a).reason).toMatch(/only ebb cleanup --include-permanent with --older-than removes them/);
+  });
+
+  it("a task that ignores its results says that successes are not stored, and what failures get", () => {
+    const e = explainPolicy("notify", a);
+    expect(e).toMatchObject({ task: "notify", stores: "failures", expires: "1d", action: "delete", source: "global" });
+    expect(e.reason).toMatch(/a successful result is not stored at all/);
+    expect(e.reason).toMatch(/Failures \(and REVOKED for an expired message\) are still stored \(storeErrorsEvenIfIgnored\) and kept 1d, then deleted/);
+    expect(e.reason).not.toMatch(/^.*results are kept 1d/);
+    const quiet = explainPolicy("notify.quiet", a);
+    expect(quiet).toMatchObject({ stores: "nothing" });
+    expect(quiet.reason).toMatch(/nothing is stored, not even failures/);
+    // A task that stores its results has no "stores" field.
+    expect(explainPolicy("plain", a)).not.toHaveProperty("stores");
+  });
+
+  it("the app's global ignoreResult applies to tasks that do not say otherwise", () => {
+    const g = createApp({ broker: "memory://explain-ignore", ignoreResult: true }, { log: silentLogger });
+    g.task("quiet", async () => 1);
+    g.task("loud", async () => 1, { ignoreResult: false });
+    expect(explainPolicy("quiet", g)).toMatchObject({ stores: "failures" });
+    expect(explainPolicy("loud", g)).not.toHaveProperty("stores");
   });
 
   it("a task with neither gets the global default", () => {

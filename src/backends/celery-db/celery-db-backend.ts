@@ -4,7 +4,7 @@ import { Closing } from "../../closing.js";
 import { ConfigError } from "../../errors.js";
 import { classifyRead } from "../../retention/expiry.js";
 import type { BackendCapabilities, Lookup, LookupOptions, ResultBackend, StoreOutcome, StoreRequest, StoredResult } from "../result-backend.js";
-import type { RemoveOutcome, ResultRecord, RetentionStore, ScanQuery } from "../retention-store.js";
+import type { RemoveOptions, RemoveOutcome, ResultRecord, RetentionBackend, RetentionCapabilities, RetentionStore, ScanQuery, StoreFacts } from "../retention-store.js";
 import { parseCeleryDbUrl } from "./celery-db-url.js";
 import { dateDoneText, parseDateDone, recordToRow, rowToRecord, type CheckRow } from "./celery-row.js";
 import { TASK_TABLE, type CeleryTable } from "./celery-table.js";
@@ -39,6 +39,9 @@ export interface CeleryDbBackendOptions {
  */
 export class CeleryDbBackend implements ResultBackend, RetentionStore {
   readonly capabilities: BackendCapabilities = { nativeExpiry: false, pushNotify: false };
+  /** No tier column, no tombstone table, one result_expires for every row, and Celery writes the rows (pickles). */
+  readonly retentionCapabilities: RetentionCapabilities = { tiers: false, tombstones: false, perResultExpiry: false, bulkExpiry: false, ebbResults: false };
+  readonly retention: RetentionBackend = this;
   readonly url: string;
   private readonly table: CeleryTable;
   private readonly resultExpiresMs: number | null;
@@ -119,7 +122,7 @@ export class CeleryDbBackend implements ResultBackend, RetentionStore {
   }
 
   /** Re-checks each row in its batch's transaction (same status and date_done, not held). `remember` is not kept: see the class comment. */
-  async remove(records: readonly ResultRecord[], _options: { remember: boolean }): Promise<RemoveOutcome> {
+  async remove(records: readonly ResultRecord[], _options: RemoveOptions): Promise<RemoveOutcome> {
     const outcome: RemoveOutcome = { removed: [], bytes: 0, kept: [] };
     for (let i = 0; i < records.length; i += this.removeBatchSize) {
       const chunk = new Map(records.slice(i, i + this.removeBatchSize).map((r) => [r.taskId, r]));
@@ -158,8 +161,8 @@ export class CeleryDbBackend implements ResultBackend, RetentionStore {
     return this.table.write(row, options.replace);
   }
 
-  async storeFacts(): Promise<Record<string, unknown>> {
-    return { table: TASK_TABLE, resultExpiresMs: this.resultExpiresMs, tombstones: false };
+  async storeFacts(): Promise<StoreFacts> {
+    return { kind: "celery-db", table: TASK_TABLE, resultExpiresMs: this.resultExpiresMs, tombstones: false };
   }
 
   async close(): Promise<void> {

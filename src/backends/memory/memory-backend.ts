@@ -1,10 +1,10 @@
 import { ChangeHub, type Watch } from "../../change-hub.js";
 import { systemClock, type Clock } from "../../clock.js";
 import { isReady } from "../../states.js";
-import { classifyRead, stampsFor } from "../../retention/expiry.js";
+import { classifyRead, stampsFor, tombstoneInstant, type Tombstone } from "../../retention/expiry.js";
 import { redactUrl } from "../../url.js";
 import type { BackendCapabilities, Lookup, LookupOptions, ResultBackend, StoreOutcome, StoreRequest, StoredResult } from "../result-backend.js";
-import type { RemoveOutcome, ResultRecord, RetentionStore, ScanQuery } from "../retention-store.js";
+import type { RemoveOptions, RemoveOutcome, ResultRecord, RetentionBackend, RetentionCapabilities, RetentionStore, ScanQuery, StoreFacts } from "../retention-store.js";
 import { matchesScan } from "../scan-match.js";
 import type { ScheduleStore, ScheduleStoreHost } from "../../beat/schedule-store.js";
 import { MemoryScheduleStore } from "./memory-schedule-store.js";
@@ -27,11 +27,13 @@ const PRUNE_BATCH = 500;
  */
 export class MemoryBackend implements ResultBackend, RetentionStore, ScheduleStoreHost {
   readonly capabilities: BackendCapabilities = { nativeExpiry: false, pushNotify: true };
+  readonly retentionCapabilities: RetentionCapabilities = { tiers: true, tombstones: true, perResultExpiry: true, bulkExpiry: false, ebbResults: true };
+  readonly retention: RetentionBackend = this;
   readonly url: string;
   private readonly clock: Clock;
   private readonly records = new Map<string, string>();
-  /** Ids whose results were cleaned after expiry → the instant they expired. */
-  private readonly tombstones = new Map<string, number>();
+  /** Ids whose results were cleaned after expiry (or archived away) → when, and the archive. */
+  private readonly tombstones = new Map<string, Tombstone>();
   /** Ids whose current result is in a complete, verified archive. */
   private readonly archived = new Set<string>();
   private graceMs: number;
@@ -125,7 +127,7 @@ export class MemoryBackend implements ResultBackend, RetentionStore, ScheduleSto
   }
 
   /** The same re-check as SQLite's: not held, same status, dateDone and expiresAt as scanned. */
-  async remove(records: readonly ResultRecord[], options: { remember: boolean }): Promise<RemoveOutcome> {
+  async remove(records: readonly ResultRecord[], options: RemoveOptions): Promise<RemoveOutcome> {
     const now = this.clock();
     const out: RemoveOutcome = { removed: [], bytes: 0, kept: [] };
     for (const r of records) {
@@ -137,7 +139,9 @@ export class MemoryBackend implements ResultBackend, RetentionStore, ScheduleSto
       }
       this.records.delete(r.taskId);
       this.archived.delete(r.taskId);
-      if (options.remember) this.tombstones.set(r.taskId, cur.expiresAt ?? now);
+      if (options.remember) {
+        this.tombstones.set(r.taskId, { expiredAt: tombstoneInstant(cur.expiresAt, now), ...(options.archive ? { archived: { ...options.archive } } : {}) });
+      }
       out.removed.push(r.taskId);
       out.bytes += Buffer.byteLength(text!);
       this.notify(r.taskId);
@@ -166,7 +170,7 @@ export class MemoryBackend implements ResultBackend, RetentionStore, ScheduleSto
     return true;
   }
 
-  async storeFacts(): Promise<Record<string, unknown>> {
+  async storeFacts(): Promise<StoreFacts> {
     return { kind: "memory", results: this.records.size, tombstones: this.tombstones.size };
   }
 
@@ -196,9 +200,9 @@ export class MemoryBackend implements ResultBackend, RetentionStore, ScheduleSto
   /** Drops tombstones past the grace window, looking at a bounded number from the oldest-written end. */
   private pruneTombstones(now: number): void {
     let looked = 0;
-    for (const [id, expiredAt] of this.tombstones) {
+    for (const [id, t] of this.tombstones) {
       if (++looked > PRUNE_BATCH) break;
-      if (expiredAt + this.graceMs < now) this.tombstones.delete(id);
+      if (t.expiredAt + this.graceMs < now) this.tombstones.delete(id);
     }
   }
 

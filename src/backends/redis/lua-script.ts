@@ -35,8 +35,8 @@ export class LuaScript {
 export const SCRIPTS = {
   store: new LuaScript("store-result", 4),
   setHeld: new LuaScript("set-held", 4),
-  forget: new LuaScript("forget-result", 4),
-  trim: new LuaScript("trim-index", 2),
+  forget: new LuaScript("forget-result", 5),
+  trim: new LuaScript("trim-index", 3),
   scanIndex: new LuaScript("scan-index", 1),
   remove: new LuaScript("remove-results", "variable"),
   markArchived: new LuaScript("mark-archived", "variable"),

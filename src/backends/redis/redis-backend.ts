@@ -10,7 +10,7 @@ import { parseRedisUrl, type RedisTarget } from "../../redis/redis-url.js";
 import { classifyRead } from "../../retention/expiry.js";
 import { isReady } from "../../states.js";
 import type { BackendCapabilities, Lookup, LookupOptions, ResultBackend, StoreOutcome, StoreRequest, StoredResult, Watch } from "../result-backend.js";
-import type { RemoveOutcome, ResultRecord, RetentionStore, ScanQuery } from "../retention-store.js";
+import type { RemoveOptions, RemoveOutcome, ResultRecord, RetentionBackend, RetentionCapabilities, RetentionStore, ScanQuery, StoreFacts } from "../retention-store.js";
 import type { ScheduleStore, ScheduleStoreHost } from "../../beat/schedule-store.js";
 import { storeFlags } from "./index-info.js";
 import { IndexTrimmer } from "./index-trimmer.js";
@@ -54,6 +54,8 @@ const DEFAULT_GRACE_MS = 7 * 86_400_000;
  */
 export class RedisBackend implements ResultBackend, RetentionStore, ScheduleStoreHost {
   readonly capabilities: BackendCapabilities = { nativeExpiry: true, pushNotify: true };
+  readonly retentionCapabilities: RetentionCapabilities = { tiers: true, tombstones: true, perResultExpiry: true, bulkExpiry: false, ebbResults: true };
+  readonly retention: RetentionBackend = this;
   readonly url: string;
   private readonly target: RedisTarget;
   private readonly keys: ResultKeys;
@@ -65,7 +67,7 @@ export class RedisBackend implements ResultBackend, RetentionStore, ScheduleStor
   private readonly trimmer: IndexTrimmer;
   private readonly watcher: PubSubWatcher;
   private readonly closing = new Closing();
-  private readonly retention: RedisRetention;
+  private readonly ops: RedisRetention;
   private readonly health: StoreHealth | undefined;
   private schedules: RedisScheduleStore | undefined;
 
@@ -77,14 +79,14 @@ export class RedisBackend implements ResultBackend, RetentionStore, ScheduleStor
     this.injectedClock = opts.clock;
     this.graceMs = opts.graceMs ?? DEFAULT_GRACE_MS;
     this.trimmer = new IndexTrimmer({
-      trimBatch: async (cutoff, limit) => Number(await SCRIPTS.trim.run(this.redis(), [this.keys.ttlIndex, this.keys.info], [cutoff, limit])),
+      trimBatch: async (cutoff, limit) => Number(await SCRIPTS.trim.run(this.redis(), [this.keys.ttlIndex, this.keys.info, this.keys.archived], [cutoff, limit])),
       now: () => this.clockNow(),
       graceMs: () => this.graceMs,
       intervalMs: opts.trimIntervalMs ?? 10_000,
       ...(opts.trimBatch === undefined ? {} : { batch: opts.trimBatch }),
       report: this.health,
     });
-    this.retention = new RedisRetention({ redis: () => this.redis(), keys: this.keys, now: () => this.clockNow(), serverClock: opts.clock === undefined });
+    this.ops = new RedisRetention({ redis: () => this.redis(), keys: this.keys, now: () => this.clockNow(), serverClock: opts.clock === undefined });
     this.watcher = new PubSubWatcher({ openSubscriber: () => connectRedis(this.target, { name: "ebb-results-sub", health: this.health }), closing: this.closing });
   }
 
@@ -165,7 +167,7 @@ export class RedisBackend implements ResultBackend, RetentionStore, ScheduleStor
 
   async forget(taskId: string): Promise<boolean> {
     const pending = encodeResultMeta({ taskId, status: "PENDING", result: null, traceback: null, children: [], dateDone: null });
-    const removed = await SCRIPTS.forget.run(this.redis(), this.indexKeys(taskId), [taskId, this.keys.channel(taskId), pending]);
+    const removed = await SCRIPTS.forget.run(this.redis(), [...this.indexKeys(taskId), this.keys.archived], [taskId, this.keys.channel(taskId), pending]);
     return removed === 1;
   }
 
@@ -188,23 +190,23 @@ export class RedisBackend implements ResultBackend, RetentionStore, ScheduleStor
 
   // RetentionStore (retention-store.ts): scans, removals and restores, in redis-retention.ts.
   scan(query: ScanQuery): AsyncIterable<ResultRecord[]> {
-    return this.retention.scan(query);
+    return this.ops.scan(query);
   }
   read(taskId: string): Promise<ResultRecord | null> {
-    return this.retention.read(taskId);
+    return this.ops.read(taskId);
   }
-  remove(records: readonly ResultRecord[], options: { remember: boolean }): Promise<RemoveOutcome> {
-    return this.retention.remove(records, options);
+  remove(records: readonly ResultRecord[], options: RemoveOptions): Promise<RemoveOutcome> {
+    return this.ops.remove(records, options);
   }
   markArchived(taskIds: readonly string[]): Promise<number> {
-    return this.retention.markArchived(taskIds);
+    return this.ops.markArchived(taskIds);
   }
   put(result: StoredResult, options: { replace: boolean }): Promise<boolean> {
-    return this.retention.put(result, options);
+    return this.ops.put(result, options);
   }
   /** used_memory, maxmemory-policy (with a warning when it can evict results), result keys without a TTL. */
-  storeFacts(): Promise<Record<string, unknown>> {
-    return this.retention.storeFacts();
+  storeFacts(): Promise<StoreFacts> {
+    return this.ops.storeFacts();
   }
 
   /** Drop the index entries whose grace window is over, in bounded batches; returns how many. store() and lookup() do this by themselves every trimIntervalMs. */

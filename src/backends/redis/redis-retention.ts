@@ -3,7 +3,7 @@ import { encodeResultMeta } from "../../protocol/result-meta.js";
 import { toCeleryNaive } from "../../protocol/timestamps.js";
 import { isReady } from "../../states.js";
 import type { StoredResult } from "../result-backend.js";
-import type { RemoveOutcome, ResultRecord, ScanQuery } from "../retention-store.js";
+import type { RemoveOptions, RemoveOutcome, ResultRecord, ScanQuery, StoreFacts } from "../retention-store.js";
 import { INFO_ARCHIVED, INFO_FOREIGN, INFO_HELD, storeFlags } from "./index-info.js";
 import { SCRIPTS } from "./lua-script.js";
 import { readRaw } from "./result-commands.js";
@@ -48,13 +48,14 @@ export class RedisRetention {
     return recordOf({ ...raw, value: raw.value }, this.ctx.keys.value(taskId), this.ctx.now());
   }
 
-  async remove(records: readonly ResultRecord[], options: { remember: boolean }): Promise<RemoveOutcome> {
+  async remove(records: readonly ResultRecord[], options: RemoveOptions): Promise<RemoveOutcome> {
     const outcome: RemoveOutcome = { removed: [], bytes: 0, kept: [] };
     const now = this.ctx.now();
     for (let i = 0; i < records.length; i += SCRIPT_BATCH) {
       const chunk = records.slice(i, i + SCRIPT_BATCH);
-      const args = chunk.flatMap((r) => [r.taskId, r.status, `${r.dateDone === null ? "" : toCeleryNaive(r.dateDone)}|${options.remember ? tombstone(r, now) : ""}`]);
-      const flags = (await SCRIPTS.remove.run(this.ctx.redis(), [...this.indexKeys(), ...chunk.map((r) => this.ctx.keys.value(r.taskId))], args)) as number[];
+      const archive = options.remember && options.archive ? `${Math.round(options.archive.at)}|${options.archive.file}` : "";
+      const args = [archive, ...chunk.flatMap((r) => [r.taskId, r.status, `${r.dateDone === null ? "" : toCeleryNaive(r.dateDone)}|${options.remember ? tombstone(r, now) : ""}`])];
+      const flags = (await SCRIPTS.remove.run(this.ctx.redis(), [...this.indexKeys(), this.ctx.keys.archived, ...chunk.map((r) => this.ctx.keys.value(r.taskId))], args)) as number[];
       chunk.forEach((r, j) => {
         if (flags[j] === 1) {
           outcome.removed.push(r.taskId);
@@ -101,7 +102,7 @@ export class RedisRetention {
     return written === 1;
   }
 
-  storeFacts(): Promise<Record<string, unknown>> {
+  storeFacts(): Promise<StoreFacts> {
     return storeFacts(this.ctx.redis(), this.ctx.keys, this.unreadable);
   }
 
@@ -117,5 +118,6 @@ export class RedisRetention {
  */
 function tombstone(r: ResultRecord, now: number): string {
   if (!isReady(r.status)) return "";
-  return String(r.expiresAt === null ? now : Math.min(r.expiresAt, now));
+  // Whole ms: the archived entry repeats this score, and is matched against ZSCORE's reply.
+  return String(Math.floor(r.expiresAt === null ? now : Math.min(r.expiresAt, now)));
 }

@@ -12,14 +12,15 @@ export async function readRaw(client: Redis, keys: ResultKeys, taskId: string): 
     .zscore(keys.ttlIndex, taskId)
     .zscore(keys.noTtlIndex, taskId)
     .hget(keys.info, taskId)
+    .hget(keys.archived, taskId)
     .exec();
   if (!replies) throw new Error(`MULTI for ${keys.value(taskId)} was discarded`);
   const values = replies.map(([error, value]) => {
     if (error) throw error;
     return value;
   });
-  const [value, pttl, ttlScore, noTtlScore, info] = values as [string | null, number, string | null, string | null, string | null];
-  return { value, pttl, ttlScore, noTtlScore, info };
+  const [value, pttl, ttlScore, noTtlScore, info, archived] = values as [string | null, number, string | null, string | null, string | null, string | null];
+  return { value, pttl, ttlScore, noTtlScore, info, archived };
 }
 
 export interface StoreArgs {

@@ -15,6 +15,10 @@
  *                                   So it is also cleanup's work list: ZRANGEBYSCORE -inf <now> are the
  *                                   expired results waiting to be archived (minus the held ones), and
  *                                   ZCOUNT +inf +inf counts the results that never expire.
+ *   <prefix>ebb:results:archived    HASH id → "<tombstone>|<archived at>|<archive file>": where archive
+ *                                   --delete put a result it removed, read with its ttl entry (the
+ *                                   tombstone) and trusted only while that entry is the same; trimmed
+ *                                   with it. Costs the file's path per id, for the grace window.
  *   <prefix>ebb:results:info        HASH id → what Celery's value cannot hold (tier, action, hold, in
  *                                   progress, archived, foreign), see index-info.ts. Only results that differ from the
  *                                   default (no tier, action delete, not held, ready) have an entry.
@@ -34,6 +38,7 @@ export interface ResultKeys {
   readonly ttlIndex: string;
   readonly noTtlIndex: string;
   readonly info: string;
+  readonly archived: string;
   /** SCAN MATCH pattern for everything under the prefix (tests and benchmarks clean up with it). */
   readonly everything: string;
 }
@@ -46,6 +51,7 @@ export function resultKeys(prefix: string): ResultKeys {
     ttlIndex: `${prefix}ebb:results:ttl`,
     noTtlIndex: `${prefix}ebb:results:no-ttl`,
     info: `${prefix}ebb:results:info`,
+    archived: `${prefix}ebb:results:archived`,
     everything: `${globEscape(prefix)}*`,
   };
 }

@@ -6,6 +6,7 @@ import { scanKeys, unwrap } from "./retention-scan.js";
 const EVICTING = /^(allkeys|volatile)-/;
 
 export type RedisStoreFacts = {
+  kind: "redis";
   /** INFO memory used_memory, bytes. */
   usedMemory: number | null;
   /** CONFIG GET maxmemory-policy, or "unknown" where CONFIG is disabled or forbidden (managed Redis, ACLs). */
@@ -41,6 +42,7 @@ export async function storeFacts(client: Redis, keys: ResultKeys, unreadableValu
     }
   }
   const facts: RedisStoreFacts = {
+    kind: "redis",
     usedMemory: used ? Number(used[1]) : null,
     maxmemoryPolicy: policy ?? "unknown",
     maxmemory: maxmemory === null ? null : Number(maxmemory),

@@ -1,4 +1,5 @@
 import { decodeResultMeta } from "../../protocol/result-meta.js";
+import type { Tombstone } from "../../retention/expiry.js";
 import type { StoredResult } from "../result-backend.js";
 import { decodeInfo } from "./index-info.js";
 
@@ -13,6 +14,8 @@ export interface RawResult {
   noTtlScore: string | null;
   /** The info entry, see index-info.ts. */
   info: string | null;
+  /** The archived entry ("<tombstone>|<at>|<file>"), see result-keys.ts; absent where not read. */
+  archived?: string | null;
 }
 
 /** A zset score as an expiry: "inf" (how Redis spells +inf) is never. */
@@ -61,8 +64,17 @@ export function toStoredResult(raw: RawResult & { value: string }, key: string, 
  * Celery forget(), a DEL): that is unknown, not EXPIRED. One second of slack covers the gap
  * between Redis's expiry and the clock offset.
  */
-export function tombstoneOf(raw: RawResult, now: number): number | undefined {
+export function tombstoneOf(raw: RawResult, now: number): Tombstone | undefined {
   if (raw.ttlScore === null || decodeInfo(raw.info).inProgress) return undefined;
   const at = expiryFromScore(raw.ttlScore);
-  return at !== null && at <= now + 1_000 ? at : undefined;
+  if (at === null || at > now + 1_000) return undefined;
+  const archived = archiveOf(raw.archived ?? null, at);
+  return archived ? { expiredAt: at, archived } : { expiredAt: at };
+}
+
+/** The archive location, if the entry belongs to this tombstone (a result stored again since has another). */
+function archiveOf(entry: string | null, tombstone: number): Tombstone["archived"] | undefined {
+  const m = entry === null ? null : /^([^|]*)\|(\d+)\|(.*)$/s.exec(entry);
+  if (!m || Number(m[1]) !== tombstone) return undefined;
+  return { file: m[3]!, at: Number(m[2]) };
 }

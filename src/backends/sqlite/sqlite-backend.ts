@@ -7,7 +7,7 @@ import { sqlitePathFromUrl } from "../../sqlite/sqlite-url.js";
 import type { Watch } from "../../change-hub.js";
 import { Closing } from "../../closing.js";
 import type { BackendCapabilities, Lookup, LookupOptions, ResultBackend, StoreOutcome, StoreRequest, StoredResult } from "../result-backend.js";
-import type { RemoveOutcome, ResultRecord, RetentionStore, ScanQuery } from "../retention-store.js";
+import type { RemoveOptions, RemoveOutcome, ResultRecord, RetentionBackend, RetentionCapabilities, RetentionStore, ScanQuery, StoreFacts } from "../retention-store.js";
 import { COLUMNS, fromRow, toParams, type Params, type ResultRow } from "./result-rows.js";
 import { SqliteRetention } from "./sqlite-retention.js";
 import type { ScheduleStore, ScheduleStoreHost } from "../../beat/schedule-store.js";
@@ -33,6 +33,8 @@ const DEFAULT_GRACE_MS = 7 * 86_400_000;
  */
 export class SqliteBackend implements ResultBackend, RetentionStore, ScheduleStoreHost {
   readonly capabilities: BackendCapabilities = { nativeExpiry: false, pushNotify: false };
+  readonly retentionCapabilities: RetentionCapabilities = { tiers: true, tombstones: true, perResultExpiry: true, bulkExpiry: false, ebbResults: true };
+  readonly retention: RetentionBackend = this;
   readonly url: string;
   private readonly handle: SqliteHandle;
   private readonly clock: Clock;
@@ -40,7 +42,7 @@ export class SqliteBackend implements ResultBackend, RetentionStore, ScheduleSto
   private readonly closing = new Closing();
   private readonly sql: ReturnType<typeof prepare>;
   private readonly upsert: (request: StoreRequest) => StoreOutcome;
-  private readonly retention: SqliteRetention;
+  private readonly ops: SqliteRetention;
   private graceMs: number;
   private schedules: SqliteScheduleStore | undefined;
 
@@ -51,7 +53,7 @@ export class SqliteBackend implements ResultBackend, RetentionStore, ScheduleSto
     this.pollIntervalMs = opts.pollIntervalMs ?? 50;
     this.sql = prepare(this.handle.db);
     this.graceMs = opts.graceMs ?? DEFAULT_GRACE_MS;
-    this.retention = new SqliteRetention({ db: this.handle.db, path: this.handle.path, clock: this.clock, graceMs: () => this.graceMs, notify: (id) => this.notify(id) });
+    this.ops = new SqliteRetention({ db: this.handle.db, path: this.handle.path, clock: this.clock, graceMs: () => this.graceMs, notify: (id) => this.notify(id) });
     this.upsert = this.handle.db.transaction((request: StoreRequest): StoreOutcome => {
       const now = this.clock();
       const { dateDone, expiresAt } = stampsFor(request.status, request.lifetimeMs, now);
@@ -81,7 +83,8 @@ export class SqliteBackend implements ResultBackend, RetentionStore, ScheduleSto
     // Tombstones must outlive the longest grace anyone reads with.
     this.graceMs = Math.max(this.graceMs, options.graceMs);
     const row = this.sql.get.get(taskId);
-    const tombstone = row ? undefined : this.sql.tombstone.get(taskId);
+    const t = row ? undefined : this.sql.tombstone.get(taskId);
+    const tombstone = t && { expiredAt: t.expired_at, ...(t.archive_file !== null ? { archived: { file: t.archive_file, at: t.archived_at ?? t.expired_at } } : {}) };
     return classifyRead(taskId, row && fromRow(row), tombstone, this.clock(), options.graceMs);
   }
 
@@ -108,27 +111,27 @@ export class SqliteBackend implements ResultBackend, RetentionStore, ScheduleSto
   }
 
   scan(query: ScanQuery): AsyncIterable<ResultRecord[]> {
-    return this.retention.scan(query);
+    return this.ops.scan(query);
   }
 
   async read(taskId: string): Promise<ResultRecord | null> {
-    return this.retention.read(taskId);
+    return this.ops.read(taskId);
   }
 
-  async remove(records: readonly ResultRecord[], options: { remember: boolean }): Promise<RemoveOutcome> {
-    return this.retention.remove(records, options.remember);
+  async remove(records: readonly ResultRecord[], options: RemoveOptions): Promise<RemoveOutcome> {
+    return this.ops.remove(records, options);
   }
 
   async markArchived(taskIds: readonly string[]): Promise<number> {
-    return this.retention.markArchived(taskIds);
+    return this.ops.markArchived(taskIds);
   }
 
   async put(result: StoredResult, options: { replace: boolean }): Promise<boolean> {
-    return this.retention.put(result, options.replace);
+    return this.ops.put(result, options.replace);
   }
 
-  async storeFacts(): Promise<Record<string, unknown>> {
-    return this.retention.storeFacts();
+  async storeFacts(): Promise<StoreFacts> {
+    return this.ops.storeFacts();
   }
 
   async close(): Promise<void> {
@@ -158,7 +161,7 @@ function prepare(db: Database.Database) {
        WHERE ebb_results.status NOT IN ('SUCCESS', 'FAILURE', 'REVOKED')`,
     ),
     get: db.prepare<[string], ResultRow>(`SELECT ${COLUMNS.join(", ")}, held FROM ebb_results WHERE task_id = ?`),
-    tombstone: db.prepare<[string], number>(`SELECT expired_at FROM ebb_tombstones WHERE task_id = ?`).pluck(),
+    tombstone: db.prepare<[string], { expired_at: number; archive_file: string | null; archived_at: number | null }>(`SELECT expired_at, archive_file, archived_at FROM ebb_tombstones WHERE task_id = ?`),
     delete: db.prepare<[string]>(`DELETE FROM ebb_results WHERE task_id = ?`),
     dropTombstone: db.prepare<[string]>(`DELETE FROM ebb_tombstones WHERE task_id = ?`),
     setHeld: db.prepare<[number, string]>(`UPDATE ebb_results SET held = ? WHERE task_id = ?`),

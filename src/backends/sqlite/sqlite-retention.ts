@@ -2,8 +2,9 @@ import { statSync } from "node:fs";
 import type Database from "better-sqlite3";
 import type { Clock } from "../../clock.js";
 import { MEMORY_PATH } from "../../sqlite/sqlite-url.js";
+import { tombstoneInstant } from "../../retention/expiry.js";
 import type { StoredResult } from "../result-backend.js";
-import type { RemoveOutcome, ResultRecord, ScanQuery } from "../retention-store.js";
+import type { RemoveOptions, RemoveOutcome, ResultRecord, ScanQuery, StoreFacts } from "../retention-store.js";
 import { BYTES_SQL, COLUMNS, toParams, toRecord, type Params, type RecordRow } from "./result-rows.js";
 
 /** Tombstones past the grace window dropped per remove() call: bounded, so each transaction stays short. */
@@ -29,7 +30,7 @@ const SELECT = `SELECT ${COLUMNS.join(", ")}, held, archived, ${BYTES_SQL} AS by
  */
 export class SqliteRetention {
   private readonly statements = new Map<string, Database.Statement>();
-  private readonly removeBatch: (records: readonly ResultRecord[], remember: boolean) => RemoveOutcome;
+  private readonly removeBatch: (records: readonly ResultRecord[], options: RemoveOptions) => RemoveOutcome;
   private readonly putOne: (result: StoredResult, replace: boolean) => boolean;
   private readonly markBatch: (ids: readonly string[]) => number;
 
@@ -40,9 +41,13 @@ export class SqliteRetention {
     const del = db.prepare<[string, string, number | null, number | null], { bytes: number; expires_at: number | null }>(
       `DELETE FROM ebb_results WHERE task_id = ? AND held = 0 AND status = ? AND date_done IS ? AND expires_at IS ? RETURNING ${BYTES_SQL} AS bytes, expires_at`,
     );
-    const tomb = db.prepare<[string, number]>(`INSERT INTO ebb_tombstones (task_id, expired_at) VALUES (?, ?) ON CONFLICT(task_id) DO UPDATE SET expired_at = excluded.expired_at`);
+    const tomb = db.prepare<[string, number, string | null, number | null]>(
+      `INSERT INTO ebb_tombstones (task_id, expired_at, archive_file, archived_at) VALUES (?, ?, ?, ?)
+       ON CONFLICT(task_id) DO UPDATE SET expired_at = excluded.expired_at, archive_file = excluded.archive_file, archived_at = excluded.archived_at`,
+    );
     const prune = db.prepare<[number, number]>(`DELETE FROM ebb_tombstones WHERE task_id IN (SELECT task_id FROM ebb_tombstones WHERE expired_at < ? ORDER BY expired_at LIMIT ?)`);
-    this.removeBatch = db.transaction((records: readonly ResultRecord[], remember: boolean): RemoveOutcome => {
+    this.removeBatch = db.transaction((records: readonly ResultRecord[], options: RemoveOptions): RemoveOutcome => {
+      const { remember, archive } = options;
       const now = deps.clock();
       const out: RemoveOutcome = { removed: [], bytes: 0, kept: [] };
       for (const r of records) {
@@ -53,7 +58,7 @@ export class SqliteRetention {
         }
         out.removed.push(r.taskId);
         out.bytes += row.bytes;
-        if (remember) tomb.run(r.taskId, row.expires_at ?? now);
+        if (remember) tomb.run(r.taskId, tombstoneInstant(row.expires_at, now), archive?.file ?? null, archive?.at ?? null);
       }
       if (remember) prune.run(now - deps.graceMs(), PRUNE_BATCH);
       return out;
@@ -94,9 +99,9 @@ export class SqliteRetention {
     return row ? toRecord(row) : null;
   }
 
-  remove(records: readonly ResultRecord[], remember: boolean): RemoveOutcome {
+  remove(records: readonly ResultRecord[], options: RemoveOptions): RemoveOutcome {
     if (records.length === 0) return { removed: [], bytes: 0, kept: [] };
-    const outcome = this.removeBatch(records, remember);
+    const outcome = this.removeBatch(records, options);
     for (const id of outcome.removed) this.deps.notify(id);
     return outcome;
   }
@@ -111,7 +116,7 @@ export class SqliteRetention {
     return written;
   }
 
-  storeFacts(): Record<string, unknown> {
+  storeFacts(): StoreFacts {
     const { db, path } = this.deps;
     const pageSize = db.pragma("page_size", { simple: true }) as number;
     const pageCount = db.pragma("page_count", { simple: true }) as number;

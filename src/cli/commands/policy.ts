@@ -1,5 +1,5 @@
 import type { Command } from "commander";
-import { explainPolicy } from "../../retention/explain.js";
+import { explainPolicy, type PolicyExplanation } from "../../retention/explain.js";
 import { withAppFlags } from "../flags.js";
 import { printJson, type CliIO } from "../io.js";
 import { closeUnlessKnown, requireKnownTask } from "../known-names.js";
@@ -23,8 +23,16 @@ export function policyCommand(program: Command, io: CliIO, done: (code: number) 
         const { expiresMs: _ms, ...printed } = explained;
         printJson(io, printed);
       } else {
-        io.out(`${task}: ${explained.expires}${explained.fallback ? ` (fallback ${explained.fallback.expires})` : ""}, ${explained.action}${explained.tier ? `, tier ${explained.tier}` : ""} (source: ${explained.source})\n${explained.reason}\n`);
+        io.out(`${task}: ${summary(explained)}${explained.tier ? `, tier ${explained.tier}` : ""} (source: ${explained.source})\n${explained.reason}\n`);
       }
       done(0);
     });
+}
+
+/** "1d, delete", "never (kept forever)", "not stored (ignoreResult)", "successes not stored (ignoreResult); failures 1d, delete". */
+function summary(e: PolicyExplanation): string {
+  const life = e.action === "none" ? `${e.expires} (kept forever)` : `${e.expires}${e.fallback ? ` (fallback ${e.fallback.expires})` : ""}, ${e.action}`;
+  if (e.stores === "nothing") return "not stored (ignoreResult)";
+  if (e.stores === "failures") return `successes not stored (ignoreResult); failures ${life}`;
+  return life;
 }

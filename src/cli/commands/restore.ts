@@ -2,8 +2,7 @@ import { existsSync } from "node:fs";
 import type { Command } from "commander";
 import { restoreResults, type RestoreOutcome, type RestoreProblem } from "../../archive/restore-results.js";
 import { backendFromUrl } from "../../backends/by-url.js";
-import { isRetentionStore, type RetentionStore } from "../../backends/retention-store.js";
-import type { ResultBackend } from "../../backends/result-backend.js";
+import { type RetentionBackend } from "../../backends/retention-store.js";
 import { StoreUnavailableError } from "../../errors.js";
 import { redactUrl } from "../../url.js";
 import { EX, NoInputError } from "../exit-codes.js";
@@ -82,13 +81,13 @@ export function restoreCommand(program: Command, io: CliIO, done: (code: number)
     });
 }
 
-async function openStore(url: string): Promise<RetentionStore & ResultBackend> {
+async function openStore(url: string): Promise<RetentionBackend> {
   const backend = await backendFromUrl(url);
-  if (!isRetentionStore(backend)) {
+  if (backend.retention === null) {
     await backend.close();
     throw new StoreUnavailableError(`The result store ${redactUrl(url)} cannot take restored results (no retention operations)`);
   }
-  return backend as RetentionStore & ResultBackend;
+  return backend.retention;
 }
 
 function summary(o: RestoreOutcome, into: string | undefined): string {

@@ -1,4 +1,5 @@
 import type { Command } from "commander";
+import type { StoreFacts } from "../../backends/retention-store.js";
 import { formatBytes } from "../../monitor/size.js";
 import { stats, type StatsReport } from "../../monitor/stats.js";
 import { withAppFlags } from "../flags.js";
@@ -34,6 +35,23 @@ function plain(r: StatsReport): string {
     `expired, not yet cleaned: ${r.expiredPending}${r.expiredOverGrace ? ` (${r.expiredOverGrace} past the grace window: is cleanup running?)` : ""}`,
     `held: ${r.held} · permanent: ${r.permanent}`,
     `oldest: ${r.oldestDateDone ?? "-"} · next expiry: ${r.nextExpiry ?? "-"}`,
+    ...storeLines(r.store),
     "",
   ].join("\n");
+}
+
+/** What the store adds (see StoreFacts): the same facts --json prints under "store", in words. */
+function storeLines(f: StoreFacts): string[] {
+  const lines: string[] = [];
+  if (f.fileBytes !== undefined && f.file) lines.push(`file: ${f.file} (${formatBytes(f.fileBytes)}${f.walBytes ? `, WAL ${formatBytes(f.walBytes)}` : ""})`);
+  if (f.usedMemory !== undefined) {
+    const limit = f.maxmemory === null || f.maxmemory === undefined ? "limit unknown" : f.maxmemory === 0 ? "no maxmemory" : `maxmemory ${formatBytes(f.maxmemory)}`;
+    lines.push(`used memory: ${f.usedMemory === null ? "unknown" : formatBytes(f.usedMemory)} (${limit}, maxmemory-policy ${f.maxmemoryPolicy ?? "unknown"})`);
+  }
+  if (f.resultKeysWithoutTtl !== undefined) {
+    lines.push(`keys without TTL: ${f.resultKeysWithoutTtl} of ${f.resultKeys ?? "?"} result keys (permanent, archive-pending or held: no TTL removes them)`);
+  }
+  if (f.unreadableValues) lines.push(`unreadable values skipped: ${f.unreadableValues}`);
+  if (f.warning) lines.push(`warning: ${f.warning}`);
+  return lines;
 }

@@ -8,6 +8,7 @@
   KEYS[2]  ttl index      ZSET
   KEYS[3]  no-ttl index   ZSET
   KEYS[4]  info           HASH
+  KEYS[5]  archived       HASH id -> where archive --delete put the result
 
   ARGV[1]  task id
   ARGV[2]  channel
@@ -17,7 +18,7 @@
 ]]
 local id = ARGV[1]
 local removed = redis.call('UNLINK', KEYS[1]) + redis.call('ZREM', KEYS[2], id)
-  + redis.call('ZREM', KEYS[3], id) + redis.call('HDEL', KEYS[4], id)
+  + redis.call('ZREM', KEYS[3], id) + redis.call('HDEL', KEYS[4], id) + redis.call('HDEL', KEYS[5], id)
 if removed == 0 then return 0 end
 redis.call('PUBLISH', ARGV[2], ARGV[3])
 return 1

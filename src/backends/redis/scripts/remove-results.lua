@@ -7,13 +7,16 @@
   KEYS[1]    ttl index      ZSET id -> expiresAt
   KEYS[2]    no-ttl index   ZSET
   KEYS[3]    info           HASH id -> "<base-32 flags digit><tier>" (see index-info.ts)
-  KEYS[3+i]  value key of the i-th result  <prefix>celery-task-meta-<id>
+  KEYS[4]    archived       HASH id -> "<tombstone>|<archived at>|<archive file>"
+  KEYS[4+i]  value key of the i-th result  <prefix>celery-task-meta-<id>
 
-  ARGV[3i-2]  task id of the i-th result
-  ARGV[3i-1]  its status as scanned
-  ARGV[3i]    "<date_done as scanned>|<tombstone>": date_done as naive UTC with 6 fractional
-              digits ("" for none), and the expiry to remember the id by in the ttl index
-              (epoch ms) so it reads EXPIRED for the grace window, or "" to forget it entirely
+  ARGV[1]       "<archived at, epoch ms>|<archive file>" when the batch is removed by an archive
+                (each tombstone then says where the result went), else ""
+  ARGV[3i-1]    task id of the i-th result
+  ARGV[3i]      its status as scanned
+  ARGV[3i+1]    "<date_done as scanned>|<tombstone>": date_done as naive UTC with 6 fractional
+                digits ("" for none), and the expiry to remember the id by in the ttl index
+                (epoch ms) so it reads EXPIRED for the grace window, or "" to forget it entirely
 
   Returns an array with 1 (removed) or 0 (kept) per result, in order.
 ]]
@@ -37,19 +40,27 @@ local function unchanged(value, status, doneAt)
 end
 
 local out = {}
-for i = 1, #KEYS - 3 do
-  local id, status = ARGV[3 * i - 2], ARGV[3 * i - 1]
-  local doneAt, tombstone = string.match(ARGV[3 * i], '^(.*)|(.*)$')
-  local value = redis.call('GET', KEYS[3 + i])
+local archive = ARGV[1]
+for i = 1, #KEYS - 4 do
+  local id, status = ARGV[3 * i - 1], ARGV[3 * i]
+  local doneAt, tombstone = string.match(ARGV[3 * i + 1], '^(.*)|(.*)$')
+  local value = redis.call('GET', KEYS[4 + i])
   if value and not isHeld(id) and unchanged(value, status, doneAt) then
-    redis.call('UNLINK', KEYS[3 + i])
+    redis.call('UNLINK', KEYS[4 + i])
     redis.call('ZREM', KEYS[2], id)
     if tombstone ~= '' then
-      -- Trimming drops the entry (and its info) once the grace window is over.
+      -- Trimming drops the entry (and its info and archive location) once the grace window is over.
       redis.call('ZADD', KEYS[1], tombstone, id)
+      if archive ~= '' then
+        -- Prefixed with the tombstone: a reader trusts it only while the ttl entry is this one.
+        redis.call('HSET', KEYS[4], id, tombstone .. '|' .. archive)
+      else
+        redis.call('HDEL', KEYS[4], id)
+      end
     else
       redis.call('ZREM', KEYS[1], id)
       redis.call('HDEL', KEYS[3], id)
+      redis.call('HDEL', KEYS[4], id)
     end
     out[i] = 1
   else

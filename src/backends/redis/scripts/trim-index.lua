@@ -6,6 +6,7 @@
 
   KEYS[1]  ttl index      ZSET id -> expiresAt
   KEYS[2]  info           HASH
+  KEYS[3]  archived       HASH id -> where archive --delete put the result
 
   ARGV[1]  cutoff, epoch ms: now - grace
   ARGV[2]  the most entries to drop in this call (<= 5000, under Lua's unpack limit)
@@ -16,4 +17,5 @@ local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, AR
 if #ids == 0 then return 0 end
 redis.call('ZREM', KEYS[1], unpack(ids))
 redis.call('HDEL', KEYS[2], unpack(ids))
+redis.call('HDEL', KEYS[3], unpack(ids))
 return #ids
