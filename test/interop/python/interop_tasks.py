@@ -7,6 +7,7 @@ INTEROP_RESULT_EXTENDED=1 for result_extended, INTEROP_RESULT_EXPIRES (seconds, 
 86400), INTEROP_PREFETCH (worker_prefetch_multiplier, default 4; with 1 the solo worker of
 Celery 5.2.6 on Redis picks up each next message only every few seconds). JSON only, UTC.
 """
+import parent_watch  # noqa: F401  (first: exit when the test process dies, see parent_watch.py)
 import os
 import time
 
