@@ -1,9 +1,10 @@
+import { randomUUID } from "node:crypto";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { TaskFailedError, TaskRevokedError } from "../../src/errors.js";
 import { createApp } from "../../src/app.js";
 import { every } from "../../src/beat/schedules.js";
 import { silentLogger } from "../../src/logger.js";
-import { describeInterop, ebbCli, ebbSide, eventually, startPythonWorker, type EbbSide, type PythonWorker } from "./harness.js";
+import { describeInterop, ebbCli, ebbSide, eventually, pastExpiry, startPythonWorker, type EbbSide, type PythonWorker } from "./harness.js";
 
 /**
  * Ebb client → Python worker: Ebb publishes (TS API and `ebb call`) on kombu's Redis layout, a real
@@ -68,22 +69,28 @@ await describeInterop("Ebb client → Python Celery worker (a redis-server of it
   });
 
   it("a message from Ebb that expires before the busy Python worker gets to it ends REVOKED('expired')", async () => {
-    const sleeper = await ebb.app.sendTask("interop.sleep", [3]);
-    await py!.waitFor(new RegExp(`Task interop\\.sleep\\[${sleeper.id}\\] received`));
+    // The solo worker is held (interop.hold) until this message has expired, however slow the machine.
+    const gate = `interop:gate:${randomUUID()}`;
+    const holder = await ebb.app.sendTask("interop.hold", [gate]);
+    await py!.waitFor(new RegExp(`Task interop\\.hold\\[${holder.id}\\] received`));
     const res = await ebb.app.sendTask("interop.add", [1, 1], { expires: "1s" });
+    await pastExpiry(Date.now(), 1_000);
+    await redis.client.rpush(gate, "go");
     const err = await res.get(T).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(TaskRevokedError);
     expect(err).toMatchObject({ taskId: res.id, reason: "expired" });
-    await expect(sleeper.get(T)).resolves.toBe(3);
+    await expect(holder.get(T)).resolves.toBe("go");
   });
 
   it("Ebb's priorities land in kombu's priority lists and the Python worker serves 0 before 3, 6, 9", async () => {
-    // While the solo worker sleeps, queue four messages; it then takes them highest priority first.
-    const sleeper = await ebb.app.sendTask("interop.sleep", [2]);
-    await py!.waitFor(new RegExp(`Task interop\\.sleep\\[${sleeper.id}\\] received`));
+    // While the solo worker is held, queue four messages; it then takes them highest priority first.
+    const gate = `interop:gate:${randomUUID()}`;
+    const holder = await ebb.app.sendTask("interop.hold", [gate]);
+    await py!.waitFor(new RegExp(`Task interop\\.hold\\[${holder.id}\\] received`));
     const sent: [string, string][] = [];
     for (const p of [9, 6, 0, 3]) sent.push([`p${p}`, (await ebb.app.sendTask("interop.echo", [`p${p}`], { priority: p })).id]);
     expect(await redis.client.llen("celery\x06\x169")).toBe(1);
+    await redis.client.rpush(gate, "go");
     for (const [, id] of sent) await ebb.app.asyncResult(id).get(T);
     const log = py!.log();
     const at = (id: string) => log.indexOf(`Task interop.echo[${id}] succeeded`);

@@ -1,6 +1,7 @@
+import { randomUUID } from "node:crypto";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { TaskFailedError, TaskRevokedError } from "../../src/errors.js";
-import { describeInterop, ebbCli, ebbSide, pyCall, pySend, startPythonWorker, type EbbSide, type PyResult, type PythonWorker } from "./harness.js";
+import { describeInterop, ebbCli, ebbSide, pastExpiry, pyCall, pyGet, pySend, startPythonWorker, type EbbSide, type PyResult, type PythonWorker } from "./harness.js";
 
 /**
  * Ebb reads what Python wrote: results stored by a real Celery worker (sent by a real Celery
@@ -21,9 +22,14 @@ await describeInterop("Ebb reads results stored by a Python Celery worker (a red
     done.success = await pyCall(redis.url, "interop.add", "--args", "[2, 3]");
     done.failure = await pyCall(redis.url, "interop.fail", "--kwargs", JSON.stringify({ kind: "value", message: "bad input" }));
     done.custom = await pyCall(redis.url, "interop.fail", "--kwargs", JSON.stringify({ kind: "custom", message: "quota" }));
-    // The solo worker is busy for 3 s, so a message that expires after 1 s is revoked when it gets there.
-    await pySend(redis.url, "interop.sleep", "--args", "[3]");
-    done.revoked = await pyCall(redis.url, "interop.add", "--args", "[1, 1]", "--expires", "1");
+    // The solo worker is held (interop.hold) until a message that expires after 1 s has expired,
+    // however long the Python clients take to start, so it is revoked when the worker gets there.
+    const gate = `interop:gate:${randomUUID()}`;
+    await pySend(redis.url, "interop.hold", "--args", JSON.stringify([gate]));
+    const [revokedId] = await pySend(redis.url, "interop.add", "--args", "[1, 1]", "--expires", "1");
+    await pastExpiry(Date.now(), 1_000);
+    await redis.client.rpush(gate, "go");
+    done.revoked = await pyGet(redis.url, revokedId!);
     expect(Object.fromEntries(Object.entries(done).map(([k, v]) => [k, v.state]))).toEqual({ success: "SUCCESS", failure: "FAILURE", custom: "FAILURE", revoked: "REVOKED" });
   });
 

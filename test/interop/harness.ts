@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, vi } from "vitest";
 import { createApp, type App } from "../../src/app.js";
 import { silentLogger, streamLogger, type Logger } from "../../src/logger.js";
 import type { Worker } from "../../src/worker/worker.js";
-import { ebb, type RunResult } from "../e2e/cli-harness.js";
+import { ebb, eventually, type RunResult } from "../e2e/cli-harness.js";
 import { RedisServer } from "../support/redis-server.js";
 
 /**
@@ -305,4 +305,14 @@ export async function ebbCli(url: string, args: string[]): Promise<RunResult & {
   return { ...r, json };
 }
 
-export { eventually } from "../e2e/cli-harness.js";
+export { eventually };
+
+/**
+ * Wait until a message sent no later than `sentBy` (epoch ms, this machine's clock) with an
+ * expiry of `expiresMs` has expired by every clock on this machine (Python's, Redis's, ours),
+ * with 250 ms to spare for Ebb's measured offset to Redis's clock.
+ */
+export async function pastExpiry(sentBy: number, expiresMs: number): Promise<void> {
+  const at = sentBy + expiresMs + 250;
+  await eventually(() => (Date.now() > at ? true : undefined), expiresMs + 5_000, `the message's expiry (${new Date(at).toISOString()}) to pass`);
+}

@@ -1,6 +1,6 @@
 import { afterAll, afterEach, beforeAll, expect, it } from "vitest";
 import { currentTask } from "../../src/task-context.js";
-import { describeInterop, ebbSide, eventually, pyBatch, pyCall, pyClient, pyGet, pyGetMany, pySend, type EbbSide, type PyResult } from "./harness.js";
+import { describeInterop, ebbSide, eventually, pastExpiry, pyBatch, pyCall, pyClient, pyGet, pyGetMany, pySend, type EbbSide, type PyResult } from "./harness.js";
 
 /**
  * Python client → Ebb worker: a real Celery client (python/client.py: app.send_task and
@@ -13,6 +13,9 @@ class QuotaExceededError extends Error {}
 /** Every run on the Ebb worker, in order: which task id, when (ms), with what first argument. */
 const runs: { id: string; at: number; first: unknown }[] = [];
 let sleeping: (() => void) | null = null;
+/** While set, interop.sleep waits for it instead of sleeping; release() ends the hold. */
+let holding: Promise<void> | null = null;
+let release = (): void => undefined;
 
 let ebb: EbbSide;
 
@@ -34,13 +37,16 @@ await describeInterop("Python Celery client → Ebb worker (a redis-server of it
       app.task("interop.sleep", async (seconds: number) => {
         log(seconds);
         sleeping?.();
-        await new Promise((r) => setTimeout(r, seconds * 1000));
+        // Held by the test when it says so; else a real sleep.
+        await (holding ?? new Promise((r) => setTimeout(r, seconds * 1000)));
         return seconds;
       });
     });
   });
 
   afterEach(async () => {
+    release();
+    holding = null;
     await ebb.stopWorkers();
   });
 
@@ -74,11 +80,16 @@ await describeInterop("Python Celery client → Ebb worker (a redis-server of it
 
   it("a message that expires before the busy worker reaches it ends REVOKED, as Python reads it", async () => {
     await ebb.startWorker(1);
+    // The only slot is held until this message, which expires after 1 s, has expired while it
+    // waited: however long the Python client takes to start.
     const started = new Promise<void>((r) => (sleeping = r));
+    holding = new Promise<void>((r) => (release = r));
     const [sleeper] = await pySend(redis.url, "interop.sleep", "--args", "[3]");
     await started;
-    // The only slot is busy for 3 s; this message expires after 1 s, while it waits in the list.
-    const revoked = await pyCall(redis.url, "interop.add", "--args", "[1, 1]", "--expires", "1");
+    const [id] = await pySend(redis.url, "interop.add", "--args", "[1, 1]", "--expires", "1");
+    await pastExpiry(Date.now(), 1_000);
+    release();
+    const revoked = await pyGet(redis.url, id!);
     expect(revoked).toMatchObject({ state: "REVOKED", exception: { class: "TaskRevokedError", args: ["expired"] } });
     expect(runs.some((r) => r.id === revoked.id)).toBe(false);
     expect(await pyGet(redis.url, sleeper!)).toMatchObject({ state: "SUCCESS", result: 3 });
