@@ -33,7 +33,7 @@ await describeWithService("redis", "redis broker: commands on the wire", () => {
 
   it("publish, fetch (batch and blocking), extend, ack, release, dead-letter and restore send no KEYS", async () => {
     const name = `ebb-monitor-${randomUUID().slice(0, 8)}`;
-    const monitor = await ns.redis.duplicate().monitor();
+    const monitor = await ns.redis.monitor(); // monitor() opens a connection of its own (a duplicate() first would be left open)
     const seen: { args: string[]; source: string }[] = [];
     monitor.on("monitor", (_time: string, args: string[], source: string) => seen.push({ args, source }));
 
