@@ -37,6 +37,14 @@ function rng(seed: number): () => number {
   };
 }
 
+/** EBB_CRASH_SEED when set (a whole number), else one from the clock. */
+function crashSeed(): number {
+  const given = process.env.EBB_CRASH_SEED;
+  if (given === undefined || given === "") return Date.now() % 1_000_000;
+  if (!/^\d+$/.test(given)) throw new Error(`EBB_CRASH_SEED must be a whole number, got ${JSON.stringify(given)}`);
+  return Number(given);
+}
+
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 async function until(check: () => boolean, exited: () => boolean): Promise<boolean> {
@@ -84,18 +92,22 @@ describe("archive --delete under SIGKILL (built CLI)", () => {
     }
   }
 
-  function checkNothingLost(original: string[], now: { stored: string[]; archived: string[] }): void {
-    expect(new Set(now.archived).size, "an id twice in the archive").toBe(now.archived.length);
+  /** `log` (its first line names the seed) goes into every failure message, so a failure says how to replay it. */
+  function checkNothingLost(original: string[], now: { stored: string[]; archived: string[] }, log: string[]): void {
+    const at = `\n${log.join("\n")}`;
+    expect(new Set(now.archived).size, `an id twice in the archive${at}`).toBe(now.archived.length);
     const union = [...new Set([...now.stored, ...now.archived])].sort();
-    expect(union.length, "store ∪ archive differs from the original set").toBe(original.length);
-    expect(union).toEqual(original);
-    expect(now.archived.filter((id) => !id.startsWith("t-")), "held or permanent results archived").toEqual([]);
+    expect(union.length, `store ∪ archive differs from the original set${at}`).toBe(original.length);
+    expect(union, `store ∪ archive differs from the original set${at}`).toEqual(original);
+    expect(now.archived.filter((id) => !id.startsWith("t-")), `held or permanent results archived${at}`).toEqual([]);
   }
 
   it("leaves every result in the store or in a complete, verified archive, and a rerun finishes the job", { timeout: 170_000 }, async () => {
+    // The seed first, before anything can fail, so any failure can be replayed with EBB_CRASH_SEED.
+    const seedValue = crashSeed();
+    process.stderr.write(`[archive-crash] seed ${seedValue} (replay: EBB_CRASH_SEED=${seedValue} npx vitest run test/archive/archive-crash.test.ts)\n`);
     // Not skipped when dist is missing: this is the must-show, so say what to do instead.
     expect(existsSync(join(REPO, "dist/src/archive/archive-results.js")), "run `npm run build` first: this test runs the built CLI").toBe(true);
-    const seedValue = Number(process.env.EBB_CRASH_SEED ?? Date.now() % 1_000_000);
     const random = rng(seedValue);
     const original = await seed();
     const entry = ebbEntry();
@@ -133,17 +145,17 @@ describe("archive --delete under SIGKILL (built CLI)", () => {
       log.push(`${step.aim}: ${killed ? `killed at ${Math.round(performance.now() - started)} ms` : `finished first (exit ${exitedCode}) ${stderr.trim()}`}, reached=${reached}, manifest=${inDelete}, stored=${now.stored.length}, archived=${now.archived.length}`);
       // A kill in the middle of removing: the archive complete, some of its results gone from the store, some not.
       if (killed && inDelete && now.stored.length > 200 && now.stored.length < N + 200) deleteKills += 1;
-      checkNothingLost(original, now);
+      checkNothingLost(original, now, log);
     }
     reader.close();
     const final = spawnSync(process.execPath, args, { encoding: "utf8", timeout: 120_000 });
     log.push(`final: exit ${final.status} ${final.stdout.trim()}`);
     console.log(log.join("\n"));
-    expect(final.status, final.stderr).toBe(0);
+    expect(final.status, `${final.stderr}\n${log.join("\n")}`).toBe(0);
     const out = JSON.parse(final.stdout);
     expect(out).toMatchObject({ archived: N, kept: 0, file });
     const end = await state();
-    checkNothingLost(original, end);
+    checkNothingLost(original, end, log);
     expect(end.archived).toHaveLength(N);
     expect(end.stored.filter((id) => end.archived.includes(id))).toEqual([]);
     expect(end.stored).toHaveLength(200);

@@ -5,7 +5,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import pg from "pg";
-import { describe } from "vitest";
+import { describe, vi } from "vitest";
 import { describeWithService, SERVICES } from "../support/services.js";
 
 /**
@@ -30,8 +30,13 @@ function pythonCeleryDb(): { ok: boolean; reason: string } {
   return probe;
 }
 
-/** describe() for a suite that needs Python Celery (and PostgreSQL when asked): skipped with a reason, or failed under CI=true. */
+/**
+ * describe() for a suite that needs Python Celery (and PostgreSQL when asked): skipped with a
+ * reason, or failed under CI=true. Tests and hooks get 90 s: each celery_db.py run imports
+ * Celery and SQLAlchemy (about 1 s, several on a loaded 2-core machine), and a test runs up to 5.
+ */
 export async function describeCeleryDb(title: string, service: "postgres" | null, body: () => void): Promise<void> {
+  vi.setConfig({ testTimeout: 90_000, hookTimeout: 90_000 });
   const py = pythonCeleryDb();
   if (!py.ok) {
     if (process.env.CI) throw new Error(`${title}: ${py.reason}, and CI=true`);

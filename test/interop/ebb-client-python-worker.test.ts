@@ -1,36 +1,28 @@
-import type { Redis } from "ioredis";
+import { randomUUID } from "node:crypto";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { TaskFailedError, TaskRevokedError } from "../../src/errors.js";
 import { createApp } from "../../src/app.js";
 import { every } from "../../src/beat/schedules.js";
 import { silentLogger } from "../../src/logger.js";
-import { describeInterop, ebbCli, ebbSide, eventually, flushDb, redisOn, redisUrl, startPythonWorker, type EbbSide, type PythonWorker } from "./harness.js";
+import { describeInterop, ebbCli, ebbSide, eventually, pastExpiry, startPythonWorker, type EbbSide, type PythonWorker } from "./harness.js";
 
 /**
  * Ebb client → Python worker: Ebb publishes (TS API and `ebb call`) on kombu's Redis layout, a real
  * `celery worker` (solo pool) runs the tasks, and Ebb reads the results (get() and `ebb result`).
  */
-const DB = 12;
 
-let redis: Redis;
 let py: PythonWorker | undefined;
 let ebb: EbbSide;
 
-await describeInterop("Ebb client → Python Celery worker (Redis db 12)", () => {
+await describeInterop("Ebb client → Python Celery worker (a redis-server of its own)", (redis) => {
   beforeAll(async () => {
-    redis = redisOn(DB);
-    await flushDb(redis, DB);
-    py = await startPythonWorker(DB);
-    ebb = ebbSide(DB);
+    py = await startPythonWorker(redis.url);
+    ebb = ebbSide(redis.url);
   });
 
   afterAll(async () => {
     await ebb?.close();
     await py?.stop();
-    if (redis) {
-      await flushDb(redis, DB);
-      await redis.quit();
-    }
   });
 
   const T = { timeoutMs: 30_000 };
@@ -52,7 +44,7 @@ await describeInterop("Ebb client → Python Celery worker (Redis db 12)", () =>
     const echo = await ebb.app.sendTask("interop.echo", [1, "two", [3]], { kwargs: { flag: true, nested: { x: null, list: [1.5, "é"] } }, taskId: "ebb-custom-id-1" });
     expect(echo.id).toBe("ebb-custom-id-1");
     await expect(echo.get(T)).resolves.toEqual({ args: [1, "two", [3]], kwargs: { flag: true, nested: { x: null, list: [1.5, "é"] } } });
-    expect(await redis.exists("celery-task-meta-ebb-custom-id-1")).toBe(1);
+    expect(await redis.client.exists("celery-task-meta-ebb-custom-id-1")).toBe(1);
   });
 
   it("a Python exception reaches Ebb as TaskFailedError with excType, excModule, message and traceback", async () => {
@@ -77,22 +69,28 @@ await describeInterop("Ebb client → Python Celery worker (Redis db 12)", () =>
   });
 
   it("a message from Ebb that expires before the busy Python worker gets to it ends REVOKED('expired')", async () => {
-    const sleeper = await ebb.app.sendTask("interop.sleep", [3]);
-    await py!.waitFor(new RegExp(`Task interop\\.sleep\\[${sleeper.id}\\] received`));
+    // The solo worker is held (interop.hold) until this message has expired, however slow the machine.
+    const gate = `interop:gate:${randomUUID()}`;
+    const holder = await ebb.app.sendTask("interop.hold", [gate]);
+    await py!.waitFor(new RegExp(`Task interop\\.hold\\[${holder.id}\\] received`));
     const res = await ebb.app.sendTask("interop.add", [1, 1], { expires: "1s" });
+    await pastExpiry(Date.now(), 1_000);
+    await redis.client.rpush(gate, "go");
     const err = await res.get(T).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(TaskRevokedError);
     expect(err).toMatchObject({ taskId: res.id, reason: "expired" });
-    await expect(sleeper.get(T)).resolves.toBe(3);
+    await expect(holder.get(T)).resolves.toBe("go");
   });
 
   it("Ebb's priorities land in kombu's priority lists and the Python worker serves 0 before 3, 6, 9", async () => {
-    // While the solo worker sleeps, queue four messages; it then takes them highest priority first.
-    const sleeper = await ebb.app.sendTask("interop.sleep", [2]);
-    await py!.waitFor(new RegExp(`Task interop\\.sleep\\[${sleeper.id}\\] received`));
+    // While the solo worker is held, queue four messages; it then takes them highest priority first.
+    const gate = `interop:gate:${randomUUID()}`;
+    const holder = await ebb.app.sendTask("interop.hold", [gate]);
+    await py!.waitFor(new RegExp(`Task interop\\.hold\\[${holder.id}\\] received`));
     const sent: [string, string][] = [];
     for (const p of [9, 6, 0, 3]) sent.push([`p${p}`, (await ebb.app.sendTask("interop.echo", [`p${p}`], { priority: p })).id]);
-    expect(await redis.llen("celery\x06\x169")).toBe(1);
+    expect(await redis.client.llen("celery\x06\x169")).toBe(1);
+    await redis.client.rpush(gate, "go");
     for (const [, id] of sent) await ebb.app.asyncResult(id).get(T);
     const log = py!.log();
     const at = (id: string) => log.indexOf(`Task interop.echo[${id}] succeeded`);
@@ -100,30 +98,30 @@ await describeInterop("Ebb client → Python Celery worker (Redis db 12)", () =>
   });
 
   it("`ebb call` sends by name and `ebb result --json` reads what Python stored (exit 0 / 1)", async () => {
-    const sent = await ebbCli(DB, ["call", "interop.add", "--args", "[4, 5]"]);
+    const sent = await ebbCli(redis.url, ["call", "interop.add", "--args", "[4, 5]"]);
     expect(sent.stderr).toBe("");
     expect(sent.code).toBe(0);
     const id = sent.json!.id as string;
-    const ok = await ebbCli(DB, ["result", id, "--wait", "30s"]);
+    const ok = await ebbCli(redis.url, ["result", id, "--wait", "30s"]);
     expect(ok.code).toBe(0);
     expect(ok.json).toMatchObject({ id, state: "SUCCESS", result: 9, tier: null });
     // Celery's default result_expires (1 day) shows as expiresAt, from the key's TTL.
     expect(Date.parse(ok.json!.expiresAt as string) - Date.parse(ok.json!.dateDone as string)).toBeGreaterThan(86_400_000 - 5_000);
 
-    const kw = await ebbCli(DB, ["call", "interop.echo", "--args", '["a"]', "--kwargs", '{"k": {"deep": [1, 2]}}']);
-    const echoed = await ebbCli(DB, ["result", kw.json!.id as string, "--wait", "30s"]);
+    const kw = await ebbCli(redis.url, ["call", "interop.echo", "--args", '["a"]', "--kwargs", '{"k": {"deep": [1, 2]}}']);
+    const echoed = await ebbCli(redis.url, ["result", kw.json!.id as string, "--wait", "30s"]);
     expect(echoed.code).toBe(0);
     expect(echoed.json!.result).toEqual({ args: ["a"], kwargs: { k: { deep: [1, 2] } } });
 
-    const bad = await ebbCli(DB, ["call", "interop.fail", "--kwargs", '{"kind": "value", "message": "from the CLI"}']);
-    const failed = await ebbCli(DB, ["result", bad.json!.id as string, "--wait", "30s"]);
+    const bad = await ebbCli(redis.url, ["call", "interop.fail", "--kwargs", '{"kind": "value", "message": "from the CLI"}']);
+    const failed = await ebbCli(redis.url, ["result", bad.json!.id as string, "--wait", "30s"]);
     expect(failed.code).toBe(1);
     expect(failed.json).toMatchObject({ state: "FAILURE", result: { exc_type: "ValueError", exc_message: ["from the CLI"], exc_module: "builtins" } });
   });
 
   it("Ebb's beat drives a Python worker: each tick's message runs there (Celery ignores the beat headers)", async () => {
     const app = createApp(
-      { broker: redisUrl(DB), backend: redisUrl(DB), beatSchedule: { "celery.backend_cleanup": null, "py.add": { task: "interop.add", schedule: every("1s"), args: [2, 3], options: { queue: "celery" } } } },
+      { broker: redis.url, backend: redis.url, beatSchedule: { "celery.backend_cleanup": null, "py.add": { task: "interop.add", schedule: every("1s"), args: [2, 3], options: { queue: "celery" } } } },
       { log: silentLogger },
     );
     try {

@@ -1,7 +1,7 @@
-import type { Redis } from "ioredis";
+import { randomUUID } from "node:crypto";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { TaskFailedError, TaskRevokedError } from "../../src/errors.js";
-import { describeInterop, ebbCli, ebbSide, flushDb, pyCall, pySend, redisOn, startPythonWorker, type EbbSide, type PyResult, type PythonWorker } from "./harness.js";
+import { describeInterop, ebbCli, ebbSide, pastExpiry, pyCall, pyGet, pySend, startPythonWorker, type EbbSide, type PyResult, type PythonWorker } from "./harness.js";
 
 /**
  * Ebb reads what Python wrote: results stored by a real Celery worker (sent by a real Celery
@@ -9,41 +9,38 @@ import { describeInterop, ebbCli, ebbSide, flushDb, pyCall, pySend, redisOn, sta
  * The Python worker keeps results 600 s (result_expires) with result_extended on, so an
  * expiresAt of dateDone + 600 s can only have come from the key's TTL, not from Ebb's defaults.
  */
-const DB = 14;
 const RESULT_EXPIRES_S = 600;
 
-let redis: Redis;
 let py: PythonWorker | undefined;
 let ebbApp: EbbSide;
 const done: Record<"success" | "failure" | "custom" | "revoked", PyResult> = {} as never;
 
-await describeInterop("Ebb reads results stored by a Python Celery worker (Redis db 14)", () => {
+await describeInterop("Ebb reads results stored by a Python Celery worker (a redis-server of its own)", (redis) => {
   beforeAll(async () => {
-    redis = redisOn(DB);
-    await flushDb(redis, DB);
-    py = await startPythonWorker(DB, { INTEROP_RESULT_EXPIRES: String(RESULT_EXPIRES_S), INTEROP_RESULT_EXTENDED: "1" });
-    ebbApp = ebbSide(DB);
-    done.success = await pyCall(DB, "interop.add", "--args", "[2, 3]");
-    done.failure = await pyCall(DB, "interop.fail", "--kwargs", JSON.stringify({ kind: "value", message: "bad input" }));
-    done.custom = await pyCall(DB, "interop.fail", "--kwargs", JSON.stringify({ kind: "custom", message: "quota" }));
-    // The solo worker is busy for 3 s, so a message that expires after 1 s is revoked when it gets there.
-    await pySend(DB, "interop.sleep", "--args", "[3]");
-    done.revoked = await pyCall(DB, "interop.add", "--args", "[1, 1]", "--expires", "1");
+    py = await startPythonWorker(redis.url, { INTEROP_RESULT_EXPIRES: String(RESULT_EXPIRES_S), INTEROP_RESULT_EXTENDED: "1" });
+    ebbApp = ebbSide(redis.url);
+    done.success = await pyCall(redis.url, "interop.add", "--args", "[2, 3]");
+    done.failure = await pyCall(redis.url, "interop.fail", "--kwargs", JSON.stringify({ kind: "value", message: "bad input" }));
+    done.custom = await pyCall(redis.url, "interop.fail", "--kwargs", JSON.stringify({ kind: "custom", message: "quota" }));
+    // The solo worker is held (interop.hold) until a message that expires after 1 s has expired,
+    // however long the Python clients take to start, so it is revoked when the worker gets there.
+    const gate = `interop:gate:${randomUUID()}`;
+    await pySend(redis.url, "interop.hold", "--args", JSON.stringify([gate]));
+    const [revokedId] = await pySend(redis.url, "interop.add", "--args", "[1, 1]", "--expires", "1");
+    await pastExpiry(Date.now(), 1_000);
+    await redis.client.rpush(gate, "go");
+    done.revoked = await pyGet(redis.url, revokedId!);
     expect(Object.fromEntries(Object.entries(done).map(([k, v]) => [k, v.state]))).toEqual({ success: "SUCCESS", failure: "FAILURE", custom: "FAILURE", revoked: "REVOKED" });
   });
 
   afterAll(async () => {
     await ebbApp?.close();
     await py?.stop();
-    if (redis) {
-      await flushDb(redis, DB);
-      await redis.quit();
-    }
   });
 
   /** The key's own TTL, as an instant: what expiresAt must say for a value only Python wrote. */
   async function ttlInstant(id: string): Promise<number> {
-    const [[, t], [, pttl]] = (await redis.multi().time().pttl(`celery-task-meta-${id}`).exec()) as [[null, [string, string]], [null, number]];
+    const [[, t], [, pttl]] = (await redis.client.multi().time().pttl(`celery-task-meta-${id}`).exec()) as [[null, [string, string]], [null, number]];
     expect(pttl).toBeGreaterThan(0);
     return Number(t[0]) * 1000 + Math.floor(Number(t[1]) / 1000) + pttl;
   }
@@ -82,25 +79,25 @@ await describeInterop("Ebb reads results stored by a Python Celery worker (Redis
     expect(Math.abs(Date.parse(info.expiresAt!) - (await ttlInstant(done.revoked.id)))).toBeLessThan(2_000);
   });
 
-  it("`ebb result ID --backend redis://…/14 --json` prints each and exits 0 for SUCCESS, 1 for FAILURE/REVOKED", async () => {
-    const ok = await ebbCli(DB, ["result", done.success.id]);
+  it("`ebb result ID --backend redis://… --json` prints each and exits 0 for SUCCESS, 1 for FAILURE/REVOKED", async () => {
+    const ok = await ebbCli(redis.url, ["result", done.success.id]);
     expect(ok.stderr).toBe("");
     expect(ok.code).toBe(0);
     expect(Object.keys(ok.json!).sort()).toEqual(["dateDone", "expiresAt", "id", "result", "state", "tier"]);
     expect(ok.json).toMatchObject({ id: done.success.id, state: "SUCCESS", result: 5, tier: null });
     expect(Math.abs(Date.parse(ok.json!.expiresAt as string) - (await ttlInstant(done.success.id)))).toBeLessThan(2_000);
 
-    const failed = await ebbCli(DB, ["result", done.failure.id]);
+    const failed = await ebbCli(redis.url, ["result", done.failure.id]);
     expect(failed.code).toBe(1);
     expect(failed.json).toMatchObject({ state: "FAILURE", result: { exc_type: "ValueError", exc_message: ["bad input"], exc_module: "builtins" } });
 
-    const revoked = await ebbCli(DB, ["result", done.revoked.id]);
+    const revoked = await ebbCli(redis.url, ["result", done.revoked.id]);
     expect(revoked.code).toBe(1);
     expect(revoked.json).toMatchObject({ state: "REVOKED", result: { exc_type: "TaskRevokedError", exc_message: ["expired"] } });
   });
 
   it("an id Python never stored reads PENDING (exit 2), and get() times out instead of hanging", async () => {
-    const unknown = await ebbCli(DB, ["result", "no-such-task-id"]);
+    const unknown = await ebbCli(redis.url, ["result", "no-such-task-id"]);
     expect(unknown.code).toBe(2);
     expect(unknown.json).toMatchObject({ id: "no-such-task-id", state: "PENDING", result: null, expiresAt: null });
     await expect(ebbApp.app.asyncResult("no-such-task-id").get({ timeoutMs: 300 })).rejects.toMatchObject({ code: "TIMEOUT" });

@@ -83,7 +83,8 @@ await describeWithService("redis", "redis e2e: visibility timeout between worker
     child.stdout.on("data", (d) => (out += d));
     child.stderr.on("data", (d) => (out += d));
     try {
-      await waitFor(`the child worker to be ready\n${out}`, () => out.includes("ready\n") || child.exitCode !== null, 20_000);
+      // tsx compiles the child at start: tens of seconds on a loaded 2-core machine.
+      await waitFor(`the child worker to be ready\n${out}`, () => out.includes("ready\n") || child.exitCode !== null, 60_000);
       expect(out).toContain("ready\n");
 
       const app = testApp(url, { visibilityTimeout: "2s", resultTimeout: "20s" });
@@ -112,7 +113,7 @@ await describeWithService("redis", "redis e2e: visibility timeout between worker
     } finally {
       child.kill("SIGKILL");
     }
-  }, 40_000);
+  }, 100_000);
 
   // A live worker's lease must survive its own refreshes. The worker refreshes every vt/3 without
   // waiting for the previous refresh, and a Redis outage queues several of them (ioredis's offline

@@ -99,8 +99,10 @@ await describeWithService("redis", "redis result backend: watching results", () 
     const user = `ebbtest-nochannels-${randomUUID()}`;
     // A user with no channel rights, so SUBSCRIBE fails. The test Redis is ours (Redis >= 6 has
     // ACLs): if this is refused, the test fails rather than skipping.
-    await ns.redis.acl("SETUSER", user, "on", ">pw", "~*", "resetchannels", "+@all");
-    const restricted = await new RedisBackend({ url: `redis://${encodeURIComponent(user)}:pw@127.0.0.1:6379/0?prefix=${ns.prefix}` }).connect();
+    // A password of its own and only this test's keys: the user is never a way into the shared Redis.
+    const password = randomUUID();
+    await ns.redis.acl("SETUSER", user, "on", `>${password}`, `~${ns.prefix}*`, "resetchannels", "+@all");
+    const restricted = await new RedisBackend({ url: `redis://${encodeURIComponent(user)}:${password}@127.0.0.1:6379/0?prefix=${ns.prefix}` }).connect();
     try {
       const watch = await restricted.watch("t-acl");
       expect(await subscribers("t-acl")).toBe(0);

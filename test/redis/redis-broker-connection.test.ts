@@ -19,12 +19,23 @@ await describeWithService("redis", "redis broker: connections", () => {
   });
   afterEach(() => ns.cleanup());
 
-  /** CLIENT KILL every connection with this name (only this test's broker uses it). */
+  /** CLIENT LIST lines of the connections with this name (only this test's broker uses it). */
+  const connections = async (name: string): Promise<string[]> => ((await ns.redis.call("CLIENT", "LIST")) as string).split("\n").filter((l) => l.includes(` name=${name} `));
+
+  /** CLIENT KILL every connection with this name. */
   const killConnections = async (name: string): Promise<number> => {
-    const list = (await ns.redis.call("CLIENT", "LIST")) as string;
-    const ids = list.split("\n").filter((l) => l.includes(` name=${name} `)).map((l) => /\bid=(\d+)/.exec(l)![1]!);
+    const ids = (await connections(name)).map((l) => /\bid=(\d+)/.exec(l)![1]!);
     for (const id of ids) await ns.redis.call("CLIENT", "KILL", "ID", id);
     return ids.length;
+  };
+
+  /** Poll until `check` holds; throws naming `what` after timeoutMs. */
+  const until = async (what: string, check: () => Promise<boolean>, timeoutMs = 10_000): Promise<void> => {
+    const deadline = performance.now() + timeoutMs;
+    while (!(await check())) {
+      if (performance.now() > deadline) throw new Error(`Timed out after ${timeoutMs} ms waiting for ${what}`);
+      await new Promise((r) => setTimeout(r, 10));
+    }
   };
 
   it("extend, ack and fetch issued while its connections are down complete after they come back", async () => {
@@ -42,7 +53,8 @@ await describeWithService("redis", "redis broker: connections", () => {
 
     // A blocking fetch whose connection drops mid-wait: ioredis resends the BRPOP.
     const waiting = broker.fetch(["q"], 1, { visibilityTimeoutMs: VT, waitMs: 5_000 });
-    await new Promise((r) => setTimeout(r, 100));
+    // Kill only once the fetch is blocked in BRPOP on a connection of its own (flag b).
+    await until("the fetch to block in BRPOP", async () => (await connections(name)).some((l) => /\bflags=\S*b/.test(l) && /\bcmd=brpop\b/.test(l)));
     expect(await killConnections(name)).toBe(2);
     await publisher.publish(textMessage("m3"), { queue: "q", priority: 0, availableAt: null });
     expect(bodies(await waiting)).toEqual(["m3"]);
@@ -65,13 +77,15 @@ await describeWithService("redis", "redis broker: connections", () => {
   });
 
   it("close ends a blocking fetch promptly, and the closed broker refuses work", async () => {
-    const broker = await ns.broker();
+    const name = `ebb-close-${randomUUID().slice(0, 8)}`;
+    const broker = await ns.broker({ connectionName: name });
     const waiting = broker.fetch(["q"], 1, { visibilityTimeoutMs: VT, waitMs: 20_000 });
-    await new Promise((r) => setTimeout(r, 50));
+    await until("the fetch to block in BRPOP", async () => (await connections(name)).some((l) => /\bflags=\S*b/.test(l)));
     const started = performance.now();
     await broker.close();
     expect(await waiting).toEqual([]);
-    expect(performance.now() - started).toBeLessThan(500);
+    // Ended by CLIENT UNBLOCK, not by the BRPOP's own 1 s slice running out (nor the 20 s wait).
+    expect(performance.now() - started).toBeLessThan(900);
     await expect(broker.publish(textMessage("x"), { queue: "q", priority: 0, availableAt: null })).rejects.toBeInstanceOf(StoreUnavailableError);
   });
 });

@@ -10,6 +10,15 @@ import { bodies, textMessage } from "../support/transport-messages.js";
 
 const VT = 1_000;
 
+/** Poll until `check` holds; throws naming `what` after timeoutMs. */
+async function until(what: string, check: () => boolean, timeoutMs = 10_000): Promise<void> {
+  const deadline = performance.now() + timeoutMs;
+  while (!check()) {
+    if (performance.now() > deadline) throw new Error(`Timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
 await describeWithService("redis", "redis broker: commands on the wire", () => {
   // A private redis-server: MONITOR sees only this test's commands (see test/support/redis-server.ts).
   let server: RedisServer;
@@ -25,7 +34,7 @@ await describeWithService("redis", "redis broker: commands on the wire", () => {
 
   it("publish, fetch (batch and blocking), extend, ack, release, dead-letter and restore send no KEYS", async () => {
     const name = `ebb-monitor-${randomUUID().slice(0, 8)}`;
-    const monitor = await ns.redis.duplicate().monitor();
+    const monitor = await ns.redis.monitor(); // monitor() opens a connection of its own (a duplicate() first would be left open)
     const seen: { args: string[]; source: string }[] = [];
     monitor.on("monitor", (_time: string, args: string[], source: string) => seen.push({ args, source }));
 
@@ -41,12 +50,16 @@ await describeWithService("redis", "redis broker: commands on the wire", () => {
     const [restored] = await broker.fetch(["q"], 1, { visibilityTimeoutMs: VT, waitMs: 0 });
     expect(restored).toMatchObject({ message: { headers: { id: again!.message!.headers.id } }, redelivered: true });
     await broker.deadLetter(restored!, "done looking");
-    const blocking = broker.fetch(["q"], 1, { visibilityTimeoutMs: VT, waitMs: 2_000 });
-    await new Promise((r) => setTimeout(r, 50));
+    const blocking = broker.fetch(["q"], 1, { visibilityTimeoutMs: VT, waitMs: 10_000 });
+    // Publish only once the monitor has seen the fetch block, so "c" is taken by the BRPOP.
+    await until("the monitor to see the BRPOP", () => seen.some((c) => c.args[0]!.toUpperCase() === "BRPOP" && c.args.includes(`${ns.prefix}q`)));
     await broker.publish(textMessage("c"), { queue: "q", priority: 0, availableAt: null });
     expect(bodies(await blocking)).toEqual(["c"]);
-    await new Promise((r) => setTimeout(r, 100));
-    await monitor.disconnect();
+    // MONITOR streams in execution order: once it shows this marker, it has shown everything before it.
+    const marker = `ebb-monitor-end-${randomUUID()}`;
+    await ns.redis.echo(marker);
+    await until("the monitor to see the end marker", () => seen.some((c) => c.args[1] === marker));
+    monitor.disconnect();
 
     // Our connections (by name), and the commands their scripts ran ("lua").
     const clients = (await ns.redis.call("CLIENT", "LIST")) as string;

@@ -21,9 +21,11 @@ Run with Debian's python3 (/usr/bin/python3), which has python3-celery and pytho
   client.py call TASK [send options] [--timeout S]
       -> send, then get, in one process: the get() object
 
-Broker and backend URLs come from INTEROP_BROKER_URL / INTEROP_BACKEND_URL.
+Broker and backend URLs come from INTEROP_BROKER_URL / INTEROP_BACKEND_URL. It exits when the
+test process that started it dies (parent_watch.py).
 Exit status: 0 done (whatever the task's state), 3 usage, anything else a client crash.
 """
+import parent_watch  # noqa: F401  (first: exit when the test process dies, see parent_watch.py)
 import argparse
 import json
 import os

@@ -7,6 +7,7 @@ INTEROP_RESULT_EXTENDED=1 for result_extended, INTEROP_RESULT_EXPIRES (seconds, 
 86400), INTEROP_PREFETCH (worker_prefetch_multiplier, default 4; with 1 the solo worker of
 Celery 5.2.6 on Redis picks up each next message only every few seconds). JSON only, UTC.
 """
+import parent_watch  # noqa: F401  (first: exit when the test process dies, see parent_watch.py)
 import os
 import time
 
@@ -61,11 +62,28 @@ def sleep(seconds):
     return seconds
 
 
-@app.task(name="interop.record", bind=True)
-def record(self, list_key="interop:records"):
-    """Append this task's id to a Redis list (in the broker's db) and return it."""
+@app.task(name="interop.hold")
+def hold(gate, timeout=60):
+    """Keep the (solo) worker busy until the test pushes to the Redis list `gate`; return what it pushed.
+
+    Holds a slot for as long as a test needs, instead of for a fixed time that a slow machine
+    (a Python client taking seconds to start) can outlast. Gives up after `timeout` seconds.
+    """
+    popped = _redis().blpop([gate], timeout=timeout)
+    if popped is None:
+        raise TimeoutError(f"nobody pushed to {gate} within {timeout} s")
+    return popped[1].decode()
+
+
+def _redis():
     global _records
     if _records is None:
         _records = redis.Redis.from_url(BROKER)
-    _records.rpush(list_key, "python:" + self.request.id)
+    return _records
+
+
+@app.task(name="interop.record", bind=True)
+def record(self, list_key="interop:records"):
+    """Append this task's id to a Redis list (in the broker's db) and return it."""
+    _redis().rpush(list_key, "python:" + self.request.id)
     return self.request.id
