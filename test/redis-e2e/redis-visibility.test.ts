@@ -87,7 +87,7 @@ await describeWithService("redis", "redis e2e: visibility timeout between worker
       await waitFor(`the child worker to be ready\n${out}`, () => out.includes("ready\n") || child.exitCode !== null, 60_000);
       expect(out).toContain("ready\n");
 
-      const app = testApp(url, { visibilityTimeout: "2s", resultTimeout: "20s" });
+      const app = testApp(url, { visibilityTimeout: "2s", resultTimeout: "20s", resultExtended: true });
       const runs: Run[] = [];
       slowTask(app, "parent", runs, 10);
       const res = await app.sendTask<string>("e2e.slow", ["y"]);
