@@ -38,7 +38,8 @@ async function removePrefix(redis: Redis, prefix: string): Promise<void> {
   for (let cursor = "0"; ; ) {
     const [next, keys] = await redis.scan(cursor, "MATCH", `${prefix}*`, "COUNT", 1000);
     if (keys.length > 0) await redis.unlink(...keys);
-    if ((cursor = next) === "0") return;
+    cursor = next;
+    if (cursor === "0") return;
   }
 }
 

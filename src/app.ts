@@ -21,7 +21,7 @@ import { defineTask, type CallOptions, type TaskDefinition, type TaskHandle, typ
 import { Worker, type WorkerOptions } from "./worker/worker.js";
 
 /** Any handler: its parameters become the task's arguments, its (awaited) return value the result. */
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
+// biome-ignore lint/suspicious/noExplicitAny: parameters are contravariant, so unknown[] would refuse every typed handler
 type Handler = (...args: any[]) => unknown;
 
 export interface App {

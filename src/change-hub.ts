@@ -56,7 +56,10 @@ export class ChangeHub {
 
   #on(topic: string, listener: () => void): void {
     let set = this.#listeners.get(topic);
-    if (!set) this.#listeners.set(topic, (set = new Set()));
+    if (!set) {
+      set = new Set();
+      this.#listeners.set(topic, set);
+    }
     set.add(listener);
   }
 

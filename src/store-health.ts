@@ -96,8 +96,14 @@ const shared = new WeakMap<Logger, Map<string, StoreHealth>>();
 /** The StoreHealth of `store` for this logger, shared by every connection of this process that logs there. */
 export function storeHealth(log: Logger, store: string): StoreHealth {
   let byStore = shared.get(log);
-  if (!byStore) shared.set(log, (byStore = new Map()));
+  if (!byStore) {
+    byStore = new Map();
+    shared.set(log, byStore);
+  }
   let health = byStore.get(store);
-  if (!health) byStore.set(store, (health = new StoreHealth(log, store)));
+  if (!health) {
+    health = new StoreHealth(log, store);
+    byStore.set(store, health);
+  }
   return health;
 }

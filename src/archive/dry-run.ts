@@ -32,7 +32,8 @@ export async function dryRunArchive(store: RetentionStore, paths: ArchivePaths, 
   for await (const batch of store.scan(scanQuery(selection, opts.batchSize))) {
     for (const r of batch) {
       if (!selects(r, selection)) continue;
-      const tier = (byTier[r.tier ?? "none"] ??= { count: 0, bytes: 0 });
+      const tier = byTier[r.tier ?? "none"] ?? { count: 0, bytes: 0 };
+      byTier[r.tier ?? "none"] = tier;
       tier.count += 1;
       tier.bytes += r.bytes;
       archived += 1;

@@ -6,9 +6,9 @@ import { UsageError } from "./exit-codes.js";
  * tier the app does not know is a typo until proven otherwise: exit 64 with the known names,
  * rather than sending a message no worker runs or cleaning a tier no result has.
  */
-export function requireKnownTask(app: App, task: string, module: string, escape: string): void {
+export function requireKnownTask(app: App, task: string, module: string, forceHint: string): void {
   if (app.tasks.has(task)) return;
-  throw new UsageError(`Unknown task ${JSON.stringify(task)}: the app in ${JSON.stringify(module)} registers ${list([...app.tasks.keys()])}; check the name${escape}`);
+  throw new UsageError(`Unknown task ${JSON.stringify(task)}: the app in ${JSON.stringify(module)} registers ${list([...app.tasks.keys()])}; check the name${forceHint}`);
 }
 
 /** --tier T with -A: T must be one of the app's tiers, or "none" (results without a tier). */

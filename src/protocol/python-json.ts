@@ -21,7 +21,7 @@ export function pythonJsonDumps(value: unknown): string {
       } else if (c === 0x22 /* " */) {
         inString = false;
       } else if (c > 0x7e) {
-        out += compact.slice(start, i) + `\\u${c.toString(16).padStart(4, "0")}`;
+        out += `${compact.slice(start, i)}\\u${c.toString(16).padStart(4, "0")}`;
         start = i + 1;
       }
     } else if (c === 0x22) {

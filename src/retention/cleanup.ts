@@ -141,7 +141,8 @@ async function dropInBulk(store: RetentionStore, before: number, report: Cleanup
   report.deleted += dropped.removed;
   report.bytes += dropped.bytes;
   for (const [tier, n] of Object.entries(dropped.byTier ?? {})) {
-    const t = (report.byTier[tier] ??= { matched: 0, deleted: 0, bytes: 0 });
+    const t = report.byTier[tier] ?? { matched: 0, deleted: 0, bytes: 0 };
+    report.byTier[tier] = t;
     t.matched += n.removed;
     t.deleted += n.removed;
     t.bytes += n.bytes;
@@ -150,7 +151,9 @@ async function dropInBulk(store: RetentionStore, before: number, report: Cleanup
 
 function tierOf(report: CleanupReport, r: ResultRecord): TierCounts {
   const name = r.tier ?? "none";
-  return (report.byTier[name] ??= { matched: 0, deleted: 0, bytes: 0 });
+  const counts = report.byTier[name] ?? { matched: 0, deleted: 0, bytes: 0 };
+  report.byTier[name] = counts;
+  return counts;
 }
 
 function emptyKept(): Record<KeptReason, number> {

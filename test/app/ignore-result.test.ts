@@ -38,7 +38,10 @@ describe("ignoreResult", () => {
   it("global ignoreResult: true — a plain task is not stored, a task with ignoreResult: false is", async () => {
     const { app, worker, ran, afterMarker } = await setup({ ignoreResult: true });
     const quiet = app.task("quiet", async () => void ran.push("quiet"));
-    const loud = app.task("loud", async () => (ran.push("loud"), "kept"), { ignoreResult: false });
+    const loud = app.task("loud", async () => {
+      ran.push("loud");
+      return "kept";
+    }, { ignoreResult: false });
 
     const q = await quiet.delay();
     const l = await loud.delay();
@@ -52,7 +55,10 @@ describe("ignoreResult", () => {
 
   it("a task with ignoreResult: true is processed but not stored (stays PENDING)", async () => {
     const { app, worker, ran, afterMarker } = await setup();
-    const notify = app.task("notify", async (to: string) => (ran.push(to), "sent"), { ignoreResult: true });
+    const notify = app.task("notify", async (to: string) => {
+      ran.push(to);
+      return "sent";
+    }, { ignoreResult: true });
     const res = await notify.delay("ann@example.com");
     await afterMarker();
     expect(ran).toEqual(["ann@example.com"]);
@@ -62,7 +68,10 @@ describe("ignoreResult", () => {
 
   it("per call ignoreResult: true drops the result of a task that normally stores it", async () => {
     const { app, ran, afterMarker } = await setup();
-    const t = app.task("t", async (n: number) => (ran.push(`t${n}`), n));
+    const t = app.task("t", async (n: number) => {
+      ran.push(`t${n}`);
+      return n;
+    });
     const ignored = await t.applyAsync([1], { ignoreResult: true });
     const kept = await t.applyAsync([2]);
     expect(await kept.get({ timeoutMs: 15_000 })).toBe(2);
@@ -73,7 +82,10 @@ describe("ignoreResult", () => {
 
   it("per call ignoreResult: false stores the result of a task that ignores results", async () => {
     const { app, ran, afterMarker } = await setup();
-    const t = app.task("t", async (n: number) => (ran.push(`t${n}`), n * 10), { ignoreResult: true });
+    const t = app.task("t", async (n: number) => {
+      ran.push(`t${n}`);
+      return n * 10;
+    }, { ignoreResult: true });
     const stored = await t.applyAsync([1], { ignoreResult: false });
     expect(await stored.get({ timeoutMs: 15_000 })).toBe(10);
     const dropped = await t.applyAsync([2]);

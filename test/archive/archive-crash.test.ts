@@ -133,7 +133,10 @@ describe("archive --delete under SIGKILL (built CLI)", () => {
       let stderr = "";
       child.stderr.on("data", (d) => (stderr += d));
       let exitedCode: number | null | undefined;
-      const exited = new Promise<void>((resolve) => child.on("exit", (code) => ((exitedCode = code), resolve())));
+      const exited = new Promise<void>((resolve) => child.on("exit", (code) => {
+          exitedCode = code;
+          resolve();
+        }));
       const started = performance.now();
       const reached = await step.wait(() => exitedCode !== undefined);
       const delay = step.delayMs();

@@ -12,7 +12,9 @@ import { allIds, DAY, done, scratch } from "./helpers.js";
 /** What a rerun finds after a crash at each step, set up by hand (the SIGKILL test does it for real). */
 describe("archive reruns after a crash", () => {
   const cleanups: (() => void)[] = [];
-  afterEach(() => cleanups.splice(0).forEach((c) => c()));
+  afterEach(() => {
+    for (const c of cleanups.splice(0)) c();
+  });
 
   async function setup(n = 50) {
     const s = scratch();

@@ -10,7 +10,9 @@ import { allIds, DAY, done, HOUR, scratch } from "./helpers.js";
 
 describe("celery.backend_cleanup", () => {
   const cleanups: (() => void)[] = [];
-  afterEach(() => cleanups.splice(0).forEach((c) => c()));
+  afterEach(() => {
+    for (const c of cleanups.splice(0)) c();
+  });
 
   async function setup() {
     const s = scratch();

@@ -16,7 +16,9 @@ import { DAY, done, scratch } from "./helpers.js";
 
 const NOW = Date.UTC(2026, 0, 1);
 const cleanups: (() => void)[] = [];
-afterEach(() => cleanups.splice(0).forEach((c) => c()));
+afterEach(() => {
+  for (const c of cleanups.splice(0)) c();
+});
 
 function dir(): string {
   const s = scratch();

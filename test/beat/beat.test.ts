@@ -41,7 +41,10 @@ describe("beat on one store: any number of beats, each tick sent once", () => {
     const beats = await Promise.all([app.beat(), app.beat(), app.beat()]);
     // A seeded generator: the same interleaving on every run.
     let seed = 7;
-    const rand = () => ((seed = (seed * 48271) % 2147483647) / 2147483647);
+    const rand = () => {
+      seed = (seed * 48271) % 2147483647;
+      return seed / 2147483647;
+    };
     const end = T0 + 10 * 60_000;
     while (clock() < end) {
       clock.advance(Math.floor(rand() * 700));

@@ -71,7 +71,10 @@ export function celeryDbSuite(engine: string, make: () => Promise<CeleryDb>): vo
       const everything = await all({ includeHeld: true });
       expect(everything.map((r) => r.taskId)).toEqual(["again", "ext", "failed", "ok", "old-1", "old-2", "running"]);
       expect(everything.every((r) => r.origin === "celery")).toBe(true);
-      const byState = everything.reduce<Record<string, number>>((n, r) => ({ ...n, [r.status]: (n[r.status] ?? 0) + 1 }), {});
+      const byState = everything.reduce<Record<string, number>>((n, r) => {
+        n[r.status] = (n[r.status] ?? 0) + 1;
+        return n;
+      }, {});
       expect(byState).toEqual({ SUCCESS: 3, FAILURE: 2, STARTED: 1, RETRY: 1 });
       expect((await all({ doneBy: now - DAY })).map((r) => r.taskId)).toEqual(["old-1", "old-2"]);
       expect((await all({ doneBy: now - 5 * DAY })).map((r) => r.taskId)).toEqual(["old-1"]);

@@ -120,7 +120,9 @@ export async function sqliteCeleryDb(): Promise<CeleryDb> {
       const db = new Database(path);
       try {
         const statement = db.prepare(text.replace(/\$\d+/g, "?"));
-        return (statement.reader ? statement.all(...values) : (statement.run(...values), [])) as T[];
+        if (statement.reader) return statement.all(...values) as T[];
+        statement.run(...values);
+        return [];
       } finally {
         db.close();
       }

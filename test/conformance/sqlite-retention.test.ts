@@ -13,6 +13,7 @@ retentionStoreConformance("sqlite", makeSqliteRetention, { tiers: true, tombston
 describe("sqlite retention details", () => {
   it("scans for expired or old results page through an index, never the whole table", async () => {
     const f = await makeSqliteRetention();
+    // biome-ignore lint/complexity/useLiteralKeys: reads a private field on purpose, to open the same file
     const db = openDatabase((f.store as SqliteBackend)["handle"].path).db;
     const plans = (query: ScanQuery) => {
       const { sql, params } = scanSql(query);
@@ -35,6 +36,7 @@ describe("sqlite retention details", () => {
   it("remove() drops tombstones past the grace window, a bounded batch at a time", async () => {
     const f = await makeSqliteRetention();
     const store = new SqliteBackend({ url: f.store.url, clock: f.clock, graceMs: 60_000 });
+    // biome-ignore lint/complexity/useLiteralKeys: reads a private field on purpose, to open the same file
     const db = openDatabase((f.store as SqliteBackend)["handle"].path).db;
     const insert = db.prepare("INSERT INTO ebb_tombstones (task_id, expired_at) VALUES (?, ?)");
     for (let i = 0; i < 700; i++) insert.run(`old-${i}`, f.clock() - 120_000);

@@ -81,7 +81,8 @@ async function whereInRedis(ns: RedisNamespace, taskId: string): Promise<string>
       const text = type === "list" ? (await ns.redis.lrange(key, 0, -1)).join() : type === "hash" ? Object.values(await ns.redis.hgetall(key)).join() : type === "string" ? ((await ns.redis.get(key)) ?? "") : "";
       if (text.includes(taskId) && !key.includes("celery-task-meta") && !key.includes("ebb:beat")) found.push(key.slice(ns.prefix.length));
     }
-    if ((cursor = next) === "0") break;
+    cursor = next;
+    if (cursor === "0") break;
   }
   return found.length === 0 ? "in no queue or unacked entry (lost)" : `in ${found.join(", ")}`;
 }

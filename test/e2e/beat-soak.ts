@@ -113,7 +113,10 @@ export async function runSoak(dir: string, url: string, opts: { durationMs?: num
   const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
   let seed = Number(process.env.EBB_BEAT_SOAK_SEED ?? Date.now() % 100_000);
   log += `seed ${seed}\n`;
-  const rand = () => ((seed = (seed * 48271) % 2147483647) / 2147483647);
+  const rand = () => {
+    seed = (seed * 48271) % 2147483647;
+    return seed / 2147483647;
+  };
 
   for (const p of procs) startProc(p);
   const start = Date.now();

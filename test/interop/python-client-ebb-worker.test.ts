@@ -23,7 +23,10 @@ await describeInterop("Python Celery client → Ebb worker (a redis-server of it
   beforeAll(async () => {
     ebb = ebbSide(redis.url, (app) => {
       const log = (first?: unknown) => runs.push({ id: currentTask().id, at: Date.now(), first });
-      app.task("interop.add", async (a: number, b: number) => (log(a), a + b));
+      app.task("interop.add", async (a: number, b: number) => {
+        log(a);
+        return a + b;
+      });
       app.task("interop.echo", async (...all: unknown[]) => {
         const kwargs = currentTask().kwargs;
         const args = Object.keys(kwargs).length > 0 ? all.slice(0, -1) : all;

@@ -55,8 +55,13 @@ export async function runWorker(app: App, options: WorkerOptions = {}): Promise<
   const worker = await app.worker({ fetchWaitMs: 200, ...options });
   const state = { ended: false, failure: null as unknown };
   const running = worker.start().then(
-    () => void (state.ended = true),
-    (e: unknown) => void ((state.ended = true), (state.failure = e)),
+    () => {
+      state.ended = true;
+    },
+    (e: unknown) => {
+      state.ended = true;
+      state.failure = e;
+    },
   );
   onTestFinished(async () => {
     await worker.stop();

@@ -5,7 +5,7 @@
  * permanent results the guide's script deleted). Time is Redis's own: results are seeded with
  * instants relative to the store clock.
  */
-import { mkdtempSync, readFileSync } from "node:fs";
+import { mkdtempSync, } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, expect, it } from "vitest";

@@ -32,7 +32,8 @@ await describeWithService("redis", "redis schedule store: keys", () => {
     for (let cursor = "0"; ; ) {
       const [next, keys] = await ns.redis.scan(cursor, "MATCH", `${ns.prefix}*`, "COUNT", 1000);
       found.push(...keys.map((k) => k.slice(ns.prefix.length)));
-      if ((cursor = next) === "0") return found.sort();
+      cursor = next;
+      if (cursor === "0") return found.sort();
     }
   }
 

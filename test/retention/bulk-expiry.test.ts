@@ -28,7 +28,8 @@ class BulkMemory extends MemoryBackend {
     const out = await this.remove(doomed, { remember: true });
     const byTier: NonNullable<DropOutcome["byTier"]> = {};
     for (const r of doomed.filter((d) => out.removed.includes(d.taskId))) {
-      const t = (byTier[r.tier ?? "none"] ??= { removed: 0, bytes: 0 });
+      const t = byTier[r.tier ?? "none"] ?? { removed: 0, bytes: 0 };
+      byTier[r.tier ?? "none"] = t;
       t.removed += 1;
       t.bytes += r.bytes;
     }

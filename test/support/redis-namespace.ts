@@ -35,6 +35,7 @@ export async function unlinkPrefix(client: Redis, prefix: string): Promise<void>
   for (let cursor = "0"; ; ) {
     const [next, keys] = await client.scan(cursor, "MATCH", `${prefix}*`, "COUNT", 1000);
     if (keys.length > 0) await client.unlink(...keys);
-    if ((cursor = next) === "0") break;
+    cursor = next;
+    if (cursor === "0") break;
   }
 }

@@ -25,6 +25,7 @@ describe("decodeResultMeta on real Celery 5.2.6 result values", () => {
 
   it.each(FILES)("%s decodes to the stored fields", (file) => {
     const raw = read(file);
+    // biome-ignore lint/suspicious/noExplicitAny: the test reads nested fields of parsed JSON freely
     const o = JSON.parse(raw) as Record<string, any>;
     const meta = decodeResultMeta(raw, `celery-task-meta-${o.task_id}`);
 

@@ -20,7 +20,10 @@ describe("retryDelayMs", () => {
 
   it("without backoff random is not used", () => {
     let calls = 0;
-    retryDelayMs({ ...base, random: () => (calls++, 0) });
+    retryDelayMs({ ...base, random: () => {
+        calls++;
+        return 0;
+      } });
     expect(calls).toBe(0);
   });
 

@@ -59,8 +59,11 @@ const RAW_FILES = listReference("broker_messages", ".raw.json");
 const plainRaw = readReference("broker_messages/msg_plain.raw.json");
 
 /** msg_plain with a modification, re-serialised. */
-function mutatePlain(change: (envelope: Record<string, any>) => void): string {
-  const envelope = JSON.parse(plainRaw) as Record<string, any>;
+// biome-ignore lint/suspicious/noExplicitAny: the test edits nested fields of a parsed envelope freely
+type Envelope = Record<string, any>;
+
+function mutatePlain(change: (envelope: Envelope) => void): string {
+  const envelope = JSON.parse(plainRaw) as Envelope;
   change(envelope);
   return JSON.stringify(envelope);
 }

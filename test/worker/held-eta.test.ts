@@ -38,7 +38,9 @@ function sampleActive(worker: Worker): { min: () => number; max: () => number; s
     setImmediate(tick);
   };
   tick();
-  return { min: () => min, max: () => max, stop: () => void (on = false) };
+  return { min: () => min, max: () => max, stop: () => {
+      on = false;
+    } };
 }
 
 describe("MemoryBroker without delayed delivery", () => {

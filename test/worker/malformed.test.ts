@@ -50,7 +50,10 @@ describe("malformed messages", () => {
     const { log, lines } = collectingLogger();
     const app = newApp({}, log);
     let addRuns = 0;
-    const add = app.task("add", async (a: number, b: number) => (addRuns++, a + b));
+    const add = app.task("add", async (a: number, b: number) => {
+      addRuns++;
+      return a + b;
+    });
     const broker = await app.broker();
     const notJson = jsonMessage({ task: "add", id: randomUUID() }, "this is {not json \u0000 \u{1F4A5}");
     const pickleId = randomUUID();

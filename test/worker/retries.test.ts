@@ -247,7 +247,7 @@ describe("autoretryFor", () => {
 });
 
 describe("retry delay (manual clock)", () => {
-  function deps(app: App, clock: ManualClock, broker: ExecuteDeps["broker"], backend: ExecuteDeps["backend"]): ExecuteDeps {
+  function deps(app: App, _clock: ManualClock, broker: ExecuteDeps["broker"], backend: ExecuteDeps["backend"]): ExecuteDeps {
     return {
       broker,
       backend,

@@ -138,9 +138,15 @@ export class SqliteCeleryTable implements CeleryTable {
 
   private sql(db: Database.Database, text: string): Database.Statement {
     let cache = this.prepared.get(db);
-    if (!cache) this.prepared.set(db, (cache = new Map()));
+    if (!cache) {
+      cache = new Map();
+      this.prepared.set(db, cache);
+    }
     let statement = cache.get(text);
-    if (!statement) cache.set(text, (statement = db.prepare(text)));
+    if (!statement) {
+      statement = db.prepare(text);
+      cache.set(text, statement);
+    }
     return statement;
   }
 

@@ -128,7 +128,10 @@ export class SqliteRetention {
 
   private statement(sql: string): Database.Statement {
     let stmt = this.statements.get(sql);
-    if (!stmt) this.statements.set(sql, (stmt = this.deps.db.prepare(sql)));
+    if (!stmt) {
+      stmt = this.deps.db.prepare(sql);
+      this.statements.set(sql, stmt);
+    }
     return stmt;
   }
 }
@@ -143,9 +146,18 @@ export function scanSql(query: ScanQuery): { sql: { first: string; next: string 
   const key = query.expiresBy !== undefined ? "expires_at" : query.doneBy !== undefined ? "date_done" : null;
   const where: string[] = [];
   const params: Record<string, unknown> = { limit: Math.max(1, Math.floor(query.batchSize)) };
-  if (query.expiresBy !== undefined) (where.push("expires_at <= @expiresBy"), (params.expiresBy = query.expiresBy));
-  if (query.doneBy !== undefined) (where.push("date_done <= @doneBy"), (params.doneBy = query.doneBy));
-  if (query.tier !== undefined) (where.push("tier IS @tier"), (params.tier = query.tier));
+  if (query.expiresBy !== undefined) {
+    where.push("expires_at <= @expiresBy");
+    params.expiresBy = query.expiresBy;
+  }
+  if (query.doneBy !== undefined) {
+    where.push("date_done <= @doneBy");
+    params.doneBy = query.doneBy;
+  }
+  if (query.tier !== undefined) {
+    where.push("tier IS @tier");
+    params.tier = query.tier;
+  }
   if (!query.includeHeld) where.push("held = 0");
   const order = key ? `${key}, task_id` : "task_id";
   const cursor = key ? `(${key}, task_id) > (@lastKey, @lastId)` : "task_id > @lastId";

@@ -193,7 +193,10 @@ export class MemoryBroker implements Broker {
 
   private queue(name: string): Map<number, Message> {
     let q = this.queues.get(name);
-    if (!q) this.queues.set(name, (q = new Map()));
+    if (!q) {
+      q = new Map();
+      this.queues.set(name, q);
+    }
     return q;
   }
 

@@ -2,7 +2,7 @@ import { existsSync } from "node:fs";
 import type { Command } from "commander";
 import { restoreResults, type RestoreOutcome, type RestoreProblem } from "../../archive/restore-results.js";
 import { backendFromUrl } from "../../backends/by-url.js";
-import { type RetentionBackend } from "../../backends/retention-store.js";
+import type { RetentionBackend } from "../../backends/retention-store.js";
 import { StoreUnavailableError } from "../../errors.js";
 import { redactUrl } from "../../url.js";
 import { EX, NoInputError } from "../exit-codes.js";
@@ -52,7 +52,10 @@ export function restoreCommand(program: Command, io: CliIO, done: (code: number)
             if (flags.json) {
               if (entries.length < JSON_ENTRY_CAP) entries.push(e.line);
             }
-            if (tty && Date.now() - drawn > 100) (drawn = Date.now()), io.err(`\r\x1b[Krestore: ${seen} entries`);
+            if (tty && Date.now() - drawn > 100) {
+              drawn = Date.now();
+              io.err(`\r\x1b[Krestore: ${seen} entries`);
+            }
             // Printed lines wait for a slow reader (the promise) instead of piling up in memory.
             if (!flags.json && !into) return io.out(`${JSON.stringify(e.line)}\n`);
             return undefined;
