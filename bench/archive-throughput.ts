@@ -42,7 +42,27 @@ async function step(name: string, dir: string, n: number): Promise<StepReport> {
     const now = await store.now();
     const chunk = handle.db.transaction((from: number, to: number) => {
       for (let i = from; i < to; i++) {
-        void store.put({ taskId: id(i), status: "SUCCESS", result: { i, total: i * 3, items: [i, i + 1], label: `item ${i}` }, traceback: null, children: [], dateDone: now - 3_600_000, expiresAt: now + 86_400_000, tier: null, action: "delete", held: false, name: "bench.add", args: [i, 2], kwargs: {}, worker: "w1@bench", retries: 0, queue: "celery" }, { replace: false });
+        void store.put(
+          {
+            taskId: id(i),
+            status: "SUCCESS",
+            result: { i, total: i * 3, items: [i, i + 1], label: `item ${i}` },
+            traceback: null,
+            children: [],
+            dateDone: now - 3_600_000,
+            expiresAt: now + 86_400_000,
+            tier: null,
+            action: "delete",
+            held: false,
+            name: "bench.add",
+            args: [i, 2],
+            kwargs: {},
+            worker: "w1@bench",
+            retries: 0,
+            queue: "celery",
+          },
+          { replace: false },
+        );
       }
     });
     for (let i = 0; i < n; i += 50_000) chunk(i, Math.min(n, i + 50_000));
@@ -51,13 +71,23 @@ async function step(name: string, dir: string, n: number): Promise<StepReport> {
   } else if (name === "archive") {
     const store = new SqliteBackend({ url: `sqlite://${db}` });
     const seen: Record<string, number> = {};
-    const out = await archiveResults(store, { to: file, olderThanMs: 0, delete: true, source: `sqlite://${db}`, onProgress: (p) => (seen[p.phase] ??= performance.now()) });
+    const out = await archiveResults(store, {
+      to: file,
+      olderThanMs: 0,
+      delete: true,
+      source: `sqlite://${db}`,
+      onProgress: (p) => (seen[p.phase] ??= performance.now()),
+    });
     const end = performance.now();
     await store.close();
     results = out.deleted;
     // A phase runs from its first progress report to the next phase's first (scan: from the start).
     const marks = [t0, seen.verify ?? end, seen["mark-delete"] ?? end, end];
-    phases = { "scan + write": marks[1]! - marks[0]!, "verify (re-read all) + publish": marks[2]! - marks[1]!, "mark archived + remove": marks[3]! - marks[2]! };
+    phases = {
+      "scan + write": marks[1]! - marks[0]!,
+      "verify (re-read all) + publish": marks[2]! - marks[1]!,
+      "mark archived + remove": marks[3]! - marks[2]!,
+    };
   } else if (name === "read") {
     const out = await restoreResults(file, {});
     results = out.found;
@@ -74,7 +104,10 @@ async function step(name: string, dir: string, n: number): Promise<StepReport> {
 }
 
 function runStep(name: string, dir: string, n: number): StepReport {
-  const child = spawnSync(process.execPath, [fileURLToPath(import.meta.url), "--step", name, dir, String(n)], { encoding: "utf8", maxBuffer: 1 << 20 });
+  const child = spawnSync(process.execPath, [fileURLToPath(import.meta.url), "--step", name, dir, String(n)], {
+    encoding: "utf8",
+    maxBuffer: 1 << 20,
+  });
   if (child.status !== 0) throw new Error(`step ${name} failed (${child.status}):\n${child.stderr}`);
   return JSON.parse(child.stdout.trim().split("\n").at(-1)!) as StepReport;
 }
@@ -83,7 +116,13 @@ export function archiveBench(n: number): Record<string, string>[] {
   const dir = mkdtempSync(join(tmpdir(), "ebb-bench-archive-"));
   try {
     const rows: Record<string, string>[] = [];
-    for (const [name, label] of [["seed", "seed (put, 50k per transaction)"], ["archive", "archive --delete"], ["read", "restore FILE (read all)"], ["task-id", "restore --task-id"], ["into", "restore --into sqlite"]] as const) {
+    for (const [name, label] of [
+      ["seed", "seed (put, 50k per transaction)"],
+      ["archive", "archive --delete"],
+      ["read", "restore FILE (read all)"],
+      ["task-id", "restore --task-id"],
+      ["into", "restore --into sqlite"],
+    ] as const) {
       const r = runStep(name, dir, n);
       rows.push({
         step: label,
@@ -92,12 +131,25 @@ export function archiveBench(n: number): Record<string, string>[] {
         "results/s": name === "task-id" ? "-" : String(Math.round(r.results / r.seconds)),
         "peak RSS": `${(r.maxRssKb / 1024).toFixed(0)} MB`,
       });
-      for (const [phase, ms] of Object.entries(r.phases ?? {})) rows.push({ step: `  ${phase}`, results: "", seconds: (ms / 1000).toFixed(2), "results/s": String(Math.round(r.results / (ms / 1000))), "peak RSS": "" });
+      for (const [phase, ms] of Object.entries(r.phases ?? {}))
+        rows.push({
+          step: `  ${phase}`,
+          results: "",
+          seconds: (ms / 1000).toFixed(2),
+          "results/s": String(Math.round(r.results / (ms / 1000))),
+          "peak RSS": "",
+        });
     }
     const file = join(dir, "a.jsonl.gz");
     const size = statSync(file).size;
     const idx = statSync(`${file}.idx`).size;
-    rows.push({ step: `archive ${(size / 1e6).toFixed(1)} MB (${(size / n).toFixed(0)} B/result), index ${(idx / 1e6).toFixed(2)} MB`, results: "", seconds: "", "results/s": "", "peak RSS": "" });
+    rows.push({
+      step: `archive ${(size / 1e6).toFixed(1)} MB (${(size / n).toFixed(0)} B/result), index ${(idx / 1e6).toFixed(2)} MB`,
+      results: "",
+      seconds: "",
+      "results/s": "",
+      "peak RSS": "",
+    });
     return rows;
   } finally {
     rmSync(dir, { recursive: true, force: true });

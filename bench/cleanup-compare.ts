@@ -21,7 +21,9 @@ export function cleanupCompare(n: number): Record<string, string>[] {
   const ebbLine = ebbOut.split("\n").find((l) => l.startsWith("RESULT "));
   if (!ebbLine) throw new Error(`sqlite-cleanup printed no RESULT line:\n${ebbOut}`);
   const ebb = JSON.parse(ebbLine.slice(7)) as CleanupRun;
-  const py = JSON.parse(execFileSync("/usr/bin/python3", [here("../../bench/peers/celery_db_cleanup.py"), String(n)], { encoding: "utf8" }).trim()) as { seconds: number; deleted: number; p99_idle_ms: number; p99_busy_ms: number };
+  const py = JSON.parse(
+    execFileSync("/usr/bin/python3", [here("../../bench/peers/celery_db_cleanup.py"), String(n)], { encoding: "utf8" }).trim(),
+  ) as { seconds: number; deleted: number; p99_idle_ms: number; p99_busy_ms: number };
   const celery: CleanupRun = { seconds: py.seconds, deleted: py.deleted, p99IdleMs: py.p99_idle_ms, p99BusyMs: py.p99_busy_ms };
   const row = (name: string, r: CleanupRun) => ({
     system: name,

@@ -7,7 +7,14 @@ export interface Child {
 }
 
 /** Spawn a process and resolve once a line of its output matches `ready`. */
-export function spawnReady(cmd: string, args: string[], ready: RegExp, env: NodeJS.ProcessEnv = {}, cwd?: string, timeoutMs = 30_000): Promise<Child> {
+export function spawnReady(
+  cmd: string,
+  args: string[],
+  ready: RegExp,
+  env: NodeJS.ProcessEnv = {},
+  cwd?: string,
+  timeoutMs = 30_000,
+): Promise<Child> {
   return new Promise((resolve, reject) => {
     const proc = spawn(cmd, args, { env: { ...process.env, ...env }, cwd, stdio: ["ignore", "pipe", "pipe"] });
     let log = "";
@@ -45,7 +52,11 @@ function stop(proc: ChildProcess): Promise<void> {
 }
 
 /** Poll `count` until it reaches n; returns when the first and the last item were seen done. */
-export async function waitForCount(count: () => Promise<number>, n: number, timeoutMs: number): Promise<{ firstAt: number; lastAt: number }> {
+export async function waitForCount(
+  count: () => Promise<number>,
+  n: number,
+  timeoutMs: number,
+): Promise<{ firstAt: number; lastAt: number }> {
   const deadline = performance.now() + timeoutMs;
   let firstAt: number | null = null;
   for (;;) {

@@ -43,12 +43,27 @@ if (unknown.length > 0) {
 const runs = (name: (typeof BENCHES)[number]) => chosen.length === 0 || chosen.includes(name);
 
 console.log(`Ebb benchmarks — node ${process.version}, ${new Date().toISOString()}`);
-if (runs("throughput")) printTable(`End-to-end on one Redis (${url}): ${n} no-op tasks with stored results, ${rounds} rounds; medians, drain timed first result to last`, await throughputBench(url, n, rounds));
-if (runs("cleanup")) printTable(`Cleanup of ${cleanupN} expired results among ${cleanupN} live ones on SQLite, a live writer storing every 1 ms`, cleanupCompare(cleanupN));
-if (runs("archive")) printTable(`Archive and restore on SQLite, ${archiveN} results (each step in its own process; peak RSS per step)`, archiveBench(archiveN));
+if (runs("throughput"))
+  printTable(
+    `End-to-end on one Redis (${url}): ${n} no-op tasks with stored results, ${rounds} rounds; medians, drain timed first result to last`,
+    await throughputBench(url, n, rounds),
+  );
+if (runs("cleanup"))
+  printTable(
+    `Cleanup of ${cleanupN} expired results among ${cleanupN} live ones on SQLite, a live writer storing every 1 ms`,
+    cleanupCompare(cleanupN),
+  );
+if (runs("archive"))
+  printTable(
+    `Archive and restore on SQLite, ${archiveN} results (each step in its own process; peak RSS per step)`,
+    archiveBench(archiveN),
+  );
 if (runs("memory") || runs("memory-idle")) {
   const idle = await memoryRun("idle", idleMs, idleSampleMs, (s) => console.error(`memory idle, ${s.label}: heap ${s.heapMB} MB`));
-  printTable(`Memory: an idle worker with beat on SQLite for ${idleMs / 60_000} min, heap after GC every ${idleSampleMs / 1000} s`, memoryRows(idle));
+  printTable(
+    `Memory: an idle worker with beat on SQLite for ${idleMs / 60_000} min, heap after GC every ${idleSampleMs / 1000} s`,
+    memoryRows(idle),
+  );
 }
 if (runs("memory") || runs("memory-tasks")) {
   const busy = await memoryRun("tasks", tasks, tasksSample, (s) => console.error(`memory tasks, ${s.label}: heap ${s.heapMB} MB`));

@@ -26,10 +26,17 @@ function workerScript(): string {
   return process.env.EBB_BENCH_MEMORY_WORKER ?? join(dirname(fileURLToPath(import.meta.url)), "memory-worker.js");
 }
 
-export function memoryRun(mode: "idle" | "tasks", size: number, sampleEvery: number, onSample: (s: MemoryRun) => void = () => undefined): Promise<MemoryReport> {
+export function memoryRun(
+  mode: "idle" | "tasks",
+  size: number,
+  sampleEvery: number,
+  onSample: (s: MemoryRun) => void = () => undefined,
+): Promise<MemoryReport> {
   const dir = mkdtempSync(join(tmpdir(), `ebb-bench-memory-${mode}-`));
   return new Promise<MemoryReport>((resolve, reject) => {
-    const child = spawn(process.execPath, ["--expose-gc", workerScript(), mode, dir, String(size), String(sampleEvery)], { stdio: ["ignore", "pipe", "pipe"] });
+    const child = spawn(process.execPath, ["--expose-gc", workerScript(), mode, dir, String(size), String(sampleEvery)], {
+      stdio: ["ignore", "pipe", "pipe"],
+    });
     const report: MemoryReport = { samples: [] };
     let out = "";
     let err = "";

@@ -53,9 +53,30 @@ async function measure(redis: Redis, shape: Shape): Promise<Record<string, strin
     for (let i = 0; i < count; i += 500) {
       const batch = Array.from({ length: Math.min(500, count - i) }, () => randomUUID());
       ids.push(...batch);
-      await Promise.all(batch.map((taskId) => backend.store({ taskId, status: "SUCCESS", result: { ok: true, n: 42 }, traceback: null, children: [], name: "bench.task", args: [1, 2], kwargs: {}, worker: "w@host", retries: 0, queue: "celery", ...shape.request })));
+      await Promise.all(
+        batch.map((taskId) =>
+          backend.store({
+            taskId,
+            status: "SUCCESS",
+            result: { ok: true, n: 42 },
+            traceback: null,
+            children: [],
+            name: "bench.task",
+            args: [1, 2],
+            kwargs: {},
+            worker: "w@host",
+            retries: 0,
+            queue: "celery",
+            ...shape.request,
+          }),
+        ),
+      );
     }
-    const index = { ttl: await memoryUsage(redis, keys.ttlIndex), noTtl: await memoryUsage(redis, keys.noTtlIndex), info: await memoryUsage(redis, keys.info) };
+    const index = {
+      ttl: await memoryUsage(redis, keys.ttlIndex),
+      noTtl: await memoryUsage(redis, keys.noTtlIndex),
+      info: await memoryUsage(redis, keys.info),
+    };
     const total = index.ttl + index.noTtl + index.info;
     const sample = ids.slice(0, 200);
     let values = 0;

@@ -19,7 +19,16 @@ async function writeLive(url: string): Promise<never> {
   parentPort!.on("message", () => (stop = true));
   for (let k = 0; !stop; k++) {
     const t = performance.now();
-    await live.store({ taskId: `live-${k}`, status: "SUCCESS", result: k, traceback: null, children: [], lifetimeMs: 86_400_000, tier: null, action: "delete" });
+    await live.store({
+      taskId: `live-${k}`,
+      status: "SUCCESS",
+      result: k,
+      traceback: null,
+      children: [],
+      lifetimeMs: 86_400_000,
+      tier: null,
+      action: "delete",
+    });
     parentPort!.postMessage(performance.now() - t);
     await new Promise((r) => setTimeout(r, 1));
   }
@@ -36,7 +45,24 @@ const now = await store.now();
 const seedStart = performance.now();
 for (let i = 0; i < 2 * n; i++) {
   const expired = i % 2 === 0;
-  const r: StoredResult = { taskId: `bench-${i}`, status: "SUCCESS", result: { i, payload: "x".repeat(64) }, traceback: null, children: [], dateDone: now - 7_200_000, expiresAt: expired ? now - 3_600_000 : now + 86_400_000, tier: "standard", action: "delete", held: false, name: "bench.task", args: [i], kwargs: {}, worker: "bench@host", retries: 0, queue: "celery" };
+  const r: StoredResult = {
+    taskId: `bench-${i}`,
+    status: "SUCCESS",
+    result: { i, payload: "x".repeat(64) },
+    traceback: null,
+    children: [],
+    dateDone: now - 7_200_000,
+    expiresAt: expired ? now - 3_600_000 : now + 86_400_000,
+    tier: "standard",
+    action: "delete",
+    held: false,
+    name: "bench.task",
+    args: [i],
+    kwargs: {},
+    worker: "bench@host",
+    retries: 0,
+    queue: "celery",
+  };
   await store.put(r, { replace: false });
 }
 console.log(`seeded ${2 * n} results (${n} expired) in ${((performance.now() - seedStart) / 1000).toFixed(1)}s`);
@@ -74,10 +100,16 @@ const seconds = (performance.now() - start) / 1000;
 await busy.stop();
 
 console.log(`dry run: matched ${dry.matched} in ${dryS.toFixed(2)}s (${Math.round(dry.matched / dryS)} results/s)`);
-console.log(`cleanup (batches of ${batchSize}): deleted ${report.deleted} (${report.bytes} bytes) in ${seconds.toFixed(2)}s (${Math.round(report.deleted / seconds)} results/s)`);
-console.log(`live store() p99: idle ${p99(idle.latencies).toFixed(2)} ms (${idle.latencies.length} writes), during cleanup ${p99(busy.latencies).toFixed(2)} ms (${busy.latencies.length} writes)`);
+console.log(
+  `cleanup (batches of ${batchSize}): deleted ${report.deleted} (${report.bytes} bytes) in ${seconds.toFixed(2)}s (${Math.round(report.deleted / seconds)} results/s)`,
+);
+console.log(
+  `live store() p99: idle ${p99(idle.latencies).toFixed(2)} ms (${idle.latencies.length} writes), during cleanup ${p99(busy.latencies).toFixed(2)} ms (${busy.latencies.length} writes)`,
+);
 // One machine-readable line for npm run bench's table.
-console.log(`RESULT ${JSON.stringify({ seconds, deleted: report.deleted, p99IdleMs: p99(idle.latencies), p99BusyMs: p99(busy.latencies), dryRunPerS: dry.matched / dryS })}`);
+console.log(
+  `RESULT ${JSON.stringify({ seconds, deleted: report.deleted, p99IdleMs: p99(idle.latencies), p99BusyMs: p99(busy.latencies), dryRunPerS: dry.matched / dryS })}`,
+);
 await store.close();
 rmSync(dir, { recursive: true, force: true });
 process.exit(0);

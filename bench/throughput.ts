@@ -70,13 +70,16 @@ export async function throughputBench(url: string, n: number, rounds: number): P
       worker: () => spawnReady(process.execPath, [here("./peers/ebb-worker.js"), url, "10"], /ready/),
       // Ebb's expiry index counts stored results without a SCAN (the others need one).
       done: async () => redis.zcard("ebb:results:ttl"),
-      bytesPerResult: async (k) => (await memoryOf("celery-task-meta-*", 200)) + ((await keyBytes("ebb:results:ttl")) + (await keyBytes("ebb:results:info"))) / k,
+      bytesPerResult: async (k) =>
+        (await memoryOf("celery-task-meta-*", 200)) + ((await keyBytes("ebb:results:ttl")) + (await keyBytes("ebb:results:info"))) / k,
     },
     {
       name: "BullMQ",
       enqueue: async (k) => {
         const u = new URL(url);
-        const queue = new Queue("bench", { connection: { host: u.hostname, port: Number(u.port || 6379), db: Number(u.pathname.slice(1) || 0) } });
+        const queue = new Queue("bench", {
+          connection: { host: u.hostname, port: Number(u.port || 6379), db: Number(u.pathname.slice(1) || 0) },
+        });
         try {
           return await timed(() => inChunks(k, (i) => queue.add("noop", { i })));
         } finally {
@@ -106,11 +109,32 @@ export async function throughputBench(url: string, n: number, rounds: number): P
       name: "Python Celery",
       enqueue: async (k) => {
         const { execFileSync } = await import("node:child_process");
-        const out = execFileSync("/usr/bin/python3", [here("../../bench/peers/celery_client.py"), String(k)], { env: { ...process.env, BENCH_REDIS_URL: url } });
+        const out = execFileSync("/usr/bin/python3", [here("../../bench/peers/celery_client.py"), String(k)], {
+          env: { ...process.env, BENCH_REDIS_URL: url },
+        });
         return Number(out.toString().trim());
       },
       worker: () =>
-        spawnReady("/usr/bin/python3", ["-m", "celery", "-A", "celery_worker", "worker", "--pool=prefork", "--concurrency=2", "--without-heartbeat", "--without-mingle", "--without-gossip", "-l", "info"], /ready\./, { BENCH_REDIS_URL: url }, here("../../bench/peers")),
+        spawnReady(
+          "/usr/bin/python3",
+          [
+            "-m",
+            "celery",
+            "-A",
+            "celery_worker",
+            "worker",
+            "--pool=prefork",
+            "--concurrency=2",
+            "--without-heartbeat",
+            "--without-mingle",
+            "--without-gossip",
+            "-l",
+            "info",
+          ],
+          /ready\./,
+          { BENCH_REDIS_URL: url },
+          here("../../bench/peers"),
+        ),
       done: () => countResults("celery-task-meta-*"),
       bytesPerResult: () => memoryOf("celery-task-meta-*", 200),
     },

@@ -65,9 +65,21 @@ async function main(): Promise<number> {
   const rows: Row[] = [
     { task: "dashboard.tick", pattern: "tier flash (5s)", res: await tick.delay(42), expect: "EXPIRED", inFile: false },
     { task: "report.build", pattern: "per task (4s)", res: await report.delay("weekly"), expect: "EXPIRED", inFile: false },
-    { task: "report.build", pattern: "per call (never)", res: await report.applyAsync(["yearly"], { resultExpires: null }), expect: "SUCCESS", inFile: true },
+    {
+      task: "report.build",
+      pattern: "per call (never)",
+      res: await report.applyAsync(["yearly"], { resultExpires: null }),
+      expect: "SUCCESS",
+      inFile: true,
+    },
     { task: "smart.process", pattern: "dynamic fn (3s)", res: await smart.delay({ priority: "normal" }), expect: "EXPIRED", inFile: false },
-    { task: "smart.process", pattern: "dynamic fn (30d)", res: await smart.delay({ priority: "critical" }), expect: "SUCCESS", inFile: true },
+    {
+      task: "smart.process",
+      pattern: "dynamic fn (30d)",
+      res: await smart.delay({ priority: "critical" }),
+      expect: "SUCCESS",
+      inFile: true,
+    },
     { task: "smart.inside", pattern: "in handler (3s)", res: await inside.delay(7), expect: "EXPIRED", inFile: false },
     { task: "session.ping", pattern: "per task (2s)", res: await brief.delay("ada"), expect: "EXPIRED", inFile: false },
     { task: "session.ping", pattern: "2s, legal hold", res: await brief.delay("bob"), expect: "SUCCESS", inFile: true, hold: true },
@@ -76,15 +88,21 @@ async function main(): Promise<number> {
     { task: "audit.record", pattern: "tier critical", res: await audit.delay("login"), expect: "SUCCESS", inFile: true },
   ];
 
-  const before = await Promise.all(rows.map((r) => (r.expect === "PENDING" && !r.inFile ? r.res.info() : r.res.get({ timeoutMs: 10_000 }).then(() => r.res.info()))));
+  const before = await Promise.all(
+    rows.map((r) => (r.expect === "PENDING" && !r.inFile ? r.res.info() : r.res.get({ timeoutMs: 10_000 }).then(() => r.res.info()))),
+  );
   for (const r of rows) if (r.hold) await app.retention.hold(r.res.id);
   const store = await app.retention.store();
   const stored = Date.now();
-  console.log(`Stored ${rows.length} results in ${db.replace(dir, "<scratch>")}; beat's cleanup runs every 10s, waiting for it to clean the file...`);
+  console.log(
+    `Stored ${rows.length} results in ${db.replace(dir, "<scratch>")}; beat's cleanup runs every 10s, waiting for it to clean the file...`,
+  );
   // Beat alone cleans the file: the demo only watches, until every short-lived row is gone (or 15 s passed).
   const goneAt = new Map<string, number>();
   for (;;) {
-    for (const r of rows) if (!r.inFile && r.expect !== "PENDING" && !goneAt.has(r.res.id) && (await store.read(r.res.id)) === null) goneAt.set(r.res.id, Date.now() - stored);
+    for (const r of rows)
+      if (!r.inFile && r.expect !== "PENDING" && !goneAt.has(r.res.id) && (await store.read(r.res.id)) === null)
+        goneAt.set(r.res.id, Date.now() - stored);
     if (rows.every((r) => r.inFile || r.expect === "PENDING" || goneAt.has(r.res.id)) || Date.now() - stored > CLEANED_WITHIN_MS) break;
     await new Promise((resolve) => setTimeout(resolve, 200));
   }
@@ -107,9 +125,14 @@ async function main(): Promise<number> {
   }));
   printTable(table);
   const run = view.lastCleanup;
-  if (run) console.log(`\nBeat ran ${run.task} at ${run.startedAt}: removed ${run.removed} expired result(s) in ${run.durationMs} ms; held and permanent results kept.`);
+  if (run)
+    console.log(
+      `\nBeat ran ${run.task} at ${run.startedAt}: removed ${run.removed} expired result(s) in ${run.durationMs} ms; held and permanent results kept.`,
+    );
   const failed = table.filter((t) => t.ok !== "yes").length;
-  console.log(`${run ? "" : "\n"}${failed === 0 ? "Every result followed its policy" : `${failed} result(s) did not follow their policy`} (${((Date.now() - started) / 1000).toFixed(1)}s).`);
+  console.log(
+    `${run ? "" : "\n"}${failed === 0 ? "Every result followed its policy" : `${failed} result(s) did not follow their policy`} (${((Date.now() - started) / 1000).toFixed(1)}s).`,
+  );
   rmSync(dir, { recursive: true, force: true });
   return failed === 0 && run !== null ? 0 : 1;
 }

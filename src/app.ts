@@ -29,7 +29,11 @@ export interface App {
   /** Registered tasks by name. */
   readonly tasks: ReadonlyMap<string, TaskDefinition>;
   /** Register a task. `.delay()` and `.applyAsync()` are typed from the handler's own signature. */
-  task<H extends Handler>(name: string, handler: H, options?: TaskOptions<Awaited<ReturnType<H>>>): TaskHandle<Parameters<H>, Awaited<ReturnType<H>>>;
+  task<H extends Handler>(
+    name: string,
+    handler: H,
+    options?: TaskOptions<Awaited<ReturnType<H>>>,
+  ): TaskHandle<Parameters<H>, Awaited<ReturnType<H>>>;
   /** Send a task by name, registered here or not (Celery's send_task). */
   sendTask<R = unknown>(name: string, args?: unknown[], options?: CallOptions): Promise<AsyncResult<R>>;
   /** A handle on an existing result by id. */
@@ -93,7 +97,8 @@ export function createApp(config: AppConfig = {}, deps: AppDeps = {}): App {
     config: resolved,
     tasks: registry,
     task(name, handler, options) {
-      if (registry.has(name) && !BUILTIN_TASKS.has(name)) throw new ConfigError(`Task "${name}" is already registered; give each task a unique name`);
+      if (registry.has(name) && !BUILTIN_TASKS.has(name))
+        throw new ConfigError(`Task "${name}" is already registered; give each task a unique name`);
       const def = defineTask(name, handler, options as TaskOptions<never>);
       if (def.tier !== undefined) lookupTier(def.tier, resolved.tiers);
       registry.set(name, def);
@@ -120,9 +125,24 @@ export function createApp(config: AppConfig = {}, deps: AppDeps = {}): App {
           broker,
           log,
           message(entry, fire, now) {
-            const { message, publish } = buildCall(entry.task, entry.args, { ...entry.options, kwargs: entry.kwargs }, registry.get(entry.task), resolved, now);
+            const { message, publish } = buildCall(
+              entry.task,
+              entry.args,
+              { ...entry.options, kwargs: entry.kwargs },
+              registry.get(entry.task),
+              resolved,
+              now,
+            );
             message.headers = { ...message.headers, ...beatHeaders(entry.name, fire.tick, fire.catchUp) };
-            return { taskId: message.id, message: { raw: serializeTransportMessage(encodeTaskMessage(message)), queue: publish.queue, priority: publish.priority, availableAt: publish.availableAt } };
+            return {
+              taskId: message.id,
+              message: {
+                raw: serializeTransportMessage(encodeTaskMessage(message)),
+                queue: publish.queue,
+                priority: publish.priority,
+                availableAt: publish.availableAt,
+              },
+            };
           },
         },
         options,
@@ -148,7 +168,10 @@ export function createApp(config: AppConfig = {}, deps: AppDeps = {}): App {
   const retention = retentionApi(getBackend, app);
   async function scheduleStore(): Promise<ScheduleStore> {
     const b = await getBackend();
-    if (!isScheduleStoreHost(b)) throw new ConfigError(`The result backend ${b.url} cannot hold beat's schedule state; give the app an Ebb store as backend (sqlite://, redis://, memory://)`);
+    if (!isScheduleStoreHost(b))
+      throw new ConfigError(
+        `The result backend ${b.url} cannot hold beat's schedule state; give the app an Ebb store as backend (sqlite://, redis://, memory://)`,
+      );
     return b.scheduleStore();
   }
   // Celery's built-in cleanup task, by its name, so beat schedules and `ebb call` reach it, and

@@ -24,7 +24,8 @@ export function buildCall(
   const expires = expiresOf(options, def, now);
   const queue = options.queue ?? def?.queue ?? config.defaultQueue;
   const priority = options.priority ?? def?.priority ?? 0;
-  if (!Number.isInteger(priority) || priority < 0 || priority > 9) throw new ConfigError(`Expected priority to be an integer 0..9, got ${describe(priority)}`);
+  if (!Number.isInteger(priority) || priority < 0 || priority > 9)
+    throw new ConfigError(`Expected priority to be an integer 0..9, got ${describe(priority)}`);
   const message = makeTaskMessage({
     task: name,
     args,
@@ -55,13 +56,14 @@ function expiresOf(options: CallOptions, def: TaskDefinition | undefined, now: n
   const given = options.expires;
   if (given instanceof Date) return instant(given, "expires");
   if (typeof given === "string" && /^\d{4}-\d{2}-\d{2}T/.test(given)) return instant(given, "expires");
-  const ms = given !== undefined ? parseDuration(given, { option: "expires", numberUnit: "s" }) : def?.expiresMs ?? null;
+  const ms = given !== undefined ? parseDuration(given, { option: "expires", numberUnit: "s" }) : (def?.expiresMs ?? null);
   return ms === null ? null : now + ms;
 }
 
 /** A Date, or an ISO string read as Celery reads it: naive means UTC, never the local zone. */
 function instant(value: Date | string, option: string): number {
-  const bad = () => new ConfigError(`Expected ${option} to be a Date or an ISO 8601 instant such as "2030-01-02T03:04:05Z", got ${describe(value)}`);
+  const bad = () =>
+    new ConfigError(`Expected ${option} to be a Date or an ISO 8601 instant such as "2030-01-02T03:04:05Z", got ${describe(value)}`);
   if (value instanceof Date) {
     if (!Number.isFinite(value.getTime())) throw bad();
     return value.getTime();

@@ -72,7 +72,11 @@ export class ChangeHub {
 }
 
 /** Sleep for ms, ending early on abort or when the registered waker is called. Never rejects. */
-export function sleepUntil(ms: number, signal: AbortSignal | undefined, register: (wake: () => void) => void = () => undefined): Promise<void> {
+export function sleepUntil(
+  ms: number,
+  signal: AbortSignal | undefined,
+  register: (wake: () => void) => void = () => undefined,
+): Promise<void> {
   return new Promise((resolve) => {
     const done = () => {
       clearTimeout(timer);
@@ -84,4 +88,3 @@ export function sleepUntil(ms: number, signal: AbortSignal | undefined, register
     register(done);
   });
 }
-

@@ -116,7 +116,10 @@ const configSchema = z
     resultExpires: durationSchema("resultExpires").optional(),
     expiredGrace: durationSchema("expiredGrace", { allowNever: false }).optional(),
     tiers: z
-      .record(z.string().regex(/^[\w.-]+$/), z.object({ expires: z.union([z.string(), z.number(), z.null()]), action: z.enum(["delete", "archive"]).optional() }).strict())
+      .record(
+        z.string().regex(/^[\w.-]+$/),
+        z.object({ expires: z.union([z.string(), z.number(), z.null()]), action: z.enum(["delete", "archive"]).optional() }).strict(),
+      )
       .optional(),
     ignoreResult: z.boolean().optional(),
     storeErrorsEvenIfIgnored: z.boolean().optional(),
@@ -141,7 +144,11 @@ export function resolveConfig(input: AppConfig = {}, env: NodeJS.ProcessEnv = pr
   checkBackendUrl(backend);
   const tiers: Record<string, Tier> = { ...BUILTIN_TIERS };
   // Overriding a built-in tier's lifetime keeps its action: compliance stays archive unless told.
-  for (const [name, t] of Object.entries(c.tiers ?? {})) tiers[name] = { expiresMs: parseDuration(t.expires, { option: `tiers.${name}.expires` }), action: t.action ?? (Object.hasOwn(BUILTIN_TIERS, name) ? BUILTIN_TIERS[name]!.action : "delete") };
+  for (const [name, t] of Object.entries(c.tiers ?? {}))
+    tiers[name] = {
+      expiresMs: parseDuration(t.expires, { option: `tiers.${name}.expires` }),
+      action: t.action ?? (Object.hasOwn(BUILTIN_TIERS, name) ? BUILTIN_TIERS[name]!.action : "delete"),
+    };
   let timezone: string = DEFAULTS.timezone;
   try {
     timezone = checkTimeZone(c.timezone ?? DEFAULTS.timezone);
@@ -183,7 +190,8 @@ export function parseWith<S extends z.ZodType>(schema: S, input: unknown, where:
   if (r.success) return r.data;
   const lines = r.error.issues.slice(0, 3).map((i) => {
     const path = i.path.join(".") || "(options)";
-    if (i.code === "unrecognized_keys") return `${where}: unknown option ${i.keys.map((k) => JSON.stringify(k)).join(", ")}${path === "(options)" ? "" : ` in ${path}`}`;
+    if (i.code === "unrecognized_keys")
+      return `${where}: unknown option ${i.keys.map((k) => JSON.stringify(k)).join(", ")}${path === "(options)" ? "" : ` in ${path}`}`;
     return i.message.startsWith("Expected ") && i.code === "custom" ? `${where}: ${i.message}` : `${where}: option ${path}: ${i.message}`;
   });
   throw new ConfigError(lines.join("; "));

@@ -46,7 +46,8 @@ export function parseDuration(input: unknown, opts: DurationOptions): number | n
   }
   if (typeof input !== "string") throw new ConfigError(`${expected}, got ${describe(input)}`);
   const text = input.trim();
-  if (opts.numberUnit && /^\d+(\.\d+)?$/.test(text)) return withinRange(Math.round(Number(text) * UNIT_MS[opts.numberUnit]!), input, expected, allowNever);
+  if (opts.numberUnit && /^\d+(\.\d+)?$/.test(text))
+    return withinRange(Math.round(Number(text) * UNIT_MS[opts.numberUnit]!), input, expected, allowNever);
   if (text.startsWith("-")) throw new ConfigError(`${expected}, got ${describe(input)}; durations cannot be negative`);
   let total = 0;
   let matched = 0;
@@ -61,7 +62,9 @@ export function parseDuration(input: unknown, opts: DurationOptions): number | n
 
 function withinRange(ms: number, input: unknown, expected: string, allowNever: boolean): number {
   if (ms <= MAX_DURATION_MS) return ms;
-  return fail(`${expected}, got ${describe(input)}; that is longer than a date can reach, at most ${formatDuration(MAX_DURATION_MS)}${allowNever ? ' (use null or "never" for no expiry)' : ""}`);
+  return fail(
+    `${expected}, got ${describe(input)}; that is longer than a date can reach, at most ${formatDuration(MAX_DURATION_MS)}${allowNever ? ' (use null or "never" for no expiry)' : ""}`,
+  );
 }
 
 function fail(message: string): never {
@@ -75,7 +78,12 @@ export function formatDuration(ms: number | null): string {
   if (ms < 1000) return `${ms}ms`;
   const parts: string[] = [];
   let rest = ms;
-  for (const [unit, size] of [["d", 86_400_000], ["h", 3_600_000], ["m", 60_000], ["s", 1_000]] as const) {
+  for (const [unit, size] of [
+    ["d", 86_400_000],
+    ["h", 3_600_000],
+    ["m", 60_000],
+    ["s", 1_000],
+  ] as const) {
     const n = Math.floor(rest / size);
     if (n > 0) parts.push(`${n}${unit}`);
     rest -= n * size;

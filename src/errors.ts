@@ -66,7 +66,10 @@ export class ProtocolError extends EbbError {
 export class NotRegisteredError extends EbbError {
   readonly taskName: string;
   constructor(taskName: string) {
-    super("NOT_REGISTERED", `Task "${taskName}" is not registered on this worker; register it with app.task("${taskName}", ...) or route it to a worker that has it`);
+    super(
+      "NOT_REGISTERED",
+      `Task "${taskName}" is not registered on this worker; register it with app.task("${taskName}", ...) or route it to a worker that has it`,
+    );
     this.taskName = taskName;
   }
 }
@@ -81,7 +84,10 @@ export class MaxRetriesExceededError extends EbbError {
   readonly taskId: string;
   readonly retries: number;
   constructor(taskName: string, taskId: string, retries: number) {
-    super("MAX_RETRIES_EXCEEDED", `Can't retry ${taskName}[${taskId}]: max retries (${retries}) exceeded; raise the task's maxRetries, or pass retry({ exc }) to store the cause instead`);
+    super(
+      "MAX_RETRIES_EXCEEDED",
+      `Can't retry ${taskName}[${taskId}]: max retries (${retries}) exceeded; raise the task's maxRetries, or pass retry({ exc }) to store the cause instead`,
+    );
     this.taskName = taskName;
     this.taskId = taskId;
     this.retries = retries;
@@ -98,14 +104,22 @@ export class ResultError extends EbbError {
 
 export class TimeoutError extends ResultError {
   constructor(taskId: string, timeoutMs: number) {
-    super("TIMEOUT", taskId, `Result ${taskId} was not ready after ${timeoutMs} ms; pass a larger get({ timeoutMs }) or check that a worker is running`);
+    super(
+      "TIMEOUT",
+      taskId,
+      `Result ${taskId} was not ready after ${timeoutMs} ms; pass a larger get({ timeoutMs }) or check that a worker is running`,
+    );
   }
 }
 
 export class ResultExpiredError extends ResultError {
   readonly expiredAt: Date;
   constructor(taskId: string, expiredAt: Date) {
-    super("RESULT_EXPIRED", taskId, `Result ${taskId} expired at ${expiredAt.toISOString()}; give the task a longer resultExpires or a tier that keeps it`);
+    super(
+      "RESULT_EXPIRED",
+      taskId,
+      `Result ${taskId} expired at ${expiredAt.toISOString()}; give the task a longer resultExpires or a tier that keeps it`,
+    );
     this.expiredAt = expiredAt;
   }
 }

@@ -12,7 +12,10 @@
  * included); the listeners on the sources are removed when `wait` settles. With one source, that
  * source is passed as it is; with none, undefined.
  */
-export async function withLinkedSignal<T>(signals: readonly (AbortSignal | undefined)[], wait: (signal: AbortSignal | undefined) => Promise<T>): Promise<T> {
+export async function withLinkedSignal<T>(
+  signals: readonly (AbortSignal | undefined)[],
+  wait: (signal: AbortSignal | undefined) => Promise<T>,
+): Promise<T> {
   const sources = signals.filter((s): s is AbortSignal => s !== undefined);
   if (sources.length <= 1) return wait(sources[0]);
   const link = new AbortController();

@@ -73,7 +73,11 @@ export class AsyncResult<R = unknown> {
       for (;;) {
         const found = await backend.lookup(this.id, { graceMs: this.#source.graceMs });
         if (found.kind === "expired") {
-          if (found.archived) throw new ResultArchivedError(this.id, new Date(found.expiredAt), { file: found.archived.file, at: new Date(found.archived.at) });
+          if (found.archived)
+            throw new ResultArchivedError(this.id, new Date(found.expiredAt), {
+              file: found.archived.file,
+              at: new Date(found.archived.at),
+            });
           throw new ResultExpiredError(this.id, new Date(found.expiredAt));
         }
         if (found.kind === "found" && isReady(found.result.status)) return settle<R>(found.result);

@@ -66,7 +66,9 @@ export class StoreHealth implements BackgroundReport {
       return;
     }
     this.#failing.set(component, { message, repeats: 0 });
-    this.log.error(`${component} (${this.store}) failed: ${message}; it runs again by itself, and this is not logged again until it succeeds or fails differently`);
+    this.log.error(
+      `${component} (${this.store}) failed: ${message}; it runs again by itself, and this is not logged again until it succeeds or fails differently`,
+    );
   }
 
   succeeded(component: string): void {

@@ -53,7 +53,10 @@ export function makeContext(
       state.dynamicLifetimeMs = parseDuration(lifetime, { option: "setResultExpires()" });
     },
     retry(options = {}) {
-      const countdown = options.countdown === undefined ? null : parseDuration(options.countdown, { option: "retry({ countdown })", allowNever: false, numberUnit: "s" });
+      const countdown =
+        options.countdown === undefined
+          ? null
+          : parseDuration(options.countdown, { option: "retry({ countdown })", allowNever: false, numberUnit: "s" });
       throw new RetryRequest(countdown, options.exc, options.maxRetries);
     },
   };

@@ -112,18 +112,27 @@ const taskOptionsSchema = z
     storeErrorsEvenIfIgnored: z.boolean().optional(),
     resultExtended: z.boolean().optional(),
     expires: durationSchema("expires").optional(),
-    queue: z.string().regex(/^[\w.:@-]+$/).optional(),
+    queue: z
+      .string()
+      .regex(/^[\w.:@-]+$/)
+      .optional(),
     priority: z.number().int().min(0).max(9).optional(),
     maxRetries: z.number().int().min(0).nullable().optional(),
     retryDelay: durationSchema("retryDelay", { allowNever: false }).optional(),
     retryBackoff: z.boolean().optional(),
     retryBackoffMax: durationSchema("retryBackoffMax", { allowNever: false }).optional(),
-    autoretryFor: z.union([z.array(z.custom<abstract new (...a: never[]) => unknown>((v) => typeof v === "function")), z.custom<(e: unknown) => boolean>((v) => typeof v === "function")]).optional(),
+    autoretryFor: z
+      .union([
+        z.array(z.custom<abstract new (...a: never[]) => unknown>((v) => typeof v === "function")),
+        z.custom<(e: unknown) => boolean>((v) => typeof v === "function"),
+      ])
+      .optional(),
   })
   .strict();
 
 export function defineTask(name: string, handler: (...args: never[]) => unknown, options: TaskOptions<never> = {}): TaskDefinition {
-  if (typeof name !== "string" || name.length === 0) throw new TypeError(`Expected a task name (non-empty string), got ${JSON.stringify(name)}`);
+  if (typeof name !== "string" || name.length === 0)
+    throw new TypeError(`Expected a task name (non-empty string), got ${JSON.stringify(name)}`);
   if (typeof handler !== "function") throw new TypeError(`Expected task "${name}" to have a handler function, got ${typeof handler}`);
   const o = parseWith(taskOptionsSchema, options, `task "${name}"`);
   const auto = o.autoretryFor;

@@ -13,7 +13,10 @@ export function schemeOf(url: unknown, option: string): string {
     throw new ConfigError(`Expected ${option} to be a URL such as "sqlite://./ebb.db" or "redis://localhost:6379/0", got ${describe(url)}`);
   }
   const m = /^([a-z][a-z0-9+.-]*):\/\//i.exec(url);
-  if (!m) throw new ConfigError(`Expected ${option} to be a URL such as "sqlite://./ebb.db", got ${JSON.stringify(redactUrl(url))}: it has no scheme://`);
+  if (!m)
+    throw new ConfigError(
+      `Expected ${option} to be a URL such as "sqlite://./ebb.db", got ${JSON.stringify(redactUrl(url))}: it has no scheme://`,
+    );
   return m[1]!.toLowerCase();
 }
 
@@ -23,7 +26,9 @@ export function pickByScheme<T>(url: string, option: string, table: Record<strin
   const hit = Object.hasOwn(table, scheme) ? table[scheme] : undefined;
   if (hit === undefined) {
     throw new UnknownSchemeError(
-      `Unknown ${option} scheme "${scheme}://" in ${JSON.stringify(redactUrl(url))}; known schemes: ${Object.keys(table).map((s) => `${s}://`).join(", ")}`,
+      `Unknown ${option} scheme "${scheme}://" in ${JSON.stringify(redactUrl(url))}; known schemes: ${Object.keys(table)
+        .map((s) => `${s}://`)
+        .join(", ")}`,
     );
   }
   return hit;

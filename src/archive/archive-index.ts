@@ -87,7 +87,8 @@ export async function* readIndex(path: string): AsyncGenerator<IndexMember> {
   const fh = await open(path, "r");
   try {
     const size = (await fh.stat()).size;
-    if (size < HEADER.length + 16 || !(await readAt(fh, 0, HEADER.length)).equals(HEADER)) throw new IndexFormatError(`${path} is not an Ebb archive index`);
+    if (size < HEADER.length + 16 || !(await readAt(fh, 0, HEADER.length)).equals(HEADER))
+      throw new IndexFormatError(`${path} is not an Ebb archive index`);
     const trailer = await readAt(fh, size - 16, 16);
     if (!trailer.subarray(0, 8).equals(TRAILER)) throw new IndexFormatError(`${path} is truncated (no trailer)`);
     const members = trailer.readUInt32LE(8);
@@ -102,7 +103,14 @@ export async function* readIndex(path: string): AsyncGenerator<IndexMember> {
       // Copy into an aligned array: Uint32Array views need 4-byte-aligned offsets.
       const hashes = new Uint32Array(lineCount);
       for (let i = 0; i < lineCount; i++) hashes[i] = bytes.readUInt32LE(i * 4);
-      yield { no, offset: Number(head.readBigUInt64LE(8)), length: head.readUInt32LE(4), firstLine: head.readUInt32LE(16), lineCount, hashes };
+      yield {
+        no,
+        offset: Number(head.readBigUInt64LE(8)),
+        length: head.readUInt32LE(4),
+        firstLine: head.readUInt32LE(16),
+        lineCount,
+        hashes,
+      };
     }
     if (pos !== size - 16) throw new IndexFormatError(`${path}: ${size - 16 - pos} unexpected bytes before the trailer`);
   } finally {

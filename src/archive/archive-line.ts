@@ -84,7 +84,14 @@ export function parseArchiveLine(text: string): { ok: true; parsed: ParsedLine }
   if (!isStoredState(v.status)) return { ok: false, message: `task ${v.task_id}: bad status ${JSON.stringify(v.status)}` };
   if (!("result" in v) && typeof v.result_pickle_base64 !== "string") return { ok: false, message: `task ${v.task_id}: no result` };
   try {
-    return { ok: true, parsed: { line: v as unknown as ArchiveLine, dateDone: instant(v.date_done, "date_done"), expiresAt: instant(v.expires_at, "expires_at") } };
+    return {
+      ok: true,
+      parsed: {
+        line: v as unknown as ArchiveLine,
+        dateDone: instant(v.date_done, "date_done"),
+        expiresAt: instant(v.expires_at, "expires_at"),
+      },
+    };
   } catch (e) {
     return { ok: false, message: `task ${v.task_id}: ${(e as Error).message}` };
   }
@@ -99,7 +106,8 @@ function instant(t: unknown, field: string): number | null {
   if (t.length === 32 && OWN.test(t)) {
     const seconds = Date.parse(`${t.slice(0, 19)}Z`);
     // Date.parse rolls Feb 30 over to March; parseCeleryTime rejects it, and so does this check.
-    if (!Number.isNaN(seconds) && new Date(seconds).getUTCDate() === Number(t.slice(8, 10))) return seconds + Number(t.slice(20, 26)) / 1000;
+    if (!Number.isNaN(seconds) && new Date(seconds).getUTCDate() === Number(t.slice(8, 10)))
+      return seconds + Number(t.slice(20, 26)) / 1000;
   }
   // Same arithmetic as the fast path (seconds + micros / 1000), so both give the same double.
   return parseCeleryTime(t, field);

@@ -30,7 +30,9 @@ export async function takeArchiveLock(path: string): Promise<() => Promise<void>
 }
 
 function busy(path: string, who: string): ArchiveConflictError {
-  return new ArchiveConflictError(`Another archive run (${who}) is writing this archive: ${path} is held; wait for it, or remove ${path} if no such run exists`);
+  return new ArchiveConflictError(
+    `Another archive run (${who}) is writing this archive: ${path} is held; wait for it, or remove ${path} if no such run exists`,
+  );
 }
 
 /** null = stale or unreadable (the process died before writing it); "busy" = just created by a live process. */
@@ -43,7 +45,10 @@ async function readHolder(path: string): Promise<{ pid: number; host: string } |
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code === "ENOENT") return null;
     // Empty or partial: its writer may be between open and write. Young means alive.
-    const age = await stat(path).then((s) => Date.now() - s.mtimeMs, () => Infinity);
+    const age = await stat(path).then(
+      (s) => Date.now() - s.mtimeMs,
+      () => Infinity,
+    );
     return age < 5_000 ? "busy" : null;
   }
 }

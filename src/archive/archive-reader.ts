@@ -62,18 +62,39 @@ export async function readMember(fh: FileHandle, m: IndexMember): Promise<Archiv
   const whole = Math.min(lines.length, m.lineCount);
   for (let i = 0; i < whole; i++) items.push(toItem(lines[i]!, m.firstLine + i, m.no));
   if (lines.length > m.lineCount) {
-    items.push({ kind: "error", lineNo: m.firstLine + m.lineCount, member: m.no, message: `member ${m.no} holds ${lines.length} lines, its index says ${m.lineCount}; the extra lines are ignored`, lost: 0 });
+    items.push({
+      kind: "error",
+      lineNo: m.firstLine + m.lineCount,
+      member: m.no,
+      message: `member ${m.no} holds ${lines.length} lines, its index says ${m.lineCount}; the extra lines are ignored`,
+      lost: 0,
+    });
   } else if (whole < m.lineCount) {
-    const why = bytesRead < m.length ? `the file ends ${m.length - bytesRead} bytes early (truncated)` : error ? `bad gzip data (${error})` : cutShort !== null ? "a line is cut short" : "the member ends early";
+    const why =
+      bytesRead < m.length
+        ? `the file ends ${m.length - bytesRead} bytes early (truncated)`
+        : error
+          ? `bad gzip data (${error})`
+          : cutShort !== null
+            ? "a line is cut short"
+            : "the member ends early";
     const lost = m.lineCount - whole;
-    items.push({ kind: "error", lineNo: m.firstLine + whole, member: m.no, message: `lines ${m.firstLine + whole}..${m.firstLine + m.lineCount - 1} of member ${m.no} cannot be read: ${why}`, lost });
+    items.push({
+      kind: "error",
+      lineNo: m.firstLine + whole,
+      member: m.no,
+      message: `lines ${m.firstLine + whole}..${m.firstLine + m.lineCount - 1} of member ${m.no} cannot be read: ${why}`,
+      lost,
+    });
   }
   return items;
 }
 
 function toItem(text: string, lineNo: number, member: number | null): ArchiveItem {
   const parsed = parseArchiveLine(text);
-  return parsed.ok ? { kind: "entry", ...parsed.parsed, lineNo, member } : { kind: "error", lineNo, member, message: parsed.message, lost: 1 };
+  return parsed.ok
+    ? { kind: "entry", ...parsed.parsed, lineNo, member }
+    : { kind: "error", lineNo, member, message: parsed.message, lost: 1 };
 }
 
 /** No index: one gunzip over the whole file (it reads concatenated members). After bad gzip data nothing further can be found. */
@@ -103,12 +124,24 @@ async function* streamWhole(file: string, taskId: string | undefined, expectedLi
     }
     // gunzip stops quietly at bytes that do not start a gzip member: only a count can tell.
     if (expectedLines !== undefined && lineNo < expectedLines) {
-      yield { kind: "error", lineNo: lineNo + 1, member: null, message: `the file ends after ${lineNo} lines, its manifest says ${expectedLines}`, lost: expectedLines - lineNo };
+      yield {
+        kind: "error",
+        lineNo: lineNo + 1,
+        member: null,
+        message: `the file ends after ${lineNo} lines, its manifest says ${expectedLines}`,
+        lost: expectedLines - lineNo,
+      };
     }
   } catch (e) {
     const why = (e as Error).message;
     const lost = expectedLines !== undefined ? Math.max(1, expectedLines - lineNo) : 1;
-    yield { kind: "error", lineNo: lineNo + 1, member: null, message: `bad gzip data after line ${lineNo} (${why}); the rest of the file cannot be read without its index`, lost };
+    yield {
+      kind: "error",
+      lineNo: lineNo + 1,
+      member: null,
+      message: `bad gzip data after line ${lineNo} (${why}); the rest of the file cannot be read without its index`,
+      lost,
+    };
   }
 }
 

@@ -69,10 +69,22 @@ export async function archiveResults(store: RetentionStore, opts: ArchiveOptions
   await requireArchiveDir(paths);
   const release = await takeArchiveLock(paths.lock);
   try {
-    const done = (m: ArchiveManifest, resumed: boolean, f: { deleted: number; kept: number; bytes: number }): ArchiveOutcome => ({ archived: m.count, ...f, file: paths.file, sha256: m.sha256, dryRun: false, resumed });
+    const done = (m: ArchiveManifest, resumed: boolean, f: { deleted: number; kept: number; bytes: number }): ArchiveOutcome => ({
+      archived: m.count,
+      ...f,
+      file: paths.file,
+      sha256: m.sha256,
+      dryRun: false,
+      resumed,
+    });
     const existing = await settleLeftovers(paths);
     const finish = (m: ArchiveManifest, verified: boolean) =>
-      finishArchive(store, paths, m, { delete: opts.delete ?? false, batchSize, verified, onProgress: (d, t) => opts.onProgress?.({ phase: "mark-delete", done: d, total: t }) });
+      finishArchive(store, paths, m, {
+        delete: opts.delete ?? false,
+        batchSize,
+        verified,
+        onProgress: (d, t) => opts.onProgress?.({ phase: "mark-delete", done: d, total: t }),
+      });
     if (existing) return done(existing, true, await finish(existing, false));
     const manifest = await writeVerified(store, paths, selection, now, batchSize, opts);
     if (!manifest) return { archived: 0, deleted: 0, kept: 0, bytes: 0, file: null, sha256: null, dryRun: false, resumed: false };
@@ -83,13 +95,23 @@ export async function archiveResults(store: RetentionStore, opts: ArchiveOptions
 }
 
 /** Scan → FILE.tmp → verify → publish. Null when nothing matched (no file is left behind). */
-async function writeVerified(store: RetentionStore, paths: ArchivePaths, selection: Selection, now: number, batchSize: number, opts: ArchiveOptions): Promise<ArchiveManifest | null> {
+async function writeVerified(
+  store: RetentionStore,
+  paths: ArchivePaths,
+  selection: Selection,
+  now: number,
+  batchSize: number,
+  opts: ArchiveOptions,
+): Promise<ArchiveManifest | null> {
   const writer = await ArchiveWriter.create(paths.tmp, paths.idxTmp);
   const archivedAt = toCeleryAware(now);
   try {
     for await (const batch of store.scan(scanQuery(selection, batchSize))) {
       const taken = batch.filter((r) => selects(r, selection));
-      await writer.add(taken.map((r) => toArchiveLine(r, archivedAt)), taken.map((r) => r.dateDone));
+      await writer.add(
+        taken.map((r) => toArchiveLine(r, archivedAt)),
+        taken.map((r) => r.dateDone),
+      );
       opts.onProgress?.({ phase: "scan", done: writer.lines, total: null });
     }
     if (writer.lines === 0) {

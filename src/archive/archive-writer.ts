@@ -122,7 +122,15 @@ export class ArchiveWriter {
     const data = await compressed;
     await writeAll(this.fh, data, this.offset);
     this.fileHash.update(data);
-    await this.writeIdx(encodeMember({ offset: this.offset, length: data.length, firstLine: p.firstLine, lineCount: p.text.length, hashes: Uint32Array.from(p.hashes) }));
+    await this.writeIdx(
+      encodeMember({
+        offset: this.offset,
+        length: data.length,
+        firstLine: p.firstLine,
+        lineCount: p.text.length,
+        hashes: Uint32Array.from(p.hashes),
+      }),
+    );
     this.offset += data.length;
     this.members += 1;
   }

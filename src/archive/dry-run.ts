@@ -10,7 +10,12 @@ import { readManifest } from "./manifest.js";
  * same selects() a real run uses. When a complete archive is already at FILE, a real run would
  * only finish its job, so that is what is counted: its entries still in the store.
  */
-export async function dryRunArchive(store: RetentionStore, paths: ArchivePaths, selection: Selection, opts: { batchSize: number; delete: boolean }): Promise<ArchiveOutcome> {
+export async function dryRunArchive(
+  store: RetentionStore,
+  paths: ArchivePaths,
+  selection: Selection,
+  opts: { batchSize: number; delete: boolean },
+): Promise<ArchiveOutcome> {
   if (await exists(paths.manifest)) {
     const manifest = await readManifest(paths.manifest);
     let present = 0;
@@ -24,7 +29,16 @@ export async function dryRunArchive(store: RetentionStore, paths: ArchivePaths, 
       if (ids.length >= opts.batchSize) await count();
     }
     await count();
-    return { archived: manifest.count, deleted: opts.delete ? present : 0, kept: 0, bytes: 0, file: paths.file, sha256: manifest.sha256, dryRun: true, resumed: true };
+    return {
+      archived: manifest.count,
+      deleted: opts.delete ? present : 0,
+      kept: 0,
+      bytes: 0,
+      file: paths.file,
+      sha256: manifest.sha256,
+      dryRun: true,
+      resumed: true,
+    };
   }
   const byTier: Record<string, { count: number; bytes: number }> = {};
   let archived = 0;
@@ -40,5 +54,15 @@ export async function dryRunArchive(store: RetentionStore, paths: ArchivePaths, 
       bytes += r.bytes;
     }
   }
-  return { archived, deleted: opts.delete ? archived : 0, kept: 0, file: paths.file, sha256: null, dryRun: true, resumed: false, bytes, byTier };
+  return {
+    archived,
+    deleted: opts.delete ? archived : 0,
+    kept: 0,
+    file: paths.file,
+    sha256: null,
+    dryRun: true,
+    resumed: false,
+    bytes,
+    byTier,
+  };
 }

@@ -32,13 +32,20 @@ export interface FinishOutcome {
  * Ids already gone (removed by an earlier, interrupted run) are not found again and count as
  * neither deleted nor kept.
  */
-export async function finishArchive(store: RetentionStore, paths: ArchivePaths, manifest: ArchiveManifest, opts: FinishOptions): Promise<FinishOutcome> {
+export async function finishArchive(
+  store: RetentionStore,
+  paths: ArchivePaths,
+  manifest: ArchiveManifest,
+  opts: FinishOptions,
+): Promise<FinishOutcome> {
   opts.onProgress?.(0, manifest.count);
   let indexPath: string | null = paths.idx;
   if (!opts.verified) {
     const [data, idx] = await Promise.all([hashFile(paths.file), hashFile(paths.idx).catch(() => null)]);
     if (data.sha256 !== manifest.sha256 || data.bytes !== manifest.bytes) {
-      throw new ArchiveDataError(`${paths.file} does not match its manifest (sha256 ${data.sha256}, expected ${manifest.sha256}); nothing was deleted: restore the archive from a copy, or move it and its manifest away`);
+      throw new ArchiveDataError(
+        `${paths.file} does not match its manifest (sha256 ${data.sha256}, expected ${manifest.sha256}); nothing was deleted: restore the archive from a copy, or move it and its manifest away`,
+      );
     }
     // A damaged index does not make the archive wrong: read the whole file instead.
     if (idx?.sha256 !== manifest.index.sha256) indexPath = null;
@@ -65,7 +72,8 @@ export async function finishArchive(store: RetentionStore, paths: ArchivePaths, 
   };
   for await (const item of readArchive(paths.file, { indexPath })) {
     // The bytes matched a verified archive's sha256; a bad line now means the disk is failing.
-    if (item.kind === "error") throw new ArchiveDataError(`${paths.file} line ${item.lineNo}: ${item.message}; stopped before deleting more`);
+    if (item.kind === "error")
+      throw new ArchiveDataError(`${paths.file} line ${item.lineNo}: ${item.message}; stopped before deleting more`);
     batch.push(lineToRecord(item));
     if (batch.length >= opts.batchSize) await flush();
   }

@@ -100,7 +100,10 @@ export async function restoreResults(file: string, opts: RestoreOptions = {}): P
     return (await opts.into!.put(stored, { replace: false })) ? "restored" : "present";
   };
 
-  const items: AsyncIterable<ArchiveItem> = readArchive(file, { indexPath: usable ? idxPath : null, ...(opts.taskId !== undefined ? { taskId: opts.taskId } : { expectedLines }) });
+  const items: AsyncIterable<ArchiveItem> = readArchive(file, {
+    indexPath: usable ? idxPath : null,
+    ...(opts.taskId !== undefined ? { taskId: opts.taskId } : { expectedLines }),
+  });
   for await (const item of items) {
     if (item.kind === "error") {
       out.bad += item.lost;

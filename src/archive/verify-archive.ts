@@ -11,11 +11,19 @@ import type { WrittenArchive } from "./archive-writer.js";
  * and holds exactly the lines the index says, each a valid line, with the ids the index lists;
  * and the totals match. Any difference throws ArchiveDataError.
  */
-export async function verifyArchive(file: string, indexPath: string, expected: WrittenArchive, onProgress?: (lines: number) => void): Promise<void> {
-  const fail = (what: string) => new ArchiveDataError(`Verifying ${file} failed: ${what}; nothing was deleted, the results are all still in the store`);
+export async function verifyArchive(
+  file: string,
+  indexPath: string,
+  expected: WrittenArchive,
+  onProgress?: (lines: number) => void,
+): Promise<void> {
+  const fail = (what: string) =>
+    new ArchiveDataError(`Verifying ${file} failed: ${what}; nothing was deleted, the results are all still in the store`);
   const [data, idx] = await Promise.all([hashFile(file), hashFile(indexPath)]);
-  if (data.bytes !== expected.bytes || data.sha256 !== expected.sha256) throw fail(`on disk it has ${data.bytes} bytes with sha256 ${data.sha256}, written were ${expected.bytes} with ${expected.sha256}`);
-  if (idx.bytes !== expected.index.bytes || idx.sha256 !== expected.index.sha256) throw fail(`its index ${indexPath} differs from what was written`);
+  if (data.bytes !== expected.bytes || data.sha256 !== expected.sha256)
+    throw fail(`on disk it has ${data.bytes} bytes with sha256 ${data.sha256}, written were ${expected.bytes} with ${expected.sha256}`);
+  if (idx.bytes !== expected.index.bytes || idx.sha256 !== expected.index.sha256)
+    throw fail(`its index ${indexPath} differs from what was written`);
   const fh = await open(file, "r");
   let lines = 0;
   let members = 0;
@@ -41,5 +49,6 @@ export async function verifyArchive(file: string, indexPath: string, expected: W
     await fh.close();
   }
   if (next !== expected.bytes) throw fail(`its members cover ${next} of ${expected.bytes} bytes`);
-  if (lines !== expected.count || members !== expected.members) throw fail(`it holds ${lines} lines in ${members} members, ${expected.count} in ${expected.members} were written`);
+  if (lines !== expected.count || members !== expected.members)
+    throw fail(`it holds ${lines} lines in ${members} members, ${expected.count} in ${expected.members} were written`);
 }

@@ -172,6 +172,9 @@ export type RetentionBackend = ResultBackend & RetentionStore;
  */
 export function retentionStoreOf(backend: ResultBackend, wanted: string): RetentionBackend {
   const store = backend.retention ?? null;
-  if (store === null) throw new StoreUnavailableError(`The result store ${backend.url} does not support retention operations (${wanted}); use sqlite://, redis://, memory:// or Celery's db+ tables for them`);
+  if (store === null)
+    throw new StoreUnavailableError(
+      `The result store ${backend.url} does not support retention operations (${wanted}); use sqlite://, redis://, memory:// or Celery's db+ tables for them`,
+    );
   return store;
 }

@@ -112,7 +112,9 @@ export class Beat {
 
   async #run(): Promise<void> {
     const { log, entries } = this.#deps;
-    log.info(`Beat: ${entries.length} entr${entries.length === 1 ? "y" : "ies"} (${entries.map((e) => `${e.name} ${e.schedule}`).join("; ")}); ticks are claimed in the store, so other beats may run too`);
+    log.info(
+      `Beat: ${entries.length} entr${entries.length === 1 ? "y" : "ies"} (${entries.map((e) => `${e.name} ${e.schedule}`).join("; ")}); ticks are claimed in the store, so other beats may run too`,
+    );
     let backoffMs = 0;
     while (!this.#stopping.signal.aborted) {
       let waitMs: number;
@@ -121,7 +123,9 @@ export class Beat {
         backoffMs = 0;
       } catch (e) {
         backoffMs = Math.min(30_000, backoffMs === 0 ? 500 : backoffMs * 2);
-        log.error(`Beat: the schedule store failed: ${(e as Error).message}; trying again in ${backoffMs} ms (no tick is lost: missed ticks follow each entry's catch-up policy)`);
+        log.error(
+          `Beat: the schedule store failed: ${(e as Error).message}; trying again in ${backoffMs} ms (no tick is lost: missed ticks follow each entry's catch-up policy)`,
+        );
         waitMs = backoffMs;
       }
       await this.#sleep(waitMs, this.#stopping.signal);
@@ -149,7 +153,9 @@ export class Beat {
       });
       if (outcome.ok) {
         if (plan.missed > 0) {
-          log.warn(`Beat: ${plan.entry} missed ${plan.missed} tick(s) while no beat could send them; catch-up policy ${entry.catchUp.kind}${fires.some((f) => f.catchUp) ? ` sent ${fires.filter((f) => f.catchUp).length} of them` : ""}`);
+          log.warn(
+            `Beat: ${plan.entry} missed ${plan.missed} tick(s) while no beat could send them; catch-up policy ${entry.catchUp.kind}${fires.some((f) => f.catchUp) ? ` sent ${fires.filter((f) => f.catchUp).length} of them` : ""}`,
+          );
         }
         for (const f of fires) {
           if (await this.#send(plan.entry, f)) report.sent.push({ entry: plan.entry, tick: f.tick, taskId: f.taskId, catchUp: f.catchUp });
@@ -168,13 +174,16 @@ export class Beat {
     const options = { queue: m.queue, priority: m.priority, availableAt: m.availableAt };
     try {
       const message = parseStoredMessage(m.raw);
-      if (broker.publishOnce && broker.capabilities.dedupedPublish) await broker.publishOnce(fireKey(entry, fire.tick), message, options, this.#resendWithinMs * 2);
+      if (broker.publishOnce && broker.capabilities.dedupedPublish)
+        await broker.publishOnce(fireKey(entry, fire.tick), message, options, this.#resendWithinMs * 2);
       else await broker.publish(message, options);
       await store.markSent(entry, fire.tick);
       log.info(`Beat: sent ${entry} tick ${new Date(fire.tick).toISOString()} as task ${fire.taskId}${fire.catchUp ? " (catch-up)" : ""}`);
       return true;
     } catch (e) {
-      log.error(`Beat: sending ${entry} tick ${new Date(fire.tick).toISOString()} failed: ${(e as Error).message}; it will be sent again in about ${Math.round(this.#resendAfterMs / 1000)}s`);
+      log.error(
+        `Beat: sending ${entry} tick ${new Date(fire.tick).toISOString()} failed: ${(e as Error).message}; it will be sent again in about ${Math.round(this.#resendAfterMs / 1000)}s`,
+      );
       return false;
     }
   }
@@ -187,13 +196,18 @@ export class Beat {
     if (stale.length === 0) return 0;
     if (!broker.capabilities.dedupedPublish) {
       // Without publishOnce a resend could run the tick twice; say so once and leave them be.
-      if (!this.#warnedNoDedupe) log.warn(`Beat: ${stale.length} claimed tick(s) were never confirmed sent, and the broker ${broker.url} cannot dedupe a resend; they are left as they are (see ebb inspect scheduled)`);
+      if (!this.#warnedNoDedupe)
+        log.warn(
+          `Beat: ${stale.length} claimed tick(s) were never confirmed sent, and the broker ${broker.url} cannot dedupe a resend; they are left as they are (see ebb inspect scheduled)`,
+        );
       this.#warnedNoDedupe = true;
       return 0;
     }
     let resent = 0;
     for (const f of stale) {
-      log.warn(`Beat: ${f.entry} tick ${new Date(f.tick).toISOString()} was claimed but never confirmed sent (its beat stopped); sending it now under the same key`);
+      log.warn(
+        `Beat: ${f.entry} tick ${new Date(f.tick).toISOString()} was claimed but never confirmed sent (its beat stopped); sending it now under the same key`,
+      );
       if (await this.#send(f.entry, f)) resent++;
     }
     return resent;

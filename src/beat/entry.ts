@@ -41,13 +41,20 @@ export interface ResolvedEntry {
 
 /** Celery installs this entry itself (celery/beat.py, install_default_entries): daily at 04:00, its message expiring after 12 hours. */
 export const BACKEND_CLEANUP_ENTRY = "celery.backend_cleanup";
-const DEFAULT_CLEANUP: BeatEntryInput = { task: BACKEND_CLEANUP_ENTRY, schedule: crontab({ hour: 4, minute: 0 }), options: { expires: "12h" } };
+const DEFAULT_CLEANUP: BeatEntryInput = {
+  task: BACKEND_CLEANUP_ENTRY,
+  schedule: crontab({ hour: 4, minute: 0 }),
+  options: { expires: "12h" },
+};
 /** Default catch-up for { all: true } without a max. */
 const DEFAULT_ALL_MAX = 100;
 
 const optionsSchema = z
   .object({
-    queue: z.string().regex(/^[\w.:@-]+$/, "a queue name of letters, digits and . _ : @ -").optional(),
+    queue: z
+      .string()
+      .regex(/^[\w.:@-]+$/, "a queue name of letters, digits and . _ : @ -")
+      .optional(),
     priority: z.number().int().min(0).max(9).optional(),
     expires: z.union([z.string(), z.number(), z.null()]).optional(),
     countdown: z.union([z.string(), z.number()]).optional(),
@@ -95,12 +102,19 @@ function resolveEntry(name: string, input: BeatEntryInput, appTimeZone: string):
     throw new ConfigError(`${where}: ${why}`);
   }
   if (name.length === 0 || /[\n\r]/.test(name)) fail("an entry needs a name without line breaks");
-  if (typeof input !== "object" || input === null) fail(`expected an entry such as { task: "reports.daily", schedule: crontab({ hour: 4, minute: 0 }) }, or null to remove it, got ${describe(input)}`);
+  if (typeof input !== "object" || input === null)
+    fail(
+      `expected an entry such as { task: "reports.daily", schedule: crontab({ hour: 4, minute: 0 }) }, or null to remove it, got ${describe(input)}`,
+    );
   const r = entrySchema.safeParse(input);
   if (!r.success) {
     const issue = r.error.issues[0]!;
     const path = issue.path.join(".");
-    fail(issue.code === "unrecognized_keys" ? `unknown option ${issue.keys.map((k) => JSON.stringify(k)).join(", ")}${path ? ` in ${path}` : ""}` : `option ${path || "(entry)"}: ${issue.message}`);
+    fail(
+      issue.code === "unrecognized_keys"
+        ? `unknown option ${issue.keys.map((k) => JSON.stringify(k)).join(", ")}${path ? ` in ${path}` : ""}`
+        : `option ${path || "(entry)"}: ${issue.message}`,
+    );
   }
   const { task, schedule, timezone: zone, args, kwargs, catchUp } = r.data;
   if (task === undefined) fail('it has no task; give task: "name.of.task"');
@@ -115,7 +129,8 @@ function resolveEntry(name: string, input: BeatEntryInput, appTimeZone: string):
     }
   }
   const ticks = schedule.bind(timezone);
-  if (ticks.next(Date.now()) === null) fail(`${schedule} never matches a date from now on (in ${timezone}); check dayOfMonth and monthOfYear`);
+  if (ticks.next(Date.now()) === null)
+    fail(`${schedule} never matches a date from now on (in ${timezone}); check dayOfMonth and monthOfYear`);
   const options = (r.data.options ?? {}) as EntryCallOptions;
   checkDurations(options, fail);
   return { name, task, schedule, timezone, ticks, args: args ?? [], kwargs: kwargs ?? {}, options, catchUp: catchUpPolicy(catchUp, fail) };
@@ -125,7 +140,11 @@ function checkDurations(options: EntryCallOptions, fail: (why: string) => never)
   const check = (option: "expires" | "countdown" | "resultExpires", numberUnit?: "s") => {
     if (options[option] === undefined) return;
     try {
-      parseDuration(options[option], { option: `options.${option}`, ...(numberUnit ? { numberUnit } : {}), allowNever: option !== "countdown" });
+      parseDuration(options[option], {
+        option: `options.${option}`,
+        ...(numberUnit ? { numberUnit } : {}),
+        allowNever: option !== "countdown",
+      });
     } catch (err) {
       fail((err as Error).message);
     }
@@ -142,7 +161,8 @@ function catchUpPolicy(input: unknown, fail: (why: string) => never): CatchUpPol
   if (typeof input !== "object" || input === null || Array.isArray(input)) return bad();
   const { all, within, max, ...rest } = input as { all?: unknown; within?: unknown; max?: unknown };
   if (all !== true || Object.keys(rest).length > 0) return bad();
-  if (max !== undefined && (typeof max !== "number" || !Number.isInteger(max) || max < 1)) fail(`option catchUp.max: expected a whole number >= 1, got ${describe(max)}`);
+  if (max !== undefined && (typeof max !== "number" || !Number.isInteger(max) || max < 1))
+    fail(`option catchUp.max: expected a whole number >= 1, got ${describe(max)}`);
   let withinMs: number | null = null;
   try {
     withinMs = within === undefined ? null : parseDuration(within, { option: "catchUp.within" });

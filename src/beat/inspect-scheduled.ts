@@ -36,7 +36,11 @@ const RECENT = 50;
  * What `ebb inspect scheduled` prints: every entry with its next and last run, the last task's
  * state, and its counters. Read from the store alone, so any process gives the same answer.
  */
-export async function inspectScheduled(entries: readonly ResolvedEntry[], store: ScheduleStore, stateOf: (taskId: string) => Promise<string>): Promise<ScheduledView> {
+export async function inspectScheduled(
+  entries: readonly ResolvedEntry[],
+  store: ScheduleStore,
+  stateOf: (taskId: string) => Promise<string>,
+): Promise<ScheduledView> {
   const now = await store.now();
   const states = await store.states(entries.map((e) => e.name));
   const views = await Promise.all(
@@ -54,7 +58,13 @@ export async function inspectScheduled(entries: readonly ResolvedEntry[], store:
         catchUp: describeCatchUp(e.catchUp),
         nextRun: iso(next),
         overdue: next !== null && current && next < now,
-        lastRun: last && { taskId: last.taskId, catchUp: last.catchUp, tick: iso(last.tick)!, sentAt: iso(last.sentAt), state: await stateOf(last.taskId) },
+        lastRun: last && {
+          taskId: last.taskId,
+          catchUp: last.catchUp,
+          tick: iso(last.tick)!,
+          sentAt: iso(last.sentAt),
+          state: await stateOf(last.taskId),
+        },
         fired: s?.fired ?? 0,
         missed: s?.missed ?? 0,
         catchUps: s?.catchUps ?? 0,

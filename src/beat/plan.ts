@@ -91,7 +91,15 @@ export function planEntry(entry: PlanEntry, state: PlanState | null, now: number
   const catchUps = late > 0 ? catchUpTicks(entry, state.lastTick, newest, onTime, now) : [];
   const fires: PlannedFire[] = catchUps.map((tick) => ({ tick, catchUp: true }));
   if (onTime) fires.push({ tick: newest, catchUp: false });
-  return { entry: entry.name, expect: state, schedule, fires, missed: Math.max(0, late - catchUps.length), lastTick: newest, nextTick: after };
+  return {
+    entry: entry.name,
+    expect: state,
+    schedule,
+    fires,
+    missed: Math.max(0, late - catchUps.length),
+    lastTick: newest,
+    nextTick: after,
+  };
 }
 
 /** The missed ticks the policy sends, oldest first. Missed ticks are those in (lastTick, newest], less newest when it is on time. */

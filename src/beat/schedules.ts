@@ -72,10 +72,14 @@ export function crontab(fields: CrontabFields = {}): Schedule {
   let problem: string | null = null;
   const shown: string[] = [];
   try {
-    if (typeof fields !== "object" || fields === null) throw new Error(`expected an object of fields such as { hour: 4, minute: 0 }, got ${describe(fields)}`);
+    if (typeof fields !== "object" || fields === null)
+      throw new Error(`expected an object of fields such as { hour: 4, minute: 0 }, got ${describe(fields)}`);
     const known = new Set<string>(FIELDS.map(([k]) => k));
     const unknown = Object.keys(fields).filter((k) => !known.has(k));
-    if (unknown.length > 0) throw new Error(`unknown field ${unknown.map((k) => JSON.stringify(k)).join(", ")}; crontab takes minute, hour, dayOfWeek, dayOfMonth, monthOfYear`);
+    if (unknown.length > 0)
+      throw new Error(
+        `unknown field ${unknown.map((k) => JSON.stringify(k)).join(", ")}; crontab takes minute, hour, dayOfWeek, dayOfMonth, monthOfYear`,
+      );
     const parts = FIELDS.map(([key]) => fieldText(key, fields[key]));
     pattern = parts.join(" ");
     FIELDS.forEach(([key, celeryName], i) => {
@@ -103,7 +107,8 @@ export function every(interval: DurationInput): Schedule {
   let periodMs = 0;
   let problem: string | null = null;
   try {
-    if (typeof interval === "number") throw new Error(`expected a duration with a unit such as "10s" or "5m", got ${interval} (a bare number has no unit)`);
+    if (typeof interval === "number")
+      throw new Error(`expected a duration with a unit such as "10s" or "5m", got ${interval} (a bare number has no unit)`);
     const ms = parseDuration(interval, { option: "the interval", allowNever: false });
     if (ms === null || ms <= 0) throw new Error(`the interval must be more than 0, got ${describe(interval)}`);
     if (ms < MIN_INTERVAL_MS) throw new Error(`the interval must be at least 1s, got ${describe(interval)}`);
@@ -124,7 +129,12 @@ export function every(interval: DurationInput): Schedule {
 }
 
 export function isSchedule(value: unknown): value is Schedule {
-  return typeof value === "object" && value !== null && typeof (value as Schedule).bind === "function" && ((value as Schedule).kind === "crontab" || (value as Schedule).kind === "interval");
+  return (
+    typeof value === "object" &&
+    value !== null &&
+    typeof (value as Schedule).bind === "function" &&
+    ((value as Schedule).kind === "crontab" || (value as Schedule).kind === "interval")
+  );
 }
 
 function fieldText(key: string, value: CronField | undefined): string {
@@ -135,7 +145,8 @@ function fieldText(key: string, value: CronField | undefined): string {
   }
   if (typeof value === "string") {
     const t = value.trim().toLowerCase();
-    if (t === "" || /\s/.test(t)) throw new Error(`${key} ${JSON.stringify(value)} is not a crontab field; write e.g. "*/15", "1-5", "mon-fri" or "0,30"`);
+    if (t === "" || /\s/.test(t))
+      throw new Error(`${key} ${JSON.stringify(value)} is not a crontab field; write e.g. "*/15", "1-5", "mon-fri" or "0,30"`);
     return t;
   }
   if (Array.isArray(value) && value.length > 0 && value.every((v) => Number.isInteger(v))) return value.join(",");

@@ -145,7 +145,8 @@ export function deadLetterCursor(query: DeadLetterQuery | undefined): number | n
   const cursor = query?.cursor ?? null;
   if (cursor === null) return null;
   const n = Number(cursor);
-  if (!/^\d+$/.test(cursor) || !Number.isSafeInteger(n)) throw new RangeError(`Expected deadLetters cursor to be the "next" of an earlier page, got ${JSON.stringify(cursor)}`);
+  if (!/^\d+$/.test(cursor) || !Number.isSafeInteger(n))
+    throw new RangeError(`Expected deadLetters cursor to be the "next" of an earlier page, got ${JSON.stringify(cursor)}`);
   return n;
 }
 
@@ -163,7 +164,11 @@ export function deliveryOf(base: DeliveryBase, raw: string, frame: (raw: string)
 }
 
 /** A dead letter from stored bytes, with its message when `frame` can read them. */
-export function deadLetterOf(raw: string, frame: (raw: string) => TransportMessage, fields: Omit<DeadLetter, "raw" | "message">): DeadLetter {
+export function deadLetterOf(
+  raw: string,
+  frame: (raw: string) => TransportMessage,
+  fields: Omit<DeadLetter, "raw" | "message">,
+): DeadLetter {
   let message: TransportMessage | null = null;
   try {
     message = frame(raw);

@@ -5,13 +5,15 @@ import { UsageError } from "./exit-codes.js";
 
 /** Flags every command takes: where the app or the stores are, and --json. */
 export function withAppFlags(cmd: Command): Command {
-  return cmd
-    .option("-A, --app <module>", "module that exports the app (as `app` or default); .ts loads too")
-    // Not commander's .env(): EBB_BROKER_URL / EBB_BACKEND_URL are read by createApp() itself, so they
-    // work with -A too (an app that names no URLs takes them), and only the flags conflict with -A.
-    .addOption(new Option("--broker <url>", "broker URL when there is no app module (default: EBB_BROKER_URL)"))
-    .addOption(new Option("--backend <url>", "result backend URL when there is no app module (default: EBB_BACKEND_URL)"))
-    .option("--json", "print one JSON object");
+  return (
+    cmd
+      .option("-A, --app <module>", "module that exports the app (as `app` or default); .ts loads too")
+      // Not commander's .env(): EBB_BROKER_URL / EBB_BACKEND_URL are read by createApp() itself, so they
+      // work with -A too (an app that names no URLs takes them), and only the flags conflict with -A.
+      .addOption(new Option("--broker <url>", "broker URL when there is no app module (default: EBB_BROKER_URL)"))
+      .addOption(new Option("--backend <url>", "result backend URL when there is no app module (default: EBB_BACKEND_URL)"))
+      .option("--json", "print one JSON object")
+  );
 }
 
 /** A duration flag: "30s", "5m", "24h", "7d"; a bare number is seconds, as in Celery. */
@@ -47,6 +49,9 @@ export function jsonFlag<T>(flag: string, value: string, check: (v: unknown) => 
 
 export function intFlag(flag: string, value: string, min: number, max = Number.MAX_SAFE_INTEGER): number {
   const n = Number(value);
-  if (!/^-?\d+$/.test(value.trim()) || n < min || n > max) throw new UsageError(`Expected ${flag} to be an integer ${min}..${max === Number.MAX_SAFE_INTEGER ? "" : max}, got ${JSON.stringify(value)}`);
+  if (!/^-?\d+$/.test(value.trim()) || n < min || n > max)
+    throw new UsageError(
+      `Expected ${flag} to be an integer ${min}..${max === Number.MAX_SAFE_INTEGER ? "" : max}, got ${JSON.stringify(value)}`,
+    );
   return n;
 }

@@ -8,13 +8,17 @@ import { UsageError } from "./exit-codes.js";
  */
 export function requireKnownTask(app: App, task: string, module: string, forceHint: string): void {
   if (app.tasks.has(task)) return;
-  throw new UsageError(`Unknown task ${JSON.stringify(task)}: the app in ${JSON.stringify(module)} registers ${list([...app.tasks.keys()])}; check the name${forceHint}`);
+  throw new UsageError(
+    `Unknown task ${JSON.stringify(task)}: the app in ${JSON.stringify(module)} registers ${list([...app.tasks.keys()])}; check the name${forceHint}`,
+  );
 }
 
 /** --tier T with -A: T must be one of the app's tiers, or "none" (results without a tier). */
 export function requireKnownTier(app: App, flag: string, tier: string, module: string): void {
   if (tier === "none" || Object.hasOwn(app.config.tiers, tier)) return;
-  throw new UsageError(`Unknown tier ${JSON.stringify(tier)} for ${flag}: the app in ${JSON.stringify(module)} has the tiers ${list(Object.keys(app.config.tiers))}, and "none" selects results without a tier`);
+  throw new UsageError(
+    `Unknown tier ${JSON.stringify(tier)} for ${flag}: the app in ${JSON.stringify(module)} has the tiers ${list(Object.keys(app.config.tiers))}, and "none" selects results without a tier`,
+  );
 }
 
 function list(names: string[]): string {

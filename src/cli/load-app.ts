@@ -21,7 +21,8 @@ export async function loadApp(flags: AppFlags): Promise<App> {
   if (!flags.app) {
     return createApp({ ...(flags.broker ? { broker: flags.broker } : {}), ...(flags.backend ? { backend: flags.backend } : {}) });
   }
-  if (flags.broker || flags.backend) throw new UsageError("Give either -A MODULE or --broker/--backend URLs, not both: the module's app has its own URLs");
+  if (flags.broker || flags.backend)
+    throw new UsageError("Give either -A MODULE or --broker/--backend URLs, not both: the module's app has its own URLs");
   const app = pickApp(await importModule(flags.app), flags.app);
   return app;
 }
@@ -30,7 +31,9 @@ async function importModule(spec: string): Promise<Record<string, unknown>> {
   const path = resolve(spec);
   const isFile = existsSync(path);
   if (!isFile && (spec.startsWith(".") || spec.includes("/") || /\.[cm]?[jt]s$/.test(spec))) {
-    throw new NoInputError(`Cannot find app module ${JSON.stringify(spec)} (looked at ${path}); pass -A with the path of a module that exports your app`);
+    throw new NoInputError(
+      `Cannot find app module ${JSON.stringify(spec)} (looked at ${path}); pass -A with the path of a module that exports your app`,
+    );
   }
   try {
     if (isFile && /\.[cm]?ts$/.test(path)) {
@@ -43,20 +46,27 @@ async function importModule(spec: string): Promise<Record<string, unknown>> {
     return (await import(isFile ? pathToFileURL(path).href : spec)) as Record<string, unknown>;
   } catch (e) {
     const err = e as Error & { code?: string };
-    if (err.code === "ERR_MODULE_NOT_FOUND" && !isFile) throw new NoInputError(`Cannot find app module ${JSON.stringify(spec)}; pass -A with a path such as ./app.mjs`);
+    if (err.code === "ERR_MODULE_NOT_FOUND" && !isFile)
+      throw new NoInputError(`Cannot find app module ${JSON.stringify(spec)}; pass -A with a path such as ./app.mjs`);
     // The module's own createApp() rejected its config (the module may use another copy of ebb, so match the code, not the class).
-    if (err.code === "CONFIG" || err.code === "UNKNOWN_SCHEME") throw new AppConfigError(`App module ${JSON.stringify(spec)}: ${redactUrl(err.message)}`, { cause: e });
+    if (err.code === "CONFIG" || err.code === "UNKNOWN_SCHEME")
+      throw new AppConfigError(`App module ${JSON.stringify(spec)}: ${redactUrl(err.message)}`, { cause: e });
     // The module exists but does not load (a syntax error, a throw at import, a missing import): its own code is wrong.
     const where = isFile ? errorLocation(err, path) : null;
     const what = `${err.name && !String(err.message).startsWith(err.name) ? `${err.name}: ` : ""}${firstLine(err.message ?? String(e))}`;
-    throw new AppConfigError(`App module ${JSON.stringify(spec)} failed to load${where ? ` at ${where}` : ""}: ${redactUrl(what)}`, { cause: e });
+    throw new AppConfigError(`App module ${JSON.stringify(spec)} failed to load${where ? ` at ${where}` : ""}: ${redactUrl(what)}`, {
+      cause: e,
+    });
   }
 }
 
 function firstLine(text: string): string {
   // esbuild's "Transform failed with 1 error:\nFILE:LINE:COL: ERROR: …" says it on its second line.
-  const lines = text.split("\n").map((l) => l.trim()).filter(Boolean);
-  return lines.length > 1 && /^Transform failed/.test(lines[0]!) ? lines[1]!.replace(/^.*?: ERROR: /, "") : lines[0] ?? text;
+  const lines = text
+    .split("\n")
+    .map((l) => l.trim())
+    .filter(Boolean);
+  return lines.length > 1 && /^Transform failed/.test(lines[0]!) ? lines[1]!.replace(/^.*?: ERROR: /, "") : (lines[0] ?? text);
 }
 
 /**
@@ -69,7 +79,10 @@ const EBB_SRC = fileURLToPath(new URL("../", import.meta.url));
 
 function errorLocation(err: Error, path: string): string | null {
   // Frames in tsx's data: URLs (a .ts module in a CommonJS folder) count lines of generated code: no location beats a wrong one.
-  const text = `${err.message ?? ""}\n${err.stack ?? ""}`.split("\n").filter((l) => !l.includes("data:text/javascript")).join("\n");
+  const text = `${err.message ?? ""}\n${err.stack ?? ""}`
+    .split("\n")
+    .filter((l) => !l.includes("data:text/javascript"))
+    .join("\n");
   for (const m of text.matchAll(/(?:file:\/\/)?(\/[^\s()"'?:]+\.[cm]?[jt]sx?)(?:\?[^\s():]*)?:(\d+)(?::\d+)?/g)) {
     if (!m[1]!.includes("/node_modules/") && !m[1]!.startsWith(EBB_SRC)) return `${m[1]}:${m[2]}`;
   }
@@ -83,7 +96,9 @@ function pickApp(mod: Record<string, unknown>, spec: string): App {
   for (const candidate of [mod.app, mod.default]) {
     if (isApp(candidate)) return candidate;
   }
-  throw new NoInputError(`Module ${JSON.stringify(spec)} exports no app; export it as \`export const app = createApp(...)\` or as the default export`);
+  throw new NoInputError(
+    `Module ${JSON.stringify(spec)} exports no app; export it as \`export const app = createApp(...)\` or as the default export`,
+  );
 }
 
 function isApp(v: unknown): v is App {

@@ -31,7 +31,8 @@ export async function runCli(argv: string[], io: CliIO): Promise<number> {
   resultCommand(program, io, done);
   retentionCommands(program, io, done);
   inspectCommand(program, io, done);
-  for (const cmd of program.commands) cmd.exitOverride().configureOutput({ writeOut: (s) => io.out(s), writeErr: (s) => io.err(s), outputError: () => undefined });
+  for (const cmd of program.commands)
+    cmd.exitOverride().configureOutput({ writeOut: (s) => io.out(s), writeErr: (s) => io.err(s), outputError: () => undefined });
   try {
     await program.parseAsync(argv, { from: "user" });
     return exitCode ?? EX.OK;

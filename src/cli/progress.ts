@@ -47,7 +47,9 @@ export function progressReporter(opts: ProgressOptions): ProgressReporter {
       if (t - lastDraw < redrawMs) return;
       lastDraw = t;
       const seconds = (t - started) / 1000;
-      opts.write(`\r\x1b[K${opts.label}: scanned ${counts.scanned}, matched ${counts.matched}, deleted ${counts.deleted} (${rate(counts.deleted || counts.scanned, seconds)}/s)`);
+      opts.write(
+        `\r\x1b[K${opts.label}: scanned ${counts.scanned}, matched ${counts.matched}, deleted ${counts.deleted} (${rate(counts.deleted || counts.scanned, seconds)}/s)`,
+      );
       drawn = true;
     },
     finish(summary) {

@@ -7,7 +7,11 @@ import { loadApp, type AppFlags } from "./load-app.js";
  * without the retention operations is reported as unavailable (EX_UNAVAILABLE 69): the request
  * is fine, this store cannot serve it.
  */
-export async function withRetentionStore<T>(flags: AppFlags, run: (store: RetentionBackend, app: App) => Promise<T>, opts: { check?: (app: App) => void } = {}): Promise<T> {
+export async function withRetentionStore<T>(
+  flags: AppFlags,
+  run: (store: RetentionBackend, app: App) => Promise<T>,
+  opts: { check?: (app: App) => void } = {},
+): Promise<T> {
   const app = await loadApp(flags);
   try {
     // Checks against the app (a --tier it does not have) run before any store is opened.

@@ -25,10 +25,12 @@ export function parseSize(input: string, option: string): number {
   if (!m) throw new ConfigError(`${expected}, got ${describe(input)}${input.trim().startsWith("-") ? "; sizes cannot be negative" : ""}`);
   const unit = m[2]!.toLowerCase() || "b";
   const factor = UNITS[unit];
-  if (factor === undefined) throw new ConfigError(`${expected}, got ${describe(input)}; the unit "${m[2]}" is not one of B, KB, MB, GB, TB, KiB, MiB, GiB, TiB`);
+  if (factor === undefined)
+    throw new ConfigError(`${expected}, got ${describe(input)}; the unit "${m[2]}" is not one of B, KB, MB, GB, TB, KiB, MiB, GiB, TiB`);
   const bytes = Number(m[1]) * factor;
   if (!Number.isSafeInteger(Math.round(bytes))) throw new ConfigError(`${expected}, got ${describe(input)}; it is too large`);
-  if (unit === "b" && !Number.isInteger(bytes)) throw new ConfigError(`${expected}, got ${describe(input)}; a number of bytes must be whole`);
+  if (unit === "b" && !Number.isInteger(bytes))
+    throw new ConfigError(`${expected}, got ${describe(input)}; a number of bytes must be whole`);
   return Math.round(bytes);
 }
 

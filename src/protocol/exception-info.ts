@@ -11,10 +11,30 @@ export interface ExceptionInfo {
 }
 
 // JS error names that are also Python builtins keep "builtins", so Python raises its own class.
-const PYTHON_BUILTINS = new Set(["TypeError", "ValueError", "KeyError", "RuntimeError", "Exception", "NotImplementedError", "AssertionError", "IndexError", "ZeroDivisionError", "TimeoutError"]);
+const PYTHON_BUILTINS = new Set([
+  "TypeError",
+  "ValueError",
+  "KeyError",
+  "RuntimeError",
+  "Exception",
+  "NotImplementedError",
+  "AssertionError",
+  "IndexError",
+  "ZeroDivisionError",
+  "TimeoutError",
+]);
 
 // Celery's own exceptions keep their module, so Python raises the real class.
-const CELERY_EXCEPTIONS = new Set(["MaxRetriesExceededError", "TaskRevokedError", "NotRegistered", "TimeLimitExceeded", "SoftTimeLimitExceeded", "Retry", "Reject", "Ignore"]);
+const CELERY_EXCEPTIONS = new Set([
+  "MaxRetriesExceededError",
+  "TaskRevokedError",
+  "NotRegistered",
+  "TimeLimitExceeded",
+  "SoftTimeLimitExceeded",
+  "Retry",
+  "Reject",
+  "Ignore",
+]);
 
 /** Module name Ebb uses for JS-only error classes. */
 export const JS_EXC_MODULE = "ebb.js";

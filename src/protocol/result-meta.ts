@@ -58,7 +58,8 @@ export function decodeResultMeta(raw: string, where: string): ResultMeta {
   }
   if (typeof v !== "object" || v === null || Array.isArray(v)) throw new ProtocolError(`Result at ${where} is not a JSON object`);
   const o = v as Record<string, unknown>;
-  if (!isStoredState(o.status)) throw new ProtocolError(`Result at ${where} has status ${JSON.stringify(o.status)}; expected one of Celery's states such as "SUCCESS"`);
+  if (!isStoredState(o.status))
+    throw new ProtocolError(`Result at ${where} has status ${JSON.stringify(o.status)}; expected one of Celery's states such as "SUCCESS"`);
   if (typeof o.task_id !== "string") throw new ProtocolError(`Result at ${where} has no task_id`);
   const meta: ResultMeta = {
     taskId: o.task_id,

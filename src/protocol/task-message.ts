@@ -125,10 +125,14 @@ export function encodeTaskMessage(m: TaskMessage): TransportMessage {
 export function decodeTaskMessage(transport: TransportMessage, queue = "celery"): TaskMessage {
   const { contentType, headers, properties } = transport;
   if (contentType !== "application/json") {
-    throw new ProtocolError(`Message content-type is ${JSON.stringify(contentType)}; Ebb accepts only "application/json" (set task_serializer="json" on the sender; pickle is never accepted)`);
+    throw new ProtocolError(
+      `Message content-type is ${JSON.stringify(contentType)}; Ebb accepts only "application/json" (set task_serializer="json" on the sender; pickle is never accepted)`,
+    );
   }
   if (typeof headers.task !== "string") {
-    throw new ProtocolError(`Message has no headers.task; Ebb speaks Celery message protocol v2 (task_protocol=2), got ${Object.keys(headers).length > 0 ? "headers without a task name" : "no headers (protocol v1?)"}`);
+    throw new ProtocolError(
+      `Message has no headers.task; Ebb speaks Celery message protocol v2 (task_protocol=2), got ${Object.keys(headers).length > 0 ? "headers without a task name" : "no headers (protocol v1?)"}`,
+    );
   }
   const id = headers.id;
   if (typeof id !== "string" || id.length === 0) throw new ProtocolError(`Message for task "${headers.task}" has no headers.id`);

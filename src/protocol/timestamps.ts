@@ -34,12 +34,20 @@ const ISO = /^(\d{4})-(\d{2})-(\d{2})[T ](\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))?
  */
 export function parseCeleryTime(value: string, field: string): number {
   const m = ISO.exec(value.trim());
-  const bad = () => new ProtocolError(`Expected ${field} to be an ISO 8601 timestamp such as "2026-11-24T02:04:40.124625", got ${JSON.stringify(value)}`);
+  const bad = () =>
+    new ProtocolError(`Expected ${field} to be an ISO 8601 timestamp such as "2026-11-24T02:04:40.124625", got ${JSON.stringify(value)}`);
   if (!m) throw bad();
   const [y, mo, d, h, mi, s] = m.slice(1, 7).map(Number) as [number, number, number, number, number, number];
   const base = Date.UTC(y, mo - 1, d, h, mi, s);
   const check = new Date(base);
-  if (check.getUTCFullYear() !== y || check.getUTCMonth() !== mo - 1 || check.getUTCDate() !== d || check.getUTCHours() !== h || check.getUTCMinutes() !== mi || check.getUTCSeconds() !== s) {
+  if (
+    check.getUTCFullYear() !== y ||
+    check.getUTCMonth() !== mo - 1 ||
+    check.getUTCDate() !== d ||
+    check.getUTCHours() !== h ||
+    check.getUTCMinutes() !== mi ||
+    check.getUTCSeconds() !== s
+  ) {
     throw bad();
   }
   const micros = m[7] ? Math.round(Number(`0.${m[7]}`) * 1_000_000) : 0;

@@ -57,7 +57,8 @@ export function parseTransportMessage(text: string): TransportMessage {
   }
   if (!isObject(parsed)) throw new ProtocolError("The stored message is JSON but not an object");
   const { contentType, contentEncoding, headers, properties, body, body64 } = parsed;
-  if (typeof contentType !== "string" || typeof contentEncoding !== "string") throw new ProtocolError("The stored message has no contentType/contentEncoding strings");
+  if (typeof contentType !== "string" || typeof contentEncoding !== "string")
+    throw new ProtocolError("The stored message has no contentType/contentEncoding strings");
   if (!isObject(headers) || !isObject(properties)) throw new ProtocolError("The stored message has no headers/properties objects");
   let bytes: Buffer;
   if (typeof body === "string") bytes = Buffer.from(body, "utf8");

@@ -10,7 +10,10 @@ import type { RedisTarget } from "./redis-url.js";
  * connection is retried forever with capped backoff, and commands issued meanwhile wait in
  * ioredis's offline queue: a Redis restart is a pause, not a crash.
  */
-export async function connectRedis(target: RedisTarget, options: { name: string; connectTimeoutMs?: number; autoPipelining?: boolean; health?: StoreHealth } = { name: "ebb" }): Promise<Redis> {
+export async function connectRedis(
+  target: RedisTarget,
+  options: { name: string; connectTimeoutMs?: number; autoPipelining?: boolean; health?: StoreHealth } = { name: "ebb" },
+): Promise<Redis> {
   const client = new Redis({
     host: target.host,
     port: target.port,
@@ -38,7 +41,10 @@ export async function connectRedis(target: RedisTarget, options: { name: string;
   } catch (cause) {
     client.disconnect();
     const why = ((lastError as Error | null) ?? (cause as Error)).message.replace(/\.$/, "");
-    throw new StoreUnavailableError(`Cannot connect to Redis at ${target.display}: ${why}; check that Redis is running and the URL is right`, { cause });
+    throw new StoreUnavailableError(
+      `Cannot connect to Redis at ${target.display}: ${why}; check that Redis is running and the URL is right`,
+      { cause },
+    );
   }
   if (target.db !== 0) await selectOrThrow(client, target);
   // From now on an outage is logged once, when the first connection notices it, and its end once.
@@ -57,7 +63,10 @@ async function selectOrThrow(client: Redis, target: RedisTarget): Promise<void> 
   } catch (cause) {
     client.disconnect();
     const why = (cause as Error).message.replace(/\.$/, "");
-    throw new ConfigError(`Redis at ${target.display} has no database ${target.db} (${why}); use a database number the server has (0..databases-1 in redis.conf, 16 by default)`, { cause });
+    throw new ConfigError(
+      `Redis at ${target.display} has no database ${target.db} (${why}); use a database number the server has (0..databases-1 in redis.conf, 16 by default)`,
+      { cause },
+    );
   }
 }
 

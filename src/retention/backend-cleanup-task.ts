@@ -46,7 +46,10 @@ export interface BackendCleanupSummary {
 export async function backendCleanup(store: RetentionStore, opts: BackendCleanupOptions): Promise<BackendCleanupSummary> {
   const now = opts.now ?? (await store.now());
   const dryRun = opts.dryRun === true;
-  const scope = { ...(opts.tier !== undefined ? { tier: opts.tier } : {}), ...(opts.batchSize !== undefined ? { batchSize: opts.batchSize } : {}) };
+  const scope = {
+    ...(opts.tier !== undefined ? { tier: opts.tier } : {}),
+    ...(opts.batchSize !== undefined ? { batchSize: opts.batchSize } : {}),
+  };
   if (!dryRun) await mkdir(opts.archiveDir, { recursive: true });
   const run = (name: string) =>
     archiveResults(store, {
@@ -66,7 +69,13 @@ export async function backendCleanup(store: RetentionStore, opts: BackendCleanup
   const cleaned = await cleanup(store, { ...scope, dryRun, ...(opts.olderThanMs !== undefined ? { olderThanMs: opts.olderThanMs } : {}) });
   const trimmed = dryRun || typeof store.housekeep !== "function" ? 0 : await store.housekeep();
   return {
-    previous: previous && { archived: previous.archived, deleted: previous.deleted, kept: previous.kept, file: previous.file, resumed: previous.resumed },
+    previous: previous && {
+      archived: previous.archived,
+      deleted: previous.deleted,
+      kept: previous.kept,
+      file: previous.file,
+      resumed: previous.resumed,
+    },
     archive: { archived: archived.archived, deleted: archived.deleted, kept: archived.kept, file: archived.file, sha256: archived.sha256 },
     cleanup: { matched: cleaned.matched, deleted: cleaned.deleted, bytes: cleaned.bytes, byTier: cleaned.byTier },
     trimmed,
@@ -76,11 +85,16 @@ export async function backendCleanup(store: RetentionStore, opts: BackendCleanup
 
 /** 20260101T040000.123Z: sortable, UTC, and free of ':' so the name is valid on every filesystem. */
 function fileStamp(ms: number): string {
-  return new Date(Math.floor(ms)).toISOString().replace(/[-:]/g, "").replace(/\.(\d{3})Z$/, ".$1Z");
+  return new Date(Math.floor(ms))
+    .toISOString()
+    .replace(/[-:]/g, "")
+    .replace(/\.(\d{3})Z$/, ".$1Z");
 }
 
 /** The newest archive name in dir, complete or left part-written (its .tmp files). */
 async function newestArchive(dir: string): Promise<string | null> {
-  const names = (await readdir(dir)).map((n) => /^(ebb-archive-[0-9T.Z]+\.jsonl\.gz)(\..*)?$/.exec(n)?.[1]).filter((n): n is string => n !== undefined);
+  const names = (await readdir(dir))
+    .map((n) => /^(ebb-archive-[0-9T.Z]+\.jsonl\.gz)(\..*)?$/.exec(n)?.[1])
+    .filter((n): n is string => n !== undefined);
   return names.sort().at(-1) ?? null;
 }

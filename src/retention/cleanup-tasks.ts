@@ -87,23 +87,32 @@ async function recorded(deps: CleanupTaskDeps, task: string, scope: Scope): Prom
   } finally {
     record.durationMs = Math.round(performance.now() - started);
     const schedules = await deps.schedules().catch(() => null);
-    await schedules?.recordRun(record).catch((e: unknown) => deps.log.warn(`Could not record the ${task} run in the store: ${(e as Error).message}`));
+    await schedules
+      ?.recordRun(record)
+      .catch((e: unknown) => deps.log.warn(`Could not record the ${task} run in the store: ${(e as Error).message}`));
   }
 }
 
 function checkOptions(options: unknown, tiers: readonly string[]): Scope {
-  if (typeof options !== "object" || options === null || Array.isArray(options)) throw new TypeError(`ebb.cleanup takes { tier, olderThan, dryRun }, got ${describe(options)}`);
+  if (typeof options !== "object" || options === null || Array.isArray(options))
+    throw new TypeError(`ebb.cleanup takes { tier, olderThan, dryRun }, got ${describe(options)}`);
   const { tier, olderThan, dryRun, ...rest } = options as CleanupTaskOptions & Record<string, unknown>;
   const unknown = Object.keys(rest);
-  if (unknown.length > 0) throw new TypeError(`ebb.cleanup got unexpected keyword argument(s) ${unknown.map((k) => JSON.stringify(k)).join(", ")}; it takes tier, olderThan and dryRun`);
+  if (unknown.length > 0)
+    throw new TypeError(
+      `ebb.cleanup got unexpected keyword argument(s) ${unknown.map((k) => JSON.stringify(k)).join(", ")}; it takes tier, olderThan and dryRun`,
+    );
   const scope: Scope = {};
   if (tier !== undefined) {
     if (tier !== null && (typeof tier !== "string" || (tier !== "none" && !tiers.includes(tier)))) {
-      throw new TypeError(`ebb.cleanup: unknown tier ${describe(tier)}; known tiers: ${tiers.join(", ")} (or "none" for results without a tier)`);
+      throw new TypeError(
+        `ebb.cleanup: unknown tier ${describe(tier)}; known tiers: ${tiers.join(", ")} (or "none" for results without a tier)`,
+      );
     }
     scope.tier = tier === "none" ? null : tier;
   }
-  if (olderThan !== undefined) scope.olderThanMs = parseDuration(olderThan, { option: "ebb.cleanup olderThan", allowNever: false, numberUnit: "s" })!;
+  if (olderThan !== undefined)
+    scope.olderThanMs = parseDuration(olderThan, { option: "ebb.cleanup olderThan", allowNever: false, numberUnit: "s" })!;
   if (dryRun !== undefined) {
     if (typeof dryRun !== "boolean") throw new TypeError(`ebb.cleanup: dryRun must be true or false, got ${describe(dryRun)}`);
     scope.dryRun = dryRun;

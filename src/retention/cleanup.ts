@@ -58,7 +58,12 @@ const DEFAULT_BATCH = 500;
 export async function cleanup(store: RetentionStore, options: CleanupOptions = {}): Promise<CleanupReport> {
   const batchSize = Math.max(1, Math.floor(options.batchSize ?? DEFAULT_BATCH));
   const dryRun = options.dryRun === true;
-  const rules: CleanupRules = { now: await store.now(), olderThanMs: options.olderThanMs, tier: options.tier, includePermanent: options.includePermanent };
+  const rules: CleanupRules = {
+    now: await store.now(),
+    olderThanMs: options.olderThanMs,
+    tier: options.tier,
+    includePermanent: options.includePermanent,
+  };
   const report: CleanupReport = { matched: 0, deleted: 0, bytes: 0, byTier: {}, dryRun, kept: emptyKept() };
   const progress: CleanupProgress = { scanned: 0, matched: 0, deleted: 0 };
   let pending: ResultRecord[] = [];
@@ -135,7 +140,8 @@ function passes(rules: CleanupRules, batchSize: number): Array<[ScanQuery, (r: R
 }
 
 async function dropInBulk(store: RetentionStore, before: number, report: CleanupReport): Promise<void> {
-  if (typeof store.dropExpired !== "function") throw new TypeError("The store declares bulkExpiry but has no dropExpired(before); implement it or declare bulkExpiry: false");
+  if (typeof store.dropExpired !== "function")
+    throw new TypeError("The store declares bulkExpiry but has no dropExpired(before); implement it or declare bulkExpiry: false");
   const dropped = await store.dropExpired(before);
   report.matched += dropped.removed;
   report.deleted += dropped.removed;

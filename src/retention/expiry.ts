@@ -16,7 +16,13 @@ import { isReady, type StoredState } from "../states.js";
  *  - a tombstone (left by cleanup or archive --delete) reads EXPIRED for graceMs after the expiry,
  *    then unknown; one left by an archive also says which archive file holds the result.
  */
-export function classifyRead(taskId: string, stored: StoredResult | undefined, tombstone: Tombstone | undefined, now: number, graceMs: number): Lookup {
+export function classifyRead(
+  taskId: string,
+  stored: StoredResult | undefined,
+  tombstone: Tombstone | undefined,
+  now: number,
+  graceMs: number,
+): Lookup {
   if (stored) {
     if (stored.expiresAt !== null && stored.expiresAt <= now && !stored.held && isReady(stored.status)) {
       return { kind: "expired", taskId, expiredAt: stored.expiresAt };
@@ -24,7 +30,12 @@ export function classifyRead(taskId: string, stored: StoredResult | undefined, t
     return { kind: "found", result: stored };
   }
   if (tombstone !== undefined && now < tombstone.expiredAt + graceMs) {
-    return { kind: "expired", taskId, expiredAt: tombstone.expiredAt, ...(tombstone.archived ? { archived: { ...tombstone.archived } } : {}) };
+    return {
+      kind: "expired",
+      taskId,
+      expiredAt: tombstone.expiredAt,
+      ...(tombstone.archived ? { archived: { ...tombstone.archived } } : {}),
+    };
   }
   return { kind: "missing" };
 }
@@ -42,7 +53,11 @@ export function tombstoneInstant(expiresAt: number | null, now: number): number 
  * dateDone = now; its lifetime counts from dateDone (from now for RETRY/STARTED, which have no
  * dateDone yet); null lifetime = never expires.
  */
-export function stampsFor(status: StoredState, lifetimeMs: number | null, now: number): { dateDone: number | null; expiresAt: number | null } {
+export function stampsFor(
+  status: StoredState,
+  lifetimeMs: number | null,
+  now: number,
+): { dateDone: number | null; expiresAt: number | null } {
   const dateDone = isReady(status) ? now : null;
   return { dateDone, expiresAt: lifetimeMs === null ? null : (dateDone ?? now) + lifetimeMs };
 }

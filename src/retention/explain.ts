@@ -38,10 +38,12 @@ export interface PolicyExplanation {
 /** What explaining needs from an app: its tasks and its resolved config (no import of app.ts, which uses this). */
 export interface ExplainApp {
   readonly tasks: ReadonlyMap<string, TaskDefinition>;
-  readonly config: Pick<ResolvedConfig, "tiers" | "resultExpiresMs"> & Partial<Pick<ResolvedConfig, "ignoreResult" | "storeErrorsEvenIfIgnored">>;
+  readonly config: Pick<ResolvedConfig, "tiers" | "resultExpiresMs"> &
+    Partial<Pick<ResolvedConfig, "ignoreResult" | "storeErrorsEvenIfIgnored">>;
 }
 
-const OVERRIDES = "A call's resultExpires (ebb call --result-expires) or currentTask().setResultExpires() inside the handler still overrides it for one result.";
+const OVERRIDES =
+  "A call's resultExpires (ebb call --result-expires) or currentTask().setResultExpires() inside the handler still overrides it for one result.";
 
 /**
  * Which rule gives a task's results their lifetime, and why, from the same decideRetention()
@@ -54,7 +56,12 @@ export function explainPolicy(taskName: string, app: ExplainApp): PolicyExplanat
   const globalText = formatDuration(resultExpiresMs);
   if (!def) {
     const d = decideRetention({ globalMs: resultExpiresMs, tiers });
-    return shape(taskName, d, "global", `"${taskName}" is not a task registered in this app, so its results get the global default resultExpires (${globalText}): kept ${fate(d)}; give -A MODULE to explain a task of your app.`);
+    return shape(
+      taskName,
+      d,
+      "global",
+      `"${taskName}" is not a task registered in this app, so its results get the global default resultExpires (${globalText}): kept ${fate(d)}; give -A MODULE to explain a task of your app.`,
+    );
   }
   const tier = def.tier;
   const fixed = decideRetention({ taskMs: def.resultExpiresMs, tier, globalMs: resultExpiresMs, tiers });
@@ -67,7 +74,12 @@ export function explainPolicy(taskName: string, app: ExplainApp): PolicyExplanat
     const fallback = { expires: formatDuration(fixed.lifetimeMs), expiresMs: fixed.lifetimeMs, source: fixed.source as "tier" | "global" };
     const from = fixed.source === "tier" ? `its tier "${tier}"` : "the global default";
     return {
-      ...shape(taskName, fixed, "dynamic-function", `"${taskName}" has a resultExpires function: each successful result lives as long as the function returns for it, ${then}. Failures, and results whose function throws, get ${from}: ${fallback.expires}.`),
+      ...shape(
+        taskName,
+        fixed,
+        "dynamic-function",
+        `"${taskName}" has a resultExpires function: each successful result lives as long as the function returns for it, ${then}. Failures, and results whose function throws, get ${from}: ${fallback.expires}.`,
+      ),
       // The function may give a lifetime even when the fallback is "never": the tier's action then applies.
       action: fixed.action,
       expires: "dynamic",
@@ -75,12 +87,27 @@ export function explainPolicy(taskName: string, app: ExplainApp): PolicyExplanat
     };
   }
   if (fixed.source === "task") {
-    return shape(taskName, fixed, "task", `"${taskName}" sets its own resultExpires, which overrides its tier${tierText} and the global default (${globalText}): results are kept ${keeps}. ${OVERRIDES}`);
+    return shape(
+      taskName,
+      fixed,
+      "task",
+      `"${taskName}" sets its own resultExpires, which overrides its tier${tierText} and the global default (${globalText}): results are kept ${keeps}. ${OVERRIDES}`,
+    );
   }
   if (fixed.source === "tier") {
-    return shape(taskName, fixed, "tier", `"${taskName}" is in tier "${tier}" and sets no resultExpires of its own, so results are kept ${keeps}. ${OVERRIDES}`);
+    return shape(
+      taskName,
+      fixed,
+      "tier",
+      `"${taskName}" is in tier "${tier}" and sets no resultExpires of its own, so results are kept ${keeps}. ${OVERRIDES}`,
+    );
   }
-  return shape(taskName, fixed, "global", `"${taskName}" sets no resultExpires and no tier, so its results get the global default resultExpires: kept ${keeps}. ${OVERRIDES}`);
+  return shape(
+    taskName,
+    fixed,
+    "global",
+    `"${taskName}" sets no resultExpires and no tier, so its results get the global default resultExpires: kept ${keeps}. ${OVERRIDES}`,
+  );
 }
 
 /** How ignoring applies to this task (as the worker decides it, without a call's override), or null when results are stored. */
@@ -106,7 +133,8 @@ function ignoring(task: string, d: RetentionDecision, stores: "failures" | "noth
  * since an archive-tier result goes only once archived.
  */
 function fate(d: RetentionDecision): string {
-  if (d.lifetimeMs !== null) return `${formatDuration(d.lifetimeMs)}, ${d.action === "archive" ? "then archived before they are deleted" : "then deleted"}`;
+  if (d.lifetimeMs !== null)
+    return `${formatDuration(d.lifetimeMs)}, ${d.action === "archive" ? "then archived before they are deleted" : "then deleted"}`;
   if (d.action === "archive") {
     return `forever: they never expire, archive never takes them, and cleanup never removes them, not even with --include-permanent (an archive-tier result is removed only once archived)`;
   }
@@ -114,5 +142,13 @@ function fate(d: RetentionDecision): string {
 }
 
 function shape(task: string, d: RetentionDecision, source: ExplainSource, reason: string): PolicyExplanation {
-  return { task, tier: d.tier, expires: formatDuration(d.lifetimeMs), expiresMs: d.lifetimeMs, action: d.lifetimeMs === null ? "none" : d.action, source, reason };
+  return {
+    task,
+    tier: d.tier,
+    expires: formatDuration(d.lifetimeMs),
+    expiresMs: d.lifetimeMs,
+    action: d.lifetimeMs === null ? "none" : d.action,
+    source,
+    reason,
+  };
 }

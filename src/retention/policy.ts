@@ -44,6 +44,9 @@ export function decideRetention(input: RetentionInput): RetentionDecision {
 
 export function lookupTier(name: string, tiers: Readonly<Record<string, Tier>>): Tier {
   const tier = Object.hasOwn(tiers, name) ? tiers[name] : undefined;
-  if (!tier) throw new ConfigError(`Unknown tier "${name}"; known tiers: ${Object.keys(tiers).join(", ")}. Define it in createApp({ tiers: { "${name}": { expires: "30d", action: "delete" } } })`);
+  if (!tier)
+    throw new ConfigError(
+      `Unknown tier "${name}"; known tiers: ${Object.keys(tiers).join(", ")}. Define it in createApp({ tiers: { "${name}": { expires: "30d", action: "delete" } } })`,
+    );
   return tier;
 }

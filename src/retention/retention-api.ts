@@ -21,7 +21,10 @@ export interface RetentionApi {
   store(): Promise<RetentionBackend>;
 }
 
-export function retentionApi(backend: () => Promise<ResultBackend>, app: ExplainApp & { config: { expiredGraceMs: number } }): RetentionApi {
+export function retentionApi(
+  backend: () => Promise<ResultBackend>,
+  app: ExplainApp & { config: { expiredGraceMs: number } },
+): RetentionApi {
   const store = async () => retentionStoreOf(await backend(), "cleanup, archive, stats, hold");
   const statsOf = async (options: StatsOptions = {}) => stats(await store(), { graceMs: app.config.expiredGraceMs, ...options });
   return {

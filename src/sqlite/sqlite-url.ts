@@ -20,7 +20,9 @@ export function sqlitePathFromUrl(url: string): string {
   }
   const path = url.slice(PREFIX.length);
   if (path.length === 0) {
-    throw new ConfigError(`SQLite URL ${JSON.stringify(redactUrl(url))} names no database file; write its path after sqlite://, e.g. ${EXAMPLE}`);
+    throw new ConfigError(
+      `SQLite URL ${JSON.stringify(redactUrl(url))} names no database file; write its path after sqlite://, e.g. ${EXAMPLE}`,
+    );
   }
   if (path === MEMORY_PATH) return MEMORY_PATH;
   return isAbsolute(path) ? path : resolve(process.cwd(), path);

@@ -66,9 +66,16 @@ export async function executeMessage(deps: ExecuteDeps, delivery: Delivery): Pro
     await recordResult(deps, msg, def, outcome);
     // Store RETRY first: if storing fails, this message runs again and nothing was published, so
     // one retry chain. (Published first, the rerun would start a second chain under the same id.)
-    if (outcome.retry) await deps.broker.publish(encodeTaskMessage(outcome.retry), { queue: msg.queue, priority: msg.priority, availableAt: outcome.retry.eta });
+    if (outcome.retry)
+      await deps.broker.publish(encodeTaskMessage(outcome.retry), {
+        queue: msg.queue,
+        priority: msg.priority,
+        availableAt: outcome.retry.eta,
+      });
   } catch (e) {
-    deps.log.error(`Could not store the result of ${msg.task}[${msg.id}]: ${(e as Error).message}; the message goes back to the queue and runs again in ${STORE_RETRY_DELAY_MS / 1000}s`);
+    deps.log.error(
+      `Could not store the result of ${msg.task}[${msg.id}]: ${(e as Error).message}; the message goes back to the queue and runs again in ${STORE_RETRY_DELAY_MS / 1000}s`,
+    );
     const plan = deferral(deps.broker.capabilities, (await deps.broker.now().catch(() => Date.now())) + STORE_RETRY_DELAY_MS);
     // Without delayed delivery the worker holds it (lease kept, no slot) and runs it again then.
     if (plan.kind === "hold") return { holdUntil: plan.until };
@@ -89,19 +96,42 @@ function decode(delivery: Delivery): TaskMessage | string {
   }
 }
 
-async function outcomeOf(deps: ExecuteDeps, delivery: Delivery, msg: TaskMessage, def: TaskDefinition | undefined, now: number): Promise<Outcome & { retry?: TaskMessage }> {
+async function outcomeOf(
+  deps: ExecuteDeps,
+  delivery: Delivery,
+  msg: TaskMessage,
+  def: TaskDefinition | undefined,
+  now: number,
+): Promise<Outcome & { retry?: TaskMessage }> {
   if (!def) {
     const err = new NotRegisteredError(msg.task);
     deps.log.error(`Received unregistered task "${msg.task}" (id ${msg.id}); storing FAILURE. ${err.message}`);
-    return { status: "FAILURE", result: { exc_type: "NotRegistered", exc_message: [msg.task], exc_module: "celery.exceptions" }, traceback: null };
+    return {
+      status: "FAILURE",
+      result: { exc_type: "NotRegistered", exc_message: [msg.task], exc_module: "celery.exceptions" },
+      traceback: null,
+    };
   }
   if (msg.expires !== null && now >= msg.expires) {
     deps.log.warn(`Task ${msg.task}[${msg.id}] expired at ${new Date(msg.expires).toISOString()} before it started; marking REVOKED`);
-    return { status: "REVOKED", result: { exc_type: "TaskRevokedError", exc_message: ["expired"], exc_module: "celery.exceptions" }, traceback: null };
+    return {
+      status: "REVOKED",
+      result: { exc_type: "TaskRevokedError", exc_message: ["expired"], exc_module: "celery.exceptions" },
+      traceback: null,
+    };
   }
   const state: ContextState = {};
   const ctx = makeContext(
-    { id: msg.id, name: msg.task, retries: msg.retries, kwargs: msg.kwargs, queue: msg.queue, redelivered: delivery.redelivered, signal: deps.signal, beat: readBeatHeaders(msg.headers) },
+    {
+      id: msg.id,
+      name: msg.task,
+      retries: msg.retries,
+      kwargs: msg.kwargs,
+      queue: msg.queue,
+      redelivered: delivery.redelivered,
+      signal: deps.signal,
+      beat: readBeatHeaders(msg.headers),
+    },
     state,
   );
   const args = Object.keys(msg.kwargs).length > 0 ? [...msg.args, msg.kwargs] : msg.args;
@@ -110,7 +140,9 @@ async function outcomeOf(deps: ExecuteDeps, delivery: Delivery, msg: TaskMessage
   const links = (["callbacks", "errbacks", "chain", "chord"] as const).filter((k) => msg.embed[k] !== null && msg.embed[k] !== undefined);
   if (links.length > 0) {
     // Said out loud: a Celery canvas sent to an Ebb worker runs this task but not what it links to.
-    deps.log.warn(`Task ${msg.task}[${msg.id}] carries Celery canvas links (${links.join(", ")}) that Ebb workers do not run yet; route canvas workflows to Python workers`);
+    deps.log.warn(
+      `Task ${msg.task}[${msg.id}] carries Celery canvas links (${links.join(", ")}) that Ebb workers do not run yet; route canvas workflows to Python workers`,
+    );
   }
   try {
     const value = await runInContext(ctx, () => (def.handler as (...a: unknown[]) => unknown)(...args));
@@ -120,7 +152,13 @@ async function outcomeOf(deps: ExecuteDeps, delivery: Delivery, msg: TaskMessage
     const retry = error instanceof RetryRequest ? error : def.autoretry(error) ? new RetryRequest(null, error) : null;
     const cause = retry ? (retry.exc ?? error) : error;
     if (retry && !retriesExhausted(deps, msg, def, retry)) {
-      const delay = retryDelayMs({ retries: msg.retries, countdownMs: retry.countdownMs, baseMs: def.retryDelayMs ?? deps.config.retryDelayMs, backoff: def.retryBackoff, maxMs: def.retryBackoffMaxMs });
+      const delay = retryDelayMs({
+        retries: msg.retries,
+        countdownMs: retry.countdownMs,
+        baseMs: def.retryDelayMs ?? deps.config.retryDelayMs,
+        backoff: def.retryBackoff,
+        maxMs: def.retryBackoffMaxMs,
+      });
       deps.log.warn(`Task ${msg.task}[${msg.id}] retry ${msg.retries + 1} in ${delay} ms: ${describeError(cause)}`);
       const next: TaskMessage = { ...msg, retries: msg.retries + 1, eta: (await deps.broker.now()) + delay, parentId: msg.id };
       return { status: "RETRY", result: encodeException(cause), traceback: formatTraceback(cause), retry: next };

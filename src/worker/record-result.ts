@@ -40,7 +40,12 @@ export function isIgnored(msg: TaskMessage, def: TaskDefinition | undefined, con
 }
 
 /** Returns null when the outcome is (rightly) not stored. */
-export async function recordResult(deps: RecordDeps, msg: TaskMessage, def: TaskDefinition | undefined, outcome: Outcome): Promise<StoreOutcome | null> {
+export async function recordResult(
+  deps: RecordDeps,
+  msg: TaskMessage,
+  def: TaskDefinition | undefined,
+  outcome: Outcome,
+): Promise<StoreOutcome | null> {
   const ignored = isIgnored(msg, def, deps.config);
   const isError = outcome.status === "FAILURE" || outcome.status === "REVOKED";
   const storeErrors = def?.storeErrorsEvenIfIgnored ?? deps.config.storeErrorsEvenIfIgnored;
@@ -71,13 +76,20 @@ function extendedFields(msg: TaskMessage, workerName: string): ExtendedFields {
 }
 
 /** Pattern 3 from outside: resultExpires as a function of the result. A throwing function falls through to the next rule. */
-function dynamicFromFunction(deps: RecordDeps, msg: TaskMessage, def: TaskDefinition | undefined, outcome: Outcome): number | null | undefined {
+function dynamicFromFunction(
+  deps: RecordDeps,
+  msg: TaskMessage,
+  def: TaskDefinition | undefined,
+  outcome: Outcome,
+): number | null | undefined {
   if (!def?.resultExpiresFn || outcome.status !== "SUCCESS") return undefined;
   try {
     const value = def.resultExpiresFn(outcome.result, { taskId: msg.id });
     return parseDuration(value, { option: `resultExpires() of task "${msg.task}"` });
   } catch (e) {
-    deps.log.error(`resultExpires() of task "${msg.task}" failed for ${msg.id}: ${(e as Error).message}; using the next rule (call, task, tier, global)`);
+    deps.log.error(
+      `resultExpires() of task "${msg.task}" failed for ${msg.id}: ${(e as Error).message}; using the next rule (call, task, tier, global)`,
+    );
     return undefined;
   }
 }

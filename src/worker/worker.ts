@@ -65,14 +65,16 @@ export class Worker {
 
   constructor(deps: WorkerDeps, options: WorkerOptions = {}) {
     const concurrency = options.concurrency ?? 10;
-    if (!Number.isInteger(concurrency) || concurrency < 1) throw new TypeError(`Expected worker concurrency to be an integer >= 1, got ${concurrency}`);
+    if (!Number.isInteger(concurrency) || concurrency < 1)
+      throw new TypeError(`Expected worker concurrency to be an integer >= 1, got ${concurrency}`);
     this.#deps = deps;
     this.#concurrency = concurrency;
     this.#queues = options.queues && options.queues.length > 0 ? options.queues : [deps.config.defaultQueue];
     this.#fetchWaitMs = options.fetchWaitMs ?? 1_000;
     this.#maxHeld = options.maxHeld ?? 1_000;
     this.#prefetch = options.prefetch ?? concurrency;
-    if (!Number.isInteger(this.#prefetch) || this.#prefetch < 0) throw new TypeError(`Expected worker prefetch to be an integer >= 0, got ${this.#prefetch}`);
+    if (!Number.isInteger(this.#prefetch) || this.#prefetch < 0)
+      throw new TypeError(`Expected worker prefetch to be an integer >= 0, got ${this.#prefetch}`);
     this.#etaCheckMs = options.etaCheckMs ?? 1_000;
     if (!(this.#etaCheckMs > 0)) throw new TypeError(`Expected worker etaCheckMs to be a number > 0, got ${this.#etaCheckMs}`);
     this.#slots = new Slots(concurrency);
@@ -147,7 +149,11 @@ export class Worker {
         }
         let deliveries: Delivery[];
         try {
-          deliveries = await broker.fetch(this.#queues, room, { visibilityTimeoutMs: vt, waitMs: this.#fetchWaitMs, signal: this.#stopFetching.signal });
+          deliveries = await broker.fetch(this.#queues, room, {
+            visibilityTimeoutMs: vt,
+            waitMs: this.#fetchWaitMs,
+            signal: this.#stopFetching.signal,
+          });
           backoffMs = 0;
         } catch (e) {
           backoffMs = Math.min(30_000, backoffMs === 0 ? 500 : backoffMs * 2);
@@ -215,7 +221,9 @@ export class Worker {
         try {
           now = await broker.now();
         } catch (e) {
-          log.warn(`Could not read the clock of ${broker.url} while holding a message until its ETA: ${(e as Error).message}; trying again in ${this.#etaCheckMs} ms`);
+          log.warn(
+            `Could not read the clock of ${broker.url} while holding a message until its ETA: ${(e as Error).message}; trying again in ${this.#etaCheckMs} ms`,
+          );
           await delay(this.#etaCheckMs, this.#stopFetching.signal);
           continue;
         }

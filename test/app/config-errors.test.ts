@@ -82,17 +82,29 @@ describe("configuration errors name the option and the value", () => {
   // The brief asked for "on first use"; createApp now checks schemes up front (before any
   // connection is tried), which is earlier and better: the error surfaces where the URL is given.
   it('an unknown broker scheme "foo://x" is refused with an UnknownSchemeError naming the scheme and the known ones', async () => {
-    const err = await expectConfigError(() => createApp({ broker: "foo://x", backend: memUrl() }, { log: silentLogger }), '"foo://"', "broker", "memory://");
+    const err = await expectConfigError(
+      () => createApp({ broker: "foo://x", backend: memUrl() }, { log: silentLogger }),
+      '"foo://"',
+      "broker",
+      "memory://",
+    );
     expect(err).toBeInstanceOf(UnknownSchemeError);
   });
 
   it('an unknown backend scheme "bar://y" is refused the same way', async () => {
-    const err = await expectConfigError(() => createApp({ broker: memUrl(), backend: "bar://y" }, { log: silentLogger }), '"bar://"', "backend");
+    const err = await expectConfigError(
+      () => createApp({ broker: memUrl(), backend: "bar://y" }, { log: silentLogger }),
+      '"bar://"',
+      "backend",
+    );
     expect(err).toBeInstanceOf(UnknownSchemeError);
   });
 
   it("an unknown scheme from EBB_BROKER_URL is refused too", async () => {
-    await expectConfigError(() => createApp({ backend: memUrl() }, { log: silentLogger, env: { EBB_BROKER_URL: "foo://from-env" } }), "foo://");
+    await expectConfigError(
+      () => createApp({ backend: memUrl() }, { log: silentLogger, env: { EBB_BROKER_URL: "foo://from-env" } }),
+      "foo://",
+    );
   });
 
   it("an unknown broker scheme without a backend is refused at createApp, naming the scheme", async () => {
@@ -100,7 +112,10 @@ describe("configuration errors name the option and the value", () => {
   });
 
   it("secrets in a bad URL are not echoed", async () => {
-    const err = await expectConfigError(() => createApp({ broker: "foo://user:hunter2@host/0", backend: memUrl() }, { log: silentLogger }), "foo://");
+    const err = await expectConfigError(
+      () => createApp({ broker: "foo://user:hunter2@host/0", backend: memUrl() }, { log: silentLogger }),
+      "foo://",
+    );
     expect(err.message).not.toContain("hunter2");
     expect(err.message).toContain("user:***@host");
   });

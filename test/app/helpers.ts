@@ -29,7 +29,10 @@ export type ManualClock = ReturnType<typeof manualClock>;
  * An app whose own clock and whose memory stores share one manual clock: createApp({ clock })
  * hands an injected clock to the memory:// stores it opens (asserted here, and in clock.test.ts).
  */
-export async function clockedApp(config: AppConfig = {}, log: Logger = silentLogger): Promise<{ app: App; clock: ManualClock; broker: MemoryBroker; backend: MemoryBackend }> {
+export async function clockedApp(
+  config: AppConfig = {},
+  log: Logger = silentLogger,
+): Promise<{ app: App; clock: ManualClock; broker: MemoryBroker; backend: MemoryBackend }> {
   const clock = manualClock();
   const app = newApp({ clock, ...config }, log);
   const broker = (await app.broker()) as MemoryBroker;

@@ -38,10 +38,14 @@ describe("ignoreResult", () => {
   it("global ignoreResult: true — a plain task is not stored, a task with ignoreResult: false is", async () => {
     const { app, worker, ran, afterMarker } = await setup({ ignoreResult: true });
     const quiet = app.task("quiet", async () => void ran.push("quiet"));
-    const loud = app.task("loud", async () => {
-      ran.push("loud");
-      return "kept";
-    }, { ignoreResult: false });
+    const loud = app.task(
+      "loud",
+      async () => {
+        ran.push("loud");
+        return "kept";
+      },
+      { ignoreResult: false },
+    );
 
     const q = await quiet.delay();
     const l = await loud.delay();
@@ -55,10 +59,14 @@ describe("ignoreResult", () => {
 
   it("a task with ignoreResult: true is processed but not stored (stays PENDING)", async () => {
     const { app, worker, ran, afterMarker } = await setup();
-    const notify = app.task("notify", async (to: string) => {
-      ran.push(to);
-      return "sent";
-    }, { ignoreResult: true });
+    const notify = app.task(
+      "notify",
+      async (to: string) => {
+        ran.push(to);
+        return "sent";
+      },
+      { ignoreResult: true },
+    );
     const res = await notify.delay("ann@example.com");
     await afterMarker();
     expect(ran).toEqual(["ann@example.com"]);
@@ -82,10 +90,14 @@ describe("ignoreResult", () => {
 
   it("per call ignoreResult: false stores the result of a task that ignores results", async () => {
     const { app, ran, afterMarker } = await setup();
-    const t = app.task("t", async (n: number) => {
-      ran.push(`t${n}`);
-      return n * 10;
-    }, { ignoreResult: true });
+    const t = app.task(
+      "t",
+      async (n: number) => {
+        ran.push(`t${n}`);
+        return n * 10;
+      },
+      { ignoreResult: true },
+    );
     const stored = await t.applyAsync([1], { ignoreResult: false });
     expect(await stored.get({ timeoutMs: 15_000 })).toBe(10);
     const dropped = await t.applyAsync([2]);

@@ -49,6 +49,13 @@ await describeWithService("redis", "resultExtended on Redis: Celery's keys, with
 
     const raw = await rawValue(sum.id);
     expect(keysOf(raw)).toEqual(keysOf(readReference("result_values/result_extended_success_add.json")));
-    expect(JSON.parse(raw)).toMatchObject({ name: "probe.add", args: [2, 3], kwargs: {}, worker: worker.name, retries: 0, queue: "celery" });
+    expect(JSON.parse(raw)).toMatchObject({
+      name: "probe.add",
+      args: [2, 3],
+      kwargs: {},
+      worker: worker.name,
+      retries: 0,
+      queue: "celery",
+    });
   });
 });

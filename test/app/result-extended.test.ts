@@ -59,7 +59,14 @@ describe("resultExtended", () => {
     const { worker } = await startWorker(app);
     const res = await t.applyAsync([1, "x"], { kwargs: { k: [1, { n: null }] }, queue: "celery" });
     await res.get({ timeoutMs: 10_000 });
-    expect(extendedOf(await stored(app, res.id))).toEqual({ name: "echo", args: [1, "x"], kwargs: { k: [1, { n: null }] }, worker: worker.name, retries: 0, queue: "celery" });
+    expect(extendedOf(await stored(app, res.id))).toEqual({
+      name: "echo",
+      args: [1, "x"],
+      kwargs: { k: [1, { n: null }] },
+      worker: worker.name,
+      retries: 0,
+      queue: "celery",
+    });
   });
 
   it("a task's resultExtended overrides the app's, either way", async () => {
@@ -95,7 +102,11 @@ describe("resultExtended", () => {
     expect((await run.get({ timeoutMs: 20_000 })).archive.archived).toBe(2);
 
     const [file] = readdirSync(archiveDir).filter((f) => f.endsWith(".jsonl.gz"));
-    const lines = gunzipSync(readFileSync(join(archiveDir, file!))).toString("utf8").trim().split("\n").map((l) => JSON.parse(l) as Record<string, unknown>);
+    const lines = gunzipSync(readFileSync(join(archiveDir, file!)))
+      .toString("utf8")
+      .trim()
+      .split("\n")
+      .map((l) => JSON.parse(l) as Record<string, unknown>);
     const byId = new Map(lines.map((l) => [l.task_id, l]));
     expect(byId.get(p.id)).toMatchObject({ args: null, kwargs: null, name: null, worker: null });
     expect(JSON.stringify(byId.get(p.id))).not.toContain("carol@");

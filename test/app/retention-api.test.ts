@@ -50,7 +50,13 @@ describe("app.retention", () => {
   it("explains which rule gives a task its lifetime", async () => {
     const { app } = await clockedApp({ resultExpires: "12h" });
     app.task("tiered", async () => 1, { tier: "compliance" });
-    expect(app.retention.explain("tiered")).toMatchObject({ task: "tiered", tier: "compliance", expires: "90d", action: "archive", source: "tier" });
+    expect(app.retention.explain("tiered")).toMatchObject({
+      task: "tiered",
+      tier: "compliance",
+      expires: "90d",
+      action: "archive",
+      source: "tier",
+    });
     expect(app.retention.explain("unknown.task")).toMatchObject({ expires: "12h", source: "global" });
   });
 });
@@ -70,7 +76,9 @@ describe("the built-in celery.backend_cleanup task", () => {
     for (const r of done) await r.get({ timeoutMs: 10_000 });
     clock.advance(2 * 60_000);
 
-    const run = await app.sendTask<{ archive: { archived: number; file: string | null }; cleanup: { deleted: number } }>("celery.backend_cleanup");
+    const run = await app.sendTask<{ archive: { archived: number; file: string | null }; cleanup: { deleted: number } }>(
+      "celery.backend_cleanup",
+    );
     const summary = await run.get({ timeoutMs: 20_000 });
     expect(summary.archive.archived).toBe(2);
     expect(summary.cleanup.deleted).toBe(1);

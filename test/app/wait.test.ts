@@ -50,7 +50,10 @@ function withoutPolling(backend: ResultBackend): { waiting: Promise<void> } {
 async function woken<T>(get: Promise<T>): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
   const missed = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`get() was not woken within ${WAKE_DEADLINE_MS} ms: it would have slept out its poll`)), WAKE_DEADLINE_MS);
+    timer = setTimeout(
+      () => reject(new Error(`get() was not woken within ${WAKE_DEADLINE_MS} ms: it would have slept out its poll`)),
+      WAKE_DEADLINE_MS,
+    );
   });
   try {
     return await Promise.race([get, missed]);

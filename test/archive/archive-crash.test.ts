@@ -99,15 +99,24 @@ describe("archive --delete under SIGKILL (built CLI)", () => {
     const union = [...new Set([...now.stored, ...now.archived])].sort();
     expect(union.length, `store ∪ archive differs from the original set${at}`).toBe(original.length);
     expect(union, `store ∪ archive differs from the original set${at}`).toEqual(original);
-    expect(now.archived.filter((id) => !id.startsWith("t-")), `held or permanent results archived${at}`).toEqual([]);
+    expect(
+      now.archived.filter((id) => !id.startsWith("t-")),
+      `held or permanent results archived${at}`,
+    ).toEqual([]);
   }
 
-  it("leaves every result in the store or in a complete, verified archive, and a rerun finishes the job", { timeout: 170_000 }, async () => {
+  it("leaves every result in the store or in a complete, verified archive, and a rerun finishes the job", {
+    timeout: 170_000,
+  }, async () => {
     // The seed first, before anything can fail, so any failure can be replayed with EBB_CRASH_SEED.
     const seedValue = crashSeed();
-    process.stderr.write(`[archive-crash] seed ${seedValue} (replay: EBB_CRASH_SEED=${seedValue} npx vitest run test/archive/archive-crash.test.ts)\n`);
+    process.stderr.write(
+      `[archive-crash] seed ${seedValue} (replay: EBB_CRASH_SEED=${seedValue} npx vitest run test/archive/archive-crash.test.ts)\n`,
+    );
     // Not skipped when dist is missing: this is the must-show, so say what to do instead.
-    expect(existsSync(join(REPO, "dist/src/archive/archive-results.js")), "run `npm run build` first: this test runs the built CLI").toBe(true);
+    expect(existsSync(join(REPO, "dist/src/archive/archive-results.js")), "run `npm run build` first: this test runs the built CLI").toBe(
+      true,
+    );
     const random = rng(seedValue);
     const original = await seed();
     const entry = ebbEntry();
@@ -133,10 +142,12 @@ describe("archive --delete under SIGKILL (built CLI)", () => {
       let stderr = "";
       child.stderr.on("data", (d) => (stderr += d));
       let exitedCode: number | null | undefined;
-      const exited = new Promise<void>((resolve) => child.on("exit", (code) => {
+      const exited = new Promise<void>((resolve) =>
+        child.on("exit", (code) => {
           exitedCode = code;
           resolve();
-        }));
+        }),
+      );
       const started = performance.now();
       const reached = await step.wait(() => exitedCode !== undefined);
       const delay = step.delayMs();
@@ -145,7 +156,9 @@ describe("archive --delete under SIGKILL (built CLI)", () => {
       const killed = exitedCode === undefined && child.kill("SIGKILL");
       await exited;
       const now = await state();
-      log.push(`${step.aim}: ${killed ? `killed at ${Math.round(performance.now() - started)} ms` : `finished first (exit ${exitedCode}) ${stderr.trim()}`}, reached=${reached}, manifest=${inDelete}, stored=${now.stored.length}, archived=${now.archived.length}`);
+      log.push(
+        `${step.aim}: ${killed ? `killed at ${Math.round(performance.now() - started)} ms` : `finished first (exit ${exitedCode}) ${stderr.trim()}`}, reached=${reached}, manifest=${inDelete}, stored=${now.stored.length}, archived=${now.archived.length}`,
+      );
       // A kill in the middle of removing: the archive complete, some of its results gone from the store, some not.
       if (killed && inDelete && now.stored.length > 200 && now.stored.length < N + 200) deleteKills += 1;
       checkNothingLost(original, now, log);

@@ -90,7 +90,11 @@ describe("archive reruns after a crash", () => {
 
   it("writes no file when nothing matches", async () => {
     const { store, file, files } = await setup(0);
-    expect(await archiveResults(store, { to: file, olderThanMs: 0, delete: true, source: "test" })).toMatchObject({ archived: 0, file: null, sha256: null });
+    expect(await archiveResults(store, { to: file, olderThanMs: 0, delete: true, source: "test" })).toMatchObject({
+      archived: 0,
+      file: null,
+      sha256: null,
+    });
     expect(files()).toEqual([]);
   });
 });

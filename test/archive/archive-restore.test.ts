@@ -24,7 +24,11 @@ for (const kind of STORES) {
       const seed = [
         done("old-1", now, 40 * DAY, 30 * DAY),
         done("old-2", now, 35 * DAY, 90 * DAY, { tier: "compliance", action: "archive", result: [1, { deep: [null, 2.25] }] }),
-        done("old-fail", now, 31 * DAY, 30 * DAY, { status: "FAILURE", result: { exc_type: "ValueError", exc_message: ["bad"], exc_module: "builtins" }, traceback: "Traceback ..." }),
+        done("old-fail", now, 31 * DAY, 30 * DAY, {
+          status: "FAILURE",
+          result: { exc_type: "ValueError", exc_message: ["bad"], exc_module: "builtins" },
+          traceback: "Traceback ...",
+        }),
         done("old-held", now, 40 * DAY, 30 * DAY, { held: true }),
         done("old-permanent", now, 40 * DAY, null),
         done("young", now, HOUR, 30 * DAY),
@@ -45,7 +49,15 @@ for (const kind of STORES) {
       expect(out.sha256).toMatch(/^[0-9a-f]{64}$/);
       expect(await allIds(store)).toEqual(["old-held", "old-permanent", "running", "young"]);
       const manifest = JSON.parse(readFileSync(`${file}.manifest.json`, "utf8"));
-      expect(manifest).toMatchObject({ version: 1, file: "a.jsonl.gz", count: 3, sha256: out.sha256, members: 1, source: url, selection: { olderThanMs: 30 * DAY, delete: true } });
+      expect(manifest).toMatchObject({
+        version: 1,
+        file: "a.jsonl.gz",
+        count: 3,
+        sha256: out.sha256,
+        members: 1,
+        source: url,
+        selection: { olderThanMs: 30 * DAY, delete: true },
+      });
       expect(manifest.dateDoneFrom < manifest.dateDoneTo).toBe(true);
 
       for (const id of ["old-1", "old-2", "old-fail"]) {
@@ -61,10 +73,27 @@ for (const kind of STORES) {
     it("--dry-run counts per tier and writes and changes nothing", async () => {
       const { store, url, dir } = await mixed();
       const before = await allIds(store);
-      const run = await cli(["archive", "--older-than", "30d", "--to", join(dir, "a.jsonl.gz"), "--delete", "--dry-run", "--backend", url, "--json"]);
+      const run = await cli([
+        "archive",
+        "--older-than",
+        "30d",
+        "--to",
+        join(dir, "a.jsonl.gz"),
+        "--delete",
+        "--dry-run",
+        "--backend",
+        url,
+        "--json",
+      ]);
       expect(run.code, run.stderr).toBe(0);
       const out = JSON.parse(run.stdout);
-      expect(out).toMatchObject({ archived: 3, deleted: 3, sha256: null, dryRun: true, byTier: { none: { count: 2 }, compliance: { count: 1 } } });
+      expect(out).toMatchObject({
+        archived: 3,
+        deleted: 3,
+        sha256: null,
+        dryRun: true,
+        byTier: { none: { count: 2 }, compliance: { count: 1 } },
+      });
       expect(out.bytes).toBeGreaterThan(0);
       expect(readdirSync(dir).filter((n) => n.startsWith("a.jsonl.gz"))).toEqual([]);
       expect(await allIds(store)).toEqual(before);
@@ -94,7 +123,11 @@ for (const kind of STORES) {
       expect(await allIds(store)).toEqual(["old-held", "old-permanent", "running", "young"]);
       const third = await archiveResults(store, { to: file, olderThanMs: 30 * DAY, delete: true, source: "test" });
       expect(third).toMatchObject({ archived: 3, deleted: 0, kept: 0, resumed: true });
-      expect(readdirSync(dir).filter((n) => n.startsWith("a.jsonl.gz")).sort()).toEqual(["a.jsonl.gz", "a.jsonl.gz.idx", "a.jsonl.gz.manifest.json"]);
+      expect(
+        readdirSync(dir)
+          .filter((n) => n.startsWith("a.jsonl.gz"))
+          .sort(),
+      ).toEqual(["a.jsonl.gz", "a.jsonl.gz.idx", "a.jsonl.gz.manifest.json"]);
     });
 
     it("a result that changed after the scan stays in the store, and is counted as kept", async () => {
@@ -115,7 +148,14 @@ for (const kind of STORES) {
       const first = await restoreResults(file, { into: store, resultExpiresMs: 2 * HOUR });
       expect(first).toMatchObject({ found: 3, restored: 3, present: 0, bad: 0 });
       const back = (await store.read("old-2"))!;
-      expect(back).toMatchObject({ expiresAt: now + 2 * HOUR, tier: "compliance", action: "archive", held: false, archived: false, dateDone: seed[1]!.dateDone });
+      expect(back).toMatchObject({
+        expiresAt: now + 2 * HOUR,
+        tier: "compliance",
+        action: "archive",
+        held: false,
+        archived: false,
+        dateDone: seed[1]!.dateDone,
+      });
       expect(JSON.stringify(back.result)).toBe(resultOf(seed, "old-2"));
       const again = await restoreResults(file, { into: store, resultExpiresMs: null });
       expect(again).toMatchObject({ found: 3, restored: 0, present: 3 });
@@ -163,14 +203,26 @@ describe("archive CLI input", () => {
     const s = scratch();
     try {
       const file = join(s.dir, "bad.jsonl.gz");
-      const good = (id: string) => JSON.stringify({ task_id: id, status: "SUCCESS", result: { id }, date_done: "2026-01-01T00:00:00.000000+00:00" });
+      const good = (id: string) =>
+        JSON.stringify({ task_id: id, status: "SUCCESS", result: { id }, date_done: "2026-01-01T00:00:00.000000+00:00" });
       writeFileSync(file, Buffer.concat([gzipSync(`${good("a")}\n{"task_id": tru\n`), gzipSync(`${good("b")}\n`)]));
       const run = await cli(["restore", file]);
       expect(run.code).toBe(65);
-      expect(run.stdout.trim().split("\n").map((l) => JSON.parse(l).task_id)).toEqual(["a", "b"]);
+      expect(
+        run.stdout
+          .trim()
+          .split("\n")
+          .map((l) => JSON.parse(l).task_id),
+      ).toEqual(["a", "b"]);
       expect(run.stderr).toMatch(/bad\.jsonl\.gz line 2: not JSON/);
       const json = JSON.parse((await cli(["restore", file, "--json"])).stdout);
-      expect(json).toMatchObject({ found: 2, restored: 0, bad: 1, truncated: false, errors: [{ file: "bad.jsonl.gz", line: 2, member: null }] });
+      expect(json).toMatchObject({
+        found: 2,
+        restored: 0,
+        bad: 1,
+        truncated: false,
+        errors: [{ file: "bad.jsonl.gz", line: 2, member: null }],
+      });
       expect((await cli(["restore", file, "--task-id", "zzz", "--json"])).code).toBe(65);
     } finally {
       s.cleanup();

@@ -20,7 +20,16 @@ describe("ebb result on a result archive --delete removed", () => {
     file = join(dir, "old.jsonl.gz");
     // Done two hours ago, living 30 days: far from expiring when it is archived away.
     const store = new SqliteBackend({ url: db, clock: manualClock(Date.now() - 2 * H) });
-    await store.store({ taskId: "gone-early", status: "SUCCESS", result: 7, traceback: null, children: [], lifetimeMs: 30 * 24 * H, tier: null, action: "delete" });
+    await store.store({
+      taskId: "gone-early",
+      status: "SUCCESS",
+      result: 7,
+      traceback: null,
+      children: [],
+      lifetimeMs: 30 * 24 * H,
+      tier: null,
+      action: "delete",
+    });
     await store.close();
     const archived = await ebb(["archive", "--older-than", "1h", "--to", file, "--delete", "--backend", db, "--json"]);
     expect(archived.code, archived.stderr).toBe(0);

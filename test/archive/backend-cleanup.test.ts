@@ -32,7 +32,10 @@ describe("celery.backend_cleanup", () => {
     ]) {
       await store.put(r, { replace: false });
     }
-    const archives = () => readdirSync(join(s.dir, "archive")).filter((n) => n.endsWith(".jsonl.gz")).sort();
+    const archives = () =>
+      readdirSync(join(s.dir, "archive"))
+        .filter((n) => n.endsWith(".jsonl.gz"))
+        .sort();
     const archivedIds = async () => {
       const ids: string[] = [];
       for (const f of archives()) await restoreResults(join(s.dir, "archive", f), { onEntry: (e) => ids.push(e.line.task_id) });

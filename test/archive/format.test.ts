@@ -3,7 +3,15 @@ import { readFileSync, rmSync, statSync, truncateSync, writeFileSync } from "nod
 import { join } from "node:path";
 import { gunzipSync, gzipSync } from "node:zlib";
 import { afterEach, describe, expect, it } from "vitest";
-import { encodeMember, hashTaskId, indexHeader, indexTrailer, mayHold, readIndex, type IndexMember } from "../../src/archive/archive-index.js";
+import {
+  encodeMember,
+  hashTaskId,
+  indexHeader,
+  indexTrailer,
+  mayHold,
+  readIndex,
+  type IndexMember,
+} from "../../src/archive/archive-index.js";
 import { toArchiveLine, type ArchiveLine } from "../../src/archive/archive-line.js";
 import { readArchive } from "../../src/archive/archive-reader.js";
 import { archiveResults } from "../../src/archive/archive-results.js";
@@ -27,12 +35,17 @@ function dir(): string {
 }
 
 function lines(n: number): ArchiveLine[] {
-  return Array.from({ length: n }, (_, i) => toArchiveLine({ ...done(`id-${i}`, NOW, DAY, DAY), bytes: 0, origin: "ebb", archived: false }, "2026-01-01T00:00:00.000000+00:00"));
+  return Array.from({ length: n }, (_, i) =>
+    toArchiveLine({ ...done(`id-${i}`, NOW, DAY, DAY), bytes: 0, origin: "ebb", archived: false }, "2026-01-01T00:00:00.000000+00:00"),
+  );
 }
 
 async function write(file: string, all: ArchiveLine[]): Promise<WrittenArchive> {
   const w = await ArchiveWriter.create(file, `${file}.idx`);
-  await w.add(all, all.map(() => NOW - DAY));
+  await w.add(
+    all,
+    all.map(() => NOW - DAY),
+  );
   return w.finish();
 }
 
@@ -48,7 +61,11 @@ describe("archive format", () => {
     const written = await write(file, lines(2500));
     expect(written).toMatchObject({ count: 2500, members: 3, bytes: statSync(file).size });
     const ms = await members(`${file}.idx`);
-    expect(ms.map((m) => [m.firstLine, m.lineCount])).toEqual([[1, 1000], [1001, 1000], [2001, 500]]);
+    expect(ms.map((m) => [m.firstLine, m.lineCount])).toEqual([
+      [1, 1000],
+      [1001, 1000],
+      [2001, 500],
+    ]);
     expect(ms[1]!.offset).toBe(ms[0]!.length);
     // Each member alone is a whole gzip file.
     const second = readFileSync(file).subarray(ms[1]!.offset, ms[1]!.offset + ms[1]!.length);
@@ -61,10 +78,24 @@ describe("archive format", () => {
   it("is one valid .gz file: zcat and node's gunzip read every line", async () => {
     const file = join(dir(), "a.jsonl.gz");
     await write(file, lines(2345));
-    expect(execFileSync("sh", ["-c", `zcat '${file}' | wc -l`]).toString().trim()).toBe("2345");
+    expect(
+      execFileSync("sh", ["-c", `zcat '${file}' | wc -l`])
+        .toString()
+        .trim(),
+    ).toBe("2345");
     const text = gunzipSync(readFileSync(file)).toString();
-    const parsed = text.trimEnd().split("\n").map((l) => JSON.parse(l) as ArchiveLine);
-    expect(parsed[2344]).toMatchObject({ task_id: "id-2344", status: "SUCCESS", date_done: "2025-12-31T00:00:00.000000+00:00", expires_at: "2026-01-01T00:00:00.000000+00:00", tier: null, origin: "ebb" });
+    const parsed = text
+      .trimEnd()
+      .split("\n")
+      .map((l) => JSON.parse(l) as ArchiveLine);
+    expect(parsed[2344]).toMatchObject({
+      task_id: "id-2344",
+      status: "SUCCESS",
+      date_done: "2025-12-31T00:00:00.000000+00:00",
+      expires_at: "2026-01-01T00:00:00.000000+00:00",
+      tier: null,
+      origin: "ebb",
+    });
     expect(Object.keys(parsed[0]!).slice(0, 5)).toEqual(["task_id", "name", "status", "result", "date_done"]);
   });
 
@@ -80,7 +111,9 @@ describe("archive format", () => {
     writeFileSync(file, bytes);
     const items = [];
     for await (const item of readArchive(file, { indexPath: `${file}.idx`, taskId: "id-3456" })) items.push(item);
-    expect(items).toEqual([expect.objectContaining({ kind: "entry", lineNo: 3457, member: 4, line: expect.objectContaining({ task_id: "id-3456" }) })]);
+    expect(items).toEqual([
+      expect.objectContaining({ kind: "entry", lineNo: 3457, member: 4, line: expect.objectContaining({ task_id: "id-3456" }) }),
+    ]);
   });
 
   it("verification fails when a byte on disk differs from what was written", async () => {
@@ -116,7 +149,11 @@ describe("reading damaged archives", () => {
   it("reports a bad JSON line and a line without task_id by file, line and member; the rest restores", async () => {
     const file = join(dir(), "bad.jsonl.gz");
     const good = lines(5).map((l) => JSON.stringify(l));
-    craft(file, [[good[0]!, good[1]!], [good[2]!, '{"task_id":"id-x", "status": "SUC', JSON.stringify({ status: "SUCCESS", result: 1 }), good[3]!], [good[4]!]]);
+    craft(file, [
+      [good[0]!, good[1]!],
+      [good[2]!, '{"task_id":"id-x", "status": "SUC', JSON.stringify({ status: "SUCCESS", result: 1 }), good[3]!],
+      [good[4]!],
+    ]);
     const store = new MemoryBackend({ clock: manualClock(NOW) });
     const problems: unknown[] = [];
     const out = await restoreResults(file, { into: store, onProblem: (p) => problems.push(p) });
@@ -155,7 +192,10 @@ describe("reading damaged archives", () => {
   it("reports a manifest whose sha256 the file no longer matches", async () => {
     const file = join(dir(), "m.jsonl.gz");
     const written = await write(file, lines(10));
-    writeFileSync(`${file}.manifest.json`, JSON.stringify({ version: 1, file: "m.jsonl.gz", count: 10, sha256: "0".repeat(64), index: written.index }));
+    writeFileSync(
+      `${file}.manifest.json`,
+      JSON.stringify({ version: 1, file: "m.jsonl.gz", count: 10, sha256: "0".repeat(64), index: written.index }),
+    );
     const out = await restoreResults(file, {});
     expect(out.manifest).toEqual({ sha256Ok: false, expected: "0".repeat(64), actual: written.sha256 });
     expect(out.found).toBe(10);
@@ -203,4 +243,3 @@ describe("reading damaged archives", () => {
     expect(out.manifest).toMatchObject({ sha256Ok: false, problem: expect.stringMatching(/not JSON/) });
   });
 });
-

@@ -13,14 +13,30 @@ const T0 = Date.UTC(2026, 0, 1, 12, 0, 0);
 
 /** Everything in the queue, decoded, oldest first. */
 async function drain(broker: MemoryBroker, queue = "celery") {
-  const out: Array<{ id: string; task: string; entry: string; tick: number; catchUp: boolean; expires: number | null; kwargs: Record<string, unknown> }> = [];
+  const out: Array<{
+    id: string;
+    task: string;
+    entry: string;
+    tick: number;
+    catchUp: boolean;
+    expires: number | null;
+    kwargs: Record<string, unknown>;
+  }> = [];
   for (;;) {
     const got = await broker.fetch([queue], 1000, { visibilityTimeoutMs: 60_000, waitMs: 0 });
     if (got.length === 0) return out;
     for (const d of got) {
       const m = decodeTaskMessage(d.message!, d.queue);
       const b = readBeatHeaders(m.headers)!;
-      out.push({ id: m.id, task: m.task, entry: b.entry, tick: b.tick.getTime(), catchUp: b.catchUp, expires: m.expires, kwargs: m.kwargs });
+      out.push({
+        id: m.id,
+        task: m.task,
+        entry: b.entry,
+        tick: b.tick.getTime(),
+        catchUp: b.catchUp,
+        expires: m.expires,
+        kwargs: m.kwargs,
+      });
       await broker.ack(d);
     }
   }
@@ -63,7 +79,9 @@ describe("beat on one store: any number of beats, each tick sent once", () => {
   });
 
   it("a beat that dies between claim and send leaves the fire unsent; another beat sends it under the same key, once", async () => {
-    const { app, clock, broker } = await clockedApp({ beatSchedule: { e: { task: "t", schedule: every("10s") }, "celery.backend_cleanup": null } });
+    const { app, clock, broker } = await clockedApp({
+      beatSchedule: { e: { task: "t", schedule: every("10s") }, "celery.backend_cleanup": null },
+    });
     app.task("t", async () => 1);
     clock.set(T0 + 5_000);
     const dying = await app.beat();
@@ -88,7 +106,14 @@ describe("beat on one store: any number of beats, each tick sent once", () => {
     clock.advance(5_000);
     expect((await other.tick()).resent).toBe(1);
     // The first beat's late resend is deduped by the broker under the fire's key.
-    await broker.publishOnce(fireKey("e", T0 + 10_000), parseTransportMessage(unsent[0]!.message.raw), { queue: "celery", priority: 0, availableAt: null }, 60_000).then((published) => expect(published).toBe(false));
+    await broker
+      .publishOnce(
+        fireKey("e", T0 + 10_000),
+        parseTransportMessage(unsent[0]!.message.raw),
+        { queue: "celery", priority: 0, availableAt: null },
+        60_000,
+      )
+      .then((published) => expect(published).toBe(false));
     const sent = await drain(broker);
     expect(sent.map((s) => [s.tick, s.id])).toEqual([[T0 + 10_000, unsent[0]!.taskId]]);
     expect(await store.unsent(0, clock(), 10)).toEqual([]);
@@ -126,7 +151,16 @@ describe("beat on one store: any number of beats, each tick sent once", () => {
 
   it("sends each message as the entry says: args, kwargs, queue, priority, and expires counted from the send", async () => {
     const { app, clock, broker } = await clockedApp({
-      beatSchedule: { e: { task: "t", schedule: every("1m"), args: [1, 2], kwargs: { k: "v" }, options: { queue: "periodic", priority: 5, expires: "30s" } }, "celery.backend_cleanup": null },
+      beatSchedule: {
+        e: {
+          task: "t",
+          schedule: every("1m"),
+          args: [1, 2],
+          kwargs: { k: "v" },
+          options: { queue: "periodic", priority: 5, expires: "30s" },
+        },
+        "celery.backend_cleanup": null,
+      },
     });
     app.task("t", async () => 1);
     clock.set(T0 + 1_000);
@@ -137,7 +171,12 @@ describe("beat on one store: any number of beats, each tick sent once", () => {
     const got = await broker.fetch(["periodic"], 10, { visibilityTimeoutMs: 1_000, waitMs: 0 });
     expect(got).toHaveLength(1);
     const m = decodeTaskMessage(got[0]!.message!, got[0]!.queue);
-    expect({ args: m.args, kwargs: m.kwargs, priority: m.priority, expires: m.expires }).toEqual({ args: [1, 2], kwargs: { k: "v" }, priority: 5, expires: T0 + 60_000 + 30_000 });
+    expect({ args: m.args, kwargs: m.kwargs, priority: m.priority, expires: m.expires }).toEqual({
+      args: [1, 2],
+      kwargs: { k: "v" },
+      priority: 5,
+      expires: T0 + 60_000 + 30_000,
+    });
   });
 
   it("stop() ends the loop at once, cutting its sleep short", async () => {
@@ -147,7 +186,10 @@ describe("beat on one store: any number of beats, each tick sent once", () => {
     const beat = await app.beat({ maxSleepMs: 3_600_000 });
     const running = beat.start();
     await expect.poll(async () => (await (await app.scheduleStore()).states(["e"])).size).toBe(1);
-    const stopped = beat.stop().then(() => running).then(() => "stopped");
+    const stopped = beat
+      .stop()
+      .then(() => running)
+      .then(() => "stopped");
     const late = new Promise((r) => setTimeout(() => r("still running after 2 s"), 2_000).unref());
     expect(await Promise.race([stopped, late])).toBe("stopped");
   });
@@ -156,7 +198,16 @@ describe("beat on one store: any number of beats, each tick sent once", () => {
 describe("ebb.cleanup takes { tier, olderThan, dryRun }", () => {
   it("a dry run removes nothing and is recorded as one", async () => {
     const { app, backend, clock } = await clockedApp({ beatSchedule: { "celery.backend_cleanup": null } });
-    await backend.store({ taskId: "old", status: "SUCCESS", result: 1, traceback: null, children: [], lifetimeMs: 1_000, tier: "api", action: "delete" });
+    await backend.store({
+      taskId: "old",
+      status: "SUCCESS",
+      result: 1,
+      traceback: null,
+      children: [],
+      lifetimeMs: 1_000,
+      tier: "api",
+      action: "delete",
+    });
     clock.advance(5_000);
     await startWorker(app);
     const res = await app.sendTask("ebb.cleanup", [], { kwargs: { tier: "api", dryRun: true } });
@@ -173,7 +224,16 @@ describe("ebb.cleanup takes { tier, olderThan, dryRun }", () => {
     [{ tier: "api", days: 3 }, /unexpected keyword argument\(s\) "days"; it takes tier, olderThan and dryRun/],
   ])("bad kwargs %j end in FAILURE naming the problem and remove nothing", async (kwargs, message) => {
     const { app, backend, clock } = await clockedApp({ beatSchedule: { "celery.backend_cleanup": null } });
-    await backend.store({ taskId: "old", status: "SUCCESS", result: 1, traceback: null, children: [], lifetimeMs: 1_000, tier: "api", action: "delete" });
+    await backend.store({
+      taskId: "old",
+      status: "SUCCESS",
+      result: 1,
+      traceback: null,
+      children: [],
+      lifetimeMs: 1_000,
+      tier: "api",
+      action: "delete",
+    });
     clock.advance(5_000);
     await startWorker(app);
     const res = await app.sendTask("ebb.cleanup", [], { kwargs });
@@ -199,15 +259,21 @@ describe("the built-in cleanup entry", () => {
   it("is in every app's schedule, daily at 04:00 in the app's time zone, its message expiring after 12 hours, as Celery installs it", async () => {
     const { app } = await clockedApp({ timezone: "Europe/Berlin" });
     const [cleanup] = app.config.beatSchedule;
-    expect(cleanup).toMatchObject({ name: "celery.backend_cleanup", task: "celery.backend_cleanup", timezone: "Europe/Berlin", options: { expires: "12h" } });
+    expect(cleanup).toMatchObject({
+      name: "celery.backend_cleanup",
+      task: "celery.backend_cleanup",
+      timezone: "Europe/Berlin",
+      options: { expires: "12h" },
+    });
     expect(String(cleanup!.schedule)).toBe('crontab(minute="0", hour="4")');
     expect(new Date(cleanup!.ticks.next(Date.UTC(2026, 5, 1))!).toISOString()).toBe("2026-06-01T02:00:00.000Z");
   });
 
   it("can be moved, or removed with null", async () => {
     const moved = (await clockedApp({ beatSchedule: { "celery.backend_cleanup": { schedule: every("10s") } } })).app.config.beatSchedule;
-    expect(moved.map((e) => [e.name, e.task, String(e.schedule)])).toEqual([["celery.backend_cleanup", "celery.backend_cleanup", 'every("10s")']]);
+    expect(moved.map((e) => [e.name, e.task, String(e.schedule)])).toEqual([
+      ["celery.backend_cleanup", "celery.backend_cleanup", 'every("10s")'],
+    ]);
     expect((await clockedApp({ beatSchedule: { "celery.backend_cleanup": null } })).app.config.beatSchedule).toEqual([]);
   });
 });
-

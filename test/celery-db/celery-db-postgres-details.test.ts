@@ -14,7 +14,8 @@ const HOUR_S = 3_600;
 
 async function scanAll(store: CeleryDbBackend, doneBy?: number): Promise<ResultRecord[]> {
   const out: ResultRecord[] = [];
-  for await (const batch of store.scan({ batchSize: 50, includeHeld: true, ...(doneBy === undefined ? {} : { doneBy }) })) out.push(...batch);
+  for await (const batch of store.scan({ batchSize: 50, includeHeld: true, ...(doneBy === undefined ? {} : { doneBy }) }))
+    out.push(...batch);
   return out.sort((a, b) => a.taskId.localeCompare(b.taskId));
 }
 
@@ -39,7 +40,10 @@ await describeCeleryDb("celery database backend on PostgreSQL: time zones and ba
         expect((await probe.query<{ TimeZone: string }>("SHOW TimeZone")).rows[0]!.TimeZone).toBe(zone);
         await probe.end();
         const now = await store.now();
-        seen[zone] = { done: (await scanAll(store)).map((r) => r.dateDone), old: (await scanAll(store, now - 24 * HOUR_S * 1000)).map((r) => r.taskId) };
+        seen[zone] = {
+          done: (await scanAll(store)).map((r) => r.dateDone),
+          old: (await scanAll(store, now - 24 * HOUR_S * 1000)).map((r) => r.taskId),
+        };
       } finally {
         await store.close();
       }
@@ -53,8 +57,12 @@ await describeCeleryDb("celery database backend on PostgreSQL: time zones and ba
     await db.store(Array.from({ length: 60 }, (_, i) => ({ id: `b-${i}`, state: "SUCCESS", result: i, age_seconds: 2 * 24 * HOUR_S })));
     const table = `${db.schema}.celery_taskmeta`;
     await db.sql(`CREATE TABLE ${db.schema}.delete_log (n int)`);
-    await db.sql(`CREATE FUNCTION ${db.schema}.log_delete() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN INSERT INTO ${db.schema}.delete_log SELECT count(*) FROM old_rows; RETURN NULL; END $$`);
-    await db.sql(`CREATE TRIGGER log_delete AFTER DELETE ON ${table} REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION ${db.schema}.log_delete()`);
+    await db.sql(
+      `CREATE FUNCTION ${db.schema}.log_delete() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN INSERT INTO ${db.schema}.delete_log SELECT count(*) FROM old_rows; RETURN NULL; END $$`,
+    );
+    await db.sql(
+      `CREATE TRIGGER log_delete AFTER DELETE ON ${table} REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION ${db.schema}.log_delete()`,
+    );
     const store = await new CeleryDbBackend({ url: db.ebbUrl, removeBatchSize: 25 }).connect();
     try {
       const old = await scanAll(store, (await store.now()) - 24 * HOUR_S * 1000);

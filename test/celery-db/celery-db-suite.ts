@@ -27,7 +27,8 @@ export function celeryDbSuite(engine: string, make: () => Promise<CeleryDb>): vo
       for await (const batch of store.scan({ batchSize: 3, ...query })) out.push(...batch);
       return out.sort((a, b) => a.taskId.localeCompare(b.taskId));
     }
-    const rawResult = async (id: string) => (await db.sql<{ result: Buffer }>("SELECT result FROM celery_taskmeta WHERE task_id = $1", [id]))[0]?.result;
+    const rawResult = async (id: string) =>
+      (await db.sql<{ result: Buffer }>("SELECT result FROM celery_taskmeta WHERE task_id = $1", [id]))[0]?.result;
 
     beforeEach(async () => {
       db = await make();
@@ -54,9 +55,20 @@ export function celeryDbSuite(engine: string, make: () => Promise<CeleryDb>): vo
       expect(ok.kind).toBe("found");
       const okResult = ok.kind === "found" ? ok.result : null;
       const pickle = (await rawResult("ok"))!.toString("base64");
-      expect(okResult).toMatchObject({ taskId: "ok", status: "SUCCESS", result: { pickle_base64: pickle }, expiresAt: null, tier: null, held: false });
+      expect(okResult).toMatchObject({
+        taskId: "ok",
+        status: "SUCCESS",
+        result: { pickle_base64: pickle },
+        expiresAt: null,
+        tier: null,
+        held: false,
+      });
       expect(okResult!.dateDone).toBe(parseCeleryTime(python.get("ok")!.date_done!, "python"));
-      expect(await ebb.read("failed")).toMatchObject({ status: "FAILURE", traceback: expect.stringContaining("ValueError"), origin: "celery" });
+      expect(await ebb.read("failed")).toMatchObject({
+        status: "FAILURE",
+        traceback: expect.stringContaining("ValueError"),
+        origin: "celery",
+      });
       expect(await ebb.read("running")).toMatchObject({ status: "STARTED", dateDone: null });
       expect(await ebb.read("ext")).toMatchObject({ ...EXTENDED, status: "SUCCESS" });
       expect(python.get("ext")).toMatchObject(EXTENDED);
@@ -124,7 +136,11 @@ export function celeryDbSuite(engine: string, make: () => Promise<CeleryDb>): vo
       const outcome = await ebb.remove(scanned, { remember: false });
       expect(outcome.kept.sort()).toEqual(["failed", "ok"]);
       expect(outcome.removed.sort()).toEqual(["ext", "old-1", "old-2"]);
-      expect(await all()).toEqual([expect.objectContaining({ taskId: "again" }), expect.objectContaining({ taskId: "failed" }), expect.objectContaining({ taskId: "running" })]);
+      expect(await all()).toEqual([
+        expect.objectContaining({ taskId: "again" }),
+        expect.objectContaining({ taskId: "failed" }),
+        expect.objectContaining({ taskId: "running" }),
+      ]);
       expect(await ebb.read("ok")).toMatchObject({ held: true });
       expect(await ebb.setHeld("ok", false)).toBe(true);
       expect(await ebb.setHeld("nobody", true)).toBe(false);
@@ -150,7 +166,9 @@ export function celeryDbSuite(engine: string, make: () => Promise<CeleryDb>): vo
     });
 
     it("refuses to store: Celery's table is written by Celery", async () => {
-      const error = await ebb.store({ taskId: "x", status: "SUCCESS", result: 1, traceback: null, children: [], lifetimeMs: null, tier: null, action: "delete" }).catch((e: unknown) => e);
+      const error = await ebb
+        .store({ taskId: "x", status: "SUCCESS", result: 1, traceback: null, children: [], lifetimeMs: null, tier: null, action: "delete" })
+        .catch((e: unknown) => e);
       expect(error).toBeInstanceOf(ConfigError);
       expect((error as Error).message).toContain("written by Celery");
     });
@@ -183,7 +201,11 @@ export function celeryTableConformance(engine: string, template: () => Promise<C
       await tmpl.sql(`CREATE SEQUENCE ${copy}.task_id_sequence`);
       await tmpl.sql(`CREATE TABLE ${copy}.celery_taskmeta (LIKE ${tmpl.schema}.celery_taskmeta INCLUDING ALL)`);
       const clock = manualClock(Date.UTC(2026, 10, 24));
-      const store = await new CeleryDbBackend({ url: tmpl.ebbUrl.replace(`schema=${tmpl.schema}`, `schema=${copy}`), clock, resultExpiresMs: null }).connect();
+      const store = await new CeleryDbBackend({
+        url: tmpl.ebbUrl.replace(`schema=${tmpl.schema}`, `schema=${copy}`),
+        clock,
+        resultExpiresMs: null,
+      }).connect();
       return { store, clock, seed: celerySeeder(store, clock), cleanup: async () => void (await tmpl.sql(`DROP SCHEMA ${copy} CASCADE`)) };
     },
     { tiers: false, tombstones: false, perResultExpiry: false, bulkExpiry: false, ebbResults: false },

@@ -13,7 +13,10 @@ import { ConfigError, StoreUnavailableError } from "../../src/errors.js";
 
 describe("Celery database URLs", () => {
   it("reads SQLAlchemy's slashes: three relative to the working directory, four absolute", () => {
-    expect(parseCeleryDbUrl("db+sqlite:///results/celery.db")).toMatchObject({ kind: "sqlite", path: resolve(process.cwd(), "results/celery.db") });
+    expect(parseCeleryDbUrl("db+sqlite:///results/celery.db")).toMatchObject({
+      kind: "sqlite",
+      path: resolve(process.cwd(), "results/celery.db"),
+    });
     expect(parseCeleryDbUrl("db+sqlite:////var/lib/celery.db")).toMatchObject({ kind: "sqlite", path: "/var/lib/celery.db" });
     expect(parseCeleryDbUrl("db+sqlite:////var/lib/celery.db?timeout=20")).toMatchObject({ path: "/var/lib/celery.db" });
     expect(() => parseCeleryDbUrl("db+sqlite://")).toThrow(ConfigError);
@@ -21,7 +24,9 @@ describe("Celery database URLs", () => {
   });
 
   it("takes schema and result_expires for itself and passes the rest of a PostgreSQL URL on", () => {
-    expect(parseCeleryDbUrl("db+postgresql://celery:s3cret@db.example:5433/results?schema=celery_probe&sslmode=require&result_expires=86400")).toEqual({
+    expect(
+      parseCeleryDbUrl("db+postgresql://celery:s3cret@db.example:5433/results?schema=celery_probe&sslmode=require&result_expires=86400"),
+    ).toEqual({
       kind: "postgres",
       connectionString: "postgresql://celery:s3cret@db.example:5433/results?sslmode=require",
       schema: "celery_probe",
@@ -29,7 +34,11 @@ describe("Celery database URLs", () => {
       resultExpiresMs: 86_400_000,
     });
     // Without the parameter, Celery's own default applies: 1 day.
-    expect(parseCeleryDbUrl("db+postgresql+psycopg2://u@h/d")).toMatchObject({ connectionString: "postgresql://u@h/d", schema: null, resultExpiresMs: 86_400_000 });
+    expect(parseCeleryDbUrl("db+postgresql+psycopg2://u@h/d")).toMatchObject({
+      connectionString: "postgresql://u@h/d",
+      schema: null,
+      resultExpiresMs: 86_400_000,
+    });
     expect(parseCeleryDbUrl("db+sqlite:///c.db?result_expires=never")).toMatchObject({ resultExpiresMs: null });
     expect(parseCeleryDbUrl("db+sqlite:///c.db?result_expires=2d")).toMatchObject({ resultExpiresMs: 2 * 86_400_000 });
     expect(() => parseCeleryDbUrl("db+postgresql://u@h/d?result_expires=-1")).toThrow(/result_expires.*seconds, a duration/);
@@ -38,7 +47,8 @@ describe("Celery database URLs", () => {
   });
 
   it("is picked by scheme; Ebb's own stores stay sqlite:// and postgresql://", () => {
-    for (const url of ["db+sqlite:///x.db", "db+postgresql://u@h/d", "db+postgresql+psycopg2://u@h/d"]) expect(() => checkBackendUrl(url)).not.toThrow();
+    for (const url of ["db+sqlite:///x.db", "db+postgresql://u@h/d", "db+postgresql+psycopg2://u@h/d"])
+      expect(() => checkBackendUrl(url)).not.toThrow();
   });
 });
 

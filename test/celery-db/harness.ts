@@ -21,11 +21,17 @@ let probe: { ok: boolean; reason: string } | undefined;
 
 function pythonCeleryDb(): { ok: boolean; reason: string } {
   if (!probe) {
-    const r = spawnSync(PY, ["-c", "import celery, sqlalchemy, psycopg2; print(celery.__version__, sqlalchemy.__version__)"], { encoding: "utf8", timeout: 30_000 });
+    const r = spawnSync(PY, ["-c", "import celery, sqlalchemy, psycopg2; print(celery.__version__, sqlalchemy.__version__)"], {
+      encoding: "utf8",
+      timeout: 30_000,
+    });
     probe =
       r.status === 0
         ? { ok: true, reason: r.stdout.trim() }
-        : { ok: false, reason: `${PY} cannot import celery, sqlalchemy and psycopg2 (${r.error?.message ?? r.stderr.trim().split("\n").pop() ?? "no output"}); install python3-celery python3-sqlalchemy python3-psycopg2` };
+        : {
+            ok: false,
+            reason: `${PY} cannot import celery, sqlalchemy and psycopg2 (${r.error?.message ?? r.stderr.trim().split("\n").pop() ?? "no output"}); install python3-celery python3-sqlalchemy python3-psycopg2`,
+          };
   }
   return probe;
 }
@@ -91,8 +97,16 @@ export interface CeleryDb {
 
 function runPy(args: string[]): Promise<string> {
   return new Promise((resolve, reject) => {
-    execFile(PY, [SCRIPT, ...args], { env: { PATH: "/usr/bin:/bin", HOME: process.env.HOME ?? "/tmp", LANG: "C.UTF-8", PYTHONDONTWRITEBYTECODE: "1" }, timeout: 120_000, maxBuffer: 64 << 20 }, (error, stdout, stderr) =>
-      error ? reject(new Error(`celery_db.py ${args[0]} failed: ${error.message}\n${stderr}`)) : resolve(stdout),
+    execFile(
+      PY,
+      [SCRIPT, ...args],
+      {
+        env: { PATH: "/usr/bin:/bin", HOME: process.env.HOME ?? "/tmp", LANG: "C.UTF-8", PYTHONDONTWRITEBYTECODE: "1" },
+        timeout: 120_000,
+        maxBuffer: 64 << 20,
+      },
+      (error, stdout, stderr) =>
+        error ? reject(new Error(`celery_db.py ${args[0]} failed: ${error.message}\n${stderr}`)) : resolve(stdout),
     );
   });
 }
@@ -100,7 +114,11 @@ function runPy(args: string[]): Promise<string> {
 function pyHelpers(celeryUrl: string, schema: string) {
   return {
     store: async (spec: PySpec[]) => void (await runPy(["store", celeryUrl, schema, JSON.stringify(spec)])),
-    read: async (ids: string[]) => (await runPy(["read", celeryUrl, schema, ...ids])).trim().split("\n").map((line) => JSON.parse(line) as PyRead),
+    read: async (ids: string[]) =>
+      (await runPy(["read", celeryUrl, schema, ...ids]))
+        .trim()
+        .split("\n")
+        .map((line) => JSON.parse(line) as PyRead),
   };
 }
 

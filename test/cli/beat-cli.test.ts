@@ -12,19 +12,52 @@ afterEach(() => {
 function appWith(schedule: string, extra = ""): { dir: string; app: string } {
   const dir = scratchDir();
   dirs.push(dir);
-  const app = writeApp(dir, `import { crontab, every } from ${JSON.stringify(new URL("../../dist/src/index.js", import.meta.url).href)};\nexport const app = createApp({ broker: db, backend: db, ${extra} beatSchedule: ${schedule} });\napp.task("t.ok", async () => 1);\n`);
+  const app = writeApp(
+    dir,
+    `import { crontab, every } from ${JSON.stringify(new URL("../../dist/src/index.js", import.meta.url).href)};\nexport const app = createApp({ broker: db, backend: db, ${extra} beatSchedule: ${schedule} });\napp.task("t.ok", async () => 1);\n`,
+  );
   return { dir, app };
 }
 
 describe("a schedule that cannot run stops ebb beat and ebb worker at start-up with exit 78, naming the entry", () => {
   it.each([
-    ["an invalid cron field", `{ nightly: { task: "t.ok", schedule: crontab({ minute: 61 }) } }`, "", /beatSchedule\["nightly"\]: crontab minute "61": Invalid value for minute: 61/],
-    ["an unknown time zone on the entry", `{ berlin: { task: "t.ok", schedule: crontab({ hour: 4 }), timezone: "Europe/Berln" } }`, "", /beatSchedule\["berlin"\]: option timezone: Unknown time zone "Europe\/Berln"/],
+    [
+      "an invalid cron field",
+      `{ nightly: { task: "t.ok", schedule: crontab({ minute: 61 }) } }`,
+      "",
+      /beatSchedule\["nightly"\]: crontab minute "61": Invalid value for minute: 61/,
+    ],
+    [
+      "an unknown time zone on the entry",
+      `{ berlin: { task: "t.ok", schedule: crontab({ hour: 4 }), timezone: "Europe/Berln" } }`,
+      "",
+      /beatSchedule\["berlin"\]: option timezone: Unknown time zone "Europe\/Berln"/,
+    ],
     ["an unknown time zone on the app", `{}`, `timezone: "Mars/Olympus",`, /option timezone: Unknown time zone "Mars\/Olympus"/],
-    ["an interval of 0", `{ fast: { task: "t.ok", schedule: every("0s") } }`, "", /beatSchedule\["fast"\]: every\(\): the interval must be more than 0/],
-    ["a negative interval", `{ back: { task: "t.ok", schedule: every("-1m") } }`, "", /beatSchedule\["back"\]: every\(\).*cannot be negative/],
-    ["a task that is not registered and has no queue", `{ report: { task: "reports.build", schedule: every("1h") } }`, "", /beatSchedule\["report"\]: task "reports.build" is not registered/],
-    ["an unknown catch-up policy", `{ c: { task: "t.ok", schedule: every("1h"), catchUp: "everything" } }`, "", /beatSchedule\["c"\]: option catchUp: expected "latest", "skip" or \{ all: true/],
+    [
+      "an interval of 0",
+      `{ fast: { task: "t.ok", schedule: every("0s") } }`,
+      "",
+      /beatSchedule\["fast"\]: every\(\): the interval must be more than 0/,
+    ],
+    [
+      "a negative interval",
+      `{ back: { task: "t.ok", schedule: every("-1m") } }`,
+      "",
+      /beatSchedule\["back"\]: every\(\).*cannot be negative/,
+    ],
+    [
+      "a task that is not registered and has no queue",
+      `{ report: { task: "reports.build", schedule: every("1h") } }`,
+      "",
+      /beatSchedule\["report"\]: task "reports.build" is not registered/,
+    ],
+    [
+      "an unknown catch-up policy",
+      `{ c: { task: "t.ok", schedule: every("1h"), catchUp: "everything" } }`,
+      "",
+      /beatSchedule\["c"\]: option catchUp: expected "latest", "skip" or \{ all: true/,
+    ],
   ])("%s", async (_what, schedule, extra, message) => {
     const { dir, app } = appWith(schedule, extra);
     for (const cmd of [["beat"], ["worker"]]) {
@@ -37,7 +70,10 @@ describe("a schedule that cannot run stops ebb beat and ebb worker at start-up w
 
   it("--without-beat skips the schedule, so a worker still starts when only beat's entry is wrong", async () => {
     const { dir, app } = appWith(`{ report: { task: "reports.build", schedule: every("1h") } }`);
-    const child = spawn(process.execPath, [EBB_BIN, "worker", "-A", app, "--without-beat"], { cwd: dir, stdio: ["ignore", "pipe", "pipe"] });
+    const child = spawn(process.execPath, [EBB_BIN, "worker", "-A", app, "--without-beat"], {
+      cwd: dir,
+      stdio: ["ignore", "pipe", "pipe"],
+    });
     let log = "";
     child.stderr.on("data", (d) => (log += d));
     const exited = new Promise<number | null>((r) => child.on("exit", (code) => r(code)));
@@ -50,7 +86,9 @@ describe("a schedule that cannot run stops ebb beat and ebb worker at start-up w
 
 describe("ebb beat and ebb inspect scheduled", () => {
   it("beat runs until SIGTERM and exits 0; inspect scheduled gives the same next runs from two processes", async () => {
-    const { dir, app } = appWith(`{ often: { task: "t.ok", schedule: every("2s") }, nightly: { task: "t.ok", schedule: crontab({ hour: 3, minute: 30 }), timezone: "America/New_York" } }`);
+    const { dir, app } = appWith(
+      `{ often: { task: "t.ok", schedule: every("2s") }, nightly: { task: "t.ok", schedule: crontab({ hour: 3, minute: 30 }), timezone: "America/New_York" } }`,
+    );
     const child = spawn(process.execPath, [EBB_BIN, "beat", "-A", app], { cwd: dir, stdio: ["ignore", "pipe", "pipe"] });
     let log = "";
     child.stderr.on("data", (d) => (log += d));
@@ -60,9 +98,14 @@ describe("ebb beat and ebb inspect scheduled", () => {
     expect(await exited).toBe(0);
     expect(log).toMatch(/Beat stopped/);
 
-    const [a, b] = await Promise.all([ebb(["inspect", "scheduled", "-A", app, "--json"], { cwd: dir }), ebb(["inspect", "scheduled", "-A", app, "--json"], { cwd: dir })]);
+    const [a, b] = await Promise.all([
+      ebb(["inspect", "scheduled", "-A", app, "--json"], { cwd: dir }),
+      ebb(["inspect", "scheduled", "-A", app, "--json"], { cwd: dir }),
+    ]);
     expect([a.code, b.code]).toEqual([0, 0]);
-    const va = JSON.parse(a.stdout) as { entries: Array<{ name: string; nextRun: string; fired: number; lastRun: { state: string } | null; schedule: string }> };
+    const va = JSON.parse(a.stdout) as {
+      entries: Array<{ name: string; nextRun: string; fired: number; lastRun: { state: string } | null; schedule: string }>;
+    };
     const vb = JSON.parse(b.stdout) as typeof va;
     expect(va.entries.map((e) => [e.name, e.nextRun])).toEqual(vb.entries.map((e) => [e.name, e.nextRun]));
     expect(va.entries.map((e) => e.name)).toEqual(["celery.backend_cleanup", "often", "nightly"]);
@@ -70,7 +113,14 @@ describe("ebb beat and ebb inspect scheduled", () => {
     expect(often.fired).toBeGreaterThanOrEqual(1);
     expect(often.lastRun?.state).toBe("PENDING"); // sent, no worker ran it
     const nightly = va.entries.find((e) => e.name === "nightly")!;
-    expect(new Date(nightly.nextRun).toLocaleString("en-US", { timeZone: "America/New_York", hour: "2-digit", minute: "2-digit", hourCycle: "h23" })).toBe("03:30");
+    expect(
+      new Date(nightly.nextRun).toLocaleString("en-US", {
+        timeZone: "America/New_York",
+        hour: "2-digit",
+        minute: "2-digit",
+        hourCycle: "h23",
+      }),
+    ).toBe("03:30");
 
     const plain = await ebb(["inspect", "scheduled", "-A", app], { cwd: dir });
     expect(plain.code).toBe(0);

@@ -15,8 +15,15 @@ let dir: string;
 beforeAll(() => {
   dir = scratchDir();
   // An app that names no URLs: createApp() takes EBB_BROKER_URL / EBB_BACKEND_URL.
-  writeApp(dir, `export const app = createApp({ tiers: { gold: { expires: "1d", action: "delete" } } });\napp.task("add", async (a, b) => a + b);`, "env-app.mjs");
-  writeApp(dir, `export const app = createApp({ broker: db, backend: db, tiers: { gold: { expires: "1d", action: "delete" } } });\napp.task("add", async (a, b) => a + b);`);
+  writeApp(
+    dir,
+    `export const app = createApp({ tiers: { gold: { expires: "1d", action: "delete" } } });\napp.task("add", async (a, b) => a + b);`,
+    "env-app.mjs",
+  );
+  writeApp(
+    dir,
+    `export const app = createApp({ broker: db, backend: db, tiers: { gold: { expires: "1d", action: "delete" } } });\napp.task("add", async (a, b) => a + b);`,
+  );
 });
 
 function messages(): number {
@@ -35,7 +42,10 @@ describe("EBB_BROKER_URL / EBB_BACKEND_URL with -A", () => {
   it("are the app's URLs: ebb call -A sends to the broker the variable names", async () => {
     const file = join(dir, "from-env.db");
     const url = `sqlite://${file}`;
-    const r = await ebb(["call", "add", "-A", "env-app.mjs", "--args", "[1,2]", "--json"], { cwd: dir, env: { EBB_BROKER_URL: url, EBB_BACKEND_URL: url } });
+    const r = await ebb(["call", "add", "-A", "env-app.mjs", "--args", "[1,2]", "--json"], {
+      cwd: dir,
+      env: { EBB_BROKER_URL: url, EBB_BACKEND_URL: url },
+    });
     expect(r.stderr).toBe("");
     expect(r.code).toBe(0);
     const db = new Database(file, { readonly: true });
@@ -77,7 +87,10 @@ describe("unknown names with -A", () => {
   });
 
   it("ebb cleanup and ebb archive with a --tier the app does not have exit 64 listing its tiers", async () => {
-    for (const args of [["cleanup", "--tier", "typo"], ["archive", "--tier", "typo", "--older-than", "1d", "--to", join(dir, "a.jsonl.gz")]]) {
+    for (const args of [
+      ["cleanup", "--tier", "typo"],
+      ["archive", "--tier", "typo", "--older-than", "1d", "--to", join(dir, "a.jsonl.gz")],
+    ]) {
       const r = await ebb([...args, "-A", "app.mjs"], { cwd: dir });
       expect(r.code).toBe(64);
       expect(r.stderr).toContain('"typo"');
@@ -100,16 +113,18 @@ describe("unknown names with -A", () => {
 });
 
 describe("durations and instants beyond what a date can hold", () => {
-  it.each([
-    ["call", "add", "--expires", "99999999999d"],
-    ["call", "add", "--countdown", "99999999999d"],
-    ["call", "add", "--result-expires", "99999999999d"],
-    ["call", "add", "--countdown", "999999999999999999999"],
-    ["call", "add", "--eta", "+275760-09-13T00:00:00.000Z"],
-    ["result", "some-id", "--wait", "99999999999d"],
-    ["cleanup", "--older-than", "99999999999d"],
-    ["archive", "--older-than", "99999999999d", "--to", "a.jsonl.gz"],
-  ].map((argv) => [argv.join(" "), argv] as const))("ebb %s exits 64 naming the option", async (_title, argv) => {
+  it.each(
+    [
+      ["call", "add", "--expires", "99999999999d"],
+      ["call", "add", "--countdown", "99999999999d"],
+      ["call", "add", "--result-expires", "99999999999d"],
+      ["call", "add", "--countdown", "999999999999999999999"],
+      ["call", "add", "--eta", "+275760-09-13T00:00:00.000Z"],
+      ["result", "some-id", "--wait", "99999999999d"],
+      ["cleanup", "--older-than", "99999999999d"],
+      ["archive", "--older-than", "99999999999d", "--to", "a.jsonl.gz"],
+    ].map((argv) => [argv.join(" "), argv] as const),
+  )("ebb %s exits 64 naming the option", async (_title, argv) => {
     const flag = argv.find((a) => a.startsWith("--"))!;
     const r = await ebb([...argv, "-A", "app.mjs"], { cwd: dir });
     expect(r.code).toBe(64);
@@ -155,11 +170,15 @@ describe("an app module that does not load", () => {
   });
 });
 
-describe("a .ts app in a folder whose package.json has no \"type\" (npm init's default)", () => {
+describe('a .ts app in a folder whose package.json has no "type" (npm init\'s default)', () => {
   it("loads: ebb call -A app.ts sends the task", async () => {
     const folder = scratchDir();
     writeFileSync(join(folder, "package.json"), JSON.stringify({ name: "x" }));
-    writeApp(folder, `export const app = createApp({ broker: db, backend: db });\napp.task("add", async (a: number, b: number): Promise<number> => a + b);`, "app.ts");
+    writeApp(
+      folder,
+      `export const app = createApp({ broker: db, backend: db });\napp.task("add", async (a: number, b: number): Promise<number> => a + b);`,
+      "app.ts",
+    );
     const r = await ebb(["call", "add", "-A", "app.ts", "--args", "[1,2]", "--json"], { cwd: folder });
     expect(r.stderr).toBe("");
     expect(r.code).toBe(0);

@@ -62,7 +62,11 @@ describe("ebb retention commands on a SQLite file", () => {
       matched: 3,
       deleted: 0,
       bytes: bytes(["std-expired", "plain-expired", "audit-archived"]),
-      byTier: { standard: { matched: 1, deleted: 0, bytes: bytes(["std-expired"]) }, none: { matched: 1, deleted: 0, bytes: bytes(["plain-expired"]) }, audit: { matched: 1, deleted: 0, bytes: bytes(["audit-archived"]) } },
+      byTier: {
+        standard: { matched: 1, deleted: 0, bytes: bytes(["std-expired"]) },
+        none: { matched: 1, deleted: 0, bytes: bytes(["plain-expired"]) },
+        audit: { matched: 1, deleted: 0, bytes: bytes(["audit-archived"]) },
+      },
       dryRun: true,
     });
     expect(r.err).toMatch(/^cleanup \(dry run\): matched 3, would free \d+ B; scanned \d+ in \d+\.\ds \(\d+\/s\)\n$/);
@@ -118,8 +122,11 @@ describe("ebb retention commands on a SQLite file", () => {
     const r = await run("stats", "--json", "--backend", db);
     expect(r.code).toBe(0);
     const s = JSON.parse(r.out);
-    expect(s).toEqual(expect.objectContaining({ total: 8, byTier: { standard: 2, none: 4, audit: 2 }, expiredPending: 4, held: 1, permanent: 1 }));
-    for (const key of ["total", "byState", "byTier", "bytes", "expiredPending", "oldestDateDone", "nextExpiry"]) expect(s).toHaveProperty(key);
+    expect(s).toEqual(
+      expect.objectContaining({ total: 8, byTier: { standard: 2, none: 4, audit: 2 }, expiredPending: 4, held: 1, permanent: 1 }),
+    );
+    for (const key of ["total", "byState", "byTier", "bytes", "expiredPending", "oldestDateDone", "nextExpiry"])
+      expect(s).toHaveProperty(key);
     expect(s.byState.SUCCESS).toBe(8);
     expect(s.store).toMatchObject({ kind: "sqlite", file: join(dir, "ebb.db") });
     expect(s.store.fileBytes).toBeGreaterThan(0);
@@ -136,7 +143,11 @@ describe("ebb retention commands on a SQLite file", () => {
 
     const over = await run("check", "--max-results", "5", "--json", "--backend", db);
     expect(over.code).toBe(1);
-    expect(JSON.parse(over.out)).toMatchObject({ ok: false, limits: { maxResults: 5, maxBytes: null }, over: [{ limit: "maxResults", value: 8, max: 5, by: 3 }] });
+    expect(JSON.parse(over.out)).toMatchObject({
+      ok: false,
+      limits: { maxResults: 5, maxBytes: null },
+      over: [{ limit: "maxResults", value: 8, max: 5, by: 3 }],
+    });
 
     const plain = await run("check", "--max-results", "5", "--max-bytes", "10", "--backend", db);
     expect(plain.code).toBe(1);
@@ -195,7 +206,10 @@ describe("ebb retention commands on a SQLite file", () => {
 
   it("a store without the retention operations is EX_UNAVAILABLE (69) with one clear line", async () => {
     const app = join(dir, "plain-store.mjs");
-    writeFileSync(app, `export const app = { task() {}, worker() {}, config: {}, async backend() { return { url: "fake://store" }; }, async close() {} };\n`);
+    writeFileSync(
+      app,
+      `export const app = { task() {}, worker() {}, config: {}, async backend() { return { url: "fake://store" }; }, async close() {} };\n`,
+    );
     for (const argv of [["stats"], ["cleanup"], ["check", "--max-results", "1"], ["hold", "x"]]) {
       const r = await run(...argv, "-A", app);
       expect(r.code, argv.join(" ")).toBe(69);

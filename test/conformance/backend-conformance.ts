@@ -31,7 +31,17 @@ async function wokenWithin(changed: Promise<unknown>, ms: number): Promise<"woke
 }
 
 function request(taskId: string, over: Partial<StoreRequest> = {}): StoreRequest {
-  return { taskId, status: "SUCCESS", result: 42, traceback: null, children: [], lifetimeMs: 60_000, tier: null, action: "delete", ...over };
+  return {
+    taskId,
+    status: "SUCCESS",
+    result: 42,
+    traceback: null,
+    children: [],
+    lifetimeMs: 60_000,
+    tier: null,
+    action: "delete",
+    ...over,
+  };
 }
 
 /**
@@ -94,7 +104,14 @@ export function backendConformance(name: string, make: () => Promise<BackendFixt
     it("reads absent extended fields back as null", async () => {
       await backend.store(request("t-plain"));
       const got = await backend.lookup("t-plain", GRACE);
-      expect(got.kind === "found" && got.result).toMatchObject({ name: null, args: null, kwargs: null, worker: null, retries: null, queue: null });
+      expect(got.kind === "found" && got.result).toMatchObject({
+        name: null,
+        args: null,
+        kwargs: null,
+        worker: null,
+        retries: null,
+        queue: null,
+      });
     });
 
     it("stamps dateDone with the store clock and expiresAt = dateDone + lifetime", async () => {
@@ -181,48 +198,60 @@ export function backendConformance(name: string, make: () => Promise<BackendFixt
       expect(await backend.lookup("t-unknown", GRACE)).toEqual({ kind: "missing" });
     });
 
-    it("a watch resolves when the result is stored", async () => {
-      const watch = await backend.watch("t-wait");
-      try {
-        let settled = false;
-        const pending = watch.changed(LONG_WAIT_MS).then(() => (settled = true));
-        await Promise.resolve();
-        expect(settled).toBe(false);
-        await backend.store(request("t-wait"));
-        expect(await wokenWithin(pending, WAKE_DEADLINE_MS)).toBe("woken");
-        expect((await backend.lookup("t-wait", GRACE)).kind).toBe("found");
-      } finally {
-        watch.close();
-      }
-    }, TEST_TIMEOUT_MS);
+    it(
+      "a watch resolves when the result is stored",
+      async () => {
+        const watch = await backend.watch("t-wait");
+        try {
+          let settled = false;
+          const pending = watch.changed(LONG_WAIT_MS).then(() => (settled = true));
+          await Promise.resolve();
+          expect(settled).toBe(false);
+          await backend.store(request("t-wait"));
+          expect(await wokenWithin(pending, WAKE_DEADLINE_MS)).toBe("woken");
+          expect((await backend.lookup("t-wait", GRACE)).kind).toBe("found");
+        } finally {
+          watch.close();
+        }
+      },
+      TEST_TIMEOUT_MS,
+    );
 
-    it("a watch remembers a change made before changed() is called (no lost wake-up)", async () => {
-      const watch = await backend.watch("t-wait-early");
-      try {
-        await backend.store(request("t-wait-early"));
-        // changed() is called only now, after the change: it must resolve because of it, long before LONG_WAIT_MS.
-        expect(await wokenWithin(watch.changed(LONG_WAIT_MS), WAKE_DEADLINE_MS)).toBe("woken");
-      } finally {
-        watch.close();
-      }
-    }, TEST_TIMEOUT_MS);
+    it(
+      "a watch remembers a change made before changed() is called (no lost wake-up)",
+      async () => {
+        const watch = await backend.watch("t-wait-early");
+        try {
+          await backend.store(request("t-wait-early"));
+          // changed() is called only now, after the change: it must resolve because of it, long before LONG_WAIT_MS.
+          expect(await wokenWithin(watch.changed(LONG_WAIT_MS), WAKE_DEADLINE_MS)).toBe("woken");
+        } finally {
+          watch.close();
+        }
+      },
+      TEST_TIMEOUT_MS,
+    );
 
-    it("a watch resolves on forget, on abort, and after ms", async () => {
-      await backend.store(request("t-wait2"));
-      const watch = await backend.watch("t-wait2");
-      try {
-        const onForget = watch.changed(LONG_WAIT_MS);
-        await backend.forget("t-wait2");
-        await onForget;
-        const controller = new AbortController();
-        const onAbort = watch.changed(LONG_WAIT_MS, controller.signal);
-        controller.abort();
-        await onAbort;
-        await watch.changed(10);
-      } finally {
-        watch.close();
-      }
-    }, TEST_TIMEOUT_MS);
+    it(
+      "a watch resolves on forget, on abort, and after ms",
+      async () => {
+        await backend.store(request("t-wait2"));
+        const watch = await backend.watch("t-wait2");
+        try {
+          const onForget = watch.changed(LONG_WAIT_MS);
+          await backend.forget("t-wait2");
+          await onForget;
+          const controller = new AbortController();
+          const onAbort = watch.changed(LONG_WAIT_MS, controller.signal);
+          controller.abort();
+          await onAbort;
+          await watch.changed(10);
+        } finally {
+          watch.close();
+        }
+      },
+      TEST_TIMEOUT_MS,
+    );
 
     it("round-trips JSON values exactly", async () => {
       const values: unknown[] = [
@@ -234,7 +263,7 @@ export function backendConformance(name: string, make: () => Promise<BackendFixt
         1e-7,
         true,
         "",
-        "héllo wörld 😀 中文 \u2028 \"quoted\" \\ \n",
+        'héllo wörld 😀 中文 \u2028 "quoted" \\ \n',
         [],
         {},
         [1, [2, [3, { deep: [null, false, "x"] }]]],

@@ -58,18 +58,21 @@ export function brokerConformance(name: string, declared: BrokerCapabilities, ma
       expect(typeof broker.publishOnce === "function").toBe(declared.dedupedPublish);
     });
 
-    if (declared.dedupedPublish) it("publishes once per key: a resend under the same key is dropped, atomically, even when concurrent", async () => {
-      const once = broker.publishOnce!.bind(broker);
-      const opts = { queue: "q", priority: 0, availableAt: null };
-      expect(await once("k1", textMessage("first"), opts, 60_000)).toBe(true);
-      expect(await once("k1", textMessage("again"), opts, 60_000)).toBe(false);
-      const racers = await Promise.all(Array.from({ length: 10 }, (_, i) => once("k2", textMessage(`racer-${i}`), { ...opts, priority: 3 }, 60_000)));
-      expect(racers.filter(Boolean)).toHaveLength(1);
-      const got = raws(await broker.fetch(["q"], 10, NOW));
-      expect(got).toHaveLength(2);
-      expect(got[0]).toBe("first");
-      expect(got[1]).toMatch(/^racer-\d$/);
-    });
+    if (declared.dedupedPublish)
+      it("publishes once per key: a resend under the same key is dropped, atomically, even when concurrent", async () => {
+        const once = broker.publishOnce!.bind(broker);
+        const opts = { queue: "q", priority: 0, availableAt: null };
+        expect(await once("k1", textMessage("first"), opts, 60_000)).toBe(true);
+        expect(await once("k1", textMessage("again"), opts, 60_000)).toBe(false);
+        const racers = await Promise.all(
+          Array.from({ length: 10 }, (_, i) => once("k2", textMessage(`racer-${i}`), { ...opts, priority: 3 }, 60_000)),
+        );
+        expect(racers.filter(Boolean)).toHaveLength(1);
+        const got = raws(await broker.fetch(["q"], 10, NOW));
+        expect(got).toHaveLength(2);
+        expect(got[0]).toBe("first");
+        expect(got[1]).toMatch(/^racer-\d$/);
+      });
 
     it("hands messages out first in, first out, exactly as published: headers, properties, body bytes, content type", async () => {
       const exact: TransportMessage = {
@@ -114,44 +117,47 @@ export function brokerConformance(name: string, declared: BrokerCapabilities, ma
       expect((await broker.fetch(["c"], 10, NOW)).map((d) => d.queue)).toEqual(["c"]);
     });
 
-    if (declared.delayedDelivery) it("holds a message until availableAt; the worker is told to release, not hold", async () => {
-      expect(deferral(broker.capabilities, f.clock() + 10_000)).toEqual({ kind: "release", availableAt: f.clock() + 10_000 });
-      await publish("later", "q", 0, f.clock() + 10_000);
-      await publish("now");
-      const [now] = await broker.fetch(["q"], 10, NOW);
-      expect(raws([now!])).toEqual(["now"]);
-      await broker.ack(now!);
-      f.clock.advance(9_999);
-      expect(await broker.fetch(["q"], 10, NOW)).toEqual([]);
-      f.clock.advance(1);
-      expect(raws(await broker.fetch(["q"], 10, NOW))).toEqual(["later"]);
-    });
-
-    if (!declared.delayedDelivery) it("without delayed delivery: availableAt is ignored, and the worker holds the message, its lease kept, until it is due", async () => {
-      // Celery's Redis layout: an ETA message sits in the queue like any other; the worker holds it.
-      const due = f.clock() + 10 * VT;
-      await publish("later", "q", 0, due);
-      const [held] = await broker.fetch(["q"], 10, NOW);
-      expect(held?.message?.headers.id).toBe("later");
-      const plan = deferral(broker.capabilities, due);
-      expect(plan).toEqual({ kind: "hold", until: due, extendLease: declared.delivery === "lease" });
-      // What the worker does while it holds: keep the lease, so nobody else is handed the message.
-      while (f.clock() < due) {
-        if (plan.kind === "hold" && plan.extendLease) await broker.extend([held!], VT);
-        f.clock.advance(VT - 1);
+    if (declared.delayedDelivery)
+      it("holds a message until availableAt; the worker is told to release, not hold", async () => {
+        expect(deferral(broker.capabilities, f.clock() + 10_000)).toEqual({ kind: "release", availableAt: f.clock() + 10_000 });
+        await publish("later", "q", 0, f.clock() + 10_000);
+        await publish("now");
+        const [now] = await broker.fetch(["q"], 10, NOW);
+        expect(raws([now!])).toEqual(["now"]);
+        await broker.ack(now!);
+        f.clock.advance(9_999);
         expect(await broker.fetch(["q"], 10, NOW)).toEqual([]);
-      }
-      await broker.ack(held!);
-      f.clock.advance(VT * 10);
-      expect(await broker.fetch(["q"], 10, NOW)).toEqual([]);
-    });
+        f.clock.advance(1);
+        expect(raws(await broker.fetch(["q"], 10, NOW))).toEqual(["later"]);
+      });
 
-    if (!declared.delayedDelivery) it("without delayed delivery: a message given back early (shutdown) is handed out at once", async () => {
-      await publish("m");
-      const [d] = await broker.fetch(["q"], 1, NOW);
-      await broker.release(d!, releaseAt(broker.capabilities, f.clock() + 10 * VT));
-      expect(await broker.fetch(["q"], 1, NOW)).toMatchObject([{ message: { headers: { id: "m" } }, redelivered: true }]);
-    });
+    if (!declared.delayedDelivery)
+      it("without delayed delivery: availableAt is ignored, and the worker holds the message, its lease kept, until it is due", async () => {
+        // Celery's Redis layout: an ETA message sits in the queue like any other; the worker holds it.
+        const due = f.clock() + 10 * VT;
+        await publish("later", "q", 0, due);
+        const [held] = await broker.fetch(["q"], 10, NOW);
+        expect(held?.message?.headers.id).toBe("later");
+        const plan = deferral(broker.capabilities, due);
+        expect(plan).toEqual({ kind: "hold", until: due, extendLease: declared.delivery === "lease" });
+        // What the worker does while it holds: keep the lease, so nobody else is handed the message.
+        while (f.clock() < due) {
+          if (plan.kind === "hold" && plan.extendLease) await broker.extend([held!], VT);
+          f.clock.advance(VT - 1);
+          expect(await broker.fetch(["q"], 10, NOW)).toEqual([]);
+        }
+        await broker.ack(held!);
+        f.clock.advance(VT * 10);
+        expect(await broker.fetch(["q"], 10, NOW)).toEqual([]);
+      });
+
+    if (!declared.delayedDelivery)
+      it("without delayed delivery: a message given back early (shutdown) is handed out at once", async () => {
+        await publish("m");
+        const [d] = await broker.fetch(["q"], 1, NOW);
+        await broker.release(d!, releaseAt(broker.capabilities, f.clock() + 10 * VT));
+        expect(await broker.fetch(["q"], 1, NOW)).toMatchObject([{ message: { headers: { id: "m" } }, redelivered: true }]);
+      });
 
     leaseIt?.("hands a message out again, redelivered, when its lease ends unacked", async () => {
       await publish("m");
@@ -211,21 +217,26 @@ export function brokerConformance(name: string, declared: BrokerCapabilities, ma
       expect(await broker.fetch(["q"], 1, NOW)).toEqual([]);
     });
 
-    if (declared.delayedDelivery) it("release gives the message back at availableAt, or at once for null", async () => {
-      await publish("m");
-      const [d] = await broker.fetch(["q"], 1, NOW);
-      await broker.release(d!, f.clock() + 5_000);
-      f.clock.advance(4_999);
-      expect(await broker.fetch(["q"], 1, NOW)).toEqual([]);
-      f.clock.advance(1);
-      const [again] = await broker.fetch(["q"], 1, NOW);
-      expect(again).toMatchObject({ message: { headers: { id: "m" } }, redelivered: true });
-      await broker.release(again!, null);
-      expect(raws(await broker.fetch(["q"], 1, NOW))).toEqual(["m"]);
-    });
+    if (declared.delayedDelivery)
+      it("release gives the message back at availableAt, or at once for null", async () => {
+        await publish("m");
+        const [d] = await broker.fetch(["q"], 1, NOW);
+        await broker.release(d!, f.clock() + 5_000);
+        f.clock.advance(4_999);
+        expect(await broker.fetch(["q"], 1, NOW)).toEqual([]);
+        f.clock.advance(1);
+        const [again] = await broker.fetch(["q"], 1, NOW);
+        expect(again).toMatchObject({ message: { headers: { id: "m" } }, redelivered: true });
+        await broker.release(again!, null);
+        expect(raws(await broker.fetch(["q"], 1, NOW))).toEqual(["m"]);
+      });
 
     it("deadLetter keeps the message and the reason, newest first, and removes it from the queue", async () => {
-      const odd: TransportMessage = { ...textMessage("odd"), body: Buffer.from('not json {{ "é" 😀 \n\t\\ \u0000'), contentType: "application/x-python-serialize" };
+      const odd: TransportMessage = {
+        ...textMessage("odd"),
+        body: Buffer.from('not json {{ "é" 😀 \n\t\\ \u0000'),
+        contentType: "application/x-python-serialize",
+      };
       await broker.publish(odd, { queue: "q", priority: 0, availableAt: null });
       await publish("second", "other");
       const [d1] = await broker.fetch(["q"], 1, NOW);
@@ -278,19 +289,27 @@ export function brokerConformance(name: string, declared: BrokerCapabilities, ma
       expect(raws(await broker.fetch(["q"], 10, NOW))).toEqual(["3", "4", "5"]);
     });
 
-    it("a waiting fetch wakes when a message is published", async () => {
-      const pending = broker.fetch(["q"], 5, { visibilityTimeoutMs: VT, waitMs: LONG_WAIT_MS });
-      await publish("wake");
-      expect(raws(await pending)).toEqual(["wake"]);
-    }, TEST_TIMEOUT_MS);
+    it(
+      "a waiting fetch wakes when a message is published",
+      async () => {
+        const pending = broker.fetch(["q"], 5, { visibilityTimeoutMs: VT, waitMs: LONG_WAIT_MS });
+        await publish("wake");
+        expect(raws(await pending)).toEqual(["wake"]);
+      },
+      TEST_TIMEOUT_MS,
+    );
 
-    it("a waiting fetch wakes when a message is released", async () => {
-      await publish("m");
-      const [d] = await broker.fetch(["q"], 1, NOW);
-      const pending = broker.fetch(["q"], 1, { visibilityTimeoutMs: VT, waitMs: LONG_WAIT_MS });
-      await broker.release(d!, null);
-      expect(await pending).toMatchObject([{ message: { headers: { id: "m" } }, redelivered: true }]);
-    }, TEST_TIMEOUT_MS);
+    it(
+      "a waiting fetch wakes when a message is released",
+      async () => {
+        await publish("m");
+        const [d] = await broker.fetch(["q"], 1, NOW);
+        const pending = broker.fetch(["q"], 1, { visibilityTimeoutMs: VT, waitMs: LONG_WAIT_MS });
+        await broker.release(d!, null);
+        expect(await pending).toMatchObject([{ message: { headers: { id: "m" } }, redelivered: true }]);
+      },
+      TEST_TIMEOUT_MS,
+    );
 
     it("two waiting fetches share one message: exactly one gets it", async () => {
       const a = broker.fetch(["q"], 1, { visibilityTimeoutMs: VT, waitMs: 300 });
@@ -300,20 +319,28 @@ export function brokerConformance(name: string, declared: BrokerCapabilities, ma
       expect(raws(got)).toEqual(["only"]);
     });
 
-    it("an aborted signal ends a waiting fetch with [] and leases nothing", async () => {
-      const controller = new AbortController();
-      const pending = broker.fetch(["q"], 1, { visibilityTimeoutMs: VT, waitMs: LONG_WAIT_MS, signal: controller.signal });
-      controller.abort();
-      expect(await pending).toEqual([]);
-      await publish("m");
-      expect(await broker.fetch(["q"], 1, { ...NOW, signal: controller.signal })).toEqual([]);
-      expect(await broker.fetch(["q"], 1, NOW)).toMatchObject([{ message: { headers: { id: "m" } }, redelivered: false }]);
-    }, TEST_TIMEOUT_MS);
+    it(
+      "an aborted signal ends a waiting fetch with [] and leases nothing",
+      async () => {
+        const controller = new AbortController();
+        const pending = broker.fetch(["q"], 1, { visibilityTimeoutMs: VT, waitMs: LONG_WAIT_MS, signal: controller.signal });
+        controller.abort();
+        expect(await pending).toEqual([]);
+        await publish("m");
+        expect(await broker.fetch(["q"], 1, { ...NOW, signal: controller.signal })).toEqual([]);
+        expect(await broker.fetch(["q"], 1, NOW)).toMatchObject([{ message: { headers: { id: "m" } }, redelivered: false }]);
+      },
+      TEST_TIMEOUT_MS,
+    );
 
-    it("close ends a waiting fetch with []", async () => {
-      const pending = broker.fetch(["q"], 1, { visibilityTimeoutMs: VT, waitMs: LONG_WAIT_MS });
-      await broker.close();
-      expect(await pending).toEqual([]);
-    }, TEST_TIMEOUT_MS);
+    it(
+      "close ends a waiting fetch with []",
+      async () => {
+        const pending = broker.fetch(["q"], 1, { visibilityTimeoutMs: VT, waitMs: LONG_WAIT_MS });
+        await broker.close();
+        expect(await pending).toEqual([]);
+      },
+      TEST_TIMEOUT_MS,
+    );
   });
 }

@@ -25,4 +25,10 @@ async function makeCeleryTable(): Promise<RetentionFixture> {
   return { store, clock, seed: celerySeeder(store, clock), cleanup: async () => rmSync(dir, { recursive: true, force: true }) };
 }
 
-retentionStoreConformance("Celery's table (db+sqlite)", makeCeleryTable, { tiers: false, tombstones: false, perResultExpiry: false, bulkExpiry: false, ebbResults: false });
+retentionStoreConformance("Celery's table (db+sqlite)", makeCeleryTable, {
+  tiers: false,
+  tombstones: false,
+  perResultExpiry: false,
+  bulkExpiry: false,
+  ebbResults: false,
+});

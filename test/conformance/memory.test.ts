@@ -10,16 +10,24 @@ import { bodies, textMessage } from "../support/transport-messages.js";
 import { brokerConformance } from "./broker-conformance.js";
 import { scheduleStoreConformance } from "./schedule-store-conformance.js";
 
-brokerConformance("memory", { delayedDelivery: true, priorityOrder: "lowest-first", clock: "local", delivery: "lease", dedupedPublish: true }, async () => {
-  const clock = manualClock();
-  return { broker: new MemoryBroker({ clock }), clock };
-});
+brokerConformance(
+  "memory",
+  { delayedDelivery: true, priorityOrder: "lowest-first", clock: "local", delivery: "lease", dedupedPublish: true },
+  async () => {
+    const clock = manualClock();
+    return { broker: new MemoryBroker({ clock }), clock };
+  },
+);
 
 // Without delayed delivery (memory://NAME?delayed=false), as on Redis: the worker-held path.
-brokerConformance("memory without delayed delivery", { delayedDelivery: false, priorityOrder: "lowest-first", clock: "local", delivery: "lease", dedupedPublish: true }, async () => {
-  const clock = manualClock();
-  return { broker: new MemoryBroker({ clock, delayedDelivery: false }), clock };
-});
+brokerConformance(
+  "memory without delayed delivery",
+  { delayedDelivery: false, priorityOrder: "lowest-first", clock: "local", delivery: "lease", dedupedPublish: true },
+  async () => {
+    const clock = manualClock();
+    return { broker: new MemoryBroker({ clock, delayedDelivery: false }), clock };
+  },
+);
 
 backendConformance("memory", async () => {
   const clock = manualClock();
@@ -44,7 +52,9 @@ describe("memory:// by URL", () => {
     const broker = await brokerFromUrl("memory://closing");
     await broker.close();
     await broker.publish(textMessage("still here"), { queue: "q", priority: 0, availableAt: null });
-    expect(bodies(await (await brokerFromUrl("memory://closing")).fetch(["q"], 1, { visibilityTimeoutMs: 1_000, waitMs: 0 }))).toEqual(["still here"]);
+    expect(bodies(await (await brokerFromUrl("memory://closing")).fetch(["q"], 1, { visibilityTimeoutMs: 1_000, waitMs: 0 }))).toEqual([
+      "still here",
+    ]);
   });
 
   it("memory://NAME?delayed=false is a broker without delayed delivery; the same name without it delays", async () => {

@@ -14,11 +14,15 @@ await describeWithService("redis", "redis broker", () => {
   const admin = new Redis({ host, port, lazyConnect: true });
   afterAll(() => admin.quit());
 
-  brokerConformance("redis", { delayedDelivery: false, priorityOrder: "lowest-first", clock: "store", delivery: "lease", dedupedPublish: true }, async () => {
-    // Each test gets a namespace of its own through the URL's prefix.
-    const prefix = `ebbtest:${randomUUID()}:`;
-    const clock = manualClock();
-    const broker = await RedisBroker.connect({ url: `redis://${host}:${port}/0?prefix=${prefix}`, clock });
-    return { broker, clock, cleanup: () => unlinkPrefix(admin, prefix) };
-  });
+  brokerConformance(
+    "redis",
+    { delayedDelivery: false, priorityOrder: "lowest-first", clock: "store", delivery: "lease", dedupedPublish: true },
+    async () => {
+      // Each test gets a namespace of its own through the URL's prefix.
+      const prefix = `ebbtest:${randomUUID()}:`;
+      const clock = manualClock();
+      const broker = await RedisBroker.connect({ url: `redis://${host}:${port}/0?prefix=${prefix}`, clock });
+      return { broker, clock, cleanup: () => unlinkPrefix(admin, prefix) };
+    },
+  );
 });

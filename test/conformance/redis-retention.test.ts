@@ -10,10 +10,14 @@ import { retentionStoreConformance, storeSeeder } from "./retention-store-confor
 // policy) is in test/redis/redis-retention-*.test.ts.
 
 await describeWithService("redis", "redis retention store", () => {
-  retentionStoreConformance("redis", async () => {
-    const ns = await redisNamespace();
-    const clock = manualClock();
-    const store = await new RedisBackend({ url: ns.url, clock, trimIntervalMs: 3_600_000 }).connect();
-    return { store, clock, seed: storeSeeder(store, clock), cleanup: ns.cleanup };
-  }, { tiers: true, tombstones: true, perResultExpiry: true, bulkExpiry: false, ebbResults: true });
+  retentionStoreConformance(
+    "redis",
+    async () => {
+      const ns = await redisNamespace();
+      const clock = manualClock();
+      const store = await new RedisBackend({ url: ns.url, clock, trimIntervalMs: 3_600_000 }).connect();
+      return { store, clock, seed: storeSeeder(store, clock), cleanup: ns.cleanup };
+    },
+    { tiers: true, tombstones: true, perResultExpiry: true, bulkExpiry: false, ebbResults: true },
+  );
 });

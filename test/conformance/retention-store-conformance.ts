@@ -29,7 +29,25 @@ async function records(store: RetentionStore, query: ScanQuery): Promise<ResultR
 
 /** A StoredResult as put() takes it: every field given. */
 function stored(taskId: string, over: Partial<StoredResult> = {}): StoredResult {
-  return { taskId, status: "SUCCESS", result: { restored: taskId }, traceback: null, children: [], dateDone: Date.UTC(2025, 5, 1), expiresAt: Date.UTC(2099, 0, 1), tier: "audit", action: "archive", held: false, name: "audit.log", args: [1], kwargs: { k: "v" }, worker: "w@h", retries: 0, queue: "celery", ...over };
+  return {
+    taskId,
+    status: "SUCCESS",
+    result: { restored: taskId },
+    traceback: null,
+    children: [],
+    dateDone: Date.UTC(2025, 5, 1),
+    expiresAt: Date.UTC(2099, 0, 1),
+    tier: "audit",
+    action: "archive",
+    held: false,
+    name: "audit.log",
+    args: [1],
+    kwargs: { k: "v" },
+    worker: "w@h",
+    retries: 0,
+    queue: "celery",
+    ...over,
+  };
 }
 
 /**
@@ -64,7 +82,12 @@ export function retentionStoreConformance(name: string, make: MakeRetentionFixtu
     });
 
     it("scan covers every result exactly once, in batches no larger than batchSize", async () => {
-      const specs = Array.from({ length: 23 }, (_, i) => ({ taskId: `s-${String(i).padStart(2, "0")}`, lifetimeMs: i % 3 === 0 ? null : (i + 1) * H, doneAgoMs: i * 1000, held: i % 10 === 4 }));
+      const specs = Array.from({ length: 23 }, (_, i) => ({
+        taskId: `s-${String(i).padStart(2, "0")}`,
+        lifetimeMs: i % 3 === 0 ? null : (i + 1) * H,
+        doneAgoMs: i * 1000,
+        held: i % 10 === 4,
+      }));
       await f.seed(specs);
       const seen: string[] = [];
       for await (const batch of f.store.scan({ batchSize: 4 })) {
@@ -121,7 +144,7 @@ export function retentionStoreConformance(name: string, make: MakeRetentionFixtu
       expect(await ids(f.store, { batchSize: 2, tier: "standard" })).toEqual(["exp-std", "fresh"]);
       expect(await ids(f.store, { batchSize: 2, tier: null })).toEqual(["exp-none", "perm-old"]);
       expect(await ids(f.store, { batchSize: 2, tier: "audit" })).toEqual(["audit"]);
-      expect((await f.store.read("audit"))).toMatchObject({ tier: "audit", action: "archive" });
+      expect(await f.store.read("audit")).toMatchObject({ tier: "audit", action: "archive" });
       if (caps.perResultExpiry) expect(await ids(f.store, { batchSize: 2, tier: null, expiresBy: now, doneBy: now })).toEqual(["exp-none"]);
     });
 
@@ -137,7 +160,12 @@ export function retentionStoreConformance(name: string, make: MakeRetentionFixtu
       const found = await f.store.lookup("r-1", { graceMs: 0 });
       expect(found.kind).toBe("found");
       // Ebb's results are JSON and origin "ebb"; Celery's table holds Celery's pickles.
-      expect(rec).toMatchObject({ ...(found.kind === "found" ? found.result : {}), origin: caps.ebbResults ? "ebb" : "celery", archived: false, held: false });
+      expect(rec).toMatchObject({
+        ...(found.kind === "found" ? found.result : {}),
+        origin: caps.ebbResults ? "ebb" : "celery",
+        archived: false,
+        held: false,
+      });
       expect(rec!.bytes).toBeGreaterThan(caps.ebbResults ? 500 : 0);
       expect(await f.store.read("r-none")).toBeNull();
     });
@@ -177,48 +205,67 @@ export function retentionStoreConformance(name: string, make: MakeRetentionFixtu
     if (!caps.tombstones) {
       it("remove with remember keeps no tombstone: the id reads unknown at once", async () => {
         await f.seed([{ taskId: "gone", lifetimeMs: H, doneAgoMs: 2 * H }]);
-        expect((await f.store.remove(await records(f.store, { batchSize: 10, doneBy: f.clock() }), { remember: true })).removed).toEqual(["gone"]);
+        expect((await f.store.remove(await records(f.store, { batchSize: 10, doneBy: f.clock() }), { remember: true })).removed).toEqual([
+          "gone",
+        ]);
         expect(await f.store.lookup("gone", { graceMs: D })).toEqual({ kind: "missing" });
       });
     }
 
-    when(["tombstones", "perResultExpiry"], "remove with remember: the id reads EXPIRED within the grace window, unknown after", async () => {
-      await f.seed([{ taskId: "tomb", lifetimeMs: H, doneAgoMs: 2 * H }]);
-      const [rec] = await records(f.store, { batchSize: 10, expiresBy: f.clock() });
-      expect((await f.store.remove([rec!], { remember: true })).removed).toEqual(["tomb"]);
-      expect(await f.store.read("tomb")).toBeNull();
-      // It expired an hour ago: a 2h grace still remembers it, a 30m one does not.
-      expect(await f.store.lookup("tomb", { graceMs: 2 * H })).toEqual({ kind: "expired", taskId: "tomb", expiredAt: rec!.expiresAt });
-      expect(await f.store.lookup("tomb", { graceMs: H / 2 })).toEqual({ kind: "missing" });
-      f.clock.advance(2 * H);
-      expect(await f.store.lookup("tomb", { graceMs: 2 * H })).toEqual({ kind: "missing" });
-    });
+    when(
+      ["tombstones", "perResultExpiry"],
+      "remove with remember: the id reads EXPIRED within the grace window, unknown after",
+      async () => {
+        await f.seed([{ taskId: "tomb", lifetimeMs: H, doneAgoMs: 2 * H }]);
+        const [rec] = await records(f.store, { batchSize: 10, expiresBy: f.clock() });
+        expect((await f.store.remove([rec!], { remember: true })).removed).toEqual(["tomb"]);
+        expect(await f.store.read("tomb")).toBeNull();
+        // It expired an hour ago: a 2h grace still remembers it, a 30m one does not.
+        expect(await f.store.lookup("tomb", { graceMs: 2 * H })).toEqual({ kind: "expired", taskId: "tomb", expiredAt: rec!.expiresAt });
+        expect(await f.store.lookup("tomb", { graceMs: H / 2 })).toEqual({ kind: "missing" });
+        f.clock.advance(2 * H);
+        expect(await f.store.lookup("tomb", { graceMs: 2 * H })).toEqual({ kind: "missing" });
+      },
+    );
 
-    when(["tombstones"], "a result an archive removed before it expired reads EXPIRED now, archived to the file; get() throws ResultArchivedError naming it", async () => {
-      await f.seed([{ taskId: "arc", lifetimeMs: D, doneAgoMs: H, tier: "audit", action: "archive" }]);
-      const rec = (await f.store.read("arc"))!;
-      const archive = { file: "/var/archives/ebb-2026.jsonl.gz", at: f.clock() - 1_000 };
-      expect((await f.store.remove([rec], { remember: true, archive })).removed).toEqual(["arc"]);
-      // Not "expired at" its future expiry: it left the store now, and the lookup says where it went.
-      expect(await f.store.lookup("arc", { graceMs: D })).toEqual({ kind: "expired", taskId: "arc", expiredAt: f.clock(), archived: archive });
-      const res = new AsyncResult("arc", { backend: async () => f.store, graceMs: D, defaultTimeoutMs: 1_000 });
-      const error = await res.get().catch((e: unknown) => e);
-      expect(error).toBeInstanceOf(ResultArchivedError);
-      expect(error).toBeInstanceOf(ResultExpiredError);
-      expect(error).toMatchObject({ code: "RESULT_EXPIRED", taskId: "arc", archiveFile: archive.file, archivedAt: new Date(archive.at) });
-      expect((error as Error).message).toContain(`was archived to ${archive.file}`);
-      expect((error as Error).message).toContain(`ebb restore ${archive.file} --task-id arc`);
-      expect(await res.info()).toMatchObject({ state: "EXPIRED", expiresAt: new Date(f.clock()).toISOString(), archived: { file: archive.file, at: new Date(archive.at).toISOString() } });
+    when(
+      ["tombstones"],
+      "a result an archive removed before it expired reads EXPIRED now, archived to the file; get() throws ResultArchivedError naming it",
+      async () => {
+        await f.seed([{ taskId: "arc", lifetimeMs: D, doneAgoMs: H, tier: "audit", action: "archive" }]);
+        const rec = (await f.store.read("arc"))!;
+        const archive = { file: "/var/archives/ebb-2026.jsonl.gz", at: f.clock() - 1_000 };
+        expect((await f.store.remove([rec], { remember: true, archive })).removed).toEqual(["arc"]);
+        // Not "expired at" its future expiry: it left the store now, and the lookup says where it went.
+        expect(await f.store.lookup("arc", { graceMs: D })).toEqual({
+          kind: "expired",
+          taskId: "arc",
+          expiredAt: f.clock(),
+          archived: archive,
+        });
+        const res = new AsyncResult("arc", { backend: async () => f.store, graceMs: D, defaultTimeoutMs: 1_000 });
+        const error = await res.get().catch((e: unknown) => e);
+        expect(error).toBeInstanceOf(ResultArchivedError);
+        expect(error).toBeInstanceOf(ResultExpiredError);
+        expect(error).toMatchObject({ code: "RESULT_EXPIRED", taskId: "arc", archiveFile: archive.file, archivedAt: new Date(archive.at) });
+        expect((error as Error).message).toContain(`was archived to ${archive.file}`);
+        expect((error as Error).message).toContain(`ebb restore ${archive.file} --task-id arc`);
+        expect(await res.info()).toMatchObject({
+          state: "EXPIRED",
+          expiresAt: new Date(f.clock()).toISOString(),
+          archived: { file: archive.file, at: new Date(archive.at).toISOString() },
+        });
 
-      // Restored, then removed by cleanup (no archive): its tombstone no longer claims the archive.
-      expect(await f.store.put({ ...rec, expiresAt: f.clock() - 1 }, { replace: false })).toBe(true);
-      expect((await f.store.remove([(await f.store.read("arc"))!], { remember: true })).removed).toEqual(["arc"]);
-      const plain = await f.store.lookup("arc", { graceMs: D });
-      expect(plain).toEqual({ kind: "expired", taskId: "arc", expiredAt: f.clock() - 1 });
-      expect(await res.get().catch((e: unknown) => e)).not.toBeInstanceOf(ResultArchivedError);
-      f.clock.advance(2 * D);
-      expect(await f.store.lookup("arc", { graceMs: D })).toEqual({ kind: "missing" });
-    });
+        // Restored, then removed by cleanup (no archive): its tombstone no longer claims the archive.
+        expect(await f.store.put({ ...rec, expiresAt: f.clock() - 1 }, { replace: false })).toBe(true);
+        expect((await f.store.remove([(await f.store.read("arc"))!], { remember: true })).removed).toEqual(["arc"]);
+        const plain = await f.store.lookup("arc", { graceMs: D });
+        expect(plain).toEqual({ kind: "expired", taskId: "arc", expiredAt: f.clock() - 1 });
+        expect(await res.get().catch((e: unknown) => e)).not.toBeInstanceOf(ResultArchivedError);
+        f.clock.advance(2 * D);
+        expect(await f.store.lookup("arc", { graceMs: D })).toEqual({ kind: "missing" });
+      },
+    );
 
     when(["tombstones"], "archive --delete leaves tombstones that name the archive file, for results not yet expired", async () => {
       await f.seed([
@@ -232,7 +279,9 @@ export function retentionStoreConformance(name: string, make: MakeRetentionFixtu
         const out = await archiveResults(f.store, { to, olderThanMs: D, delete: true, source: f.store.url, now: f.clock() });
         expect(out).toMatchObject({ archived: 2, deleted: 2 });
         for (const id of ["a-1", "a-2"]) {
-          const error = await new AsyncResult(id, { backend: async () => f.store, graceMs: D, defaultTimeoutMs: 1_000 }).get().catch((e: unknown) => e);
+          const error = await new AsyncResult(id, { backend: async () => f.store, graceMs: D, defaultTimeoutMs: 1_000 })
+            .get()
+            .catch((e: unknown) => e);
           expect(error).toBeInstanceOf(ResultArchivedError);
           expect((error as ResultArchivedError).archiveFile).toBe(resolve(to));
         }
@@ -245,13 +294,17 @@ export function retentionStoreConformance(name: string, make: MakeRetentionFixtu
     it("removing each batch while scanning still visits every result once", async () => {
       await f.seed(Array.from({ length: 10 }, (_, i) => ({ taskId: `sw-${i}`, lifetimeMs: H, doneAgoMs: 2 * H + i })));
       let removed = 0;
-      for await (const batch of f.store.scan({ batchSize: 3, doneBy: f.clock() })) removed += (await f.store.remove(batch, { remember: true })).removed.length;
+      for await (const batch of f.store.scan({ batchSize: 3, doneBy: f.clock() }))
+        removed += (await f.store.remove(batch, { remember: true })).removed.length;
       expect(removed).toBe(10);
       expect(await ids(f.store, { batchSize: 10, includeHeld: true })).toEqual([]);
     });
 
     it("markArchived marks existing results and counts them", async () => {
-      await f.seed([{ taskId: "ar-1", lifetimeMs: H, tier: "audit", action: "archive" }, { taskId: "ar-2", lifetimeMs: H, tier: "audit", action: "archive" }]);
+      await f.seed([
+        { taskId: "ar-1", lifetimeMs: H, tier: "audit", action: "archive" },
+        { taskId: "ar-2", lifetimeMs: H, tier: "audit", action: "archive" },
+      ]);
       expect(await f.store.markArchived(["ar-1", "ar-missing"])).toBe(1);
       expect((await f.store.read("ar-1"))?.archived).toBe(true);
       expect((await f.store.read("ar-2"))?.archived).toBe(false);

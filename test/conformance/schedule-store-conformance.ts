@@ -13,11 +13,27 @@ const T0 = Date.UTC(2026, 0, 1);
 const SCHED = "every 1s";
 
 function fire(tick: number, over: Partial<FireClaim> = {}): FireClaim {
-  return { tick, taskId: `task-${tick}`, catchUp: false, message: { raw: `{"tick":${tick}}`, queue: "celery", priority: 0, availableAt: null }, ...over };
+  return {
+    tick,
+    taskId: `task-${tick}`,
+    catchUp: false,
+    message: { raw: `{"tick":${tick}}`, queue: "celery", priority: 0, availableAt: null },
+    ...over,
+  };
 }
 
 function claim(over: Partial<ClaimRequest> & Pick<ClaimRequest, "lastTick">): ClaimRequest {
-  return { entry: "e", expect: null, schedule: SCHED, nextTick: over.lastTick + 1000, fires: [], missed: 0, historyLimit: 1000, claimTtlMs: 600_000, ...over };
+  return {
+    entry: "e",
+    expect: null,
+    schedule: SCHED,
+    nextTick: over.lastTick + 1000,
+    fires: [],
+    missed: 0,
+    historyLimit: 1000,
+    claimTtlMs: 600_000,
+    ...over,
+  };
 }
 
 /**
@@ -51,28 +67,57 @@ export function scheduleStoreConformance(name: string, make: () => Promise<Sched
       expect(await store.claim(claim({ lastTick: T0 }))).toEqual({ ok: true, claimedAt: T0 + 5_000 });
       const second = await store.claim(claim({ lastTick: T0 + 1_000 }));
       expect(second.ok).toBe(false);
-      expect(second.ok === false && second.state).toMatchObject({ entry: "e", schedule: SCHED, lastTick: T0, nextTick: T0 + 1_000, fired: 0, missed: 0, catchUps: 0, lastFire: null });
+      expect(second.ok === false && second.state).toMatchObject({
+        entry: "e",
+        schedule: SCHED,
+        lastTick: T0,
+        nextTick: T0 + 1_000,
+        fired: 0,
+        missed: 0,
+        catchUps: 0,
+        lastFire: null,
+      });
       expect((await store.states(["e"])).get("e")?.lastTick).toBe(T0);
     });
 
     it("applies a claim only when the state is still the one it was planned from", async () => {
       await store.claim(claim({ lastTick: T0 }));
-      const stale = await store.claim(claim({ expect: { lastTick: T0 - 1_000, schedule: SCHED }, lastTick: T0 + 1_000, fires: [fire(T0 + 1_000)] }));
+      const stale = await store.claim(
+        claim({ expect: { lastTick: T0 - 1_000, schedule: SCHED }, lastTick: T0 + 1_000, fires: [fire(T0 + 1_000)] }),
+      );
       expect(stale.ok).toBe(false);
-      const otherSchedule = await store.claim(claim({ expect: { lastTick: T0, schedule: "every 2s" }, lastTick: T0 + 1_000, fires: [fire(T0 + 1_000)] }));
+      const otherSchedule = await store.claim(
+        claim({ expect: { lastTick: T0, schedule: "every 2s" }, lastTick: T0 + 1_000, fires: [fire(T0 + 1_000)] }),
+      );
       expect(otherSchedule.ok).toBe(false);
       expect(await store.history("e", 10)).toEqual([]);
-      const fresh = await store.claim(claim({ expect: { lastTick: T0, schedule: SCHED }, lastTick: T0 + 1_000, fires: [fire(T0 + 1_000)] }));
+      const fresh = await store.claim(
+        claim({ expect: { lastTick: T0, schedule: SCHED }, lastTick: T0 + 1_000, fires: [fire(T0 + 1_000)] }),
+      );
       expect(fresh.ok).toBe(true);
     });
 
     it("keeps fires, counters and the last fire; a catch-up is counted as one", async () => {
       await store.claim(claim({ lastTick: T0 }));
       f.clock.set(T0 + 9_000);
-      await store.claim(claim({ expect: { lastTick: T0, schedule: SCHED }, lastTick: T0 + 9_000, missed: 7, fires: [fire(T0 + 8_000, { catchUp: true }), fire(T0 + 9_000)] }));
+      await store.claim(
+        claim({
+          expect: { lastTick: T0, schedule: SCHED },
+          lastTick: T0 + 9_000,
+          missed: 7,
+          fires: [fire(T0 + 8_000, { catchUp: true }), fire(T0 + 9_000)],
+        }),
+      );
       const state = (await store.states(["e"])).get("e")!;
       expect(state).toMatchObject({ lastTick: T0 + 9_000, nextTick: T0 + 10_000, fired: 2, missed: 7, catchUps: 1 });
-      expect(state.lastFire).toEqual({ entry: "e", tick: T0 + 9_000, taskId: `task-${T0 + 9_000}`, catchUp: false, claimedAt: T0 + 9_000, sentAt: null });
+      expect(state.lastFire).toEqual({
+        entry: "e",
+        tick: T0 + 9_000,
+        taskId: `task-${T0 + 9_000}`,
+        catchUp: false,
+        claimedAt: T0 + 9_000,
+        sentAt: null,
+      });
       const history = await store.history("e", 10);
       expect(history.map((h) => [h.tick, h.catchUp])).toEqual([
         [T0 + 9_000, false],
@@ -85,7 +130,9 @@ export function scheduleStoreConformance(name: string, make: () => Promise<Sched
       await store.claim(claim({ lastTick: T0 }));
       await store.claim(claim({ expect: { lastTick: T0, schedule: SCHED }, lastTick: T0 + 1_000, fires: [fire(T0 + 1_000)] }));
       // A state that moved back (a schedule changed back and forth) must still not fire T0+1000 twice.
-      const again = await store.claim(claim({ expect: { lastTick: T0 + 1_000, schedule: SCHED }, lastTick: T0 + 2_000, fires: [fire(T0 + 1_000), fire(T0 + 2_000)] }));
+      const again = await store.claim(
+        claim({ expect: { lastTick: T0 + 1_000, schedule: SCHED }, lastTick: T0 + 2_000, fires: [fire(T0 + 1_000), fire(T0 + 2_000)] }),
+      );
       expect(again.ok).toBe(false);
       expect((await store.history("e", 10)).map((h) => h.tick)).toEqual([T0 + 1_000]);
       expect((await store.states(["e"])).get("e")?.lastTick).toBe(T0 + 1_000);
@@ -94,7 +141,11 @@ export function scheduleStoreConformance(name: string, make: () => Promise<Sched
     it("lets exactly one of many concurrent claims from the same state win", async () => {
       await store.claim(claim({ lastTick: T0 }));
       const outcomes = await Promise.all(
-        Array.from({ length: 20 }, (_, i) => store.claim(claim({ expect: { lastTick: T0, schedule: SCHED }, lastTick: T0 + 1_000, fires: [fire(T0 + 1_000, { taskId: `racer-${i}` })] }))),
+        Array.from({ length: 20 }, (_, i) =>
+          store.claim(
+            claim({ expect: { lastTick: T0, schedule: SCHED }, lastTick: T0 + 1_000, fires: [fire(T0 + 1_000, { taskId: `racer-${i}` })] }),
+          ),
+        ),
       );
       expect(outcomes.filter((o) => o.ok)).toHaveLength(1);
       expect(await store.history("e", 10)).toHaveLength(1);
@@ -116,10 +167,22 @@ export function scheduleStoreConformance(name: string, make: () => Promise<Sched
       f.clock.set(T0 + 10_000);
       await store.claim(claim({ expect: { lastTick: T0, schedule: SCHED }, lastTick: T0 + 1_000, fires: [fire(T0 + 1_000)] }));
       f.clock.set(T0 + 20_000);
-      await store.claim(claim({ expect: { lastTick: T0 + 1_000, schedule: SCHED }, lastTick: T0 + 2_000, fires: [fire(T0 + 2_000, { message: { raw: "two", queue: "q2", priority: 3, availableAt: T0 + 99 } })] }));
+      await store.claim(
+        claim({
+          expect: { lastTick: T0 + 1_000, schedule: SCHED },
+          lastTick: T0 + 2_000,
+          fires: [fire(T0 + 2_000, { message: { raw: "two", queue: "q2", priority: 3, availableAt: T0 + 99 } })],
+        }),
+      );
       const all = await store.unsent(0, T0 + 20_000, 10);
       expect(all.map((u) => u.tick)).toEqual([T0 + 1_000, T0 + 2_000]);
-      expect(all[1]).toMatchObject({ entry: "e", taskId: `task-${T0 + 2_000}`, claimedAt: T0 + 20_000, sentAt: null, message: { raw: "two", queue: "q2", priority: 3, availableAt: T0 + 99 } });
+      expect(all[1]).toMatchObject({
+        entry: "e",
+        taskId: `task-${T0 + 2_000}`,
+        claimedAt: T0 + 20_000,
+        sentAt: null,
+        message: { raw: "two", queue: "q2", priority: 3, availableAt: T0 + 99 },
+      });
       expect((await store.unsent(T0 + 15_000, T0 + 25_000, 10)).map((u) => u.tick)).toEqual([T0 + 2_000]);
       expect((await store.unsent(0, T0 + 15_000, 10)).map((u) => u.tick)).toEqual([T0 + 1_000]);
       expect(await store.unsent(0, T0 + 20_000, 1)).toHaveLength(1);
@@ -138,7 +201,14 @@ export function scheduleStoreConformance(name: string, make: () => Promise<Sched
     it("bounds an entry's history, dropping the oldest fires", async () => {
       await store.claim(claim({ lastTick: T0, historyLimit: 3 }));
       for (let i = 1; i <= 5; i++) {
-        const ok = await store.claim(claim({ expect: { lastTick: T0 + (i - 1) * 1_000, schedule: SCHED }, lastTick: T0 + i * 1_000, fires: [fire(T0 + i * 1_000)], historyLimit: 3 }));
+        const ok = await store.claim(
+          claim({
+            expect: { lastTick: T0 + (i - 1) * 1_000, schedule: SCHED },
+            lastTick: T0 + i * 1_000,
+            fires: [fire(T0 + i * 1_000)],
+            historyLimit: 3,
+          }),
+        );
         expect(ok.ok).toBe(true);
       }
       expect((await store.history("e", 10)).map((h) => h.tick)).toEqual([T0 + 5_000, T0 + 4_000, T0 + 3_000]);
@@ -146,7 +216,22 @@ export function scheduleStoreConformance(name: string, make: () => Promise<Sched
     });
 
     it("records cleanup runs, newest first", async () => {
-      const run = { task: "celery.backend_cleanup", taskId: "t1", startedAt: T0, durationMs: 12, tier: null, olderThanMs: null, dryRun: false, matched: 3, removed: 2, bytes: 300, archived: 1, archiveFile: "/a/b.jsonl.gz", trimmed: 0, errors: [] };
+      const run = {
+        task: "celery.backend_cleanup",
+        taskId: "t1",
+        startedAt: T0,
+        durationMs: 12,
+        tier: null,
+        olderThanMs: null,
+        dryRun: false,
+        matched: 3,
+        removed: 2,
+        bytes: 300,
+        archived: 1,
+        archiveFile: "/a/b.jsonl.gz",
+        trimmed: 0,
+        errors: [],
+      };
       await store.recordRun(run);
       await store.recordRun({ ...run, task: "ebb.cleanup", taskId: "t2", tier: "api", startedAt: T0 + 1, errors: ["disk full"] });
       const runs = await store.runs(10);

@@ -6,7 +6,13 @@ import { openDatabase } from "../../src/sqlite/open-database.js";
 import { makeSqliteRetention } from "../support/retention-stores.js";
 import { retentionStoreConformance } from "./retention-store-conformance.js";
 
-retentionStoreConformance("sqlite", makeSqliteRetention, { tiers: true, tombstones: true, perResultExpiry: true, bulkExpiry: false, ebbResults: true });
+retentionStoreConformance("sqlite", makeSqliteRetention, {
+  tiers: true,
+  tombstones: true,
+  perResultExpiry: true,
+  bulkExpiry: false,
+  ebbResults: true,
+});
 
 // SQLite-only: the scans must use the indexes (never a table scan for expired results), and
 // the store prunes old tombstones as cleanup removes results.
@@ -25,10 +31,13 @@ describe("sqlite retention details", () => {
           .join("; ");
       return [explain(sql.first), explain(sql.next)];
     };
-    for (const p of plans({ batchSize: 10, expiresBy: 1, tier: "audit" })) expect(p).toMatch(/^SEARCH ebb_results USING INDEX ebb_results_expiry_scan .*expires_at<\?\)$/);
-    for (const p of plans({ batchSize: 10, doneBy: 1, includeHeld: true })) expect(p).toMatch(/^SEARCH ebb_results USING INDEX ebb_results_done_scan /);
+    for (const p of plans({ batchSize: 10, expiresBy: 1, tier: "audit" }))
+      expect(p).toMatch(/^SEARCH ebb_results USING INDEX ebb_results_expiry_scan .*expires_at<\?\)$/);
+    for (const p of plans({ batchSize: 10, doneBy: 1, includeHeld: true }))
+      expect(p).toMatch(/^SEARCH ebb_results USING INDEX ebb_results_done_scan /);
     // An unfiltered scan walks the primary key in order: no sort of the whole table.
-    for (const p of plans({ batchSize: 10, includeHeld: true })) expect(p).toMatch(/^(SCAN|SEARCH) ebb_results USING INDEX sqlite_autoindex_ebb_results_1/);
+    for (const p of plans({ batchSize: 10, includeHeld: true }))
+      expect(p).toMatch(/^(SCAN|SEARCH) ebb_results USING INDEX sqlite_autoindex_ebb_results_1/);
     await f.store.close();
     await f.cleanup?.();
   });
@@ -41,7 +50,10 @@ describe("sqlite retention details", () => {
     const insert = db.prepare("INSERT INTO ebb_tombstones (task_id, expired_at) VALUES (?, ?)");
     for (let i = 0; i < 700; i++) insert.run(`old-${i}`, f.clock() - 120_000);
     insert.run("recent", f.clock() - 1_000);
-    await f.seed([{ taskId: "x", lifetimeMs: 0 }, { taskId: "y", lifetimeMs: 0 }]);
+    await f.seed([
+      { taskId: "x", lifetimeMs: 0 },
+      { taskId: "y", lifetimeMs: 0 },
+    ]);
     const left = () => db.prepare("SELECT count(*) FROM ebb_tombstones WHERE task_id LIKE 'old-%'").pluck().get();
     await store.remove([(await store.read("x"))!], { remember: true });
     expect(left()).toBe(200);

@@ -26,11 +26,15 @@ function tempDb(): { url: string; path: string; cleanup: () => Promise<void> } {
   return { url: `sqlite://${path}`, path, cleanup: async () => rmSync(dir, { recursive: true, force: true }) };
 }
 
-brokerConformance("sqlite", { delayedDelivery: true, priorityOrder: "lowest-first", clock: "store", delivery: "lease", dedupedPublish: true }, async () => {
-  const { url, cleanup } = tempDb();
-  const clock = manualClock();
-  return { broker: new SqliteBroker({ url, clock, pollIntervalMs: NO_POLLING }), clock, cleanup };
-});
+brokerConformance(
+  "sqlite",
+  { delayedDelivery: true, priorityOrder: "lowest-first", clock: "store", delivery: "lease", dedupedPublish: true },
+  async () => {
+    const { url, cleanup } = tempDb();
+    const clock = manualClock();
+    return { broker: new SqliteBroker({ url, clock, pollIntervalMs: NO_POLLING }), clock, cleanup };
+  },
+);
 
 backendConformance("sqlite", async () => {
   const { url, cleanup } = tempDb();
@@ -87,7 +91,16 @@ describe("sqlite store details", () => {
     expect(backend).toBeInstanceOf(SqliteBackend);
     await broker.publish(textMessage("m"), { queue: "q", priority: 0, availableAt: null });
     await broker.close();
-    const { result } = await backend.store({ taskId: "t", status: "SUCCESS", result: 1, traceback: null, children: [], lifetimeMs: null, tier: null, action: "delete" });
+    const { result } = await backend.store({
+      taskId: "t",
+      status: "SUCCESS",
+      result: 1,
+      traceback: null,
+      children: [],
+      lifetimeMs: null,
+      tier: null,
+      action: "delete",
+    });
     expect(result.status).toBe("SUCCESS");
     const again = await brokerFromUrl(url);
     expect(bodies(await again.fetch(["q"], 1, { visibilityTimeoutMs: 1_000, waitMs: 0 }))).toEqual(["m"]);
@@ -150,7 +163,16 @@ describe("sqlite store details", () => {
     const handle = openDatabase(path);
     expect(migrate(handle.db)).toEqual([]);
     const ids = handle.db.prepare("SELECT id FROM ebb_migrations ORDER BY id").pluck().all();
-    expect(ids).toEqual(["0001_messages", "0002_dead_letters", "0003_results", "0004_tombstones", "0005_retention", "0006_beat", "0007_publish_keys", "0008_tombstone_archive"]);
+    expect(ids).toEqual([
+      "0001_messages",
+      "0002_dead_letters",
+      "0003_results",
+      "0004_tombstones",
+      "0005_retention",
+      "0006_beat",
+      "0007_publish_keys",
+      "0008_tombstone_archive",
+    ]);
     expect(handle.db.pragma("journal_mode", { simple: true })).toBe("wal");
     handle.close();
   });

@@ -27,7 +27,9 @@ async function soakOn(url: string, dir: string, where: (taskId: string) => Promi
     for (const [i, p] of verdict.problems.entries()) {
       const m = /^(\w+): tick (\S+) never ran/.exec(p);
       const fire = m && outcome.fires.find((f) => f.entry === m[1] && f.tick === Date.parse(m[2]!));
-      if (m) verdict.problems[i] = `${p} [${fire ? `fire ${fire.taskId} claimed ${new Date(fire.claimedAt).toISOString()} sent ${fire.sentAt === null ? "never" : new Date(fire.sentAt).toISOString()} result ${await app.asyncResult(fire.taskId).state()} message ${await where(fire.taskId)}` : "no fire in the store"}]`;
+      if (m)
+        verdict.problems[i] =
+          `${p} [${fire ? `fire ${fire.taskId} claimed ${new Date(fire.claimedAt).toISOString()} sent ${fire.sentAt === null ? "never" : new Date(fire.sentAt).toISOString()} result ${await app.asyncResult(fire.taskId).state()} message ${await where(fire.taskId)}` : "no fire in the store"}]`;
     }
   } finally {
     await app.close();
@@ -48,27 +50,35 @@ async function soakOn(url: string, dir: string, where: (taskId: string) => Promi
 }
 
 describe("beat soak", () => {
-  it(`on SQLite: 7 processes, random SIGKILLs, ${SOAK_MS / 1000} s: each tick exactly once, catch-up as the policy says`, async () => {
-    const dir = scratchDir();
-    try {
-      await soakOn(`sqlite://${join(dir, "soak.db")}`, dir);
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
-    }
-  }, SOAK_MS + 120_000);
+  it(
+    `on SQLite: 7 processes, random SIGKILLs, ${SOAK_MS / 1000} s: each tick exactly once, catch-up as the policy says`,
+    async () => {
+      const dir = scratchDir();
+      try {
+        await soakOn(`sqlite://${join(dir, "soak.db")}`, dir);
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
+    },
+    SOAK_MS + 120_000,
+  );
 });
 
 await describeWithService("redis", "beat soak", () => {
-  it(`on Redis: 7 processes, random SIGKILLs, ${SOAK_MS / 1000} s: each tick exactly once, catch-up as the policy says`, async () => {
-    const dir = scratchDir();
-    const ns = await redisNamespace();
-    try {
-      await soakOn(ns.url, dir, (id) => whereInRedis(ns, id));
-    } finally {
-      await ns.cleanup();
-      rmSync(dir, { recursive: true, force: true });
-    }
-  }, SOAK_MS + 120_000);
+  it(
+    `on Redis: 7 processes, random SIGKILLs, ${SOAK_MS / 1000} s: each tick exactly once, catch-up as the policy says`,
+    async () => {
+      const dir = scratchDir();
+      const ns = await redisNamespace();
+      try {
+        await soakOn(ns.url, dir, (id) => whereInRedis(ns, id));
+      } finally {
+        await ns.cleanup();
+        rmSync(dir, { recursive: true, force: true });
+      }
+    },
+    SOAK_MS + 120_000,
+  );
 });
 
 /** Where a message with this task id sits in the namespace: which keys hold it (SCAN, never KEYS). */
@@ -78,7 +88,14 @@ async function whereInRedis(ns: RedisNamespace, taskId: string): Promise<string>
     const [next, keys] = await ns.redis.scan(cursor, "MATCH", `${ns.prefix}*`, "COUNT", 1000);
     for (const key of keys) {
       const type = await ns.redis.type(key);
-      const text = type === "list" ? (await ns.redis.lrange(key, 0, -1)).join() : type === "hash" ? Object.values(await ns.redis.hgetall(key)).join() : type === "string" ? ((await ns.redis.get(key)) ?? "") : "";
+      const text =
+        type === "list"
+          ? (await ns.redis.lrange(key, 0, -1)).join()
+          : type === "hash"
+            ? Object.values(await ns.redis.hgetall(key)).join()
+            : type === "string"
+              ? ((await ns.redis.get(key)) ?? "")
+              : "";
       if (text.includes(taskId) && !key.includes("celery-task-meta") && !key.includes("ebb:beat")) found.push(key.slice(ns.prefix.length));
     }
     cursor = next;

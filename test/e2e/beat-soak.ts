@@ -84,7 +84,10 @@ export async function runSoak(dir: string, url: string, opts: { durationMs?: num
   let log = "";
   const procs: Proc[] = [
     ...Array.from({ length: 5 }, (_, i): Proc => ({ name: `beat${i}`, args: ["beat", "-A", app], skewed: i === 0, child: null })),
-    ...Array.from({ length: 2 }, (_, i): Proc => ({ name: `worker${i}`, args: ["worker", "-A", app, "-c", "4"], skewed: false, child: null })),
+    ...Array.from(
+      { length: 2 },
+      (_, i): Proc => ({ name: `worker${i}`, args: ["worker", "-A", app, "-c", "4"], skewed: false, child: null }),
+    ),
   ];
   const alive = () => procs.filter((p) => p.child !== null).length;
   let lastAllDown: number | null = null;
@@ -166,7 +169,13 @@ export async function runSoak(dir: string, url: string, opts: { durationMs?: num
     ),
   );
   const runsFile = join(dir, "runs.jsonl");
-  const runs = existsSync(runsFile) ? (readFileSync(runsFile, "utf8").trim().split("\n").filter(Boolean).map((l) => JSON.parse(l)) as Run[]) : [];
+  const runs = existsSync(runsFile)
+    ? (readFileSync(runsFile, "utf8")
+        .trim()
+        .split("\n")
+        .filter(Boolean)
+        .map((l) => JSON.parse(l)) as Run[])
+    : [];
   return { runs, fires: [], downWindows, start, end: Math.min(end, stopAt), kills, log };
 }
 
@@ -200,14 +209,17 @@ export function verify(o: SoakOutcome): Verdict {
     }
     stats[`${entry}.ticks`] = ticks.length;
     stats[`${entry}.redelivered`] = runs.length - [...idsByTick.values()].reduce((n, s) => n + s.size, 0);
-    for (const [tick, ids] of idsByTick) if (ids.size !== 1) problems.push(`${entry}: tick ${new Date(tick).toISOString()} sent ${ids.size} times (${[...ids].join(", ")})`);
+    for (const [tick, ids] of idsByTick)
+      if (ids.size !== 1) problems.push(`${entry}: tick ${new Date(tick).toISOString()} sent ${ids.size} times (${[...ids].join(", ")})`);
     const missing: number[] = [];
     for (let t = ticks[0]!; t <= ticks.at(-1)!; t += period) if (!idsByTick.has(t)) missing.push(t);
     stats[`${entry}.missing`] = missing.length;
-    for (const t of missing) if (!inDown(t)) problems.push(`${entry}: tick ${new Date(t).toISOString()} never ran, and some process was running then`);
+    for (const t of missing)
+      if (!inDown(t)) problems.push(`${entry}: tick ${new Date(t).toISOString()} never ran, and some process was running then`);
     const catchUps = [...new Map(runs.filter((r) => r.catchUp).map((r) => [r.tick, r])).values()];
     stats[`${entry}.catchUps`] = catchUps.length;
-    for (const c of catchUps) if (!inDown(c.tick)) problems.push(`${entry}: catch-up run for ${new Date(c.tick).toISOString()} outside every down window`);
+    for (const c of catchUps)
+      if (!inDown(c.tick)) problems.push(`${entry}: catch-up run for ${new Date(c.tick).toISOString()} outside every down window`);
     // The policy is applied per claim (one plan of one beat: the fires of one entry claimed at one
     // store instant): never more catch-ups than it allows, and they are the most recent missed ticks.
     const max = entry === "pair" ? 3 : 1;
@@ -223,12 +235,17 @@ export function verify(o: SoakOutcome): Verdict {
     }
     // After each window in which ticks were missed, the policy sends at least one catch-up (latest: one per claim; all: up to max).
     for (const [a, b] of o.downWindows) {
-      const owed = missing.filter((t) => t >= a - 1_000 && t <= b).length + catchUps.filter((c) => c.tick >= a - 1_000 && c.tick <= b).length;
+      const owed =
+        missing.filter((t) => t >= a - 1_000 && t <= b).length + catchUps.filter((c) => c.tick >= a - 1_000 && c.tick <= b).length;
       const sent = catchUps.filter((c) => c.tick >= a - 1_000 && c.tick <= b).length;
-      if (owed > 0 && sent < Math.min(max, owed)) problems.push(`${entry}: ${sent} catch-up runs for ${owed} missed ticks in ${iso(a)}..${iso(b)}, expected at least ${Math.min(max, owed)}`);
+      if (owed > 0 && sent < Math.min(max, owed))
+        problems.push(
+          `${entry}: ${sent} catch-up runs for ${owed} missed ticks in ${iso(a)}..${iso(b)}, expected at least ${Math.min(max, owed)}`,
+        );
     }
   }
-  for (const f of o.fires) if (f.claimedAt < f.tick) problems.push(`${f.entry}: tick ${iso(f.tick)} was claimed ${f.tick - f.claimedAt} ms early`);
+  for (const f of o.fires)
+    if (f.claimedAt < f.tick) problems.push(`${f.entry}: tick ${iso(f.tick)} was claimed ${f.tick - f.claimedAt} ms early`);
   return { problems, stats };
 }
 

@@ -41,40 +41,43 @@ afterEach(async () => {
 const runsOf = (file: string) => (existsSync(file) ? readFileSync(file, "utf8").trim().split("\n") : []);
 
 describe("ebb worker: the second signal stops at once", () => {
-  it.each(["SIGTERM", "SIGINT"] as const)("%s twice: exit 130 without waiting for a task that ignores its signal; the message runs again on the next worker", async (signal) => {
-    const runs = join(dir, `runs-${signal}.txt`);
-    const first = startWorker(["-A", "app.mjs", "-c", "1", "--without-beat"], { cwd: dir });
-    workers.push(first);
-    const sent = await ebb(["call", "stubborn", "-A", "app.mjs", "--json", "--args", JSON.stringify([runs])], { cwd: dir });
-    expect(sent.code, sent.stderr).toBe(0);
-    const id = (JSON.parse(sent.stdout) as { id: string }).id;
-    await eventually(() => (runsOf(runs).length === 1 ? true : undefined), 15_000, "the first run to start");
+  it.each(["SIGTERM", "SIGINT"] as const)(
+    "%s twice: exit 130 without waiting for a task that ignores its signal; the message runs again on the next worker",
+    async (signal) => {
+      const runs = join(dir, `runs-${signal}.txt`);
+      const first = startWorker(["-A", "app.mjs", "-c", "1", "--without-beat"], { cwd: dir });
+      workers.push(first);
+      const sent = await ebb(["call", "stubborn", "-A", "app.mjs", "--json", "--args", JSON.stringify([runs])], { cwd: dir });
+      expect(sent.code, sent.stderr).toBe(0);
+      const id = (JSON.parse(sent.stdout) as { id: string }).id;
+      await eventually(() => (runsOf(runs).length === 1 ? true : undefined), 15_000, "the first run to start");
 
-    first.child.kill(signal);
-    await eventually(() => (first.log().includes("Stopping: finishing 1 task(s)") ? true : undefined), 10_000, "the warm stop to begin");
-    const secondAt = Date.now();
-    first.child.kill(signal);
-    const code = await first.exited;
-    const tookMs = Date.now() - secondAt;
-    expect(code, first.log()).toBe(130);
-    // The task would hold the process for 60 s; "at once" leaves room for a loaded machine.
-    expect(tookMs, first.log()).toBeLessThan(5_000);
-    expect(first.log()).toContain("not acknowledged; they will run again");
+      first.child.kill(signal);
+      await eventually(() => (first.log().includes("Stopping: finishing 1 task(s)") ? true : undefined), 10_000, "the warm stop to begin");
+      const secondAt = Date.now();
+      first.child.kill(signal);
+      const code = await first.exited;
+      const tookMs = Date.now() - secondAt;
+      expect(code, first.log()).toBe(130);
+      // The task would hold the process for 60 s; "at once" leaves room for a loaded machine.
+      expect(tookMs, first.log()).toBeLessThan(5_000);
+      expect(first.log()).toContain("not acknowledged; they will run again");
 
-    // Not acked: the message is still in the queue, with no result stored.
-    const db = new Database(join(dir, "ebb.db"), { readonly: true });
-    try {
-      expect(db.prepare("SELECT count(*) AS n FROM ebb_messages").get()).toEqual({ n: 1 });
-      expect(db.prepare("SELECT count(*) AS n FROM ebb_results WHERE task_id = ?").get(id)).toEqual({ n: 0 });
-    } finally {
-      db.close();
-    }
+      // Not acked: the message is still in the queue, with no result stored.
+      const db = new Database(join(dir, "ebb.db"), { readonly: true });
+      try {
+        expect(db.prepare("SELECT count(*) AS n FROM ebb_messages").get()).toEqual({ n: 1 });
+        expect(db.prepare("SELECT count(*) AS n FROM ebb_results WHERE task_id = ?").get(id)).toEqual({ n: 0 });
+      } finally {
+        db.close();
+      }
 
-    const second = startWorker(["-A", "app.mjs", "-c", "1", "--without-beat"], { cwd: dir });
-    workers.push(second);
-    const r = await ebb(["result", id, "-A", "app.mjs", "--json", "--wait", "20s"], { cwd: dir, timeoutMs: 30_000 });
-    expect(JSON.parse(r.stdout), second.log()).toMatchObject({ state: "SUCCESS", result: "done" });
-    expect(runsOf(runs)).toEqual(["start", "start"]);
-    appendFileSync(runs, ""); // keep the file for the failure message's sake
-  });
+      const second = startWorker(["-A", "app.mjs", "-c", "1", "--without-beat"], { cwd: dir });
+      workers.push(second);
+      const r = await ebb(["result", id, "-A", "app.mjs", "--json", "--wait", "20s"], { cwd: dir, timeoutMs: 30_000 });
+      expect(JSON.parse(r.stdout), second.log()).toMatchObject({ state: "SUCCESS", result: "done" });
+      expect(runsOf(runs)).toEqual(["start", "start"]);
+      appendFileSync(runs, ""); // keep the file for the failure message's sake
+    },
+  );
 });

@@ -43,7 +43,17 @@ beforeAll(async () => {
   const sqlite = new SqliteBackend({ url: db });
   bigId = "big-result";
   bigValue = "é".repeat(BIG / 2) + "x".repeat(7);
-  await sqlite.store({ taskId: bigId, status: "SUCCESS", result: { text: bigValue }, traceback: null, children: [], lifetimeMs: null, tier: null, action: "delete", name: "big" });
+  await sqlite.store({
+    taskId: bigId,
+    status: "SUCCESS",
+    result: { text: bigValue },
+    traceback: null,
+    children: [],
+    lifetimeMs: null,
+    tier: null,
+    action: "delete",
+    name: "big",
+  });
   await sqlite.close();
 }, 120_000);
 

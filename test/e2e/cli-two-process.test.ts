@@ -82,7 +82,9 @@ describe("ebb worker + ebb call + ebb result across processes on one SQLite file
       perCall: await call("ticker", "--args", "[2]", "--result-expires", "90s"),
       never: await call("add", "--args", "[1, 2]", "--result-expires", "never"),
     };
-    const got = Object.fromEntries(await Promise.all(Object.entries(ids).map(async ([k, id]) => [k, (await result(id, "--wait", "15s")).json])));
+    const got = Object.fromEntries(
+      await Promise.all(Object.entries(ids).map(async ([k, id]) => [k, (await result(id, "--wait", "15s")).json])),
+    );
     expect(lifetimeMs(got.perTask)).toBe(5 * 60_000);
     expect(lifetimeMs(got.dynamicCritical)).toBe(30 * 86_400_000);
     expect(lifetimeMs(got.dynamicOther)).toBe(3_600_000);
@@ -162,15 +164,19 @@ describe("ebb worker + ebb call + ebb result across processes on one SQLite file
     const w = worker("-c", "1");
     const id = await call("sleep", "--args", "[1500]");
     await eventually(() => (w.log().includes("consuming") ? true : undefined), 10_000, "the worker to start");
-    await eventually(async () => {
-      const db = new Database(join(dir, "ebb.db"), { readonly: true });
-      try {
-        const row = db.prepare("SELECT lease_until FROM ebb_messages").get() as { lease_until: number | null } | undefined;
-        return row?.lease_until ? true : undefined;
-      } finally {
-        db.close();
-      }
-    }, 10_000, "the task to be leased");
+    await eventually(
+      async () => {
+        const db = new Database(join(dir, "ebb.db"), { readonly: true });
+        try {
+          const row = db.prepare("SELECT lease_until FROM ebb_messages").get() as { lease_until: number | null } | undefined;
+          return row?.lease_until ? true : undefined;
+        } finally {
+          db.close();
+        }
+      },
+      10_000,
+      "the task to be leased",
+    );
     w.child.kill("SIGTERM");
     expect(await w.exited).toBe(0);
     expect((await result(id)).json).toMatchObject({ state: "SUCCESS", result: 1500 });

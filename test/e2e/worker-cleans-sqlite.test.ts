@@ -30,28 +30,40 @@ app.task("echo", async (v) => v);`,
   await eventually(() => (worker!.log().includes("consuming") ? true : undefined), 15_000, `the worker to start:\n${worker.log()}`);
 
   // A client (not a worker) sends the tasks; only the `ebb worker` process runs and cleans.
-  const client = createApp({ broker: `sqlite://${join(dir, "ebb.db")}`, backend: `sqlite://${join(dir, "ebb.db")}` }, { log: silentLogger });
+  const client = createApp(
+    { broker: `sqlite://${join(dir, "ebb.db")}`, backend: `sqlite://${join(dir, "ebb.db")}` },
+    { log: silentLogger },
+  );
   const send = async (resultExpires: string | null) => (await client.sendTask("echo", ["x"], { resultExpires })).id;
   const short = [await send("2s"), await send("2s"), await send("2s")];
   const permanent = await send(null);
   const held = await send("2s");
   const db = new Database(join(dir, "ebb.db"), { readonly: true, fileMustExist: true });
-  const doneAt = (id: string) => (db.prepare("SELECT date_done FROM ebb_results WHERE task_id = ?").get(id) as { date_done: number } | undefined)?.date_done;
+  const doneAt = (id: string) =>
+    (db.prepare("SELECT date_done FROM ebb_results WHERE task_id = ?").get(id) as { date_done: number } | undefined)?.date_done;
   const inFile = (id: string) => doneAt(id) !== undefined;
   try {
     // Each result lives at least its 2 s in the file, so polling sees every one of them.
     const stored = new Map<string, number>();
-    await eventually(() => {
-      for (const id of [...short, permanent, held]) if (!stored.has(id) && inFile(id)) stored.set(id, doneAt(id)!);
-      return stored.size === 5 ? true : undefined;
-    }, 10_000, `every result to be stored\n${worker!.log()}`);
+    await eventually(
+      () => {
+        for (const id of [...short, permanent, held]) if (!stored.has(id) && inFile(id)) stored.set(id, doneAt(id)!);
+        return stored.size === 5 ? true : undefined;
+      },
+      10_000,
+      `every result to be stored\n${worker!.log()}`,
+    );
     expect(await client.retention.hold(held)).toBe(true);
 
     const gone = new Map<string, number>();
-    await eventually(() => {
-      for (const id of short) if (!gone.has(id) && !inFile(id)) gone.set(id, Date.now());
-      return gone.size === short.length ? true : undefined;
-    }, 20_000, `the 2 s results to leave the file\n${worker!.log()}`);
+    await eventually(
+      () => {
+        for (const id of short) if (!gone.has(id) && !inFile(id)) gone.set(id, Date.now());
+        return gone.size === short.length ? true : undefined;
+      },
+      20_000,
+      `the 2 s results to leave the file\n${worker!.log()}`,
+    );
     for (const id of short) expect(gone.get(id)! - stored.get(id)!, id).toBeLessThanOrEqual(15_000);
     expect(inFile(permanent)).toBe(true);
     expect(inFile(held)).toBe(true);

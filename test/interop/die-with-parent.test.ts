@@ -33,11 +33,15 @@ async function orphan(spec: { command: string; args: string[]; cwd?: string; env
   parent.stdout.on("data", (d) => (out += d));
   parent.stderr.on("data", (d) => (err += d));
   const exited = new Promise<void>((r) => parent.once("exit", () => r()));
-  const pid = await eventually(() => {
-    if (parent.exitCode !== null) throw new Error(`The stand-in parent exited before its child was ready:\n${err}`);
-    const line = out.split("\n").find((l) => l.startsWith("{"));
-    return line ? (JSON.parse(line) as { pid: number }).pid : undefined;
-  }, 20_000, `${spec.command} to print ${spec.ready}`).catch((e: unknown) => {
+  const pid = await eventually(
+    () => {
+      if (parent.exitCode !== null) throw new Error(`The stand-in parent exited before its child was ready:\n${err}`);
+      const line = out.split("\n").find((l) => l.startsWith("{"));
+      return line ? (JSON.parse(line) as { pid: number }).pid : undefined;
+    },
+    20_000,
+    `${spec.command} to print ${spec.ready}`,
+  ).catch((e: unknown) => {
     parent.kill("SIGKILL");
     throw e;
   });
@@ -77,7 +81,18 @@ describe("children of the interop suites die with the test process", () => {
     // No TCP port (nothing to clash with): a unix socket in a dir of its own.
     const dir = mkdtempSync(join(tmpdir(), "ebb-orphan-"));
     try {
-      const [command, args] = dieWithParent("redis-server", ["--port", "0", "--unixsocket", join(dir, "redis.sock"), "--save", "", "--appendonly", "no", "--dir", dir]);
+      const [command, args] = dieWithParent("redis-server", [
+        "--port",
+        "0",
+        "--unixsocket",
+        join(dir, "redis.sock"),
+        "--save",
+        "",
+        "--appendonly",
+        "no",
+        "--dir",
+        dir,
+      ]);
       await orphan({ command, args, ready: "ready to accept connections" });
     } finally {
       rmSync(dir, { recursive: true, force: true });

@@ -41,7 +41,10 @@ await describeInterop("Ebb client → Python Celery worker (a redis-server of it
     });
     await expect((await add.delay(20, 22)).get(T)).resolves.toBe(42);
 
-    const echo = await ebb.app.sendTask("interop.echo", [1, "two", [3]], { kwargs: { flag: true, nested: { x: null, list: [1.5, "é"] } }, taskId: "ebb-custom-id-1" });
+    const echo = await ebb.app.sendTask("interop.echo", [1, "two", [3]], {
+      kwargs: { flag: true, nested: { x: null, list: [1.5, "é"] } },
+      taskId: "ebb-custom-id-1",
+    });
     expect(echo.id).toBe("ebb-custom-id-1");
     await expect(echo.get(T)).resolves.toEqual({ args: [1, "two", [3]], kwargs: { flag: true, nested: { x: null, list: [1.5, "é"] } } });
     expect(await redis.client.exists("celery-task-meta-ebb-custom-id-1")).toBe(1);
@@ -55,7 +58,12 @@ await describeInterop("Ebb client → Python Celery worker (a redis-server of it
     expect((err as TaskFailedError).traceback).toMatch(/ValueError: bad input/);
 
     const custom = await ebb.app.sendTask("interop.fail", ["custom", "over quota"]);
-    await expect(custom.get(T)).rejects.toMatchObject({ code: "TASK_FAILED", excType: "InteropError", excModule: "interop_tasks", excMessage: ["over quota"] });
+    await expect(custom.get(T)).rejects.toMatchObject({
+      code: "TASK_FAILED",
+      excType: "InteropError",
+      excModule: "interop_tasks",
+      excMessage: ["over quota"],
+    });
     expect(await custom.state()).toBe("FAILURE");
   });
 
@@ -116,19 +124,33 @@ await describeInterop("Ebb client → Python Celery worker (a redis-server of it
     const bad = await ebbCli(redis.url, ["call", "interop.fail", "--kwargs", '{"kind": "value", "message": "from the CLI"}']);
     const failed = await ebbCli(redis.url, ["result", bad.json!.id as string, "--wait", "30s"]);
     expect(failed.code).toBe(1);
-    expect(failed.json).toMatchObject({ state: "FAILURE", result: { exc_type: "ValueError", exc_message: ["from the CLI"], exc_module: "builtins" } });
+    expect(failed.json).toMatchObject({
+      state: "FAILURE",
+      result: { exc_type: "ValueError", exc_message: ["from the CLI"], exc_module: "builtins" },
+    });
   });
 
   it("Ebb's beat drives a Python worker: each tick's message runs there (Celery ignores the beat headers)", async () => {
     const app = createApp(
-      { broker: redis.url, backend: redis.url, beatSchedule: { "celery.backend_cleanup": null, "py.add": { task: "interop.add", schedule: every("1s"), args: [2, 3], options: { queue: "celery" } } } },
+      {
+        broker: redis.url,
+        backend: redis.url,
+        beatSchedule: {
+          "celery.backend_cleanup": null,
+          "py.add": { task: "interop.add", schedule: every("1s"), args: [2, 3], options: { queue: "celery" } },
+        },
+      },
       { log: silentLogger },
     );
     try {
       const beat = await app.beat({ maxSleepMs: 200 });
       const running = beat.start();
       const store = await app.scheduleStore();
-      await eventually(async () => ((await store.history("py.add", 10)).filter((f) => f.sentAt !== null).length >= 2 ? true : undefined), 15_000, "beat to send two ticks");
+      await eventually(
+        async () => ((await store.history("py.add", 10)).filter((f) => f.sentAt !== null).length >= 2 ? true : undefined),
+        15_000,
+        "beat to send two ticks",
+      );
       await beat.stop();
       await running;
       const fires = (await store.history("py.add", 10)).filter((f) => f.sentAt !== null);

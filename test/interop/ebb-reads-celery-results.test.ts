@@ -1,7 +1,19 @@
 import { randomUUID } from "node:crypto";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { TaskFailedError, TaskRevokedError } from "../../src/errors.js";
-import { describeInterop, ebbCli, ebbSide, pastExpiry, pyCall, pyGet, pySend, startPythonWorker, type EbbSide, type PyResult, type PythonWorker } from "./harness.js";
+import {
+  describeInterop,
+  ebbCli,
+  ebbSide,
+  pastExpiry,
+  pyCall,
+  pyGet,
+  pySend,
+  startPythonWorker,
+  type EbbSide,
+  type PyResult,
+  type PythonWorker,
+} from "./harness.js";
 
 /**
  * Ebb reads what Python wrote: results stored by a real Celery worker (sent by a real Celery
@@ -30,7 +42,12 @@ await describeInterop("Ebb reads results stored by a Python Celery worker (a red
     await pastExpiry(Date.now(), 1_000);
     await redis.client.rpush(gate, "go");
     done.revoked = await pyGet(redis.url, revokedId!);
-    expect(Object.fromEntries(Object.entries(done).map(([k, v]) => [k, v.state]))).toEqual({ success: "SUCCESS", failure: "FAILURE", custom: "FAILURE", revoked: "REVOKED" });
+    expect(Object.fromEntries(Object.entries(done).map(([k, v]) => [k, v.state]))).toEqual({
+      success: "SUCCESS",
+      failure: "FAILURE",
+      custom: "FAILURE",
+      revoked: "REVOKED",
+    });
   });
 
   afterAll(async () => {
@@ -40,7 +57,10 @@ await describeInterop("Ebb reads results stored by a Python Celery worker (a red
 
   /** The key's own TTL, as an instant: what expiresAt must say for a value only Python wrote. */
   async function ttlInstant(id: string): Promise<number> {
-    const [[, t], [, pttl]] = (await redis.client.multi().time().pttl(`celery-task-meta-${id}`).exec()) as [[null, [string, string]], [null, number]];
+    const [[, t], [, pttl]] = (await redis.client.multi().time().pttl(`celery-task-meta-${id}`).exec()) as [
+      [null, [string, string]],
+      [null, number],
+    ];
     expect(pttl).toBeGreaterThan(0);
     return Number(t[0]) * 1000 + Math.floor(Number(t[1]) / 1000) + pttl;
   }
@@ -63,9 +83,15 @@ await describeInterop("Ebb reads results stored by a Python Celery worker (a red
     expect(err).toBeInstanceOf(TaskFailedError);
     expect(err).toMatchObject({ taskId: done.failure.id, excType: "ValueError", excModule: "builtins", excMessage: ["bad input"] });
     expect((err as TaskFailedError).traceback).toMatch(/Traceback[\s\S]*ValueError: bad input/);
-    expect(await res.info()).toMatchObject({ state: "FAILURE", result: { exc_type: "ValueError", exc_message: ["bad input"], exc_module: "builtins" } });
+    expect(await res.info()).toMatchObject({
+      state: "FAILURE",
+      result: { exc_type: "ValueError", exc_message: ["bad input"], exc_module: "builtins" },
+    });
 
-    const custom = await ebbApp.app.asyncResult(done.custom.id).get({ timeoutMs: 5_000 }).catch((e: unknown) => e);
+    const custom = await ebbApp.app
+      .asyncResult(done.custom.id)
+      .get({ timeoutMs: 5_000 })
+      .catch((e: unknown) => e);
     expect(custom).toMatchObject({ excType: "InteropError", excModule: "interop_tasks", excMessage: ["quota"] });
   });
 
@@ -89,7 +115,10 @@ await describeInterop("Ebb reads results stored by a Python Celery worker (a red
 
     const failed = await ebbCli(redis.url, ["result", done.failure.id]);
     expect(failed.code).toBe(1);
-    expect(failed.json).toMatchObject({ state: "FAILURE", result: { exc_type: "ValueError", exc_message: ["bad input"], exc_module: "builtins" } });
+    expect(failed.json).toMatchObject({
+      state: "FAILURE",
+      result: { exc_type: "ValueError", exc_message: ["bad input"], exc_module: "builtins" },
+    });
 
     const revoked = await ebbCli(redis.url, ["result", done.revoked.id]);
     expect(revoked.code).toBe(1);

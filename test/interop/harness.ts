@@ -35,7 +35,10 @@ export function pythonCelery(): { ok: boolean; reason: string } {
     pythonProbe =
       r.status === 0
         ? { ok: true, reason: `celery ${r.stdout.trim()}` }
-        : { ok: false, reason: `${PY} cannot import celery and redis (${r.error?.message ?? r.stderr.trim().split("\n").pop() ?? "no output"}); install python3-celery and python3-redis` };
+        : {
+            ok: false,
+            reason: `${PY} cannot import celery and redis (${r.error?.message ?? r.stderr.trim().split("\n").pop() ?? "no output"}); install python3-celery and python3-redis`,
+          };
   }
   return pythonProbe;
 }
@@ -46,7 +49,10 @@ let redisProbe: { ok: boolean; reason: string } | undefined;
 function redisServerBinary(): { ok: boolean; reason: string } {
   if (!redisProbe) {
     const r = spawnSync("redis-server", ["--version"], { encoding: "utf8", timeout: 10_000 });
-    redisProbe = r.status === 0 ? { ok: true, reason: r.stdout.trim() } : { ok: false, reason: `redis-server is not on PATH (${r.error?.message ?? r.stderr.trim()}); install redis-server` };
+    redisProbe =
+      r.status === 0
+        ? { ok: true, reason: r.stdout.trim() }
+        : { ok: false, reason: `redis-server is not on PATH (${r.error?.message ?? r.stderr.trim()}); install redis-server` };
   }
   return redisProbe;
 }
@@ -72,11 +78,13 @@ export async function describeInterop(title: string, body: (redis: InteropRedis)
     let client: Redis | undefined;
     const redis: InteropRedis = {
       get url() {
-        if (!server) throw new Error("The interop redis-server is not started yet: use redis.url inside hooks and tests, not at collection time");
+        if (!server)
+          throw new Error("The interop redis-server is not started yet: use redis.url inside hooks and tests, not at collection time");
         return server.url();
       },
       get client() {
-        if (!client) throw new Error("The interop redis-server is not started yet: use redis.client inside hooks and tests, not at collection time");
+        if (!client)
+          throw new Error("The interop redis-server is not started yet: use redis.client inside hooks and tests, not at collection time");
         return client;
       },
     };
@@ -151,7 +159,10 @@ export function pyClient(url: string, args: string[], timeoutMs = 40_000): Promi
       clearTimeout(timer);
       children.delete(child);
       if (code === 0) resolve(stdout);
-      else reject(new Error(`client.py ${args.join(" ")} ${signal ? `was killed (${signal}) after ${timeoutMs} ms` : `exited ${code}`}\n${stderr}`));
+      else
+        reject(
+          new Error(`client.py ${args.join(" ")} ${signal ? `was killed (${signal}) after ${timeoutMs} ms` : `exited ${code}`}\n${stderr}`),
+        );
     });
   });
 }
@@ -191,7 +202,10 @@ export async function pyBatch(url: string, items: PySendItem[]): Promise<string[
 
 export async function pyGetMany(url: string, ids: string[], timeoutS = 25): Promise<PyResult[]> {
   const out = await pyClient(url, ["get", ...ids, "--timeout", String(timeoutS)], (timeoutS + 15) * 1000);
-  return out.trim().split("\n").map((line) => JSON.parse(line) as PyResult);
+  return out
+    .trim()
+    .split("\n")
+    .map((line) => JSON.parse(line) as PyResult);
 }
 
 export async function pyGet(url: string, id: string, timeoutS = 25): Promise<PyResult> {
@@ -210,7 +224,24 @@ export interface PythonWorker {
 }
 
 export async function startPythonWorker(url: string, env: NodeJS.ProcessEnv = {}): Promise<PythonWorker> {
-  const args = ["-m", "celery", "-A", "interop_tasks", "worker", "--pool=solo", "--concurrency=1", "-Q", "celery", "--without-heartbeat", "--without-mingle", "--without-gossip", "-l", "info", "-n", `interop-${process.pid}@%h`];
+  const args = [
+    "-m",
+    "celery",
+    "-A",
+    "interop_tasks",
+    "worker",
+    "--pool=solo",
+    "--concurrency=1",
+    "-Q",
+    "celery",
+    "--without-heartbeat",
+    "--without-mingle",
+    "--without-gossip",
+    "-l",
+    "info",
+    "-n",
+    `interop-${process.pid}@%h`,
+  ];
   const child = spawn(PY, args, { cwd: PY_DIR, env: pyEnv(url, env), stdio: ["ignore", "pipe", "pipe"] });
   children.add(child);
   let log = "";
@@ -232,9 +263,13 @@ export async function startPythonWorker(url: string, env: NodeJS.ProcessEnv = {}
       const check = () => {
         const m = log.match(pattern);
         if (m) return done(() => resolve(m));
-        if (child.exitCode !== null || child.signalCode !== null) done(() => reject(new Error(`The Python worker exited before its log matched ${pattern}:\n${log}`)));
+        if (child.exitCode !== null || child.signalCode !== null)
+          done(() => reject(new Error(`The Python worker exited before its log matched ${pattern}:\n${log}`)));
       };
-      const timer = setTimeout(() => done(() => reject(new Error(`Timed out after ${timeoutMs} ms waiting for ${pattern} in the Python worker's log:\n${log}`))), timeoutMs);
+      const timer = setTimeout(
+        () => done(() => reject(new Error(`Timed out after ${timeoutMs} ms waiting for ${pattern} in the Python worker's log:\n${log}`))),
+        timeoutMs,
+      );
       const done = (settle: () => void) => {
         clearTimeout(timer);
         listeners.delete(check);
@@ -268,15 +303,21 @@ export interface EbbSide {
   close: () => Promise<void>;
 }
 
-export function ebbSide(url: string, register: (app: App) => void = () => undefined, log: Logger = process.env.INTEROP_VERBOSE ? streamLogger() : silentLogger): EbbSide {
+export function ebbSide(
+  url: string,
+  register: (app: App) => void = () => undefined,
+  log: Logger = process.env.INTEROP_VERBOSE ? streamLogger() : silentLogger,
+): EbbSide {
   const app = createApp({ broker: url, backend: url }, { log });
   register(app);
   const running: { worker: Worker; done: Promise<void> }[] = [];
   const stopWorkers = async () => {
-    await Promise.all(running.splice(0).map(async ({ worker, done }) => {
-      await worker.stop();
-      await done;
-    }));
+    await Promise.all(
+      running.splice(0).map(async ({ worker, done }) => {
+        await worker.stop();
+        await done;
+      }),
+    );
   };
   return {
     app,
@@ -314,5 +355,9 @@ export { eventually };
  */
 export async function pastExpiry(sentBy: number, expiresMs: number): Promise<void> {
   const at = sentBy + expiresMs + 250;
-  await eventually(() => (Date.now() > at ? true : undefined), expiresMs + 5_000, `the message's expiry (${new Date(at).toISOString()}) to pass`);
+  await eventually(
+    () => (Date.now() > at ? true : undefined),
+    expiresMs + 5_000,
+    `the message's expiry (${new Date(at).toISOString()}) to pass`,
+  );
 }

@@ -1,6 +1,19 @@
 import { afterAll, afterEach, beforeAll, expect, it } from "vitest";
 import { currentTask } from "../../src/task-context.js";
-import { describeInterop, ebbSide, eventually, pastExpiry, pyBatch, pyCall, pyClient, pyGet, pyGetMany, pySend, type EbbSide, type PyResult } from "./harness.js";
+import {
+  describeInterop,
+  ebbSide,
+  eventually,
+  pastExpiry,
+  pyBatch,
+  pyCall,
+  pyClient,
+  pyGet,
+  pyGetMany,
+  pySend,
+  type EbbSide,
+  type PyResult,
+} from "./harness.js";
 
 /**
  * Python client → Ebb worker: a real Celery client (python/client.py: app.send_task and
@@ -70,13 +83,20 @@ await describeInterop("Python Celery client → Ebb worker (a redis-server of it
     await ebb.startWorker(4);
     const res = await pyCall(redis.url, "interop.add", "--args", "[40, 2]", "--task-id", "py-custom-id-1");
     expect(res).toMatchObject({ id: "py-custom-id-1", state: "SUCCESS", result: 42 });
-    expect(JSON.parse((await redis.client.get("celery-task-meta-py-custom-id-1"))!)).toMatchObject({ task_id: "py-custom-id-1", status: "SUCCESS", result: 42 });
+    expect(JSON.parse((await redis.client.get("celery-task-meta-py-custom-id-1"))!)).toMatchObject({
+      task_id: "py-custom-id-1",
+      status: "SUCCESS",
+      result: 42,
+    });
   });
 
   it("stores failures that Python decodes: a TypeError and a custom JS error class, with message", async () => {
     await ebb.startWorker(4);
     const typeErr = await pyCall(redis.url, "interop.fail", "--args", '["type", "x is not a function"]');
-    expect(typeErr).toMatchObject({ state: "FAILURE", exception: { class: "TypeError", module: "builtins", args: ["x is not a function"] } });
+    expect(typeErr).toMatchObject({
+      state: "FAILURE",
+      exception: { class: "TypeError", module: "builtins", args: ["x is not a function"] },
+    });
     const custom = await pyCall(redis.url, "interop.fail", "--args", '["quota", "over quota"]');
     expect(custom).toMatchObject({ state: "FAILURE", exception: { class: "QuotaExceededError", args: ["over quota"] } });
   });
@@ -135,14 +155,21 @@ await describeInterop("Python Celery client → Ebb worker (a redis-server of it
   it("serves higher-priority messages first (kombu's Redis order: priority 0 before 3, 6, 9)", async () => {
     // Queue everything before a worker is up, then let one slot take them one at a time.
     const priorities = [9, 9, 6, 0, 3];
-    const ids = await pyBatch(redis.url, priorities.map((p) => ({ task: "interop.echo", args: [`p${p}`], priority: p })));
+    const ids = await pyBatch(
+      redis.url,
+      priorities.map((p) => ({ task: "interop.echo", args: [`p${p}`], priority: p })),
+    );
     expect(ids).toHaveLength(priorities.length);
     expect(await redis.client.llen("celery\x06\x169")).toBe(2);
     await ebb.startWorker(1);
-    const order = await eventually(() => {
-      const ran = runs.filter((r) => ids.includes(r.id));
-      return ran.length === ids.length ? ran.map((r) => r.first) : undefined;
-    }, 30_000, "the Ebb worker to run the 5 priority messages");
+    const order = await eventually(
+      () => {
+        const ran = runs.filter((r) => ids.includes(r.id));
+        return ran.length === ids.length ? ran.map((r) => r.first) : undefined;
+      },
+      30_000,
+      "the Ebb worker to run the 5 priority messages",
+    );
     expect(order).toEqual(["p0", "p3", "p6", "p9", "p9"]);
     expect((await pyGetMany(redis.url, ids)).map((r) => r.state)).toEqual(priorities.map(() => "SUCCESS"));
   });

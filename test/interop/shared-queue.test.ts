@@ -60,7 +60,10 @@ await describeInterop("Python and Ebb workers share one queue (a redis-server of
     expect(records).toHaveLength(2 * PER_SIDE);
 
     // Both kinds of worker took part, whichever client sent the task.
-    const byWorker = { python: records.filter((r) => r.startsWith("python:")).length, ebb: records.filter((r) => r.startsWith("ebb:")).length };
+    const byWorker = {
+      python: records.filter((r) => r.startsWith("python:")).length,
+      ebb: records.filter((r) => r.startsWith("ebb:")).length,
+    };
     expect(byWorker.python).toBeGreaterThan(0);
     expect(byWorker.ebb).toBeGreaterThan(0);
     expect(byWorker.python + byWorker.ebb).toBe(2 * PER_SIDE);

@@ -56,7 +56,9 @@ await describeWithService("redis", "a worker's log when Redis goes away and when
 
     expect(count(/unreachable/)).toBe(1);
     expect(count(/recovered/)).toBe(1);
-    expect(lines.find((l) => /unreachable/.test(l))).toMatch(new RegExp(`WARN Redis at 127\\.0\\.0\\.1:${server.port} is unreachable \\(ebb-`));
+    expect(lines.find((l) => /unreachable/.test(l))).toMatch(
+      new RegExp(`WARN Redis at 127\\.0\\.0\\.1:${server.port} is unreachable \\(ebb-`),
+    );
     expect(lines.find((l) => /recovered/.test(l))).toMatch(/INFO Redis at 127\.0\.0\.1:\d+ recovered: reachable again after \d+\.\d s/);
     expect(count(/ERROR/)).toBe(errorsBefore);
   });
@@ -69,10 +71,14 @@ await describeWithService("redis", "a worker's log when Redis goes away and when
       await waitFor("the restorer's error", () => count(/unacked restorer/) > 0, 10_000);
       // Several more ticks (one a second), each failing the same way.
       await new Promise((r) => setTimeout(r, 2_500));
-      expect(lines.filter((l) => /unacked restorer/.test(l))).toEqual([expect.stringMatching(/ERROR unacked restorer \(Redis at 127\.0\.0\.1:\d+\) failed: WRONGTYPE/)]);
+      expect(lines.filter((l) => /unacked restorer/.test(l))).toEqual([
+        expect.stringMatching(/ERROR unacked restorer \(Redis at 127\.0\.0\.1:\d+\) failed: WRONGTYPE/),
+      ]);
       await admin.del("ebbtest-outage:unacked_index");
       await waitFor("the restorer's recovery", () => count(/unacked restorer .* works again/) > 0, 10_000);
-      expect(lines.filter((l) => /unacked restorer/.test(l))[1]).toMatch(/INFO unacked restorer \(Redis at 127\.0\.0\.1:\d+\) works again after \d+ failed runs/);
+      expect(lines.filter((l) => /unacked restorer/.test(l))[1]).toMatch(
+        /INFO unacked restorer \(Redis at 127\.0\.0\.1:\d+\) works again after \d+ failed runs/,
+      );
     } finally {
       admin.disconnect();
     }

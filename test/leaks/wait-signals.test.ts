@@ -57,7 +57,10 @@ describe("withLinkedSignal", () => {
   it("aborts the wait when any source aborts, and leaves no listener on the sources", async () => {
     const long = new AbortController();
     const short = new AbortController();
-    const seen = withLinkedSignal([long.signal, short.signal], (s) => new Promise<boolean>((resolve) => s!.addEventListener("abort", () => resolve(true), { once: true })));
+    const seen = withLinkedSignal(
+      [long.signal, short.signal],
+      (s) => new Promise<boolean>((resolve) => s!.addEventListener("abort", () => resolve(true), { once: true })),
+    );
     expect(attached(long.signal)).toBe(1);
     short.abort();
     expect(await seen).toBe(true);
@@ -75,7 +78,12 @@ describe("withLinkedSignal", () => {
 describe("Closing", () => {
   it("ends every pending wait on close(), and later ones at once", async () => {
     const closing = new Closing();
-    const ended = Array.from({ length: 50 }, () => closing.during(undefined, (s) => new Promise<boolean>((resolve) => s.addEventListener("abort", () => resolve(s.aborted), { once: true }))));
+    const ended = Array.from({ length: 50 }, () =>
+      closing.during(
+        undefined,
+        (s) => new Promise<boolean>((resolve) => s.addEventListener("abort", () => resolve(s.aborted), { once: true })),
+      ),
+    );
     closing.close();
     expect(await Promise.all(ended)).toEqual(Array(50).fill(true));
     expect(await closing.during(undefined, async (s) => s.aborted)).toBe(true);
@@ -97,7 +105,8 @@ describe("many waits against one long-lived signal leave nothing on it", () => {
     const stop = new AbortController();
     try {
       // Each fetch waits a few times on the change hub before it gives up.
-      for (let i = 0; i < 50; i++) expect(await broker.fetch(["q"], 1, { visibilityTimeoutMs: 60_000, waitMs: 5, signal: stop.signal })).toEqual([]);
+      for (let i = 0; i < 50; i++)
+        expect(await broker.fetch(["q"], 1, { visibilityTimeoutMs: 60_000, waitMs: 5, signal: stop.signal })).toEqual([]);
       expect(attached(stop.signal)).toBe(0);
     } finally {
       await broker.close();
@@ -129,7 +138,13 @@ describe("many waits against one long-lived signal leave nothing on it", () => {
   it("PubSubWatcher watches, subscribed and polling", async () => {
     const caller = new AbortController();
     const closing = new Closing();
-    const subscriber = { status: "ready", on: () => subscriber, subscribe: async () => 1, unsubscribe: async () => 1, quit: async () => "OK" } as unknown as Redis;
+    const subscriber = {
+      status: "ready",
+      on: () => subscriber,
+      subscribe: async () => 1,
+      unsubscribe: async () => 1,
+      quit: async () => "OK",
+    } as unknown as Redis;
     const live = new PubSubWatcher({ openSubscriber: async () => subscriber, closing });
     const polling = new PubSubWatcher({ openSubscriber: () => Promise.reject(new Error("no pub/sub here")), closing, pollMs: 0 });
     for (const watcher of [live, polling]) {

@@ -83,7 +83,20 @@ async function runQueue(app: App, expected: number): Promise<void> {
 }
 
 function result(taskId: string, over: Partial<StoredResult>): StoredResult {
-  return { taskId, status: "SUCCESS", result: taskId, traceback: null, children: [], dateDone: null, expiresAt: null, tier: null, action: "delete", held: false, name: "seed", ...over };
+  return {
+    taskId,
+    status: "SUCCESS",
+    result: taskId,
+    traceback: null,
+    children: [],
+    dateDone: null,
+    expiresAt: null,
+    tier: null,
+    action: "delete",
+    held: false,
+    name: "seed",
+    ...over,
+  };
 }
 
 async function seed(store: RetentionStore, rows: StoredResult[]): Promise<void> {
@@ -115,7 +128,9 @@ describe("README strategy 1: automatic cleanup with beat", () => {
       expect(sent.get("celery.backend_cleanup")!.map((t) => new Date(t).toISOString().slice(11))).toEqual(["04:00:00.000Z"]);
       const broker = await app.broker();
       const queued = await broker.fetch(["celery"], 1000, { visibilityTimeoutMs: 60_000, waitMs: 0 });
-      const daily = queued.map((d) => decodeTaskMessage(d.message!, d.queue)).filter((m) => readBeatHeaders(m.headers)?.entry === "celery.backend_cleanup");
+      const daily = queued
+        .map((d) => decodeTaskMessage(d.message!, d.queue))
+        .filter((m) => readBeatHeaders(m.headers)?.entry === "celery.backend_cleanup");
       expect(daily).toHaveLength(1);
       expect(daily[0]!.expires! - readBeatHeaders(daily[0]!.headers)!.tick.getTime()).toBe(3_600_000);
       for (const d of queued) await broker.release(d, null);
@@ -125,7 +140,7 @@ describe("README strategy 1: automatic cleanup with beat", () => {
       expect(await store.read("audit-expired")).toBeNull();
       expect(readdirSync(join(dir, "strategy-1", "ebb-archives")).some((f) => f.endsWith(".jsonl.gz"))).toBe(true);
       for (const kept of ["held", "permanent", "young"]) expect(await store.read(kept)).not.toBeNull();
-      expect((await app.asyncResult("expired").state())).toBe("EXPIRED");
+      expect(await app.asyncResult("expired").state()).toBe("EXPIRED");
       const runs = await (await app.scheduleStore()).runs(1000);
       expect(runs.every((r) => r.task === "celery.backend_cleanup" && r.errors.length === 0)).toBe(true);
       expect(runs.reduce((n, r) => n + r.removed, 0)).toBe(2);

@@ -24,7 +24,8 @@ class BulkMemory extends MemoryBackend {
   async dropExpired(before: number): Promise<DropOutcome> {
     this.drops.push(before);
     const doomed: ResultRecord[] = [];
-    for await (const batch of this.scan({ batchSize: 100, expiresBy: before })) doomed.push(...batch.filter((r) => r.action === "delete" && isReady(r.status) && r.expiresAt! < before));
+    for await (const batch of this.scan({ batchSize: 100, expiresBy: before }))
+      doomed.push(...batch.filter((r) => r.action === "delete" && isReady(r.status) && r.expiresAt! < before));
     const out = await this.remove(doomed, { remember: true });
     const byTier: NonNullable<DropOutcome["byTier"]> = {};
     for (const r of doomed.filter((d) => out.removed.includes(d.taskId))) {
@@ -62,7 +63,11 @@ describe("cleanup on a store that declares bulkExpiry", () => {
     // delete-tier results, the scan the archived audit result; held and pending ones stay.
     const plain = await seeded(false);
     expect(report).toEqual(await cleanup(plain.store, {}));
-    expect(report).toMatchObject({ matched: 3, deleted: 3, byTier: { standard: { deleted: 1 }, none: { deleted: 1 }, audit: { deleted: 1 } } });
+    expect(report).toMatchObject({
+      matched: 3,
+      deleted: 3,
+      byTier: { standard: { deleted: 1 }, none: { deleted: 1 }, audit: { deleted: 1 } },
+    });
     expect(plain.store.drops).toEqual([]);
     const left: string[] = [];
     for await (const batch of store.scan({ batchSize: 10, includeHeld: true })) left.push(...batch.map((r) => r.taskId));
@@ -82,6 +87,8 @@ describe("cleanup on a store that declares bulkExpiry", () => {
     const clock = manualClock();
     const store = new MemoryBackend({ clock });
     Object.defineProperty(store, "retentionCapabilities", { value: { ...store.retentionCapabilities, bulkExpiry: true } });
-    await expect(cleanup(store, {})).rejects.toThrow(/declares bulkExpiry but has no dropExpired\(before\); implement it or declare bulkExpiry: false/);
+    await expect(cleanup(store, {})).rejects.toThrow(
+      /declares bulkExpiry but has no dropExpired\(before\); implement it or declare bulkExpiry: false/,
+    );
   });
 });

@@ -47,7 +47,8 @@ for (const [name, make] of LOCAL_RETENTION_STORES) {
       await f.cleanup?.();
     });
 
-    const bytesOf = async (ids: string[]) => (await fullScan(f.store)).filter((r) => ids.includes(r.taskId)).reduce((n, r) => n + r.bytes, 0);
+    const bytesOf = async (ids: string[]) =>
+      (await fullScan(f.store)).filter((r) => ids.includes(r.taskId)).reduce((n, r) => n + r.bytes, 0);
     const remaining = async () => (await fullScan(f.store)).map((r) => r.taskId);
 
     it("--dry-run reports exactly what a real run removes, per tier, and changes nothing", async () => {
@@ -65,7 +66,14 @@ for (const [name, make] of LOCAL_RETENTION_STORES) {
           audit: { matched: 1, deleted: 0, bytes: await bytesOf(["audit-archived"]) },
         },
         dryRun: true,
-        kept: { "keep:held": 1, "keep:unexpired": 0, "keep:permanent": 0, "keep:needs-archive": 1, "keep:other-tier": 0, "keep:changed": 0 },
+        kept: {
+          "keep:held": 1,
+          "keep:unexpired": 0,
+          "keep:permanent": 0,
+          "keep:needs-archive": 1,
+          "keep:other-tier": 0,
+          "keep:changed": 0,
+        },
       });
       const real = await cleanup(f.store, {});
       expect(real.matched).toBe(dry.matched);
@@ -80,7 +88,8 @@ for (const [name, make] of LOCAL_RETENTION_STORES) {
       expect(report.deleted).toBe(4);
       expect(await remaining()).toEqual(["audit-pending", "critical-old", "fresh", "held-expired", "old-unexpired", "permanent"]);
       // Cleaned results are remembered: they read EXPIRED, not unknown.
-      for (const id of ["std-expired", "plain-expired", "retry-expired", "audit-archived"]) expect((await f.store.lookup(id, { graceMs: D })).kind).toBe("expired");
+      for (const id of ["std-expired", "plain-expired", "retry-expired", "audit-archived"])
+        expect((await f.store.lookup(id, { graceMs: D })).kind).toBe("expired");
       expect(await cleanup(f.store, {})).toMatchObject({ matched: 0, deleted: 0, bytes: 0 });
     });
 
@@ -102,9 +111,21 @@ for (const [name, make] of LOCAL_RETENTION_STORES) {
 
     it("--tier limits cleanup to one tier; null means results without a tier", async () => {
       await f.seed(MIX);
-      expect(await cleanup(f.store, { tier: "standard" })).toMatchObject({ matched: 1, deleted: 1, byTier: { standard: { matched: 1, deleted: 1 } } });
+      expect(await cleanup(f.store, { tier: "standard" })).toMatchObject({
+        matched: 1,
+        deleted: 1,
+        byTier: { standard: { matched: 1, deleted: 1 } },
+      });
       expect(await cleanup(f.store, { tier: null })).toMatchObject({ matched: 2, deleted: 2 });
-      expect(await remaining()).toEqual(["audit-archived", "audit-pending", "critical-old", "fresh", "held-expired", "old-unexpired", "permanent"]);
+      expect(await remaining()).toEqual([
+        "audit-archived",
+        "audit-pending",
+        "critical-old",
+        "fresh",
+        "held-expired",
+        "old-unexpired",
+        "permanent",
+      ]);
     });
 
     it("keeps a result re-stored or held between scan and remove", async () => {
@@ -113,7 +134,16 @@ for (const [name, make] of LOCAL_RETENTION_STORES) {
         if (!records.some((r) => r.taskId === "std-expired")) return;
         await f.store.forget("std-expired");
         f.clock.advance(1);
-        await f.store.store({ taskId: "std-expired", status: "SUCCESS", result: "again", traceback: null, children: [], lifetimeMs: 0, tier: "standard", action: "delete" });
+        await f.store.store({
+          taskId: "std-expired",
+          status: "SUCCESS",
+          result: "again",
+          traceback: null,
+          children: [],
+          lifetimeMs: 0,
+          tier: "standard",
+          action: "delete",
+        });
         await f.store.setHeld("plain-expired", true);
       });
       const report = await cleanup(store, {});
@@ -149,7 +179,11 @@ for (const [name, make] of LOCAL_RETENTION_STORES) {
     it("stops between batches when aborted; what it removed is removed, the rest is untouched", async () => {
       await f.seed(Array.from({ length: 30 }, (_, i) => ({ taskId: `ab-${i}`, lifetimeMs: H, doneAgoMs: 2 * H })));
       const controller = new AbortController();
-      const run = cleanup(f.store, { batchSize: 10, signal: controller.signal, onProgress: (p) => p.deleted >= 10 && controller.abort(new Error("stop")) });
+      const run = cleanup(f.store, {
+        batchSize: 10,
+        signal: controller.signal,
+        onProgress: (p) => p.deleted >= 10 && controller.abort(new Error("stop")),
+      });
       await expect(run).rejects.toThrow("stop");
       const left = (await fullScan(f.store)).length;
       expect(left).toBeLessThan(30);

@@ -45,6 +45,8 @@ describe("ebb policy explain says what really happens", () => {
     const json = JSON.parse((await ebb(["policy", "explain", "vault", "-A", app, "--json"])).stdout);
     expect(json).toMatchObject({ tier: "critical", expires: "never", action: "none" });
     // A tier that does expire still says what happens then.
-    expect((await ebb(["policy", "explain", "audit.log", "-A", app])).stdout).toMatch(/^audit\.log: 30d, archive, tier audit \(source: tier\)\n.*kept 30d, then archived before they are deleted/);
+    expect((await ebb(["policy", "explain", "audit.log", "-A", app])).stdout).toMatch(
+      /^audit\.log: 30d, archive, tier audit \(source: tier\)\n.*kept 30d, then archived before they are deleted/,
+    );
   });
 });

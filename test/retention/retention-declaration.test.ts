@@ -11,7 +11,15 @@ import { ebb, scratchDir } from "../e2e/cli-harness.js";
 // methods called scan and remove: one check, in retentionStoreOf(), for the API, the CLI and restore.
 
 /** Has every method a duck-typing check looked for, and declares no retention operations. */
-const lookalike = () => ({ url: "fake://lookalike", retention: null, scan() {}, remove() {}, read() {}, now: async () => 0, storeFacts: async () => ({ kind: "fake" }) });
+const lookalike = () => ({
+  url: "fake://lookalike",
+  retention: null,
+  scan() {},
+  remove() {},
+  read() {},
+  now: async () => 0,
+  storeFacts: async () => ({ kind: "fake" }),
+});
 
 const app = { tasks: new Map(), config: { tiers: {}, resultExpiresMs: null, expiredGraceMs: 0 } };
 
@@ -34,7 +42,10 @@ describe("retention operations go to stores that declare them", () => {
 
   it("ebb stats on such a store exits 69 with one line naming it", async () => {
     const path = join(dir, "lookalike.mjs");
-    writeFileSync(path, `export const app = { task() {}, worker() {}, tasks: new Map(), config: { expiredGraceMs: 0 }, async backend() { return (${lookalike.toString()})(); }, async close() {} };\n`);
+    writeFileSync(
+      path,
+      `export const app = { task() {}, worker() {}, tasks: new Map(), config: { expiredGraceMs: 0 }, async backend() { return (${lookalike.toString()})(); }, async close() {} };\n`,
+    );
     const r = await ebb(["stats", "-A", path]);
     expect(r.code).toBe(69);
     expect(r.stderr).toMatch(/fake:\/\/lookalike does not support retention operations/);

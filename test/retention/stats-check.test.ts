@@ -20,7 +20,17 @@ for (const [name, make] of LOCAL_RETENTION_STORES) {
 
     it("an empty store", async () => {
       const r = await stats(f.store);
-      expect(r).toMatchObject({ total: 0, bytes: 0, byTier: {}, expiredPending: 0, expiredOverGrace: null, held: 0, permanent: 0, oldestDateDone: null, nextExpiry: null });
+      expect(r).toMatchObject({
+        total: 0,
+        bytes: 0,
+        byTier: {},
+        expiredPending: 0,
+        expiredOverGrace: null,
+        held: 0,
+        permanent: 0,
+        oldestDateDone: null,
+        nextExpiry: null,
+      });
       expect(r.byState).toEqual({ PENDING: 0, RECEIVED: 0, STARTED: 0, RETRY: 0, SUCCESS: 0, FAILURE: 0, REVOKED: 0 });
     });
 
@@ -29,7 +39,15 @@ for (const [name, make] of LOCAL_RETENTION_STORES) {
         { taskId: "old-expired", lifetimeMs: H, doneAgoMs: 10 * D, tier: "standard" },
         { taskId: "expired", lifetimeMs: H, doneAgoMs: 2 * H },
         { taskId: "held-expired", lifetimeMs: H, doneAgoMs: 3 * H, held: true },
-        { taskId: "failed", status: "FAILURE", result: { exc_type: "ValueError", exc_message: ["x"], exc_module: "builtins" }, lifetimeMs: 5 * H, doneAgoMs: H, tier: "audit", action: "archive" },
+        {
+          taskId: "failed",
+          status: "FAILURE",
+          result: { exc_type: "ValueError", exc_message: ["x"], exc_module: "builtins" },
+          lifetimeMs: 5 * H,
+          doneAgoMs: H,
+          tier: "audit",
+          action: "archive",
+        },
         { taskId: "started", status: "STARTED", lifetimeMs: 2 * H },
         { taskId: "forever", lifetimeMs: null, doneAgoMs: 20 * D },
       ]);
@@ -59,7 +77,13 @@ describe("check", () => {
   const report = { total: 120, bytes: 5_000 };
 
   it("is ok within the limits, and exactly at a limit", () => {
-    expect(check(report, { maxResults: 120, maxBytes: 10_000 })).toEqual({ ok: true, total: 120, bytes: 5_000, limits: { maxResults: 120, maxBytes: 10_000 }, over: [] });
+    expect(check(report, { maxResults: 120, maxBytes: 10_000 })).toEqual({
+      ok: true,
+      total: 120,
+      bytes: 5_000,
+      limits: { maxResults: 120, maxBytes: 10_000 },
+      over: [],
+    });
   });
 
   it("says which limit is exceeded and by how much", () => {

@@ -34,11 +34,20 @@ await describeWithService("redis", "ebb stats on Redis prints what Redis adds", 
     expect(r.stdout).toMatch(/^results: 3 /);
     expect(r.stdout).toMatch(/\nused memory: \d+(\.\d+)? [KMG]?B \(no maxmemory, maxmemory-policy allkeys-lru\)\n/);
     expect(r.stdout).toMatch(/\nkeys without TTL: 2 of 3 result keys /);
-    expect(r.stdout).toMatch(/\nwarning: maxmemory-policy is allkeys-lru: when Redis reaches maxmemory it evicts any result before its time/);
+    expect(r.stdout).toMatch(
+      /\nwarning: maxmemory-policy is allkeys-lru: when Redis reaches maxmemory it evicts any result before its time/,
+    );
 
     // --json keeps its keys (backward compatible), and says which store it is.
     const json = JSON.parse((await ebb(["stats", "--backend", ns.url, "--json"])).stdout);
-    expect(json.store).toMatchObject({ kind: "redis", usedMemory: expect.any(Number), maxmemoryPolicy: "allkeys-lru", resultKeys: 3, resultKeysWithoutTtl: 2, warning: expect.stringContaining("allkeys-lru") });
+    expect(json.store).toMatchObject({
+      kind: "redis",
+      usedMemory: expect.any(Number),
+      maxmemoryPolicy: "allkeys-lru",
+      resultKeys: 3,
+      resultKeysWithoutTtl: 2,
+      warning: expect.stringContaining("allkeys-lru"),
+    });
 
     await ns.redis.config("SET", "maxmemory-policy", "noeviction");
     const calm = await ebb(["stats", "--backend", ns.url]);

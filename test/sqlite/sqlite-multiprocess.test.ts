@@ -93,7 +93,17 @@ describe("sqlite: several processes on one file", () => {
     const T0 = Date.UTC(2026, 0, 1);
     const backend = new SqliteBackend({ url });
     const store = backend.scheduleStore();
-    const created = await store.claim({ entry: "e", expect: null, schedule: "every 1s", lastTick: T0, nextTick: T0 + 1_000, fires: [], missed: 0, historyLimit: 100, claimTtlMs: 600_000 });
+    const created = await store.claim({
+      entry: "e",
+      expect: null,
+      schedule: "every 1s",
+      lastTick: T0,
+      nextTick: T0 + 1_000,
+      fires: [],
+      missed: 0,
+      historyLimit: 100,
+      claimTtlMs: 600_000,
+    });
     expect(created.ok).toBe(true);
 
     const outcomes = await race<ClaimOutcome>(4, "claim", url, String(T0));
@@ -102,7 +112,11 @@ describe("sqlite: several processes on one file", () => {
     expect(history.map((h) => h.tick)).toEqual([T0 + 1_000]);
     // BEGIN IMMEDIATE orders the claims: every loser read the state the winner left.
     for (const o of outcomes.filter((o) => !o.ok)) {
-      expect(o.ok === false && o.state).toMatchObject({ lastTick: T0 + 1_000, fired: 1, lastFire: { tick: T0 + 1_000, taskId: history[0]!.taskId } });
+      expect(o.ok === false && o.state).toMatchObject({
+        lastTick: T0 + 1_000,
+        fired: 1,
+        lastFire: { tick: T0 + 1_000, taskId: history[0]!.taskId },
+      });
     }
     expect((await store.states(["e"])).get("e")).toMatchObject({ lastTick: T0 + 1_000, fired: 1 });
     expect((await store.unsent(0, Number.MAX_SAFE_INTEGER, 10)).map((u) => u.taskId)).toEqual([history[0]!.taskId]);

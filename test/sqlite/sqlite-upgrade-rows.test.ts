@@ -27,7 +27,13 @@ function freshUrl(): { url: string; file: string } {
 function insertRow(file: string, body: string): void {
   const db = new Database(file);
   try {
-    db.prepare("INSERT INTO ebb_messages (queue, priority, body, available_at, created_at) VALUES (?, ?, ?, ?, ?)").run("celery", 0, body, 0, 0);
+    db.prepare("INSERT INTO ebb_messages (queue, priority, body, available_at, created_at) VALUES (?, ?, ?, ?, ?)").run(
+      "celery",
+      0,
+      body,
+      0,
+      0,
+    );
   } finally {
     db.close();
   }

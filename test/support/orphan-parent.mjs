@@ -4,7 +4,11 @@
 import { spawn } from "node:child_process";
 
 const { command, args, cwd, env, ready } = JSON.parse(process.argv[2]);
-const child = spawn(command, args, { cwd, env: { PATH: process.env.PATH, ...env, EBB_TEST_PARENT_PID: String(process.pid) }, stdio: ["ignore", "pipe", "pipe"] });
+const child = spawn(command, args, {
+  cwd,
+  env: { PATH: process.env.PATH, ...env, EBB_TEST_PARENT_PID: String(process.pid) },
+  stdio: ["ignore", "pipe", "pipe"],
+});
 let output = "";
 let told = false;
 const look = (d) => {

@@ -117,15 +117,19 @@ export class RedisServer {
     const exited = new Promise<void>((r) => child.once("exit", () => r()));
     let gone = false;
     void exited.then(() => (gone = true));
-    await waitFor(`redis-server (pid ${child.pid}) on port ${this.port} to answer\n${this.#log}`, async () => {
-      if (gone) {
-        this.#child = null;
-        const message = `redis-server on port ${this.port} exited at start:\n${this.#log}`;
-        throw /Address already in use/i.test(this.#log) ? new PortTakenError(message) : new Error(message);
-      }
-      // Only our own process counts: another run's server on this port also answers.
-      return (await serverPid(this.port)) === child.pid;
-    }, 10_000);
+    await waitFor(
+      `redis-server (pid ${child.pid}) on port ${this.port} to answer\n${this.#log}`,
+      async () => {
+        if (gone) {
+          this.#child = null;
+          const message = `redis-server on port ${this.port} exited at start:\n${this.#log}`;
+          throw /Address already in use/i.test(this.#log) ? new PortTakenError(message) : new Error(message);
+        }
+        // Only our own process counts: another run's server on this port also answers.
+        return (await serverPid(this.port)) === child.pid;
+      },
+      10_000,
+    );
     return performance.now() - started;
   }
 
@@ -153,7 +157,6 @@ export class RedisServer {
     return new Redis({ host: "127.0.0.1", port: this.port, maxRetriesPerRequest: 1, connectionName: "ebbtest-admin" });
   }
 }
-
 
 /** redis-server could not bind its port: someone took it after freePort() looked. */
 class PortTakenError extends Error {}

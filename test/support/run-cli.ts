@@ -11,12 +11,16 @@ export interface CliRun {
 export async function runEbb(...argv: string[]): Promise<CliRun> {
   let out = "";
   let err = "";
-  const io: CliIO = { out: (t) => {
+  const io: CliIO = {
+    out: (t) => {
       out += t;
     },
     err: (t) => {
       err += t;
-    }, onStop: () => () => undefined, exitNow: () => undefined };
+    },
+    onStop: () => () => undefined,
+    exitNow: () => undefined,
+  };
   const code = await runCli(argv, io);
   return { code, out, err };
 }

@@ -38,7 +38,8 @@ export function serviceAnswers(name: ServiceName): Promise<boolean> {
 /** describe() that runs only when the service answers (and fails under CI when it does not). */
 export async function describeWithService(name: ServiceName, title: string, body: () => void): Promise<void> {
   const up = await serviceAnswers(name);
-  if (!up && process.env.CI) throw new Error(`${name} does not answer at ${SERVICES[name].host}:${SERVICES[name].port} and CI=true: start it (see .ci/run)`);
+  if (!up && process.env.CI)
+    throw new Error(`${name} does not answer at ${SERVICES[name].host}:${SERVICES[name].port} and CI=true: start it (see .ci/run)`);
   if (!up) {
     process.stderr.write(`[ebb tests] SKIPPED "${title}": ${name} does not answer at ${SERVICES[name].host}:${SERVICES[name].port}\n`);
     describe.skip(`${title} (skipped: ${name} not running)`, body);

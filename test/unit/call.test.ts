@@ -22,11 +22,20 @@ function configErrorOf(fn: () => unknown): ConfigError {
   throw new Error("expected a ConfigError, nothing was thrown");
 }
 
-
 describe("buildCall basics", () => {
   it("builds a plain message for the default queue", () => {
     const { message, publish } = call();
-    expect(message).toMatchObject({ task: "probe.add", args: [2, 3], kwargs: {}, eta: null, expires: null, queue: "celery", priority: 0, ignoreResult: false, retries: 0 });
+    expect(message).toMatchObject({
+      task: "probe.add",
+      args: [2, 3],
+      kwargs: {},
+      eta: null,
+      expires: null,
+      queue: "celery",
+      priority: 0,
+      ignoreResult: false,
+      retries: 0,
+    });
     expect("resultExpiresMs" in message).toBe(false);
     expect("ignoreResultOverride" in message).toBe(false);
     expect(publish).toEqual({ queue: "celery", priority: 0, availableAt: null });
@@ -71,7 +80,12 @@ describe("countdown and eta are computed from the passed now", () => {
     expect(call({ countdown: 0 }).message.eta).toBeNull();
   });
 
-  it.each([[-1, "-1"], ["-5s", '"-5s"'], [null, "null"], ["soon", '"soon"']] as const)("rejects countdown %j naming countdown", (value, shown) => {
+  it.each([
+    [-1, "-1"],
+    ["-5s", '"-5s"'],
+    [null, "null"],
+    ["soon", '"soon"'],
+  ] as const)("rejects countdown %j naming countdown", (value, shown) => {
     const e = configErrorOf(() => call({ countdown: value as CallOptions["countdown"] }));
     expect(e.message).toContain("countdown");
     expect(e.message).toContain(shown);

@@ -21,7 +21,9 @@ function configErrorOf(input: unknown, env: NodeJS.ProcessEnv = {}): ConfigError
 describe("resolveConfig defaults (empty env)", () => {
   it("fills every default", () => {
     const { beatSchedule, ...c } = resolveConfig({}, {});
-    expect(beatSchedule.map((e) => [e.name, e.task, String(e.schedule), e.timezone, e.options])).toEqual([["celery.backend_cleanup", "celery.backend_cleanup", 'crontab(minute="0", hour="4")', "UTC", { expires: "12h" }]]);
+    expect(beatSchedule.map((e) => [e.name, e.task, String(e.schedule), e.timezone, e.options])).toEqual([
+      ["celery.backend_cleanup", "celery.backend_cleanup", 'crontab(minute="0", hour="4")', "UTC", { expires: "12h" }],
+    ]);
     expect(c).toEqual({
       broker: "sqlite://./ebb.db",
       backend: "sqlite://./ebb.db",
@@ -50,7 +52,13 @@ describe("resolveConfig defaults (empty env)", () => {
   });
 
   it("documents the defaults it applies", () => {
-    expect(DEFAULTS).toMatchObject({ broker: "sqlite://./ebb.db", resultExpires: "24h", maxRetries: 3, defaultQueue: "celery", resultExtended: false });
+    expect(DEFAULTS).toMatchObject({
+      broker: "sqlite://./ebb.db",
+      resultExpires: "24h",
+      maxRetries: 3,
+      defaultQueue: "celery",
+      resultExtended: false,
+    });
   });
 
   it("resultExtended is off unless asked for (Celery's result_extended default); a non-boolean is named in the error", () => {
@@ -74,7 +82,10 @@ describe("broker and backend", () => {
   });
 
   it("prefers options over the environment", () => {
-    const c = resolveConfig({ broker: "memory://", backend: "memory://b" }, { EBB_BROKER_URL: "sqlite://./env.db", EBB_BACKEND_URL: "sqlite://./env2.db" });
+    const c = resolveConfig(
+      { broker: "memory://", backend: "memory://b" },
+      { EBB_BROKER_URL: "sqlite://./env.db", EBB_BACKEND_URL: "sqlite://./env2.db" },
+    );
     expect(c.broker).toBe("memory://");
     expect(c.backend).toBe("memory://b");
   });
@@ -128,8 +139,17 @@ describe("broker and backend", () => {
 
 describe("durations and numbers", () => {
   it("parses every duration option", () => {
-    const c = resolveConfig({ resultExpires: "5m", expiredGrace: "1d", resultTimeout: "30s", visibilityTimeout: "2h", retryDelay: "10s" }, {});
-    expect(c).toMatchObject({ resultExpiresMs: 5 * MIN, expiredGraceMs: DAY, resultTimeoutMs: 30_000, visibilityTimeoutMs: 2 * HOUR, retryDelayMs: 10_000 });
+    const c = resolveConfig(
+      { resultExpires: "5m", expiredGrace: "1d", resultTimeout: "30s", visibilityTimeout: "2h", retryDelay: "10s" },
+      {},
+    );
+    expect(c).toMatchObject({
+      resultExpiresMs: 5 * MIN,
+      expiredGraceMs: DAY,
+      resultTimeoutMs: 30_000,
+      visibilityTimeoutMs: 2 * HOUR,
+      retryDelayMs: 10_000,
+    });
   });
 
   it("null resultExpires means never (not the default)", () => {
@@ -205,7 +225,10 @@ describe("tiers", () => {
   });
 
   it("overrides a built-in tier", () => {
-    const c = resolveConfig({ tiers: { realtime: { expires: "5m", action: "delete" }, critical: { expires: "365d", action: "archive" } } }, {});
+    const c = resolveConfig(
+      { tiers: { realtime: { expires: "5m", action: "delete" }, critical: { expires: "365d", action: "archive" } } },
+      {},
+    );
     expect(c.tiers.realtime).toEqual({ expiresMs: 5 * MIN, action: "delete" });
     expect(c.tiers.critical).toEqual({ expiresMs: 365 * DAY, action: "archive" });
     expect(c.tiers.api).toEqual(BUILTIN_TIERS.api);

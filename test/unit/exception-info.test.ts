@@ -13,7 +13,11 @@ describe("encodeException", () => {
   });
 
   it("TypeError keeps Python's builtins module so Python raises its own class", () => {
-    expect(encodeException(new TypeError("x is not a function"))).toEqual({ exc_type: "TypeError", exc_message: ["x is not a function"], exc_module: "builtins" });
+    expect(encodeException(new TypeError("x is not a function"))).toEqual({
+      exc_type: "TypeError",
+      exc_message: ["x is not a function"],
+      exc_module: "builtins",
+    });
   });
 
   it("other JS builtins that are not Python builtins go to ebb.js", () => {
@@ -25,7 +29,11 @@ describe("encodeException", () => {
     class PaymentDeclined extends Error {
       override name = "PaymentDeclined";
     }
-    expect(encodeException(new PaymentDeclined("card 42"))).toEqual({ exc_type: "PaymentDeclined", exc_message: ["card 42"], exc_module: "ebb.js" });
+    expect(encodeException(new PaymentDeclined("card 42"))).toEqual({
+      exc_type: "PaymentDeclined",
+      exc_message: ["card 42"],
+      exc_module: "ebb.js",
+    });
   });
 
   it("a custom class that does not set its name is still reported by its class name", () => {

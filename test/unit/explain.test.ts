@@ -4,7 +4,10 @@ import { silentLogger } from "../../src/logger.js";
 import { explainPolicy } from "../../src/retention/explain.js";
 
 function app() {
-  const a = createApp({ broker: "memory://explain", resultExpires: "24h", tiers: { "audit-eu": { expires: "30d", action: "archive" } } }, { log: silentLogger });
+  const a = createApp(
+    { broker: "memory://explain", resultExpires: "24h", tiers: { "audit-eu": { expires: "30d", action: "archive" } } },
+    { log: silentLogger },
+  );
   a.task("plain", async () => 1);
   a.task("dashboard.tick", async () => 1, { resultExpires: "5m" });
   a.task("audit.log", async () => 1, { tier: "audit-eu" });
@@ -22,7 +25,14 @@ describe("explainPolicy", () => {
   const a = app();
 
   it("a task's own resultExpires wins over its tier and the global default", () => {
-    expect(explainPolicy("dashboard.tick", a)).toMatchObject({ task: "dashboard.tick", tier: null, expires: "5m", expiresMs: 300_000, action: "delete", source: "task" });
+    expect(explainPolicy("dashboard.tick", a)).toMatchObject({
+      task: "dashboard.tick",
+      tier: null,
+      expires: "5m",
+      expiresMs: 300_000,
+      action: "delete",
+      source: "task",
+    });
     const short = explainPolicy("audit.short", a);
     expect(short).toMatchObject({ tier: "audit", expires: "1h", action: "archive", source: "task" });
     expect(short.reason).toMatch(/overrides its tier \(tier "audit": 30d, archive\) and the global default \(1d\)/);
@@ -53,7 +63,9 @@ describe("explainPolicy", () => {
     const e = explainPolicy("notify", a);
     expect(e).toMatchObject({ task: "notify", stores: "failures", expires: "1d", action: "delete", source: "global" });
     expect(e.reason).toMatch(/a successful result is not stored at all/);
-    expect(e.reason).toMatch(/Failures \(and REVOKED for an expired message\) are still stored \(storeErrorsEvenIfIgnored\) and kept 1d, then deleted/);
+    expect(e.reason).toMatch(
+      /Failures \(and REVOKED for an expired message\) are still stored \(storeErrorsEvenIfIgnored\) and kept 1d, then deleted/,
+    );
     expect(e.reason).not.toMatch(/^.*results are kept 1d/);
     const quiet = explainPolicy("notify.quiet", a);
     expect(quiet).toMatchObject({ stores: "nothing" });
@@ -77,7 +89,12 @@ describe("explainPolicy", () => {
 
   it("a resultExpires function is dynamic: it says so and gives the fallback for failures", () => {
     const e = explainPolicy("smart", a);
-    expect(e).toMatchObject({ task: "smart", expires: "dynamic", source: "dynamic-function", fallback: { expires: "1d", expiresMs: 86_400_000, source: "global" } });
+    expect(e).toMatchObject({
+      task: "smart",
+      expires: "dynamic",
+      source: "dynamic-function",
+      fallback: { expires: "1d", expiresMs: 86_400_000, source: "global" },
+    });
     expect(e.reason).toMatch(/resultExpires function/);
     expect(e.reason).toMatch(/Failures, and results whose function throws, get the global default: 1d/);
     expect(explainPolicy("smart.tiered", a)).toMatchObject({ tier: "api", fallback: { expires: "6h", source: "tier" } });

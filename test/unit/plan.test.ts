@@ -16,7 +16,13 @@ const sentOn = (day: string, ticks = daily4) => ({ lastTick: at(`${day}T04:00:00
 describe("which ticks are due", () => {
   it("a new entry starts from now: nothing from before it existed is sent or counted missed", () => {
     const plan = planEntry(entry(), null, at("2026-06-10T12:00:00Z"))!;
-    expect(plan).toMatchObject({ expect: null, fires: [], missed: 0, lastTick: at("2026-06-10T04:00:00Z"), nextTick: at("2026-06-11T04:00:00Z") });
+    expect(plan).toMatchObject({
+      expect: null,
+      fires: [],
+      missed: 0,
+      lastTick: at("2026-06-10T04:00:00Z"),
+      nextTick: at("2026-06-11T04:00:00Z"),
+    });
   });
 
   it("nothing is due before the next tick, and the plan is null (nothing to claim)", () => {
@@ -35,7 +41,9 @@ describe("which ticks are due", () => {
     expect(planEntry(entry(), sentOn("2026-06-10"), late)!.fires).toEqual([{ tick: at("2026-06-11T04:00:00Z"), catchUp: true }]);
     // A 1-second entry's window is its period.
     const s = { lastTick: at("2026-06-11T04:00:00Z"), schedule: perSecond.fingerprint };
-    expect(planEntry(entry(perSecond), s, at("2026-06-11T04:00:01.999Z"))!.fires).toEqual([{ tick: at("2026-06-11T04:00:01Z"), catchUp: false }]);
+    expect(planEntry(entry(perSecond), s, at("2026-06-11T04:00:01.999Z"))!.fires).toEqual([
+      { tick: at("2026-06-11T04:00:01Z"), catchUp: false },
+    ]);
   });
 });
 
@@ -97,7 +105,14 @@ describe("schedule changes", () => {
     const hourly = crontab({ minute: 0 }).bind("UTC");
     const old = sentOn("2026-06-10");
     const plan = planEntry(entry(hourly), old, at("2026-06-10T12:30:00Z"))!;
-    expect(plan).toMatchObject({ expect: old, schedule: hourly.fingerprint, fires: [], missed: 0, lastTick: at("2026-06-10T12:00:00Z"), nextTick: at("2026-06-10T13:00:00Z") });
+    expect(plan).toMatchObject({
+      expect: old,
+      schedule: hourly.fingerprint,
+      fires: [],
+      missed: 0,
+      lastTick: at("2026-06-10T12:00:00Z"),
+      nextTick: at("2026-06-10T13:00:00Z"),
+    });
   });
 
   it("moving to another time zone is a schedule change", () => {

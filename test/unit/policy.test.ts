@@ -46,7 +46,11 @@ describe("decideRetention: null means never, at every level", () => {
   });
 
   it("task null beats the tier", () => {
-    expect(decideRetention({ ...base, taskMs: null, tier: "realtime" })).toMatchObject({ lifetimeMs: null, source: "task", tier: "realtime" });
+    expect(decideRetention({ ...base, taskMs: null, tier: "realtime" })).toMatchObject({
+      lifetimeMs: null,
+      source: "task",
+      tier: "realtime",
+    });
   });
 
   it("a tier that never expires beats global", () => {
@@ -58,7 +62,10 @@ describe("decideRetention: null means never, at every level", () => {
   });
 
   it("undefined is unset, and falls through", () => {
-    expect(decideRetention({ ...base, dynamicMs: undefined, callMs: undefined, taskMs: 7 })).toMatchObject({ lifetimeMs: 7, source: "task" });
+    expect(decideRetention({ ...base, dynamicMs: undefined, callMs: undefined, taskMs: 7 })).toMatchObject({
+      lifetimeMs: 7,
+      source: "task",
+    });
   });
 });
 
@@ -81,8 +88,17 @@ describe("decideRetention: the tier's action is carried whichever rule wins", ()
   });
 
   it("uses the tiers it is given, including user tiers", () => {
-    const tiers = { ...BUILTIN_TIERS, "audit-eu": { expiresMs: 40 * DAY, action: "archive" as const }, api: { expiresMs: HOUR, action: "archive" as const } };
-    expect(decideRetention({ ...base, tiers, tier: "audit-eu" })).toEqual({ lifetimeMs: 40 * DAY, tier: "audit-eu", action: "archive", source: "tier" });
+    const tiers = {
+      ...BUILTIN_TIERS,
+      "audit-eu": { expiresMs: 40 * DAY, action: "archive" as const },
+      api: { expiresMs: HOUR, action: "archive" as const },
+    };
+    expect(decideRetention({ ...base, tiers, tier: "audit-eu" })).toEqual({
+      lifetimeMs: 40 * DAY,
+      tier: "audit-eu",
+      action: "archive",
+      source: "tier",
+    });
     expect(decideRetention({ ...base, tiers, tier: "api" })).toEqual({ lifetimeMs: HOUR, tier: "api", action: "archive", source: "tier" });
   });
 });

@@ -39,7 +39,10 @@ describe("progressReporter", () => {
     p.update({ scanned: 200, matched: 100, deleted: 100 });
     clock.advance(200);
     p.update({ scanned: 300, matched: 150, deleted: 150 });
-    expect(out).toEqual(["\r\x1b[Kcleanup: scanned 100, matched 50, deleted 50 (50/s)", "\r\x1b[Kcleanup: scanned 300, matched 150, deleted 150 (124/s)"]);
+    expect(out).toEqual([
+      "\r\x1b[Kcleanup: scanned 100, matched 50, deleted 50 (50/s)",
+      "\r\x1b[Kcleanup: scanned 300, matched 150, deleted 150 (124/s)",
+    ]);
     p.finish({ matched: 150, deleted: 150, bytes: 10, dryRun: false });
     expect(out.slice(2)).toEqual(["\r\x1b[K", "cleanup: matched 150, deleted 150, freed 10 B in 1.2s (124/s)\n"]);
     expect(out.join("").includes("\n")).toBe(true);

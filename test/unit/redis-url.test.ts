@@ -6,7 +6,14 @@ describe("parseRedisUrl", () => {
   it("reads Celery's spellings: host, port, db, password, TLS, and Ebb's prefix", () => {
     expect(parseRedisUrl("redis://localhost:6379/0")).toMatchObject({ host: "localhost", port: 6379, db: 0, tls: false, prefix: "" });
     expect(parseRedisUrl("redis://h")).toMatchObject({ host: "h", port: 6379, db: 0 });
-    expect(parseRedisUrl("rediss://:s%40cret@cache.example:6380/3?prefix=app:")).toMatchObject({ host: "cache.example", port: 6380, db: 3, tls: true, password: "s@cret", prefix: "app:" });
+    expect(parseRedisUrl("rediss://:s%40cret@cache.example:6380/3?prefix=app:")).toMatchObject({
+      host: "cache.example",
+      port: 6380,
+      db: 3,
+      tls: true,
+      password: "s@cret",
+      prefix: "app:",
+    });
     expect(parseRedisUrl("redis://user:pw@h/1")).toMatchObject({ username: "user", password: "pw", db: 1 });
   });
 

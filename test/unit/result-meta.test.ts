@@ -64,7 +64,11 @@ describe("decodeResultMeta on real Celery 5.2.6 result values", () => {
   });
 
   it("reads STARTED and RETRY with date_done null", () => {
-    expect(decodeResultMeta(read("started_track_started.json"), "k")).toMatchObject({ status: "STARTED", dateDone: null, result: { pid: 16794, hostname: "wP@vm" } });
+    expect(decodeResultMeta(read("started_track_started.json"), "k")).toMatchObject({
+      status: "STARTED",
+      dateDone: null,
+      result: { pid: 16794, hostname: "wP@vm" },
+    });
     expect(decodeResultMeta(read("retry_state.json"), "k")).toMatchObject({ status: "RETRY", dateDone: null });
   });
 
@@ -85,7 +89,9 @@ describe("encodeResultMeta keeps what Celery wrote (the parts of byte-identity, 
 
   it("uses Python json.dumps separators (', ' and ': '), as Celery's stored strings do", () => {
     const out = encodeResultMeta({ taskId: "t1", status: "SUCCESS", result: [1, { a: 2 }], traceback: null, children: [], dateDone: null });
-    expect(out).toBe('{"status": "SUCCESS", "result": [1, {"a": 2}], "traceback": null, "children": [], "date_done": null, "task_id": "t1"}');
+    expect(out).toBe(
+      '{"status": "SUCCESS", "result": [1, {"a": 2}], "traceback": null, "children": [], "date_done": null, "task_id": "t1"}',
+    );
   });
 
   it("keeps children null (store_result() without a request)", () => {
@@ -107,7 +113,14 @@ describe("encodeResultMeta", () => {
   it("writes Celery's keys in Celery's order", () => {
     const out = JSON.parse(encodeResultMeta(base));
     expect(Object.keys(out)).toEqual(["status", "result", "traceback", "children", "date_done", "task_id"]);
-    expect(out).toEqual({ status: "SUCCESS", result: 5, traceback: null, children: [], date_done: "2026-11-24T02:12:52.549000", task_id: base.taskId });
+    expect(out).toEqual({
+      status: "SUCCESS",
+      result: 5,
+      traceback: null,
+      children: [],
+      date_done: "2026-11-24T02:12:52.549000",
+      task_id: base.taskId,
+    });
   });
 
   it("writes date_done with 6 fractional digits so Python does not read .549 as 549 µs", () => {
@@ -122,7 +135,20 @@ describe("encodeResultMeta", () => {
     const out = JSON.parse(
       encodeResultMeta({ ...base, extended: { name: "probe.add", args: [2, 3], kwargs: {}, worker: "w@h", retries: 0, queue: "celery" } }),
     );
-    expect(Object.keys(out)).toEqual(["status", "result", "traceback", "children", "date_done", "name", "args", "kwargs", "worker", "retries", "queue", "task_id"]);
+    expect(Object.keys(out)).toEqual([
+      "status",
+      "result",
+      "traceback",
+      "children",
+      "date_done",
+      "name",
+      "args",
+      "kwargs",
+      "worker",
+      "retries",
+      "queue",
+      "task_id",
+    ]);
     expect(out).toMatchObject({ name: "probe.add", args: [2, 3], kwargs: {}, worker: "w@h", retries: 0, queue: "celery" });
   });
 
@@ -143,7 +169,8 @@ describe("encodeResultMeta", () => {
 });
 
 describe("decodeResultMeta reads date_done spellings other clients write", () => {
-  const value = (dateDone: string) => JSON.stringify({ status: "SUCCESS", result: 1, traceback: null, children: [], date_done: dateDone, task_id: "t" });
+  const value = (dateDone: string) =>
+    JSON.stringify({ status: "SUCCESS", result: 1, traceback: null, children: [], date_done: dateDone, task_id: "t" });
 
   it.each([
     ["2026-11-24T02:12:52.549Z", 549],

@@ -20,10 +20,13 @@ describe("retryDelayMs", () => {
 
   it("without backoff random is not used", () => {
     let calls = 0;
-    retryDelayMs({ ...base, random: () => {
+    retryDelayMs({
+      ...base,
+      random: () => {
         calls++;
         return 0;
-      } });
+      },
+    });
     expect(calls).toBe(0);
   });
 

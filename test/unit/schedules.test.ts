@@ -8,7 +8,13 @@ import { ConfigError } from "../../src/errors.js";
  * "now": a beat that looks at each moment it would wake (the plan's next tick) from `from` to
  * `to`. Every tick it fires is returned, as the instant (UTC) and the wall clock in the zone.
  */
-function run(schedule: Schedule, timeZone: string, from: string, to: string, catchUp: CatchUpPolicy = { kind: "latest" }): Array<{ utc: string; local: string }> {
+function run(
+  schedule: Schedule,
+  timeZone: string,
+  from: string,
+  to: string,
+  catchUp: CatchUpPolicy = { kind: "latest" },
+): Array<{ utc: string; local: string }> {
   const entry = { name: "e", ticks: schedule.bind(timeZone), catchUp };
   const end = Date.parse(to);
   let now = Date.parse(from);
@@ -28,7 +34,16 @@ function run(schedule: Schedule, timeZone: string, from: string, to: string, cat
 }
 
 function wall(t: number, timeZone: string): string {
-  const parts = new Intl.DateTimeFormat("en-CA", { timeZone, year: "numeric", month: "2-digit", day: "2-digit", hour: "2-digit", minute: "2-digit", hourCycle: "h23", timeZoneName: "shortOffset" }).formatToParts(new Date(t));
+  const parts = new Intl.DateTimeFormat("en-CA", {
+    timeZone,
+    year: "numeric",
+    month: "2-digit",
+    day: "2-digit",
+    hour: "2-digit",
+    minute: "2-digit",
+    hourCycle: "h23",
+    timeZoneName: "shortOffset",
+  }).formatToParts(new Date(t));
   const get = (type: string) => parts.find((p) => p.type === type)!.value;
   return `${get("year")}-${get("month")}-${get("day")} ${get("hour")}:${get("minute")} ${get("timeZoneName")}`;
 }
@@ -53,7 +68,9 @@ describe("DST: a fixed-time tick in a spring-forward gap runs once, at the first
       "2026-10-04 02:30 GMT+11",
       "2026-10-05 02:15 GMT+11",
     ]);
-    expect(utc(run(crontab({ hour: 2, minute: 0 }), "Australia/Lord_Howe", "2026-10-03T12:00:00Z", "2026-10-04T12:00:00Z"))).toEqual(["2026-10-03T15:30:00.000Z"]);
+    expect(utc(run(crontab({ hour: 2, minute: 0 }), "Australia/Lord_Howe", "2026-10-03T12:00:00Z", "2026-10-04T12:00:00Z"))).toEqual([
+      "2026-10-03T15:30:00.000Z",
+    ]);
   });
 
   it("Pacific/Chatham, 03:00 on 2026-09-27 (02:45 → 03:45)", () => {
@@ -96,7 +113,13 @@ describe("DST: a fixed-time tick in a fall-back overlap runs once", () => {
 
   it("an interval-style crontab keeps its real-time rhythm through the repeated hour: every 30 minutes of real time, each instant once", () => {
     const fired = run(crontab({ minute: "*/30" }), "America/New_York", "2026-11-01T04:45:00Z", "2026-11-01T07:15:00Z");
-    expect(local(fired)).toEqual(["2026-11-01 01:00 GMT-4", "2026-11-01 01:30 GMT-4", "2026-11-01 01:00 GMT-5", "2026-11-01 01:30 GMT-5", "2026-11-01 02:00 GMT-5"]);
+    expect(local(fired)).toEqual([
+      "2026-11-01 01:00 GMT-4",
+      "2026-11-01 01:30 GMT-4",
+      "2026-11-01 01:00 GMT-5",
+      "2026-11-01 01:30 GMT-5",
+      "2026-11-01 02:00 GMT-5",
+    ]);
     const gaps = fired.slice(1).map((f, i) => Date.parse(f.utc) - Date.parse(fired[i]!.utc));
     expect(gaps.every((g) => g === 30 * 60_000)).toBe(true);
   });
@@ -105,16 +128,34 @@ describe("DST: a fixed-time tick in a fall-back overlap runs once", () => {
 describe("month ends and leap days", () => {
   it("dayOfMonth 31 runs only in the months that have a 31st", () => {
     const fired = run(crontab({ dayOfMonth: 31, hour: 0, minute: 0 }), "UTC", "2026-01-01T00:00:00Z", "2027-01-01T00:00:00Z");
-    expect(utc(fired).map((d) => d.slice(0, 10))).toEqual(["2026-01-31", "2026-03-31", "2026-05-31", "2026-07-31", "2026-08-31", "2026-10-31", "2026-12-31"]);
+    expect(utc(fired).map((d) => d.slice(0, 10))).toEqual([
+      "2026-01-31",
+      "2026-03-31",
+      "2026-05-31",
+      "2026-07-31",
+      "2026-08-31",
+      "2026-10-31",
+      "2026-12-31",
+    ]);
   });
 
   it("29 February runs in leap years only", () => {
-    const fired = run(crontab({ monthOfYear: 2, dayOfMonth: 29, hour: 12, minute: 0 }), "UTC", "2026-01-01T00:00:00Z", "2033-01-01T00:00:00Z");
+    const fired = run(
+      crontab({ monthOfYear: 2, dayOfMonth: 29, hour: 12, minute: 0 }),
+      "UTC",
+      "2026-01-01T00:00:00Z",
+      "2033-01-01T00:00:00Z",
+    );
     expect(utc(fired)).toEqual(["2028-02-29T12:00:00.000Z", "2032-02-29T12:00:00.000Z"]);
   });
 
   it("the last day of February and of the year, in a zone east of UTC", () => {
-    const fired = run(crontab({ dayOfMonth: "28-29", monthOfYear: 2, hour: 23, minute: 59 }), "Asia/Tokyo", "2027-01-01T00:00:00Z", "2029-01-01T00:00:00Z");
+    const fired = run(
+      crontab({ dayOfMonth: "28-29", monthOfYear: 2, hour: 23, minute: 59 }),
+      "Asia/Tokyo",
+      "2027-01-01T00:00:00Z",
+      "2029-01-01T00:00:00Z",
+    );
     expect(local(fired)).toEqual(["2027-02-28 23:59 GMT+9", "2028-02-28 23:59 GMT+9", "2028-02-29 23:59 GMT+9"]);
   });
 });
@@ -122,18 +163,33 @@ describe("month ends and leap days", () => {
 describe("Celery's own crontab examples", () => {
   it('crontab(minute="*/15"): every quarter hour', () => {
     const fired = run(crontab({ minute: "*/15" }), "UTC", "2026-05-05T10:00:00Z", "2026-05-05T11:00:00Z");
-    expect(utc(fired)).toEqual(["2026-05-05T10:15:00.000Z", "2026-05-05T10:30:00.000Z", "2026-05-05T10:45:00.000Z", "2026-05-05T11:00:00.000Z"]);
+    expect(utc(fired)).toEqual([
+      "2026-05-05T10:15:00.000Z",
+      "2026-05-05T10:30:00.000Z",
+      "2026-05-05T10:45:00.000Z",
+      "2026-05-05T11:00:00.000Z",
+    ]);
   });
 
   it("crontab(hour=4, minute=0, day_of_week=0): Sundays at 04:00 (Sunday is 0, as in Celery)", () => {
     const fired = run(crontab({ hour: 4, minute: 0, dayOfWeek: 0 }), "UTC", "2026-06-01T00:00:00Z", "2026-07-01T00:00:00Z");
-    expect(utc(fired)).toEqual(["2026-06-07T04:00:00.000Z", "2026-06-14T04:00:00.000Z", "2026-06-21T04:00:00.000Z", "2026-06-28T04:00:00.000Z"]);
+    expect(utc(fired)).toEqual([
+      "2026-06-07T04:00:00.000Z",
+      "2026-06-14T04:00:00.000Z",
+      "2026-06-21T04:00:00.000Z",
+      "2026-06-28T04:00:00.000Z",
+    ]);
     expect(fired.every((f) => new Date(f.utc).getUTCDay() === 0)).toBe(true);
   });
 
   it("crontab(hour=4, minute=0, day_of_month=1): the first of each month", () => {
     const fired = run(crontab({ hour: 4, minute: 0, dayOfMonth: 1 }), "UTC", "2026-01-15T00:00:00Z", "2026-05-15T00:00:00Z");
-    expect(utc(fired)).toEqual(["2026-02-01T04:00:00.000Z", "2026-03-01T04:00:00.000Z", "2026-04-01T04:00:00.000Z", "2026-05-01T04:00:00.000Z"]);
+    expect(utc(fired)).toEqual([
+      "2026-02-01T04:00:00.000Z",
+      "2026-03-01T04:00:00.000Z",
+      "2026-04-01T04:00:00.000Z",
+      "2026-05-01T04:00:00.000Z",
+    ]);
   });
 
   it("crontab(day_of_month=1) alone is every minute of the 1st, as in Celery (unset fields are *)", () => {
@@ -145,8 +201,15 @@ describe("Celery's own crontab examples", () => {
   it('names and ranges: "mon-fri", "1-5" and a list; day of month AND day of week must both match, as Celery requires', () => {
     const weekdays = run(crontab({ dayOfWeek: "mon-fri", hour: 9, minute: 0 }), "UTC", "2026-06-01T00:00:00Z", "2026-06-08T00:00:00Z");
     expect(weekdays.map((f) => new Date(f.utc).getUTCDay())).toEqual([1, 2, 3, 4, 5]);
-    expect(utc(run(crontab({ dayOfWeek: "1-5", hour: 9, minute: 0 }), "UTC", "2026-06-01T00:00:00Z", "2026-06-08T00:00:00Z"))).toEqual(utc(weekdays));
-    const firstMonday = run(crontab({ dayOfWeek: "mon", dayOfMonth: "1-7", hour: 8, minute: 0 }), "UTC", "2026-01-01T00:00:00Z", "2026-04-01T00:00:00Z");
+    expect(utc(run(crontab({ dayOfWeek: "1-5", hour: 9, minute: 0 }), "UTC", "2026-06-01T00:00:00Z", "2026-06-08T00:00:00Z"))).toEqual(
+      utc(weekdays),
+    );
+    const firstMonday = run(
+      crontab({ dayOfWeek: "mon", dayOfMonth: "1-7", hour: 8, minute: 0 }),
+      "UTC",
+      "2026-01-01T00:00:00Z",
+      "2026-04-01T00:00:00Z",
+    );
     expect(utc(firstMonday)).toEqual(["2026-01-05T08:00:00.000Z", "2026-02-02T08:00:00.000Z", "2026-03-02T08:00:00.000Z"]);
     expect(run(crontab({ minute: [0, 20, 40], hour: 1 }), "UTC", "2026-01-01T00:00:00Z", "2026-01-01T02:00:00Z")).toHaveLength(3);
   });
@@ -155,7 +218,12 @@ describe("Celery's own crontab examples", () => {
 describe("every()", () => {
   it("ticks on multiples of the interval since the epoch, so every process agrees", () => {
     const fired = run(every("10s"), "UTC", "2026-01-01T00:00:03Z", "2026-01-01T00:00:40Z");
-    expect(utc(fired)).toEqual(["2026-01-01T00:00:10.000Z", "2026-01-01T00:00:20.000Z", "2026-01-01T00:00:30.000Z", "2026-01-01T00:00:40.000Z"]);
+    expect(utc(fired)).toEqual([
+      "2026-01-01T00:00:10.000Z",
+      "2026-01-01T00:00:20.000Z",
+      "2026-01-01T00:00:30.000Z",
+      "2026-01-01T00:00:40.000Z",
+    ]);
   });
 
   it("ignores time zones: an interval is real time", () => {

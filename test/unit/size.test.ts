@@ -18,7 +18,9 @@ describe("parseSize", () => {
   it("rejects nonsense with an error naming the option, the value and what is accepted", () => {
     for (const bad of ["", "lots", "5 XB", "MB", "1.5", "1e6", "5MB5"]) {
       expect(() => parseSize(bad, "--max-bytes")).toThrow(ConfigError);
-      expect(() => parseSize(bad, "--max-bytes")).toThrow(/Expected --max-bytes to be a size such as "500MB", "2GiB" or a number of bytes, got/);
+      expect(() => parseSize(bad, "--max-bytes")).toThrow(
+        /Expected --max-bytes to be a size such as "500MB", "2GiB" or a number of bytes, got/,
+      );
     }
     expect(() => parseSize("-5MB", "--max-bytes")).toThrow(/cannot be negative/);
     expect(() => parseSize("5 XB", "--max-bytes")).toThrow(/the unit "XB" is not one of/);

@@ -37,7 +37,10 @@ describe("StoreHealth", () => {
     expect(health.reachable).toBe(false);
     now = 4_200;
     b.emit("ready");
-    expect(lines).toEqual(["WARN Redis at h:1 is unreachable (ebb-broker: read ECONNRESET); retrying, and commands wait until it is back", "INFO Redis at h:1 recovered: reachable again after 3.2 s"]);
+    expect(lines).toEqual([
+      "WARN Redis at h:1 is unreachable (ebb-broker: read ECONNRESET); retrying, and commands wait until it is back",
+      "INFO Redis at h:1 recovered: reachable again after 3.2 s",
+    ]);
     a.emit("reconnecting");
     expect(lines).toHaveLength(3);
   });

@@ -1,7 +1,12 @@
 import { describe, it, expect } from "vitest";
 import { ProtocolError } from "../../src/errors.js";
 import { frameKombuEnvelope, parseKombuEnvelope } from "../../src/brokers/redis/kombu-envelope.js";
-import { decodeTaskMessage as decodeTransport, encodeTaskMessage as encodeTransport, makeTaskMessage, type TaskMessage } from "../../src/protocol/task-message.js";
+import {
+  decodeTaskMessage as decodeTransport,
+  encodeTaskMessage as encodeTransport,
+  makeTaskMessage,
+  type TaskMessage,
+} from "../../src/protocol/task-message.js";
 import { listReference, loadRedisVariants, parseEnvelope, readReference } from "../fixtures/celery-reference.js";
 
 /**
@@ -287,7 +292,18 @@ describe("encodeTaskMessage → decodeTaskMessage round trip", () => {
   it("fills Celery's defaults for a minimal message", () => {
     const m = makeTaskMessage({ task: "t", args: [1] });
     expect(m.id).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/);
-    expect(m).toMatchObject({ kwargs: {}, eta: null, expires: null, retries: 0, rootId: m.id, parentId: null, group: null, ignoreResult: false, priority: 0, queue: "celery" });
+    expect(m).toMatchObject({
+      kwargs: {},
+      eta: null,
+      expires: null,
+      retries: 0,
+      rootId: m.id,
+      parentId: null,
+      group: null,
+      ignoreResult: false,
+      priority: 0,
+      queue: "celery",
+    });
     expect(makeTaskMessage({ task: "t", args: [] }).id).not.toBe(m.id);
   });
 });
@@ -320,12 +336,36 @@ describe("the envelope Ebb writes looks like Celery's", () => {
   });
 
   it("writes Celery's header values and a base64 [args, kwargs, embed] body", () => {
-    const m = makeTaskMessage({ task: "probe.add", args: [2, 3], kwargs: { k: 1 }, priority: 3, queue: "q1", eta: Date.UTC(2026, 10, 24, 2, 1, 47, 207) });
+    const m = makeTaskMessage({
+      task: "probe.add",
+      args: [2, 3],
+      kwargs: { k: 1 },
+      priority: 3,
+      queue: "q1",
+      eta: Date.UTC(2026, 10, 24, 2, 1, 47, 207),
+    });
     const ours = JSON.parse(frameRaw(m));
-    expect(ours.headers).toMatchObject({ task: "probe.add", id: m.id, root_id: m.id, parent_id: null, group: null, group_index: null, shadow: null, retries: 0, timelimit: [null, null], ignore_result: false, expires: null });
+    expect(ours.headers).toMatchObject({
+      task: "probe.add",
+      id: m.id,
+      root_id: m.id,
+      parent_id: null,
+      group: null,
+      group_index: null,
+      shadow: null,
+      retries: 0,
+      timelimit: [null, null],
+      ignore_result: false,
+      expires: null,
+    });
     // Same shape as Celery's aware eta: 6 fractional digits and +00:00.
     expect(ours.headers.eta).toBe("2026-11-24T02:01:47.207000+00:00");
-    expect(ours.properties).toMatchObject({ correlation_id: m.id, delivery_mode: 2, priority: 3, delivery_info: { exchange: "", routing_key: "q1" } });
+    expect(ours.properties).toMatchObject({
+      correlation_id: m.id,
+      delivery_mode: 2,
+      priority: 3,
+      delivery_info: { exchange: "", routing_key: "q1" },
+    });
     const body = JSON.parse(Buffer.from(ours.body, "base64").toString("utf8"));
     expect(body).toEqual([[2, 3], { k: 1 }, { callbacks: null, errbacks: null, chain: null, chord: null }]);
   });
@@ -419,7 +459,12 @@ describe("decodeTaskMessage rejects malformed input with a ProtocolError", () =>
     expectProtocolError(() => decodeRaw(raw), /\[args, kwargs, embed\]/);
   });
 
-  it.each([["-5", -5], ["a string", "1h"], ["an object", { ms: 5 }], ["true", true]])("ebb_result_expires_ms %s", (_label, value) => {
+  it.each([
+    ["-5", -5],
+    ["a string", "1h"],
+    ["an object", { ms: 5 }],
+    ["true", true],
+  ])("ebb_result_expires_ms %s", (_label, value) => {
     const raw = mutatePlain((e) => {
       e.headers.ebb_result_expires_ms = value;
     });
@@ -488,7 +533,9 @@ describe("kombu's Redis framing (kombu-envelope.ts) against Celery's captured li
     const props = JSON.parse(ours).properties as Record<string, unknown>;
     expect(Object.keys(props)).toEqual(Object.keys(celery.properties));
     expect(Object.keys(JSON.parse(ours))).toEqual(Object.keys(celery));
-    expect(ours).toContain('"delivery_info": {"exchange": "", "routing_key": "celery"}, "priority": 0, "body_encoding": "base64", "delivery_tag": "tag"}}');
+    expect(ours).toContain(
+      '"delivery_info": {"exchange": "", "routing_key": "celery"}, "priority": 0, "body_encoding": "base64", "delivery_tag": "tag"}}',
+    );
   });
 
   it.each([

@@ -22,7 +22,17 @@ describe("defineTask defaults", () => {
     expect(def.priority).toBe(0);
     expect(def.retryBackoff).toBe(false);
     expect(def.retryBackoffMaxMs).toBe(600_000);
-    for (const key of ["resultExpiresMs", "resultExpiresFn", "tier", "ignoreResult", "storeErrorsEvenIfIgnored", "expiresMs", "queue", "maxRetries", "retryDelayMs"]) {
+    for (const key of [
+      "resultExpiresMs",
+      "resultExpiresFn",
+      "tier",
+      "ignoreResult",
+      "storeErrorsEvenIfIgnored",
+      "expiresMs",
+      "queue",
+      "maxRetries",
+      "retryDelayMs",
+    ]) {
       expect(key in def, key).toBe(false);
     }
     expect(def.autoretry(new Error("x"))).toBe(false);
@@ -61,7 +71,15 @@ describe("defineTask resolves options", () => {
       maxRetries: null,
       retryBackoff: true,
     });
-    expect(def).toMatchObject({ tier: "audit", ignoreResult: false, storeErrorsEvenIfIgnored: false, queue: "billing.high", priority: 9, maxRetries: null, retryBackoff: true });
+    expect(def).toMatchObject({
+      tier: "audit",
+      ignoreResult: false,
+      storeErrorsEvenIfIgnored: false,
+      queue: "billing.high",
+      priority: 9,
+      maxRetries: null,
+      retryBackoff: true,
+    });
   });
 
   it("maxRetries 0 is kept", () => {

@@ -5,7 +5,6 @@ import { inTimeZone } from "../support/time-zone.js";
 
 const at = (ms: number) => Date.UTC(2026, 10, 24, 2, 12, 52) + ms;
 
-
 describe("toCeleryNaive / toCeleryAware", () => {
   it("writes naive UTC with 6 fractional digits, as Celery's date_done", () => {
     expect(toCeleryNaive(at(549))).toBe("2026-11-24T02:12:52.549000");
@@ -85,7 +84,10 @@ describe("parseCeleryTime", () => {
 });
 
 describe("microseconds survive a round trip", () => {
-  it.each(["2026-11-24T02:04:40.124625", "2026-11-24T02:04:40.000001", "2026-11-24T02:04:40.999999", "2026-11-24T02:04:40.000000"])("%s", (text) => {
-    expect(toCeleryNaive(parseCeleryTime(text, "f"))).toBe(text);
-  });
+  it.each(["2026-11-24T02:04:40.124625", "2026-11-24T02:04:40.000001", "2026-11-24T02:04:40.999999", "2026-11-24T02:04:40.000000"])(
+    "%s",
+    (text) => {
+      expect(toCeleryNaive(parseCeleryTime(text, "f"))).toBe(text);
+    },
+  );
 });

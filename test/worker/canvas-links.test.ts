@@ -13,7 +13,11 @@ describe("canvas links", () => {
     app.task("linked", async (x: number) => x + 1);
     await startWorker(app, { concurrency: 1 });
     const broker = await app.broker();
-    const linked = makeTaskMessage({ task: "linked", args: [1], embed: { callbacks: [{ task: "next", args: [] }], errbacks: null, chain: null, chord: null } });
+    const linked = makeTaskMessage({
+      task: "linked",
+      args: [1],
+      embed: { callbacks: [{ task: "next", args: [] }], errbacks: null, chain: null, chord: null },
+    });
     const plain = makeTaskMessage({ task: "linked", args: [2] });
     for (const m of [linked, plain]) await broker.publish(encodeTaskMessage(m), { queue: "celery", priority: 0, availableAt: null });
     expect(await app.asyncResult(linked.id).get({ timeoutMs: 10_000 })).toBe(2);

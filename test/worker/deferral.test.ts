@@ -45,7 +45,11 @@ describe("deferral by declared capability", () => {
   it("an ETA message on a broker without delayed delivery is held by the worker until its ETA, then run", async () => {
     const s = setup(false);
     const eta = s.clock() + 60_000;
-    await s.broker.publish(encodeTaskMessage(makeTaskMessage({ task: "t", args: [], eta })), { queue: "celery", priority: 0, availableAt: eta });
+    await s.broker.publish(encodeTaskMessage(makeTaskMessage({ task: "t", args: [], eta })), {
+      queue: "celery",
+      priority: 0,
+      availableAt: eta,
+    });
     const [d] = await s.fetch(); // no delayed delivery: handed out at once
     expect(await executeMessage(s.deps, d!)).toEqual({ holdUntil: eta });
     expect(s.releases).toEqual([]);
@@ -57,7 +61,11 @@ describe("deferral by declared capability", () => {
 
   it("when the result cannot be stored, a broker without delayed delivery is never asked to release for later: the worker holds it 5 s and runs it again", async () => {
     const s = setup(false, true);
-    await s.broker.publish(encodeTaskMessage(makeTaskMessage({ task: "t", args: [] })), { queue: "celery", priority: 0, availableAt: null });
+    await s.broker.publish(encodeTaskMessage(makeTaskMessage({ task: "t", args: [] })), {
+      queue: "celery",
+      priority: 0,
+      availableAt: null,
+    });
     const [d] = await s.fetch();
     const start = s.clock();
     expect(await executeMessage(s.deps, d!)).toEqual({ holdUntil: start + 5_000 });
@@ -67,7 +75,11 @@ describe("deferral by declared capability", () => {
 
   it("with delayed delivery the same failure releases it until then, and the worker does not hold it", async () => {
     const s = setup(true, true);
-    await s.broker.publish(encodeTaskMessage(makeTaskMessage({ task: "t", args: [] })), { queue: "celery", priority: 0, availableAt: null });
+    await s.broker.publish(encodeTaskMessage(makeTaskMessage({ task: "t", args: [] })), {
+      queue: "celery",
+      priority: 0,
+      availableAt: null,
+    });
     const [d] = await s.fetch();
     const start = s.clock();
     expect(await executeMessage(s.deps, d!)).toBe("requeued");

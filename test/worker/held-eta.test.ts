@@ -38,9 +38,13 @@ function sampleActive(worker: Worker): { min: () => number; max: () => number; s
     setImmediate(tick);
   };
   tick();
-  return { min: () => min, max: () => max, stop: () => {
+  return {
+    min: () => min,
+    max: () => max,
+    stop: () => {
       on = false;
-    } };
+    },
+  };
 }
 
 describe("MemoryBroker without delayed delivery", () => {

@@ -14,7 +14,9 @@ import { collectingLogger, newApp, startWorker } from "../app/helpers.js";
 import { unlinkPrefix } from "../redis/redis-broker-helpers.js";
 import { describeWithService, SERVICES } from "../support/services.js";
 
-const PICKLED = Buffer.from([0x80, 0x04, 0x95, 0x1c, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x5d, 0x94, 0x28, 0x4b, 0x02, 0x4b, 0x03, 0x65, 0x7d, 0x94, 0x2e]);
+const PICKLED = Buffer.from([
+  0x80, 0x04, 0x95, 0x1c, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x5d, 0x94, 0x28, 0x4b, 0x02, 0x4b, 0x03, 0x65, 0x7d, 0x94, 0x2e,
+]);
 
 const publish = (broker: Broker, message: TransportMessage) => broker.publish(message, { queue: "celery", priority: 0, availableAt: null });
 
@@ -30,7 +32,13 @@ function pickleMessage(id: string): TransportMessage {
 }
 
 function jsonMessage(headers: Record<string, unknown>, body: string): TransportMessage {
-  return { headers, properties: { priority: 0 }, body: Buffer.from(body, "utf8"), contentType: "application/json", contentEncoding: "utf-8" };
+  return {
+    headers,
+    properties: { priority: 0 },
+    body: Buffer.from(body, "utf8"),
+    contentType: "application/json",
+    contentEncoding: "utf-8",
+  };
 }
 
 /** What kombu puts on the list for a task sent with task_serializer="pickle". */
@@ -41,7 +49,12 @@ function pickleEnvelope(id: string): string {
     "content-encoding": "binary",
     "content-type": "application/x-python-serialize",
     headers: m.headers,
-    properties: { ...m.properties, delivery_info: { exchange: "", routing_key: "celery" }, body_encoding: "base64", delivery_tag: randomUUID() },
+    properties: {
+      ...m.properties,
+      delivery_info: { exchange: "", routing_key: "celery" },
+      body_encoding: "base64",
+      delivery_tag: randomUUID(),
+    },
   });
 }
 
@@ -126,7 +139,13 @@ await describeWithService("redis", "malformed messages on Redis", () => {
     const jsonArray = "[1,2,3]";
     const noBody = '{"headers": {"task": "add", "id": "nb"}, "properties": {}}';
     const pickle = pickleEnvelope(randomUUID());
-    const v1 = JSON.stringify({ body: Buffer.from(JSON.stringify({ task: "add", id: "x", args: [1, 2] })).toString("base64"), "content-type": "application/json", "content-encoding": "utf-8", headers: {}, properties: { body_encoding: "base64" } });
+    const v1 = JSON.stringify({
+      body: Buffer.from(JSON.stringify({ task: "add", id: "x", args: [1, 2] })).toString("base64"),
+      "content-type": "application/json",
+      "content-encoding": "utf-8",
+      headers: {},
+      properties: { body_encoding: "base64" },
+    });
     const pushed = [notJson, jsonArray, noBody, pickle, v1];
     for (const raw of pushed) await redis.lpush(`${prefix}celery`, raw);
     await startWorker(app, { concurrency: 1 });

@@ -130,7 +130,9 @@ describe("currentTask().retry()", () => {
     const res = await t.applyAsync(["alice@example.com", { card: "4111-1111" }], { kwargs: { ssn: "078-05-1120" } });
     const err = await failure(res.get({ timeoutMs: 15_000 }));
     expect(err.excType).toBe("MaxRetriesExceededError");
-    expect(err.excMessage).toEqual([expect.stringMatching(new RegExp(`^Can't retry retry\\.private\\[${res.id}\\]: max retries \\(2\\) exceeded`))]);
+    expect(err.excMessage).toEqual([
+      expect.stringMatching(new RegExp(`^Can't retry retry\\.private\\[${res.id}\\]: max retries \\(2\\) exceeded`)),
+    ]);
     const stored = JSON.stringify(await res.info()); // the stored result (exc_message) and traceback
     const logged = lines.map((l) => l.message).join("\n");
     expect(logged).toContain(`retry.private[${res.id}]`);
@@ -144,7 +146,13 @@ describe("currentTask().retry()", () => {
   it("MaxRetriesExceededError is an EbbError with a code and the task's name, id and retries", () => {
     const e = new MaxRetriesExceededError("t.name", "id-1", 3);
     expect(e).toBeInstanceOf(EbbError);
-    expect(e).toMatchObject({ code: "MAX_RETRIES_EXCEEDED", name: "MaxRetriesExceededError", taskName: "t.name", taskId: "id-1", retries: 3 });
+    expect(e).toMatchObject({
+      code: "MAX_RETRIES_EXCEEDED",
+      name: "MaxRetriesExceededError",
+      taskName: "t.name",
+      taskId: "id-1",
+      retries: 3,
+    });
   });
 
   it("retry({ maxRetries }) overrides the task's limit; the app's maxRetries applies when the task sets none", async () => {

@@ -3,8 +3,25 @@ import type { Clock } from "../../clock.js";
 import { Closing } from "../../closing.js";
 import { ConfigError } from "../../errors.js";
 import { classifyRead } from "../../retention/expiry.js";
-import type { BackendCapabilities, Lookup, LookupOptions, ResultBackend, StoreOutcome, StoreRequest, StoredResult } from "../result-backend.js";
-import type { RemoveOptions, RemoveOutcome, ResultRecord, RetentionBackend, RetentionCapabilities, RetentionStore, ScanQuery, StoreFacts } from "../retention-store.js";
+import type {
+  BackendCapabilities,
+  Lookup,
+  LookupOptions,
+  ResultBackend,
+  StoreOutcome,
+  StoreRequest,
+  StoredResult,
+} from "../result-backend.js";
+import type {
+  RemoveOptions,
+  RemoveOutcome,
+  ResultRecord,
+  RetentionBackend,
+  RetentionCapabilities,
+  RetentionStore,
+  ScanQuery,
+  StoreFacts,
+} from "../retention-store.js";
 import { parseCeleryDbUrl } from "./celery-db-url.js";
 import { dateDoneText, parseDateDone, recordToRow, rowToRecord, type CheckRow } from "./celery-row.js";
 import { TASK_TABLE, type CeleryTable } from "./celery-table.js";
@@ -40,7 +57,13 @@ export interface CeleryDbBackendOptions {
 export class CeleryDbBackend implements ResultBackend, RetentionStore {
   readonly capabilities: BackendCapabilities = { nativeExpiry: false, pushNotify: false };
   /** No tier column, no tombstone table, one result_expires for every row, and Celery writes the rows (pickles). */
-  readonly retentionCapabilities: RetentionCapabilities = { tiers: false, tombstones: false, perResultExpiry: false, bulkExpiry: false, ebbResults: false };
+  readonly retentionCapabilities: RetentionCapabilities = {
+    tiers: false,
+    tombstones: false,
+    perResultExpiry: false,
+    bulkExpiry: false,
+    ebbResults: false,
+  };
   readonly retention: RetentionBackend = this;
   readonly url: string;
   private readonly table: CeleryTable;
@@ -79,7 +102,9 @@ export class CeleryDbBackend implements ResultBackend, RetentionStore {
   }
 
   async store(request: StoreRequest): Promise<StoreOutcome> {
-    throw new ConfigError(`Cannot store result ${request.taskId}: ${this.url} is Celery's own result table, written by Celery: Ebb reads it (result, cleanup, archive, stats) but stores no results there; give Ebb its own backend (sqlite://, redis://, postgresql://)`);
+    throw new ConfigError(
+      `Cannot store result ${request.taskId}: ${this.url} is Celery's own result table, written by Celery: Ebb reads it (result, cleanup, archive, stats) but stores no results there; give Ebb its own backend (sqlite://, redis://, postgresql://)`,
+    );
   }
 
   async lookup(taskId: string, options: LookupOptions): Promise<Lookup> {
@@ -100,16 +125,21 @@ export class CeleryDbBackend implements ResultBackend, RetentionStore {
   }
 
   async *scan(query: ScanQuery): AsyncGenerator<ResultRecord[]> {
-    if (!(Number.isInteger(query.batchSize) && query.batchSize > 0)) throw new RangeError(`Expected batchSize to be a positive integer, got ${query.batchSize}`);
+    if (!(Number.isInteger(query.batchSize) && query.batchSize > 0))
+      throw new RangeError(`Expected batchSize to be a positive integer, got ${query.batchSize}`);
     // Celery's rows have no tier, and no expiry unless result_expires is known.
     if (typeof query.tier === "string") return;
     if (query.expiresBy !== undefined && this.resultExpiresMs === null) return;
     // expiresAt = date_done + result_expires, so "expires by T" is "done by T - result_expires".
-    const limits = [query.doneBy, query.expiresBy === undefined ? undefined : query.expiresBy - this.resultExpiresMs!].filter((x): x is number => x !== undefined);
+    const limits = [query.doneBy, query.expiresBy === undefined ? undefined : query.expiresBy - this.resultExpiresMs!].filter(
+      (x): x is number => x !== undefined,
+    );
     const doneBy = limits.length === 0 ? null : dateDoneText(Math.min(...limits));
     for (let after = 0; ; ) {
       const rows = await this.table.page(after, query.batchSize, doneBy);
-      const batch = rows.map((row) => rowToRecord(row, this.url, this.resultExpiresMs)).filter((r) => query.includeHeld === true || !r.held);
+      const batch = rows
+        .map((row) => rowToRecord(row, this.url, this.resultExpiresMs))
+        .filter((r) => query.includeHeld === true || !r.held);
       if (batch.length > 0) yield batch;
       if (rows.length < query.batchSize) return;
       after = rows[rows.length - 1]!.id;
@@ -128,7 +158,12 @@ export class CeleryDbBackend implements ResultBackend, RetentionStore {
       const chunk = new Map(records.slice(i, i + this.removeBatchSize).map((r) => [r.taskId, r]));
       const unchanged = (row: CheckRow): boolean => {
         const scanned = chunk.get(row.task_id);
-        return scanned !== undefined && !row.held && row.status === scanned.status && parseDateDone(row.date_done, `date_done of ${row.task_id}`) === scanned.dateDone;
+        return (
+          scanned !== undefined &&
+          !row.held &&
+          row.status === scanned.status &&
+          parseDateDone(row.date_done, `date_done of ${row.task_id}`) === scanned.dateDone
+        );
       };
       const removed = new Set(await this.table.removeChosen([...chunk.keys()], (rows) => rows.filter(unchanged).map((r) => r.id)));
       for (const [taskId, r] of chunk) {

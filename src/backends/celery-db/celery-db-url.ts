@@ -45,7 +45,8 @@ export function parseCeleryDbUrl(url: string): CeleryDbTarget {
   }
   const schema = params.get("schema");
   params.delete("schema");
-  if (schema !== null && schema.length === 0) throw new ConfigError(`Expected ?schema= in ${JSON.stringify(display)} to name a schema, got ""`);
+  if (schema !== null && schema.length === 0)
+    throw new ConfigError(`Expected ?schema= in ${JSON.stringify(display)} to name a schema, got ""`);
   const left = params.toString();
   return { kind: "postgres", connectionString: `postgresql://${rest}${left ? `?${left}` : ""}`, schema, display, resultExpiresMs };
 }
@@ -63,7 +64,9 @@ function expiresParam(value: string | null, display: string): number | null {
   try {
     return parseDuration(value === "none" ? "never" : value, { option: "?result_expires=", numberUnit: "s" });
   } catch {
-    throw new ConfigError(`Expected ?result_expires= in ${JSON.stringify(display)} to be Celery's result_expires: seconds, a duration such as "1d", or "never"; got ${JSON.stringify(value)}`);
+    throw new ConfigError(
+      `Expected ?result_expires= in ${JSON.stringify(display)} to be Celery's result_expires: seconds, a duration such as "1d", or "never"; got ${JSON.stringify(value)}`,
+    );
   }
 }
 

@@ -37,7 +37,11 @@ export interface CeleryRow {
 export type CheckRow = Pick<CeleryRow, "id" | "task_id" | "status" | "date_done"> & { held: boolean };
 
 /** A row to write (put): the pickle bytes as read, and the extended fields Celery would write. */
-export type NewRow = Omit<CeleryRow, "id" | "bytes" | "held" | "archived" | "args" | "kwargs"> & { result: Buffer; args: Buffer | null; kwargs: Buffer | null };
+export type NewRow = Omit<CeleryRow, "id" | "bytes" | "held" | "archived" | "args" | "kwargs"> & {
+  result: Buffer;
+  args: Buffer | null;
+  kwargs: Buffer | null;
+};
 
 export function parseDateDone(text: string | null, where: string): number | null {
   return text === null ? null : parseCeleryTime(text, where);
@@ -54,7 +58,10 @@ export function dateDoneText(ms: number): string {
  * no expiry; with Celery's result_expires known, a row expires that long after its date_done.
  */
 export function rowToRecord(row: CeleryRow, where: string, resultExpiresMs: number | null): ResultRecord {
-  if (!isStoredState(row.status)) throw new ProtocolError(`Row ${row.task_id} in ${where} has status ${JSON.stringify(row.status)}; expected one of Celery's states such as "SUCCESS"`);
+  if (!isStoredState(row.status))
+    throw new ProtocolError(
+      `Row ${row.task_id} in ${where} has status ${JSON.stringify(row.status)}; expected one of Celery's states such as "SUCCESS"`,
+    );
   const dateDone = parseDateDone(row.date_done, `date_done of ${row.task_id} in ${where}`);
   const pickle = row.result === null ? null : Buffer.from(row.result).toString("base64");
   return {

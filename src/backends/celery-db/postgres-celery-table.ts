@@ -79,10 +79,20 @@ export class PostgresCeleryTable implements CeleryTable {
   async removeChosen(taskIds: readonly string[], choose: (rows: CheckRow[]) => number[]): Promise<string[]> {
     const T = this.d.table(TASK_TABLE);
     return this.pg.transaction(async (c) => {
-      const rows = await this.pg.query<Omit<CheckRow, "held">>(`SELECT t.id, t.task_id, t.status, ${this.d.dateDone} AS date_done FROM ${T} t WHERE t.task_id = ANY($1::text[]) FOR UPDATE`, [taskIds], c);
+      const rows = await this.pg.query<Omit<CheckRow, "held">>(
+        `SELECT t.id, t.task_id, t.status, ${this.d.dateDone} AS date_done FROM ${T} t WHERE t.task_id = ANY($1::text[]) FOR UPDATE`,
+        [taskIds],
+        c,
+      );
       const side = await this.sideTables(c);
       // Read after the row locks are held: a hold committed by setHeld (which locks the row FOR SHARE first) is seen.
-      const held = side.holds ? await this.pg.query<{ task_id: string }>(`SELECT task_id FROM ${this.d.table(HOLDS_TABLE)} WHERE task_id = ANY($1::text[])`, [taskIds], c) : [];
+      const held = side.holds
+        ? await this.pg.query<{ task_id: string }>(
+            `SELECT task_id FROM ${this.d.table(HOLDS_TABLE)} WHERE task_id = ANY($1::text[])`,
+            [taskIds],
+            c,
+          )
+        : [];
       const heldIds = new Set(held.map((h) => h.task_id));
       const chosen = new Set(choose(rows.map((r) => ({ ...r, held: heldIds.has(r.task_id) }))));
       const removed = rows.filter((r) => chosen.has(r.id)).map((r) => r.task_id);
@@ -97,7 +107,9 @@ export class PostgresCeleryTable implements CeleryTable {
     const T = this.d.table(TASK_TABLE);
     const A = this.d.table(ARCHIVED_TABLE);
     await this.pg.ddl(`CREATE TABLE IF NOT EXISTS ${A} (task_id varchar(155) PRIMARY KEY)`);
-    await this.pg.query(`INSERT INTO ${A} (task_id) SELECT task_id FROM ${T} WHERE task_id = ANY($1::text[]) ON CONFLICT DO NOTHING`, [taskIds]);
+    await this.pg.query(`INSERT INTO ${A} (task_id) SELECT task_id FROM ${T} WHERE task_id = ANY($1::text[]) ON CONFLICT DO NOTHING`, [
+      taskIds,
+    ]);
     const [row] = await this.pg.query<{ n: string }>(`SELECT count(*) AS n FROM ${T} WHERE task_id = ANY($1::text[])`, [taskIds]);
     return Number(row!.n);
   }
@@ -124,10 +136,17 @@ export class PostgresCeleryTable implements CeleryTable {
       const [existing] = await this.pg.query<{ id: number }>(`SELECT id FROM ${T} WHERE task_id = $1 FOR UPDATE`, [row.task_id], c);
       if (existing && !replace) return false;
       if (existing) {
-        await this.pg.query(`UPDATE ${T} SET ${columns.map((col, i) => `${col} = ${cast(col, i + 2)}`).join(", ")} WHERE id = $1`, [existing.id, ...values], c);
+        await this.pg.query(
+          `UPDATE ${T} SET ${columns.map((col, i) => `${col} = ${cast(col, i + 2)}`).join(", ")} WHERE id = $1`,
+          [existing.id, ...values],
+          c,
+        );
         return true;
       }
-      if (this.newId === null) throw new ConfigError(`${this.display}: ${TASK_TABLE}.id has no default and there is no task_id_sequence beside it, so a restored row cannot get an id`);
+      if (this.newId === null)
+        throw new ConfigError(
+          `${this.display}: ${TASK_TABLE}.id has no default and there is no task_id_sequence beside it, so a restored row cannot get an id`,
+        );
       const idColumn = this.newId === "" ? "" : "id, ";
       const idValue = this.newId === "" ? "" : `nextval(${cast("", columns.length + 2)}::regclass), `;
       const inserted = await this.pg.query(
@@ -148,7 +167,11 @@ export class PostgresCeleryTable implements CeleryTable {
   }
 
   private async sideTables(on?: Queryable): Promise<SideTables> {
-    const [row] = await this.pg.query<SideTables>("SELECT to_regclass($1) IS NOT NULL AS holds, to_regclass($2) IS NOT NULL AS archived", [this.d.table(HOLDS_TABLE), this.d.table(ARCHIVED_TABLE)], on);
+    const [row] = await this.pg.query<SideTables>(
+      "SELECT to_regclass($1) IS NOT NULL AS holds, to_regclass($2) IS NOT NULL AS archived",
+      [this.d.table(HOLDS_TABLE), this.d.table(ARCHIVED_TABLE)],
+      on,
+    );
     return row!;
   }
 }

@@ -24,7 +24,13 @@ export class PostgresPool {
 
   async open(): Promise<void> {
     const { default: pg } = await import("pg");
-    const pool = new pg.Pool({ connectionString: this.connectionString, max: POOL_MAX, idleTimeoutMillis: 10_000, connectionTimeoutMillis: 10_000, application_name: "ebb" });
+    const pool = new pg.Pool({
+      connectionString: this.connectionString,
+      max: POOL_MAX,
+      idleTimeoutMillis: 10_000,
+      connectionTimeoutMillis: 10_000,
+      application_name: "ebb",
+    });
     // An idle connection that dies (server restart) must not crash the process; the next query reconnects.
     pool.on("error", () => undefined);
     this.pool = pool;
@@ -90,9 +96,13 @@ export class PostgresPool {
     const code = e.code ?? "";
     const why = e.message ?? String(error);
     if (code === "3D000") return new ConfigError(`${this.display}: ${why}; check the database name in the URL`, { cause: error });
-    if (code === "28P01" || code === "28000") return new ConfigError(`${this.display}: ${why}; check the user and password in the URL`, { cause: error });
+    if (code === "28P01" || code === "28000")
+      return new ConfigError(`${this.display}: ${why}; check the user and password in the URL`, { cause: error });
     if (/^(E[A-Z]+|08...|57P0[1-3])$/.test(code) || /timeout|terminated|Connection/i.test(why)) {
-      return new StoreUnavailableError(`Cannot reach PostgreSQL at ${this.display}: ${why}; check that the server is running and the URL's host and port`, { cause: error });
+      return new StoreUnavailableError(
+        `Cannot reach PostgreSQL at ${this.display}: ${why}; check that the server is running and the URL's host and port`,
+        { cause: error },
+      );
     }
     return error;
   }

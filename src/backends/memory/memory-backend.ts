@@ -3,8 +3,25 @@ import { systemClock, type Clock } from "../../clock.js";
 import { isReady } from "../../states.js";
 import { classifyRead, stampsFor, tombstoneInstant, type Tombstone } from "../../retention/expiry.js";
 import { redactUrl } from "../../url.js";
-import type { BackendCapabilities, Lookup, LookupOptions, ResultBackend, StoreOutcome, StoreRequest, StoredResult } from "../result-backend.js";
-import type { RemoveOptions, RemoveOutcome, ResultRecord, RetentionBackend, RetentionCapabilities, RetentionStore, ScanQuery, StoreFacts } from "../retention-store.js";
+import type {
+  BackendCapabilities,
+  Lookup,
+  LookupOptions,
+  ResultBackend,
+  StoreOutcome,
+  StoreRequest,
+  StoredResult,
+} from "../result-backend.js";
+import type {
+  RemoveOptions,
+  RemoveOutcome,
+  ResultRecord,
+  RetentionBackend,
+  RetentionCapabilities,
+  RetentionStore,
+  ScanQuery,
+  StoreFacts,
+} from "../retention-store.js";
 import { matchesScan } from "../scan-match.js";
 import type { ScheduleStore, ScheduleStoreHost } from "../../beat/schedule-store.js";
 import { MemoryScheduleStore } from "./memory-schedule-store.js";
@@ -27,7 +44,13 @@ const PRUNE_BATCH = 500;
  */
 export class MemoryBackend implements ResultBackend, RetentionStore, ScheduleStoreHost {
   readonly capabilities: BackendCapabilities = { nativeExpiry: false, pushNotify: true };
-  readonly retentionCapabilities: RetentionCapabilities = { tiers: true, tombstones: true, perResultExpiry: true, bulkExpiry: false, ebbResults: true };
+  readonly retentionCapabilities: RetentionCapabilities = {
+    tiers: true,
+    tombstones: true,
+    perResultExpiry: true,
+    bulkExpiry: false,
+    ebbResults: true,
+  };
   readonly retention: RetentionBackend = this;
   readonly url: string;
   private readonly clock: Clock;
@@ -140,7 +163,10 @@ export class MemoryBackend implements ResultBackend, RetentionStore, ScheduleSto
       this.records.delete(r.taskId);
       this.archived.delete(r.taskId);
       if (options.remember) {
-        this.tombstones.set(r.taskId, { expiredAt: tombstoneInstant(cur.expiresAt, now), ...(options.archive ? { archived: { ...options.archive } } : {}) });
+        this.tombstones.set(r.taskId, {
+          expiredAt: tombstoneInstant(cur.expiresAt, now),
+          ...(options.archive ? { archived: { ...options.archive } } : {}),
+        });
       }
       out.removed.push(r.taskId);
       out.bytes += Buffer.byteLength(text!);

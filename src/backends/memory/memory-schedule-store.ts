@@ -1,5 +1,16 @@
 import type { Clock } from "../../clock.js";
-import { RUNS_KEPT, fireRecordOf, outboxOf, type ClaimOutcome, type ClaimRequest, type CleanupRunRecord, type EntryState, type FireRecord, type OutboxMessage, type ScheduleStore } from "../../beat/schedule-store.js";
+import {
+  RUNS_KEPT,
+  fireRecordOf,
+  outboxOf,
+  type ClaimOutcome,
+  type ClaimRequest,
+  type CleanupRunRecord,
+  type EntryState,
+  type FireRecord,
+  type OutboxMessage,
+  type ScheduleStore,
+} from "../../beat/schedule-store.js";
 
 interface StoredFire extends FireRecord {
   message: OutboxMessage | null;
@@ -33,13 +44,24 @@ export class MemoryScheduleStore implements ScheduleStore {
 
   async claim(req: ClaimRequest): Promise<ClaimOutcome> {
     const current = this.entries.get(req.entry) ?? null;
-    const matches = req.expect === null ? current === null : current !== null && current.lastTick === req.expect.lastTick && current.schedule === req.expect.schedule;
+    const matches =
+      req.expect === null
+        ? current === null
+        : current !== null && current.lastTick === req.expect.lastTick && current.schedule === req.expect.schedule;
     const fires = this.fires.get(req.entry) ?? new Map<number, StoredFire>();
     if (!matches || req.fires.some((f) => fires.has(f.tick))) return { ok: false, state: current && structuredClone(current) };
     const now = this.clock();
     let lastFire = current?.lastFire ?? null;
     for (const f of req.fires) {
-      const record: StoredFire = { entry: req.entry, tick: f.tick, taskId: f.taskId, catchUp: f.catchUp, claimedAt: now, sentAt: null, message: outboxOf(f.message) };
+      const record: StoredFire = {
+        entry: req.entry,
+        tick: f.tick,
+        taskId: f.taskId,
+        catchUp: f.catchUp,
+        claimedAt: now,
+        sentAt: null,
+        message: outboxOf(f.message),
+      };
       fires.set(f.tick, record);
       lastFire = fireRecordOf(record);
     }
@@ -72,7 +94,8 @@ export class MemoryScheduleStore implements ScheduleStore {
     const out: Array<FireRecord & { message: OutboxMessage }> = [];
     for (const fires of this.fires.values()) {
       for (const f of fires.values()) {
-        if (f.sentAt === null && f.message !== null && f.claimedAt >= claimedFrom && f.claimedAt <= claimedTo) out.push({ ...fireRecordOf(f), message: outboxOf(f.message) });
+        if (f.sentAt === null && f.message !== null && f.claimedAt >= claimedFrom && f.claimedAt <= claimedTo)
+          out.push({ ...fireRecordOf(f), message: outboxOf(f.message) });
       }
     }
     return out.sort((a, b) => a.claimedAt - b.claimedAt || a.tick - b.tick).slice(0, limit);

@@ -13,7 +13,10 @@ export class LuaScript {
   private readonly sha: string;
 
   /** numberOfKeys: how many KEYS the script takes, or "variable" for batch scripts (at least one). */
-  constructor(name: string, private readonly numberOfKeys: number | "variable") {
+  constructor(
+    name: string,
+    private readonly numberOfKeys: number | "variable",
+  ) {
     this.name = name;
     this.source = readFileSync(new URL(`./scripts/${name}.lua`, import.meta.url), "utf8");
     this.sha = createHash("sha1").update(this.source).digest("hex");

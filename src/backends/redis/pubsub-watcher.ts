@@ -75,7 +75,10 @@ export class PubSubWatcher {
 
   private pollingWatch(): Watch {
     return {
-      changed: (ms, signal) => (signal?.aborted || this.opts.closing.closed ? Promise.resolve() : this.opts.closing.during(signal, (s) => sleepUntil(Math.min(ms, this.pollMs), s))),
+      changed: (ms, signal) =>
+        signal?.aborted || this.opts.closing.closed
+          ? Promise.resolve()
+          : this.opts.closing.during(signal, (s) => sleepUntil(Math.min(ms, this.pollMs), s)),
       close: () => undefined,
     };
   }
@@ -106,7 +109,9 @@ export class PubSubWatcher {
     this.channels.delete(name);
     // Only after SUBSCRIBE settled: a later SUBSCRIBE for this name is then sent after this
     // UNSUBSCRIBE on the same connection, so it wins.
-    void channel.live.then((ok) => (ok && !this.opts.closing.closed ? this.subscriber?.then((sub) => sub.unsubscribe(name)) : undefined)).catch(() => undefined);
+    void channel.live
+      .then((ok) => (ok && !this.opts.closing.closed ? this.subscriber?.then((sub) => sub.unsubscribe(name)) : undefined))
+      .catch(() => undefined);
   }
 
   private connection(): Promise<Redis> {

@@ -9,8 +9,26 @@ import type { StoreHealth } from "../../store-health.js";
 import { parseRedisUrl, type RedisTarget } from "../../redis/redis-url.js";
 import { classifyRead } from "../../retention/expiry.js";
 import { isReady } from "../../states.js";
-import type { BackendCapabilities, Lookup, LookupOptions, ResultBackend, StoreOutcome, StoreRequest, StoredResult, Watch } from "../result-backend.js";
-import type { RemoveOptions, RemoveOutcome, ResultRecord, RetentionBackend, RetentionCapabilities, RetentionStore, ScanQuery, StoreFacts } from "../retention-store.js";
+import type {
+  BackendCapabilities,
+  Lookup,
+  LookupOptions,
+  ResultBackend,
+  StoreOutcome,
+  StoreRequest,
+  StoredResult,
+  Watch,
+} from "../result-backend.js";
+import type {
+  RemoveOptions,
+  RemoveOutcome,
+  ResultRecord,
+  RetentionBackend,
+  RetentionCapabilities,
+  RetentionStore,
+  ScanQuery,
+  StoreFacts,
+} from "../retention-store.js";
 import type { ScheduleStore, ScheduleStoreHost } from "../../beat/schedule-store.js";
 import { storeFlags } from "./index-info.js";
 import { IndexTrimmer } from "./index-trimmer.js";
@@ -54,7 +72,13 @@ const DEFAULT_GRACE_MS = 7 * 86_400_000;
  */
 export class RedisBackend implements ResultBackend, RetentionStore, ScheduleStoreHost {
   readonly capabilities: BackendCapabilities = { nativeExpiry: true, pushNotify: true };
-  readonly retentionCapabilities: RetentionCapabilities = { tiers: true, tombstones: true, perResultExpiry: true, bulkExpiry: false, ebbResults: true };
+  readonly retentionCapabilities: RetentionCapabilities = {
+    tiers: true,
+    tombstones: true,
+    perResultExpiry: true,
+    bulkExpiry: false,
+    ebbResults: true,
+  };
   readonly retention: RetentionBackend = this;
   readonly url: string;
   private readonly target: RedisTarget;
@@ -79,15 +103,24 @@ export class RedisBackend implements ResultBackend, RetentionStore, ScheduleStor
     this.injectedClock = opts.clock;
     this.graceMs = opts.graceMs ?? DEFAULT_GRACE_MS;
     this.trimmer = new IndexTrimmer({
-      trimBatch: async (cutoff, limit) => Number(await SCRIPTS.trim.run(this.redis(), [this.keys.ttlIndex, this.keys.info, this.keys.archived], [cutoff, limit])),
+      trimBatch: async (cutoff, limit) =>
+        Number(await SCRIPTS.trim.run(this.redis(), [this.keys.ttlIndex, this.keys.info, this.keys.archived], [cutoff, limit])),
       now: () => this.clockNow(),
       graceMs: () => this.graceMs,
       intervalMs: opts.trimIntervalMs ?? 10_000,
       ...(opts.trimBatch === undefined ? {} : { batch: opts.trimBatch }),
       report: this.health,
     });
-    this.ops = new RedisRetention({ redis: () => this.redis(), keys: this.keys, now: () => this.clockNow(), serverClock: opts.clock === undefined });
-    this.watcher = new PubSubWatcher({ openSubscriber: () => connectRedis(this.target, { name: "ebb-results-sub", health: this.health }), closing: this.closing });
+    this.ops = new RedisRetention({
+      redis: () => this.redis(),
+      keys: this.keys,
+      now: () => this.clockNow(),
+      serverClock: opts.clock === undefined,
+    });
+    this.watcher = new PubSubWatcher({
+      openSubscriber: () => connectRedis(this.target, { name: "ebb-results-sub", health: this.health }),
+      closing: this.closing,
+    });
   }
 
   /** Open the connection (and measure Redis's clock). Throws StoreUnavailableError naming the URL. Calling it again is harmless. */
@@ -146,7 +179,14 @@ export class RedisBackend implements ResultBackend, RetentionStore, ScheduleStor
     });
     // Lifetime 0 is "expired at once": 1 ms is the shortest TTL Redis has, and the index says EXPIRED.
     const ttlMs = request.lifetimeMs === null || request.action === "archive" ? null : Math.max(1, Math.ceil(request.lifetimeMs));
-    const outcome = await storeResult(client, this.keys, { taskId: request.taskId, value, expiresAt, ttlMs, flags: storeFlags(request.action, ready), tier: request.tier });
+    const outcome = await storeResult(client, this.keys, {
+      taskId: request.taskId,
+      value,
+      expiresAt,
+      ttlMs,
+      flags: storeFlags(request.action, ready),
+      tier: request.tier,
+    });
     this.trimmer.poke();
     const key = this.keys.value(request.taskId);
     if (!outcome.stored) return { stored: false, result: toStoredResult(outcome.raw, key, now) };
@@ -161,13 +201,24 @@ export class RedisBackend implements ResultBackend, RetentionStore, ScheduleStor
     const raw = await readRaw(this.redis(), this.keys, taskId);
     const now = this.clockNow();
     this.trimmer.poke();
-    if (raw.value !== null) return classifyRead(taskId, toStoredResult({ ...raw, value: raw.value }, this.keys.value(taskId), now), undefined, now, options.graceMs);
+    if (raw.value !== null)
+      return classifyRead(
+        taskId,
+        toStoredResult({ ...raw, value: raw.value }, this.keys.value(taskId), now),
+        undefined,
+        now,
+        options.graceMs,
+      );
     return classifyRead(taskId, undefined, tombstoneOf(raw, now), now, options.graceMs);
   }
 
   async forget(taskId: string): Promise<boolean> {
     const pending = encodeResultMeta({ taskId, status: "PENDING", result: null, traceback: null, children: [], dateDone: null });
-    const removed = await SCRIPTS.forget.run(this.redis(), [...this.indexKeys(taskId), this.keys.archived], [taskId, this.keys.channel(taskId), pending]);
+    const removed = await SCRIPTS.forget.run(
+      this.redis(),
+      [...this.indexKeys(taskId), this.keys.archived],
+      [taskId, this.keys.channel(taskId), pending],
+    );
     return removed === 1;
   }
 
@@ -184,7 +235,11 @@ export class RedisBackend implements ResultBackend, RetentionStore, ScheduleStor
 
   /** Beat's state, beside the results, on this connection and clock (see schedule-keys.ts for its keys). */
   scheduleStore(): ScheduleStore {
-    this.schedules ??= new RedisScheduleStore({ redis: () => this.redis(), keys: scheduleKeys(this.target.prefix), now: () => this.clockNow() });
+    this.schedules ??= new RedisScheduleStore({
+      redis: () => this.redis(),
+      keys: scheduleKeys(this.target.prefix),
+      now: () => this.clockNow(),
+    });
     return this.schedules;
   }
 

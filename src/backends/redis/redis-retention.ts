@@ -36,7 +36,8 @@ export class RedisRetention {
   constructor(private readonly ctx: RetentionContext) {}
 
   scan(query: ScanQuery): AsyncIterable<ResultRecord[]> {
-    if (!(Number.isInteger(query.batchSize) && query.batchSize > 0)) throw new RangeError(`Expected batchSize to be a positive integer, got ${query.batchSize}`);
+    if (!(Number.isInteger(query.batchSize) && query.batchSize > 0))
+      throw new RangeError(`Expected batchSize to be a positive integer, got ${query.batchSize}`);
     const { keys, now } = this.ctx;
     const tombstonesBefore = this.ctx.serverClock ? now() - CLOCK_SLACK_MS : null;
     return scanResults({ client: this.ctx.redis(), keys, now, tombstonesBefore, unreadable: () => (this.unreadable += 1) }, query);
@@ -54,8 +55,19 @@ export class RedisRetention {
     for (let i = 0; i < records.length; i += SCRIPT_BATCH) {
       const chunk = records.slice(i, i + SCRIPT_BATCH);
       const archive = options.remember && options.archive ? `${Math.round(options.archive.at)}|${options.archive.file}` : "";
-      const args = [archive, ...chunk.flatMap((r) => [r.taskId, r.status, `${r.dateDone === null ? "" : toCeleryNaive(r.dateDone)}|${options.remember ? tombstone(r, now) : ""}`])];
-      const flags = (await SCRIPTS.remove.run(this.ctx.redis(), [...this.indexKeys(), this.ctx.keys.archived, ...chunk.map((r) => this.ctx.keys.value(r.taskId))], args)) as number[];
+      const args = [
+        archive,
+        ...chunk.flatMap((r) => [
+          r.taskId,
+          r.status,
+          `${r.dateDone === null ? "" : toCeleryNaive(r.dateDone)}|${options.remember ? tombstone(r, now) : ""}`,
+        ]),
+      ];
+      const flags = (await SCRIPTS.remove.run(
+        this.ctx.redis(),
+        [...this.indexKeys(), this.ctx.keys.archived, ...chunk.map((r) => this.ctx.keys.value(r.taskId))],
+        args,
+      )) as number[];
       chunk.forEach((r, j) => {
         if (flags[j] === 1) {
           outcome.removed.push(r.taskId);
@@ -70,7 +82,13 @@ export class RedisRetention {
     let marked = 0;
     for (let i = 0; i < taskIds.length; i += SCRIPT_BATCH) {
       const chunk = taskIds.slice(i, i + SCRIPT_BATCH);
-      marked += Number(await SCRIPTS.markArchived.run(this.ctx.redis(), [...this.indexKeys(), ...chunk.map((id) => this.ctx.keys.value(id))], [this.ctx.now(), ...chunk]));
+      marked += Number(
+        await SCRIPTS.markArchived.run(
+          this.ctx.redis(),
+          [...this.indexKeys(), ...chunk.map((id) => this.ctx.keys.value(id))],
+          [this.ctx.now(), ...chunk],
+        ),
+      );
     }
     return marked;
   }
@@ -78,7 +96,14 @@ export class RedisRetention {
   /** Restore: the value as Celery's bytes, with the dateDone and expiresAt given (TTL = expiresAt - now, at least 1 ms). */
   async put(result: StoredResult, options: { replace: boolean }): Promise<boolean> {
     const record = result as Partial<ResultRecord> & StoredResult;
-    const extended = { name: result.name ?? null, args: result.args ?? null, kwargs: result.kwargs ?? null, worker: result.worker ?? null, retries: result.retries ?? null, queue: result.queue ?? null };
+    const extended = {
+      name: result.name ?? null,
+      args: result.args ?? null,
+      kwargs: result.kwargs ?? null,
+      worker: result.worker ?? null,
+      retries: result.retries ?? null,
+      queue: result.queue ?? null,
+    };
     const value = encodeResultMeta({
       taskId: result.taskId,
       status: result.status,
@@ -92,12 +117,24 @@ export class RedisRetention {
     const noTtl = result.expiresAt === null || result.action === "archive" || result.held;
     const ttlMs = noTtl ? "" : Math.max(1, Math.ceil(result.expiresAt! - this.ctx.now()));
     const flags =
-      storeFlags(result.action, isReady(result.status)) | (result.held ? INFO_HELD : 0) | (record.archived ? INFO_ARCHIVED : 0) | (record.origin === "celery" ? INFO_FOREIGN : 0);
+      storeFlags(result.action, isReady(result.status)) |
+      (result.held ? INFO_HELD : 0) |
+      (record.archived ? INFO_ARCHIVED : 0) |
+      (record.origin === "celery" ? INFO_FOREIGN : 0);
     const keys = this.ctx.keys;
     const written = await SCRIPTS.put.run(
       this.ctx.redis(),
       [keys.value(result.taskId), keys.ttlIndex, keys.noTtlIndex, keys.info],
-      [result.taskId, value, keys.channel(result.taskId), result.expiresAt ?? "+inf", ttlMs, flags, result.tier ?? "", options.replace ? "1" : "0"],
+      [
+        result.taskId,
+        value,
+        keys.channel(result.taskId),
+        result.expiresAt ?? "+inf",
+        ttlMs,
+        flags,
+        result.tier ?? "",
+        options.replace ? "1" : "0",
+      ],
     );
     return written === 1;
   }

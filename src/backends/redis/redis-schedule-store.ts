@@ -1,5 +1,17 @@
 import type { Redis } from "ioredis";
-import { RUNS_KEPT, fireRecordOf, outboxOf, type ClaimOutcome, type ClaimRequest, type CleanupRunRecord, type EntryState, type FireClaim, type FireRecord, type OutboxMessage, type ScheduleStore } from "../../beat/schedule-store.js";
+import {
+  RUNS_KEPT,
+  fireRecordOf,
+  outboxOf,
+  type ClaimOutcome,
+  type ClaimRequest,
+  type CleanupRunRecord,
+  type EntryState,
+  type FireClaim,
+  type FireRecord,
+  type OutboxMessage,
+  type ScheduleStore,
+} from "../../beat/schedule-store.js";
 import { SCRIPTS } from "./lua-script.js";
 import type { ScheduleKeys } from "./schedule-keys.js";
 
@@ -44,11 +56,14 @@ export class RedisScheduleStore implements ScheduleStore {
   }
 
   async claim(req: ClaimRequest): Promise<ClaimOutcome> {
-    if (!(Number.isInteger(req.historyLimit) && req.historyLimit >= 0)) throw new RangeError(`Expected historyLimit to be an integer >= 0, got ${req.historyLimit}`);
-    if (!(Number.isFinite(req.claimTtlMs) && req.claimTtlMs > 0)) throw new RangeError(`Expected claimTtlMs to be a number > 0, got ${req.claimTtlMs}`);
+    if (!(Number.isInteger(req.historyLimit) && req.historyLimit >= 0))
+      throw new RangeError(`Expected historyLimit to be an integer >= 0, got ${req.historyLimit}`);
+    if (!(Number.isFinite(req.claimTtlMs) && req.claimTtlMs > 0))
+      throw new RangeError(`Expected claimTtlMs to be a number > 0, got ${req.claimTtlMs}`);
     const ticks = req.fires.map((f) => f.tick);
     // Two fires of one tick would be two history members with one score; markSent finds fires by score.
-    if (new Set(ticks).size !== ticks.length) throw new RangeError(`Expected the fires of one claim to have distinct ticks, got ${ticks.join(", ")}`);
+    if (new Set(ticks).size !== ticks.length)
+      throw new RangeError(`Expected the fires of one claim to have distinct ticks, got ${ticks.join(", ")}`);
     const { keys } = this.ctx;
     const now = this.ctx.now();
     const newest = req.fires.at(-1);
@@ -67,21 +82,31 @@ export class RedisScheduleStore implements ScheduleStore {
       ...req.fires.flatMap((f) => [String(f.tick), f.taskId, JSON.stringify(storedFire(req.entry, f, now))]),
     ];
     const claimKeys = req.fires.map((f) => keys.claim(req.entry, f.tick));
-    const reply = (await SCRIPTS.claimTicks.run(this.ctx.redis(), [keys.entry(req.entry), keys.fires(req.entry), keys.unsent, ...claimKeys], args)) as [number, string[]?];
+    const reply = (await SCRIPTS.claimTicks.run(
+      this.ctx.redis(),
+      [keys.entry(req.entry), keys.fires(req.entry), keys.unsent, ...claimKeys],
+      args,
+    )) as [number, string[]?];
     if (reply[0] === 1) return { ok: true, claimedAt: now };
     return { ok: false, state: toState(req.entry, pairs(reply[1] ?? [])) };
   }
 
   async markSent(entry: string, tick: number): Promise<boolean> {
     const { keys } = this.ctx;
-    const marked = await SCRIPTS.markFireSent.run(this.ctx.redis(), [keys.entry(entry), keys.fires(entry), keys.unsent], [String(tick), String(this.ctx.now())]);
+    const marked = await SCRIPTS.markFireSent.run(
+      this.ctx.redis(),
+      [keys.entry(entry), keys.fires(entry), keys.unsent],
+      [String(tick), String(this.ctx.now())],
+    );
     return marked === 1;
   }
 
   async unsent(claimedFrom: number, claimedTo: number, limit: number): Promise<Array<FireRecord & { message: OutboxMessage }>> {
     if (limit < 1) return [];
     const members = await this.ctx.redis().zrangebyscore(this.ctx.keys.unsent, claimedFrom, claimedTo, "LIMIT", 0, limit);
-    return members.map((json) => JSON.parse(json) as StoredFire).flatMap((f) => (f.message ? [{ ...fireRecordOf(f), message: f.message }] : []));
+    return members
+      .map((json) => JSON.parse(json) as StoredFire)
+      .flatMap((f) => (f.message ? [{ ...fireRecordOf(f), message: f.message }] : []));
   }
 
   async history(entry: string, limit: number): Promise<FireRecord[]> {

@@ -19,7 +19,14 @@ export async function readRaw(client: Redis, keys: ResultKeys, taskId: string): 
     if (error) throw error;
     return value;
   });
-  const [value, pttl, ttlScore, noTtlScore, info, archived] = values as [string | null, number, string | null, string | null, string | null, string | null];
+  const [value, pttl, ttlScore, noTtlScore, info, archived] = values as [
+    string | null,
+    number,
+    string | null,
+    string | null,
+    string | null,
+    string | null,
+  ];
   return { value, pttl, ttlScore, noTtlScore, info, archived };
 }
 

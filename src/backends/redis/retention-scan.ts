@@ -43,7 +43,8 @@ export async function* scanResults(ctx: ScanContext, query: ScanQuery): AsyncGen
       if (batch.length > 0) yield batch;
     }
   }
-  const foreignCanMatch = (query.tier === undefined || query.tier === null) && (query.expiresBy === undefined || query.expiresBy > scanStartedAt);
+  const foreignCanMatch =
+    (query.tier === undefined || query.tier === null) && (query.expiresBy === undefined || query.expiresBy > scanStartedAt);
   if (!foreignCanMatch) return;
   for await (const keys of scanKeys(ctx.client, `${ctx.keys.everything.slice(0, -1)}celery-task-meta-*`)) {
     for (let i = 0; i < keys.length; i += query.batchSize) {
@@ -82,14 +83,26 @@ async function* indexPages(ctx: ScanContext, index: "ttl" | "no-ttl", query: Sca
 async function fetchIndexed(ctx: ScanContext, index: "ttl" | "no-ttl", page: { id: string; score: string }[]): Promise<ResultRecord[]> {
   // Two commands for the page (MGET, HMGET): the index entry itself came with the page.
   const ids = page.map((p) => p.id);
-  const [values, infos] = unwrap(await ctx.client.pipeline().mget(ids.map((id) => ctx.keys.value(id))).hmget(ctx.keys.info, ...ids).exec()) as [(string | null)[], (string | null)[]];
+  const [values, infos] = unwrap(
+    await ctx.client
+      .pipeline()
+      .mget(ids.map((id) => ctx.keys.value(id)))
+      .hmget(ctx.keys.info, ...ids)
+      .exec(),
+  ) as [(string | null)[], (string | null)[]];
   const now = ctx.now();
   const out: ResultRecord[] = [];
   page.forEach(({ id, score }, i) => {
     const value = values[i] ?? null;
     // No value: a tombstone (the id only reads EXPIRED), or removed since the page was read.
     if (value === null) return;
-    const raw = { value, pttl: -1, ttlScore: index === "ttl" ? score : null, noTtlScore: index === "no-ttl" ? score : null, info: infos[i] ?? null };
+    const raw = {
+      value,
+      pttl: -1,
+      ttlScore: index === "ttl" ? score : null,
+      noTtlScore: index === "no-ttl" ? score : null,
+      info: infos[i] ?? null,
+    };
     const record = toRecord(ctx, raw, ctx.keys.value(id), now);
     if (record) out.push(record);
   });
@@ -98,7 +111,11 @@ async function fetchIndexed(ctx: ScanContext, index: "ttl" | "no-ttl", page: { i
 
 async function fetchForeign(ctx: ScanContext, keys: string[]): Promise<ResultRecord[]> {
   const ids = keys.map((key) => key.slice(ctx.keys.value("").length));
-  const flat = (await SCRIPTS.readUnindexed.run(ctx.client, [ctx.keys.ttlIndex, ctx.keys.noTtlIndex, ...keys], ids)) as (string | number | null)[];
+  const flat = (await SCRIPTS.readUnindexed.run(ctx.client, [ctx.keys.ttlIndex, ctx.keys.noTtlIndex, ...keys], ids)) as (
+    | string
+    | number
+    | null
+  )[];
   const now = ctx.now();
   const out: ResultRecord[] = [];
   keys.forEach((key, i) => {
@@ -126,7 +143,11 @@ export function recordOf(raw: RawResult & { value: string }, key: string, now: n
   const indexed = raw.ttlScore !== null || raw.noTtlScore !== null;
   // STRLEN of the value, without asking Redis again: the bytes were just read. Object.assign, not
   // a spread: a scan builds one record per result, and V8 copies a spread of this shape ~5x slower.
-  const extra: Pick<ResultRecord, "bytes" | "origin" | "archived"> = { bytes: Buffer.byteLength(raw.value, "utf8"), origin: indexed && !info.foreign ? "ebb" : "celery", archived: info.archived };
+  const extra: Pick<ResultRecord, "bytes" | "origin" | "archived"> = {
+    bytes: Buffer.byteLength(raw.value, "utf8"),
+    origin: indexed && !info.foreign ? "ebb" : "celery",
+    archived: info.archived,
+  };
   return Object.assign(toStoredResult(raw, key, now), extra);
 }
 

@@ -28,7 +28,11 @@ export type RedisStoreFacts = {
  * is exact where the no-ttl index alone would miss them.
  */
 export async function storeFacts(client: Redis, keys: ResultKeys, unreadableValues: number): Promise<RedisStoreFacts> {
-  const [memory, policy, maxmemory] = await Promise.all([client.info("memory"), configGet(client, "maxmemory-policy"), configGet(client, "maxmemory")]);
+  const [memory, policy, maxmemory] = await Promise.all([
+    client.info("memory"),
+    configGet(client, "maxmemory-policy"),
+    configGet(client, "maxmemory"),
+  ]);
   const used = /^used_memory:(\d+)/m.exec(memory);
   let resultKeys = 0;
   let withoutTtl = 0;

@@ -31,14 +31,32 @@ export interface RecordRow extends ResultRow {
 export type Params = Omit<ResultRow, "held">;
 
 /** The columns store() writes; held and archived are retention state, kept apart from a task's writes. */
-export const COLUMNS = ["task_id", "status", "result", "traceback", "children", "date_done", "expires_at", "tier", "action", "name", "args", "kwargs", "worker", "retries", "queue"] as const;
+export const COLUMNS = [
+  "task_id",
+  "status",
+  "result",
+  "traceback",
+  "children",
+  "date_done",
+  "expires_at",
+  "tier",
+  "action",
+  "name",
+  "args",
+  "kwargs",
+  "worker",
+  "retries",
+  "queue",
+] as const;
 
 /**
  * What a result costs the store, for stats and --dry-run: the UTF-8 bytes of the row's text
  * columns (the payload). Integer columns and SQLite's page overhead are left out; the file's
  * own size is in storeFacts().
  */
-export const BYTES_SQL = [...COLUMNS.filter((c) => c !== "date_done" && c !== "expires_at" && c !== "retries")].map((c) => `IFNULL(octet_length(${c}), 0)`).join(" + ");
+export const BYTES_SQL = [...COLUMNS.filter((c) => c !== "date_done" && c !== "expires_at" && c !== "retries")]
+  .map((c) => `IFNULL(octet_length(${c}), 0)`)
+  .join(" + ");
 
 function json(value: unknown): string | null {
   return value === undefined || value === null ? null : JSON.stringify(value);

@@ -6,8 +6,25 @@ import { openDatabase, storeClock, type SqliteHandle } from "../../sqlite/open-d
 import { sqlitePathFromUrl } from "../../sqlite/sqlite-url.js";
 import type { Watch } from "../../change-hub.js";
 import { Closing } from "../../closing.js";
-import type { BackendCapabilities, Lookup, LookupOptions, ResultBackend, StoreOutcome, StoreRequest, StoredResult } from "../result-backend.js";
-import type { RemoveOptions, RemoveOutcome, ResultRecord, RetentionBackend, RetentionCapabilities, RetentionStore, ScanQuery, StoreFacts } from "../retention-store.js";
+import type {
+  BackendCapabilities,
+  Lookup,
+  LookupOptions,
+  ResultBackend,
+  StoreOutcome,
+  StoreRequest,
+  StoredResult,
+} from "../result-backend.js";
+import type {
+  RemoveOptions,
+  RemoveOutcome,
+  ResultRecord,
+  RetentionBackend,
+  RetentionCapabilities,
+  RetentionStore,
+  ScanQuery,
+  StoreFacts,
+} from "../retention-store.js";
 import { COLUMNS, fromRow, toParams, type Params, type ResultRow } from "./result-rows.js";
 import { SqliteRetention } from "./sqlite-retention.js";
 import type { ScheduleStore, ScheduleStoreHost } from "../../beat/schedule-store.js";
@@ -33,7 +50,13 @@ const DEFAULT_GRACE_MS = 7 * 86_400_000;
  */
 export class SqliteBackend implements ResultBackend, RetentionStore, ScheduleStoreHost {
   readonly capabilities: BackendCapabilities = { nativeExpiry: false, pushNotify: false };
-  readonly retentionCapabilities: RetentionCapabilities = { tiers: true, tombstones: true, perResultExpiry: true, bulkExpiry: false, ebbResults: true };
+  readonly retentionCapabilities: RetentionCapabilities = {
+    tiers: true,
+    tombstones: true,
+    perResultExpiry: true,
+    bulkExpiry: false,
+    ebbResults: true,
+  };
   readonly retention: RetentionBackend = this;
   readonly url: string;
   private readonly handle: SqliteHandle;
@@ -53,7 +76,13 @@ export class SqliteBackend implements ResultBackend, RetentionStore, ScheduleSto
     this.pollIntervalMs = opts.pollIntervalMs ?? 50;
     this.sql = prepare(this.handle.db);
     this.graceMs = opts.graceMs ?? DEFAULT_GRACE_MS;
-    this.ops = new SqliteRetention({ db: this.handle.db, path: this.handle.path, clock: this.clock, graceMs: () => this.graceMs, notify: (id) => this.notify(id) });
+    this.ops = new SqliteRetention({
+      db: this.handle.db,
+      path: this.handle.path,
+      clock: this.clock,
+      graceMs: () => this.graceMs,
+      notify: (id) => this.notify(id),
+    });
     this.upsert = this.handle.db.transaction((request: StoreRequest): StoreOutcome => {
       const now = this.clock();
       const { dateDone, expiresAt } = stampsFor(request.status, request.lifetimeMs, now);
@@ -84,7 +113,10 @@ export class SqliteBackend implements ResultBackend, RetentionStore, ScheduleSto
     this.graceMs = Math.max(this.graceMs, options.graceMs);
     const row = this.sql.get.get(taskId);
     const t = row ? undefined : this.sql.tombstone.get(taskId);
-    const tombstone = t && { expiredAt: t.expired_at, ...(t.archive_file !== null ? { archived: { file: t.archive_file, at: t.archived_at ?? t.expired_at } } : {}) };
+    const tombstone = t && {
+      expiredAt: t.expired_at,
+      ...(t.archive_file !== null ? { archived: { file: t.archive_file, at: t.archived_at ?? t.expired_at } } : {}),
+    };
     return classifyRead(taskId, row && fromRow(row), tombstone, this.clock(), options.graceMs);
   }
 
@@ -157,11 +189,15 @@ function prepare(db: Database.Database) {
     // archive, if any, holds the replaced (unfinished) row, not this one.
     upsert: db.prepare<[Params]>(
       `INSERT INTO ebb_results (${COLUMNS.join(", ")}) VALUES (${COLUMNS.map((c) => `@${c}`).join(", ")})
-       ON CONFLICT(task_id) DO UPDATE SET ${COLUMNS.filter((c) => c !== "task_id").map((c) => `${c} = excluded.${c}`).join(", ")}, archived = 0
+       ON CONFLICT(task_id) DO UPDATE SET ${COLUMNS.filter((c) => c !== "task_id")
+         .map((c) => `${c} = excluded.${c}`)
+         .join(", ")}, archived = 0
        WHERE ebb_results.status NOT IN ('SUCCESS', 'FAILURE', 'REVOKED')`,
     ),
     get: db.prepare<[string], ResultRow>(`SELECT ${COLUMNS.join(", ")}, held FROM ebb_results WHERE task_id = ?`),
-    tombstone: db.prepare<[string], { expired_at: number; archive_file: string | null; archived_at: number | null }>(`SELECT expired_at, archive_file, archived_at FROM ebb_tombstones WHERE task_id = ?`),
+    tombstone: db.prepare<[string], { expired_at: number; archive_file: string | null; archived_at: number | null }>(
+      `SELECT expired_at, archive_file, archived_at FROM ebb_tombstones WHERE task_id = ?`,
+    ),
     delete: db.prepare<[string]>(`DELETE FROM ebb_results WHERE task_id = ?`),
     dropTombstone: db.prepare<[string]>(`DELETE FROM ebb_tombstones WHERE task_id = ?`),
     setHeld: db.prepare<[number, string]>(`UPDATE ebb_results SET held = ? WHERE task_id = ?`),

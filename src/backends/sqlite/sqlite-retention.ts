@@ -45,7 +45,9 @@ export class SqliteRetention {
       `INSERT INTO ebb_tombstones (task_id, expired_at, archive_file, archived_at) VALUES (?, ?, ?, ?)
        ON CONFLICT(task_id) DO UPDATE SET expired_at = excluded.expired_at, archive_file = excluded.archive_file, archived_at = excluded.archived_at`,
     );
-    const prune = db.prepare<[number, number]>(`DELETE FROM ebb_tombstones WHERE task_id IN (SELECT task_id FROM ebb_tombstones WHERE expired_at < ? ORDER BY expired_at LIMIT ?)`);
+    const prune = db.prepare<[number, number]>(
+      `DELETE FROM ebb_tombstones WHERE task_id IN (SELECT task_id FROM ebb_tombstones WHERE expired_at < ? ORDER BY expired_at LIMIT ?)`,
+    );
     this.removeBatch = db.transaction((records: readonly ResultRecord[], options: RemoveOptions): RemoveOutcome => {
       const { remember, archive } = options;
       const now = deps.clock();
@@ -67,10 +69,19 @@ export class SqliteRetention {
     const cols = [...COLUMNS, "held", "archived"];
     const insert = `INSERT INTO ebb_results (${cols.join(", ")}) VALUES (${cols.map((c) => `@${c}`).join(", ")}) ON CONFLICT(task_id) DO`;
     const putKeep = db.prepare<[PutParams]>(`${insert} NOTHING`);
-    const putReplace = db.prepare<[PutParams]>(`${insert} UPDATE SET ${cols.filter((c) => c !== "task_id").map((c) => `${c} = excluded.${c}`).join(", ")}`);
+    const putReplace = db.prepare<[PutParams]>(
+      `${insert} UPDATE SET ${cols
+        .filter((c) => c !== "task_id")
+        .map((c) => `${c} = excluded.${c}`)
+        .join(", ")}`,
+    );
     const dropTomb = db.prepare<[string]>(`DELETE FROM ebb_tombstones WHERE task_id = ?`);
     this.putOne = db.transaction((result: StoredResult, replace: boolean): boolean => {
-      const params: PutParams = { ...toParams(result, result.dateDone, result.expiresAt), held: result.held ? 1 : 0, archived: isArchived(result) ? 1 : 0 };
+      const params: PutParams = {
+        ...toParams(result, result.dateDone, result.expiresAt),
+        held: result.held ? 1 : 0,
+        archived: isArchived(result) ? 1 : 0,
+      };
       const written = (replace ? putReplace : putKeep).run(params).changes > 0;
       if (written) dropTomb.run(result.taskId);
       return written;
@@ -123,7 +134,16 @@ export class SqliteRetention {
     const freePages = db.pragma("freelist_count", { simple: true }) as number;
     const tombstones = this.statement(`SELECT count(*) FROM ebb_tombstones`).pluck().get() as number;
     const file = path === MEMORY_PATH ? null : path;
-    return { kind: "sqlite", file, fileBytes: file ? sizeOf(file) : pageSize * pageCount, walBytes: file ? sizeOf(`${file}-wal`) : 0, pageSize, pageCount, freePages, tombstones };
+    return {
+      kind: "sqlite",
+      file,
+      fileBytes: file ? sizeOf(file) : pageSize * pageCount,
+      walBytes: file ? sizeOf(`${file}-wal`) : 0,
+      pageSize,
+      pageCount,
+      freePages,
+      tombstones,
+    };
   }
 
   private statement(sql: string): Database.Statement {
@@ -142,7 +162,11 @@ type PutParams = Params & { held: number; archived: number };
  * The two statements of a scan: the first page, and the page after a cursor (@lastKey, @lastId).
  * Exported so a test can check their query plans.
  */
-export function scanSql(query: ScanQuery): { sql: { first: string; next: string }; key: "expires_at" | "date_done" | null; params: Record<string, unknown> } {
+export function scanSql(query: ScanQuery): {
+  sql: { first: string; next: string };
+  key: "expires_at" | "date_done" | null;
+  params: Record<string, unknown>;
+} {
   const key = query.expiresBy !== undefined ? "expires_at" : query.doneBy !== undefined ? "date_done" : null;
   const where: string[] = [];
   const params: Record<string, unknown> = { limit: Math.max(1, Math.floor(query.batchSize)) };
@@ -162,7 +186,10 @@ export function scanSql(query: ScanQuery): { sql: { first: string; next: string 
   const order = key ? `${key}, task_id` : "task_id";
   const cursor = key ? `(${key}, task_id) > (@lastKey, @lastId)` : "task_id > @lastId";
   return {
-    sql: { first: `${SELECT}${clause(where)} ORDER BY ${order} LIMIT @limit`, next: `${SELECT}${clause([...where, cursor])} ORDER BY ${order} LIMIT @limit` },
+    sql: {
+      first: `${SELECT}${clause(where)} ORDER BY ${order} LIMIT @limit`,
+      next: `${SELECT}${clause([...where, cursor])} ORDER BY ${order} LIMIT @limit`,
+    },
     key,
     params,
   };

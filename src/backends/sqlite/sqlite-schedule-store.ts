@@ -1,6 +1,16 @@
 import type Database from "better-sqlite3";
 import type { Clock } from "../../clock.js";
-import { RUNS_KEPT, outboxOf, type ClaimOutcome, type ClaimRequest, type CleanupRunRecord, type EntryState, type FireRecord, type OutboxMessage, type ScheduleStore } from "../../beat/schedule-store.js";
+import {
+  RUNS_KEPT,
+  outboxOf,
+  type ClaimOutcome,
+  type ClaimRequest,
+  type CleanupRunRecord,
+  type EntryState,
+  type FireRecord,
+  type OutboxMessage,
+  type ScheduleStore,
+} from "../../beat/schedule-store.js";
 
 /** An entry row joined with its newest fire (fire columns NULL before the first). */
 interface StateRow {
@@ -59,11 +69,14 @@ export class SqliteScheduleStore implements ScheduleStore {
     this.claimTx = db.transaction((req: ClaimRequest): ClaimOutcome => {
       const current = this.readStates([req.entry]).get(req.entry) ?? null;
       const matches =
-        req.expect === null ? current === null : current !== null && current.lastTick === req.expect.lastTick && current.schedule === req.expect.schedule;
+        req.expect === null
+          ? current === null
+          : current !== null && current.lastTick === req.expect.lastTick && current.schedule === req.expect.schedule;
       if (!matches) return { ok: false, state: current };
       const now = this.clock();
       for (const f of req.fires) {
-        const taken = sql.insertFire.run(req.entry, f.tick, f.taskId, f.catchUp ? 1 : 0, now, JSON.stringify(outboxOf(f.message))).changes === 0;
+        const taken =
+          sql.insertFire.run(req.entry, f.tick, f.taskId, f.catchUp ? 1 : 0, now, JSON.stringify(outboxOf(f.message))).changes === 0;
         if (taken) throw new TickTaken(current);
       }
       const catchUps = req.fires.filter((f) => f.catchUp).length;
@@ -99,7 +112,9 @@ export class SqliteScheduleStore implements ScheduleStore {
   }
 
   async unsent(claimedFrom: number, claimedTo: number, limit: number): Promise<Array<FireRecord & { message: OutboxMessage }>> {
-    return this.sql.unsent.all(claimedFrom, claimedTo, Math.max(0, limit)).map((r) => ({ ...toFire(r), message: outboxOf(JSON.parse(r.message) as OutboxMessage) }));
+    return this.sql.unsent
+      .all(claimedFrom, claimedTo, Math.max(0, limit))
+      .map((r) => ({ ...toFire(r), message: outboxOf(JSON.parse(r.message) as OutboxMessage) }));
   }
 
   async history(entry: string, limit: number): Promise<FireRecord[]> {
@@ -123,8 +138,19 @@ export class SqliteScheduleStore implements ScheduleStore {
 
 function toState(r: StateRow): EntryState {
   const lastFire: FireRecord | null =
-    r.tick === null ? null : { entry: r.entry, tick: r.tick, taskId: r.task_id!, catchUp: r.catch_up === 1, claimedAt: r.claimed_at!, sentAt: r.sent_at };
-  return { entry: r.entry, schedule: r.schedule, lastTick: r.last_tick, nextTick: r.next_tick, fired: r.fired, missed: r.missed, catchUps: r.catch_ups, lastFire };
+    r.tick === null
+      ? null
+      : { entry: r.entry, tick: r.tick, taskId: r.task_id!, catchUp: r.catch_up === 1, claimedAt: r.claimed_at!, sentAt: r.sent_at };
+  return {
+    entry: r.entry,
+    schedule: r.schedule,
+    lastTick: r.last_tick,
+    nextTick: r.next_tick,
+    fired: r.fired,
+    missed: r.missed,
+    catchUps: r.catch_ups,
+    lastFire,
+  };
 }
 
 function toFire(r: FireRow): FireRecord {
@@ -158,7 +184,9 @@ function prepare(db: Database.Database) {
     trimHistory: db.prepare<[string, string, number]>(
       `DELETE FROM ebb_beat_fires WHERE entry = ? AND tick <= (SELECT tick FROM ebb_beat_fires WHERE entry = ? ORDER BY tick DESC LIMIT 1 OFFSET ?)`,
     ),
-    markSent: db.prepare<[number, string, number]>(`UPDATE ebb_beat_fires SET sent_at = ?, message = NULL WHERE entry = ? AND tick = ? AND sent_at IS NULL`),
+    markSent: db.prepare<[number, string, number]>(
+      `UPDATE ebb_beat_fires SET sent_at = ?, message = NULL WHERE entry = ? AND tick = ? AND sent_at IS NULL`,
+    ),
     // sent_at IS NULL lets the planner use the partial index ebb_beat_fires_unsent, which is also in ORDER BY order.
     unsent: db.prepare<[number, number, number], OutboxRow>(
       `SELECT ${FIRE_COLUMNS}, message FROM ebb_beat_fires
@@ -167,7 +195,9 @@ function prepare(db: Database.Database) {
     ),
     history: db.prepare<[string, number], FireRow>(`SELECT ${FIRE_COLUMNS} FROM ebb_beat_fires WHERE entry = ? ORDER BY tick DESC LIMIT ?`),
     insertRun: db.prepare<[number, string]>(`INSERT INTO ebb_cleanup_runs (started_at, record) VALUES (?, ?)`),
-    trimRuns: db.prepare<[number]>(`DELETE FROM ebb_cleanup_runs WHERE id <= (SELECT id FROM ebb_cleanup_runs ORDER BY id DESC LIMIT 1 OFFSET ?)`),
+    trimRuns: db.prepare<[number]>(
+      `DELETE FROM ebb_cleanup_runs WHERE id <= (SELECT id FROM ebb_cleanup_runs ORDER BY id DESC LIMIT 1 OFFSET ?)`,
+    ),
     runs: db.prepare<[number], string>(`SELECT record FROM ebb_cleanup_runs ORDER BY id DESC LIMIT ?`).pluck(),
   };
 }

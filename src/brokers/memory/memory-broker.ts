@@ -4,7 +4,18 @@ import { systemClock, type Clock } from "../../clock.js";
 import { ConfigError } from "../../errors.js";
 import { redactUrl } from "../../url.js";
 import { copyTransportMessage, serializeTransportMessage, type TransportMessage } from "../../protocol/transport-message.js";
-import { deadLetterCursor, deadLetterLimit, type Broker, type BrokerCapabilities, type DeadLetter, type DeadLetterPage, type DeadLetterQuery, type Delivery, type FetchOptions, type PublishOptions } from "../broker.js";
+import {
+  deadLetterCursor,
+  deadLetterLimit,
+  type Broker,
+  type BrokerCapabilities,
+  type DeadLetter,
+  type DeadLetterPage,
+  type DeadLetterQuery,
+  type Delivery,
+  type FetchOptions,
+  type PublishOptions,
+} from "../broker.js";
 
 export interface MemoryBrokerOptions {
   /** memory://NAME; `?delayed=false` makes a broker without delayed delivery (like Redis), for tests of the worker-held path. */

@@ -6,7 +6,19 @@ import { openDatabase, storeClock, type SqliteHandle } from "../../sqlite/open-d
 import { sqlitePathFromUrl } from "../../sqlite/sqlite-url.js";
 import { serializeTransportMessage, type TransportMessage } from "../../protocol/transport-message.js";
 import { parseStoredMessage } from "../stored-message.js";
-import { deadLetterCursor, deadLetterLimit, deadLetterOf, deliveryOf, type Broker, type BrokerCapabilities, type DeadLetterPage, type DeadLetterQuery, type Delivery, type FetchOptions, type PublishOptions } from "../broker.js";
+import {
+  deadLetterCursor,
+  deadLetterLimit,
+  deadLetterOf,
+  deliveryOf,
+  type Broker,
+  type BrokerCapabilities,
+  type DeadLetterPage,
+  type DeadLetterQuery,
+  type Delivery,
+  type FetchOptions,
+  type PublishOptions,
+} from "../broker.js";
 
 export interface SqliteBrokerOptions {
   url: string;
@@ -39,7 +51,13 @@ const KEY_PRUNE_BATCH = 100;
  * (one line of JSON); a body that does not read back is handed out unframed, to be dead-lettered.
  */
 export class SqliteBroker implements Broker {
-  readonly capabilities: BrokerCapabilities = { delayedDelivery: true, priorityOrder: "lowest-first", clock: "store", delivery: "lease", dedupedPublish: true };
+  readonly capabilities: BrokerCapabilities = {
+    delayedDelivery: true,
+    priorityOrder: "lowest-first",
+    clock: "store",
+    delivery: "lease",
+    dedupedPublish: true,
+  };
   readonly url: string;
   private readonly handle: SqliteHandle;
   private readonly clock: Clock;
@@ -64,7 +82,9 @@ export class SqliteBroker implements Broker {
         for (const row of this.sql.visible.all(queue, now, now, max - out.length)) {
           const token = randomUUID();
           this.sql.takeLease.run(now + visibilityTimeoutMs, token, row.id);
-          out.push(deliveryOf({ tag: `${row.id}:${token}`, queue: row.queue, redelivered: row.delivered_count > 0 }, row.body, parseStoredMessage));
+          out.push(
+            deliveryOf({ tag: `${row.id}:${token}`, queue: row.queue, redelivered: row.delivered_count > 0 }, row.body, parseStoredMessage),
+          );
         }
       }
       return out;
@@ -139,7 +159,9 @@ export class SqliteBroker implements Broker {
   async deadLetters(query?: DeadLetterQuery): Promise<DeadLetterPage> {
     const limit = deadLetterLimit(query);
     const rows = this.sql.deadLetters.all(deadLetterCursor(query) ?? Number.MAX_SAFE_INTEGER, limit + 1);
-    const items = rows.slice(0, limit).map((r) => deadLetterOf(r.body, parseStoredMessage, { queue: r.queue ?? "", reason: r.reason, at: r.at }));
+    const items = rows
+      .slice(0, limit)
+      .map((r) => deadLetterOf(r.body, parseStoredMessage, { queue: r.queue ?? "", reason: r.reason, at: r.at }));
     return { items, next: rows.length > limit ? String(rows[limit - 1]!.id) : null };
   }
 
@@ -185,7 +207,9 @@ function prepare(db: Database.Database) {
     copyToDeadLetters: db.prepare<[string, number, number, string]>(
       `INSERT INTO ebb_dead_letters (queue, body, reason, at) SELECT queue, body, ?, ? FROM ebb_messages WHERE id = ? AND lease_token = ?`,
     ),
-    pruneKeys: db.prepare<[number, number]>(`DELETE FROM ebb_publish_keys WHERE rowid IN (SELECT rowid FROM ebb_publish_keys WHERE expires_at <= ? LIMIT ?)`),
+    pruneKeys: db.prepare<[number, number]>(
+      `DELETE FROM ebb_publish_keys WHERE rowid IN (SELECT rowid FROM ebb_publish_keys WHERE expires_at <= ? LIMIT ?)`,
+    ),
     // Taken when absent, or when lapsed (expires_at <= now): the WHERE makes a live key's conflict a no-op (changes = 0).
     takeKey: db.prepare<[string, number, number]>(
       `INSERT INTO ebb_publish_keys (key, expires_at) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET expires_at = excluded.expires_at WHERE ebb_publish_keys.expires_at <= ?`,

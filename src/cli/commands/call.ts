@@ -50,7 +50,8 @@ export function callCommand(program: Command, io: CliIO, done: (code: number) =>
       if (flags.priority !== undefined) options.priority = intFlag("--priority", flags.priority, 0, 9);
       const app = await loadApp(flags);
       try {
-        if (flags.app !== undefined && !flags.force) requireKnownTask(app, task, flags.app, ", or pass --force to send it by name anyway (e.g. to a Python worker)");
+        if (flags.app !== undefined && !flags.force)
+          requireKnownTask(app, task, flags.app, ", or pass --force to send it by name anyway (e.g. to a Python worker)");
         const res = await app.sendTask(task, args, options);
         if (flags.json) printJson(io, { id: res.id });
         else io.out(`${res.id}\n`);

@@ -23,7 +23,8 @@ export function checkCommand(program: Command, io: CliIO, done: (code: number) =
       const limits: CheckLimits = {};
       if (flags.maxResults !== undefined) limits.maxResults = intFlag("--max-results", flags.maxResults, 0);
       if (flags.maxBytes !== undefined) limits.maxBytes = sizeFlag("--max-bytes", flags.maxBytes);
-      if (limits.maxResults === undefined && limits.maxBytes === undefined) throw new UsageError("Give --max-results N and/or --max-bytes SIZE: without a limit there is nothing to check");
+      if (limits.maxResults === undefined && limits.maxBytes === undefined)
+        throw new UsageError("Give --max-results N and/or --max-bytes SIZE: without a limit there is nothing to check");
       const report = check(await withRetentionStore(flags, (store) => stats(store)), limits);
       if (flags.json) printJson(io, report);
       else io.out(plain(report));
@@ -42,8 +43,16 @@ function sizeFlag(flag: string, value: string): number {
 function plain(r: CheckReport): string {
   const show = (limit: string, n: number) => (limit === "maxBytes" ? formatBytes(n) : String(n));
   if (r.ok) {
-    const limits = [r.limits.maxResults === null ? null : `max results ${r.limits.maxResults}`, r.limits.maxBytes === null ? null : `max bytes ${formatBytes(r.limits.maxBytes)}`].filter(Boolean);
+    const limits = [
+      r.limits.maxResults === null ? null : `max results ${r.limits.maxResults}`,
+      r.limits.maxBytes === null ? null : `max bytes ${formatBytes(r.limits.maxBytes)}`,
+    ].filter(Boolean);
     return `ok: ${r.total} results, ${formatBytes(r.bytes)} (within ${limits.join(", ")})\n`;
   }
-  return r.over.map((o) => `over: ${o.limit === "maxResults" ? "results" : "bytes"} ${show(o.limit, o.value)} > ${o.limit === "maxResults" ? "--max-results" : "--max-bytes"} ${show(o.limit, o.max)}, over by ${show(o.limit, o.by)}\n`).join("");
+  return r.over
+    .map(
+      (o) =>
+        `over: ${o.limit === "maxResults" ? "results" : "bytes"} ${show(o.limit, o.value)} > ${o.limit === "maxResults" ? "--max-results" : "--max-bytes"} ${show(o.limit, o.max)}, over by ${show(o.limit, o.by)}\n`,
+    )
+    .join("");
 }

@@ -11,7 +11,12 @@ interface HoldFlags extends AppFlags {
 
 /** `ebb hold ID [--release]`: exit 0, or 1 when there is no such result (a hold needs a stored result to hold). */
 export function holdCommand(program: Command, io: CliIO, done: (code: number) => void): void {
-  withAppFlags(program.command("hold").argument("<id>", "task id").description("put a legal hold on one result (it is never expired or cleaned), or release it"))
+  withAppFlags(
+    program
+      .command("hold")
+      .argument("<id>", "task id")
+      .description("put a legal hold on one result (it is never expired or cleaned), or release it"),
+  )
     .option("--release", "release the hold")
     .action(async (id: string, flags: HoldFlags) => {
       const held = flags.release !== true;

@@ -26,7 +26,10 @@ export function inspectCommand(program: Command, io: CliIO, done: (code: number)
     .option("-A, --app <module>", "module that exports the app (as `app` or default)")
     .option("--json", "print one JSON object")
     .action(async (what: string, flags: InspectFlags) => {
-      if (!(WHAT as readonly string[]).includes(what)) throw new UsageError(`ebb inspect ${JSON.stringify(what)}: Ebb can inspect ${WHAT.join(", ")} (registered, active and ping need Celery's remote control, which Ebb workers do not answer yet)`);
+      if (!(WHAT as readonly string[]).includes(what))
+        throw new UsageError(
+          `ebb inspect ${JSON.stringify(what)}: Ebb can inspect ${WHAT.join(", ")} (registered, active and ping need Celery's remote control, which Ebb workers do not answer yet)`,
+        );
       if (!flags.app) throw new UsageError("ebb inspect scheduled needs -A MODULE: the schedule is defined in your app");
       const app = await loadApp({ app: flags.app });
       try {
@@ -46,7 +49,9 @@ function plain(v: ScheduledView): string {
     task: e.task,
     schedule: `${e.schedule}${e.schedule.startsWith("crontab") ? ` ${e.timezone}` : ""}`,
     "next run": `${e.nextRun ?? "-"}${e.overdue ? " (overdue: is beat running?)" : ""}`,
-    "last run": e.lastRun ? `${e.lastRun.tick}${e.lastRun.catchUp ? " (catch-up)" : ""}${e.lastRun.sentAt === null ? " (not confirmed sent)" : ""}` : "-",
+    "last run": e.lastRun
+      ? `${e.lastRun.tick}${e.lastRun.catchUp ? " (catch-up)" : ""}${e.lastRun.sentAt === null ? " (not confirmed sent)" : ""}`
+      : "-",
     state: e.lastRun?.state ?? "-",
     fired: String(e.fired),
     missed: String(e.missed),
@@ -66,6 +71,10 @@ function table(rows: Record<string, string>[]): string[] {
   if (rows.length === 0) return ["(no entries)"];
   const cols = Object.keys(rows[0]!);
   const width = cols.map((c) => Math.max(c.length, ...rows.map((r) => r[c]!.length)));
-  const line = (cells: string[]) => cells.map((c, i) => c.padEnd(width[i]!)).join("  ").trimEnd();
+  const line = (cells: string[]) =>
+    cells
+      .map((c, i) => c.padEnd(width[i]!))
+      .join("  ")
+      .trimEnd();
   return [line(cols), ...rows.map((r) => line(cols.map((c) => r[c]!)))];
 }

@@ -27,12 +27,21 @@ export const JSON_ENTRY_CAP = 1000;
  * themselves, as JSON Lines on stdout, so it pipes into jq; problems and the summary go to stderr.
  */
 export function restoreCommand(program: Command, io: CliIO, done: (code: number) => void, opts: { stderrIsTTY?: boolean } = {}): void {
-  withAppFlags(program.command("restore").argument("<file>", "an archive written by ebb archive").description("print archived results, or re-import them into a store"))
+  withAppFlags(
+    program
+      .command("restore")
+      .argument("<file>", "an archive written by ebb archive")
+      .description("print archived results, or re-import them into a store"),
+  )
     .option("--task-id <id>", "only this task's entry, found through FILE.idx without decompressing the whole archive")
     .option("--into <url>", "re-import into this result store (sqlite://, redis://, ...); ids already there are reported, not replaced")
-    .option("--result-expires <dur|never>", "lifetime of the re-imported results, from now (default: the archived expiry if still ahead, else 24h)")
+    .option(
+      "--result-expires <dur|never>",
+      "lifetime of the re-imported results, from now (default: the archived expiry if still ahead, else 24h)",
+    )
     .action(async (file: string, flags: RestoreFlags) => {
-      if (!existsSync(file)) throw new NoInputError(`Cannot find archive ${JSON.stringify(file)}; pass the path of a .jsonl.gz file written by ebb archive`);
+      if (!existsSync(file))
+        throw new NoInputError(`Cannot find archive ${JSON.stringify(file)}; pass the path of a .jsonl.gz file written by ebb archive`);
       const resultExpiresMs = flags.resultExpires === undefined ? undefined : durationFlag("--result-expires", flags.resultExpires, true);
       const into = flags.into === undefined ? undefined : await openStore(flags.into);
       const entries: unknown[] = [];
@@ -71,10 +80,22 @@ export function restoreCommand(program: Command, io: CliIO, done: (code: number)
       }
       if (tty && drawn > 0) io.err("\r\x1b[K");
       if (out.manifest?.problem) io.err(`ebb: ${out.manifest.problem}\n`);
-      else if (out.manifest && !out.manifest.sha256Ok) io.err(`ebb: ${file} does not match its manifest: sha256 ${out.manifest.actual}, expected ${out.manifest.expected}\n`);
+      else if (out.manifest && !out.manifest.sha256Ok)
+        io.err(`ebb: ${file} does not match its manifest: sha256 ${out.manifest.actual}, expected ${out.manifest.expected}\n`);
       if (flags.json) {
         const truncated = out.found > entries.length || problemCount > problems.length;
-        printJson(io, { found: out.found, restored: out.restored, entries, truncated, present: out.present, skipped: out.skipped, bad: out.bad, errors: problems, manifest: out.manifest, index: out.index });
+        printJson(io, {
+          found: out.found,
+          restored: out.restored,
+          entries,
+          truncated,
+          present: out.present,
+          skipped: out.skipped,
+          bad: out.bad,
+          errors: problems,
+          manifest: out.manifest,
+          index: out.index,
+        });
       } else {
         const line = summary(out, flags.into);
         if (into) io.out(line);

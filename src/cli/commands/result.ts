@@ -37,13 +37,25 @@ export function resultCommand(program: Command, io: CliIO, done: (code: number) 
         await app.close();
       }
       if (flags.json) {
-        printJson(io, { id: info.id, state: info.state, result: info.result, dateDone: info.dateDone, expiresAt: info.expiresAt, tier: info.tier, ...(info.archived ? { archived: info.archived } : {}) });
+        printJson(io, {
+          id: info.id,
+          state: info.state,
+          result: info.result,
+          dateDone: info.dateDone,
+          expiresAt: info.expiresAt,
+          tier: info.tier,
+          ...(info.archived ? { archived: info.archived } : {}),
+        });
       } else {
         io.out(`${info.id} ${info.state}\n`);
-        if (info.state === "SUCCESS" || info.state === "FAILURE" || info.state === "REVOKED") io.out(`result: ${JSON.stringify(info.result)}\n`);
+        if (info.state === "SUCCESS" || info.state === "FAILURE" || info.state === "REVOKED")
+          io.out(`result: ${JSON.stringify(info.result)}\n`);
         if (info.dateDone) io.out(`done: ${info.dateDone}\n`);
-        io.out(`${info.state === "EXPIRED" ? "expired" : "expires"}: ${info.expiresAt ?? (info.state === "PENDING" ? "-" : "never")}${info.tier ? ` (tier ${info.tier})` : ""}\n`);
-        if (info.archived) io.out(`archived: ${info.archived.file} at ${info.archived.at} (ebb restore ${info.archived.file} --task-id ${info.id})\n`);
+        io.out(
+          `${info.state === "EXPIRED" ? "expired" : "expires"}: ${info.expiresAt ?? (info.state === "PENDING" ? "-" : "never")}${info.tier ? ` (tier ${info.tier})` : ""}\n`,
+        );
+        if (info.archived)
+          io.out(`archived: ${info.archived.file} at ${info.archived.at} (ebb restore ${info.archived.file} --task-id ${info.id})\n`);
       }
       done(resultExitCode(info.state));
     });

@@ -13,17 +13,18 @@ interface StatsFlags extends AppFlags {
 
 /** `ebb stats`: counts and sizes from one streaming scan; exit 0. */
 export function statsCommand(program: Command, io: CliIO, done: (code: number) => void): void {
-  withAppFlags(program.command("stats").description("counts and sizes of stored results"))
-    .action(async (flags: StatsFlags) => {
-      const report = await withRetentionStore(flags, (store, app) => stats(store, { graceMs: app.config.expiredGraceMs }));
-      if (flags.json) printJson(io, report);
-      else io.out(plain(report));
-      done(0);
-    });
+  withAppFlags(program.command("stats").description("counts and sizes of stored results")).action(async (flags: StatsFlags) => {
+    const report = await withRetentionStore(flags, (store, app) => stats(store, { graceMs: app.config.expiredGraceMs }));
+    if (flags.json) printJson(io, report);
+    else io.out(plain(report));
+    done(0);
+  });
 }
 
 function counts(record: Record<string, number>): string {
-  const parts = Object.entries(record).filter(([, n]) => n > 0).map(([k, n]) => `${k} ${n}`);
+  const parts = Object.entries(record)
+    .filter(([, n]) => n > 0)
+    .map(([k, n]) => `${k} ${n}`);
   return parts.length === 0 ? "-" : parts.join(", ");
 }
 
@@ -43,13 +44,23 @@ function plain(r: StatsReport): string {
 /** What the store adds (see StoreFacts): the same facts --json prints under "store", in words. */
 function storeLines(f: StoreFacts): string[] {
   const lines: string[] = [];
-  if (f.fileBytes !== undefined && f.file) lines.push(`file: ${f.file} (${formatBytes(f.fileBytes)}${f.walBytes ? `, WAL ${formatBytes(f.walBytes)}` : ""})`);
+  if (f.fileBytes !== undefined && f.file)
+    lines.push(`file: ${f.file} (${formatBytes(f.fileBytes)}${f.walBytes ? `, WAL ${formatBytes(f.walBytes)}` : ""})`);
   if (f.usedMemory !== undefined) {
-    const limit = f.maxmemory === null || f.maxmemory === undefined ? "limit unknown" : f.maxmemory === 0 ? "no maxmemory" : `maxmemory ${formatBytes(f.maxmemory)}`;
-    lines.push(`used memory: ${f.usedMemory === null ? "unknown" : formatBytes(f.usedMemory)} (${limit}, maxmemory-policy ${f.maxmemoryPolicy ?? "unknown"})`);
+    const limit =
+      f.maxmemory === null || f.maxmemory === undefined
+        ? "limit unknown"
+        : f.maxmemory === 0
+          ? "no maxmemory"
+          : `maxmemory ${formatBytes(f.maxmemory)}`;
+    lines.push(
+      `used memory: ${f.usedMemory === null ? "unknown" : formatBytes(f.usedMemory)} (${limit}, maxmemory-policy ${f.maxmemoryPolicy ?? "unknown"})`,
+    );
   }
   if (f.resultKeysWithoutTtl !== undefined) {
-    lines.push(`keys without TTL: ${f.resultKeysWithoutTtl} of ${f.resultKeys ?? "?"} result keys (permanent, archive-pending or held: no TTL removes them)`);
+    lines.push(
+      `keys without TTL: ${f.resultKeysWithoutTtl} of ${f.resultKeys ?? "?"} result keys (permanent, archive-pending or held: no TTL removes them)`,
+    );
   }
   if (f.unreadableValues) lines.push(`unreadable values skipped: ${f.unreadableValues}`);
   if (f.warning) lines.push(`warning: ${f.warning}`);

@@ -34,7 +34,10 @@ export function workerCommand(program: Command, io: CliIO, done: (code: number) 
       if (!flags.app) throw new UsageError("ebb worker needs -A MODULE: the module that exports your app and registers its tasks");
       if (flags.beat && flags.withoutBeat) throw new UsageError("Give either -B/--beat or --without-beat, not both");
       const concurrency = intFlag("--concurrency", flags.concurrency ?? "10", 1, 10_000);
-      const queues = flags.queues?.split(",").map((q) => q.trim()).filter(Boolean);
+      const queues = flags.queues
+        ?.split(",")
+        .map((q) => q.trim())
+        .filter(Boolean);
       const app = await loadApp({ app: flags.app });
       try {
         // Beat first: a schedule that cannot run stops the worker before it takes any message.
