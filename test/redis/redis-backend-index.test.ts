@@ -1,7 +1,7 @@
 import { afterAll, afterEach, beforeAll, beforeEach, expect, it } from "vitest";
 import { RedisServer } from "../support/redis-server.js";
 import type { StoreRequest } from "../../src/backends/result-backend.js";
-import { SCRIPTS } from "../../src/backends/redis/lua-script.js";
+import { SCRIPTS } from "../../src/backends/redis/scripts.js";
 import { RedisBackend } from "../../src/backends/redis/redis-backend.js";
 import { manualClock } from "../../src/clock.js";
 import { redisNamespace } from "../support/redis-namespace.js";

@@ -32,7 +32,7 @@ import type {
 import type { ScheduleStore, ScheduleStoreHost } from "../../beat/schedule-store.js";
 import { storeFlags } from "./index-info.js";
 import { IndexTrimmer } from "./index-trimmer.js";
-import { SCRIPTS } from "./lua-script.js";
+import { SCRIPTS } from "./scripts.js";
 import { PubSubWatcher } from "./pubsub-watcher.js";
 import { RedisRetention } from "./redis-retention.js";
 import { RedisScheduleStore } from "./redis-schedule-store.js";

@@ -5,7 +5,7 @@ import { isReady } from "../../states.js";
 import type { StoredResult } from "../result-backend.js";
 import type { RemoveOptions, RemoveOutcome, ResultRecord, ScanQuery, StoreFacts } from "../retention-store.js";
 import { INFO_ARCHIVED, INFO_FOREIGN, INFO_HELD, storeFlags } from "./index-info.js";
-import { SCRIPTS } from "./lua-script.js";
+import { SCRIPTS } from "./scripts.js";
 import { readRaw } from "./result-commands.js";
 import type { ResultKeys } from "./result-keys.js";
 import { recordOf, scanResults } from "./retention-scan.js";

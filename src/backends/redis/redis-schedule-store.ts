@@ -12,7 +12,7 @@ import {
   type OutboxMessage,
   type ScheduleStore,
 } from "../../beat/schedule-store.js";
-import { SCRIPTS } from "./lua-script.js";
+import { SCRIPTS } from "./scripts.js";
 import type { ScheduleKeys } from "./schedule-keys.js";
 
 export interface ScheduleStoreContext {

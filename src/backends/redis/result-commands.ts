@@ -1,5 +1,5 @@
 import type { Redis } from "ioredis";
-import { SCRIPTS } from "./lua-script.js";
+import { SCRIPTS } from "./scripts.js";
 import type { ResultKeys } from "./result-keys.js";
 import type { RawResult } from "./stored-result.js";
 

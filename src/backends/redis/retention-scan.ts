@@ -1,7 +1,7 @@
 import type { Redis } from "ioredis";
 import type { ResultRecord, ScanQuery } from "../retention-store.js";
 import { decodeInfo } from "./index-info.js";
-import { SCRIPTS } from "./lua-script.js";
+import { SCRIPTS } from "./scripts.js";
 import type { ResultKeys } from "./result-keys.js";
 import { toStoredResult, type RawResult } from "./stored-result.js";
 

@@ -15,25 +15,20 @@
 
   Returns how many ids had a value and are now marked.
 ]]
-local DIGITS = '0123456789abcdefghijklmnopqrstuv'
+--@include "includes/index-info.lua"
 local now = tonumber(ARGV[1])
 local marked = 0
 for i = 1, #KEYS - 3 do
   local id, key = ARGV[1 + i], KEYS[3 + i]
   local pttl = redis.call('PTTL', key)
   if pttl ~= -2 then
-    local info = redis.call('HGET', KEYS[3], id)
-    local flags, tier = 0, ''
-    if info then
-      flags = tonumber(string.sub(info, 1, 1), 32) or 0
-      tier = string.sub(info, 2)
-    end
+    local flags, tier = readInfo(KEYS[3], id)
     if not redis.call('ZSCORE', KEYS[1], id) and not redis.call('ZSCORE', KEYS[2], id) then
       if flags % 32 < 16 then flags = flags + 16 end
       if pttl > 0 then redis.call('ZADD', KEYS[1], now + pttl, id) else redis.call('ZADD', KEYS[2], '+inf', id) end
     end
     if flags % 16 < 8 then flags = flags + 8 end
-    redis.call('HSET', KEYS[3], id, string.sub(DIGITS, flags + 1, flags + 1) .. tier)
+    writeInfo(KEYS[3], id, flags, tier)
     marked = marked + 1
   end
 end

@@ -19,28 +19,21 @@
 
   Returns 1 when written, 0 when a value was there and ARGV[8] is "0".
 ]]
-local DIGITS = '0123456789abcdefghijklmnopqrstuv'
+--@include "includes/index-info.lua"
 local id = ARGV[1]
 if ARGV[8] ~= '1' and redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
 
 local flags = tonumber(ARGV[6])
-local info = redis.call('HGET', KEYS[4], id)
-if info and (tonumber(string.sub(info, 1, 1), 32) or 0) % 4 >= 2 and flags % 4 < 2 then flags = flags + 2 end
+if hasFlag((readInfo(KEYS[4], id)), HELD) and not hasFlag(flags, HELD) then flags = flags + HELD end
 
-if flags % 4 >= 2 or ARGV[5] == '' then
+if hasFlag(flags, HELD) or ARGV[5] == '' then
   redis.call('SET', KEYS[1], ARGV[2])
-  redis.call('ZREM', KEYS[2], id)
-  redis.call('ZADD', KEYS[3], ARGV[4], id)
+  indexIn(KEYS[3], KEYS[2], id, ARGV[4])
 else
   redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[5])
-  redis.call('ZREM', KEYS[3], id)
-  redis.call('ZADD', KEYS[2], ARGV[4], id)
+  indexIn(KEYS[2], KEYS[3], id, ARGV[4])
 end
 
-if flags == 0 and ARGV[7] == '' then
-  redis.call('HDEL', KEYS[4], id)
-else
-  redis.call('HSET', KEYS[4], id, string.sub(DIGITS, flags + 1, flags + 1) .. ARGV[7])
-end
+writeInfo(KEYS[4], id, flags, ARGV[7])
 redis.call('PUBLISH', ARGV[3], ARGV[2])
 return 1

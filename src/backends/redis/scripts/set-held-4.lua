@@ -15,24 +15,20 @@
 
   Returns 1 when the result exists (hold set or released), 0 when there is no such value.
 ]]
+--@include "includes/index-info.lua"
+
 local id = ARGV[1]
 if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
 
-local info = redis.call('HGET', KEYS[4], id)
-local flags, tier = 0, ''
-if info then
-  flags = tonumber(string.sub(info, 1, 1), 32) or 0
-  tier = string.sub(info, 2)
-end
-local wasHeld = flags % 4 >= 2
+local flags, tier = readInfo(KEYS[4], id)
+local wasHeld = hasFlag(flags, HELD)
 local now = tonumber(ARGV[3])
 
 if ARGV[2] == '1' then
   if not wasHeld then flags = flags + 2 end
   local score = redis.call('ZSCORE', KEYS[2], id)
   if score then
-    redis.call('ZREM', KEYS[2], id)
-    redis.call('ZADD', KEYS[3], score, id)
+    indexIn(KEYS[3], KEYS[2], id, score)
   elseif not redis.call('ZSCORE', KEYS[3], id) then
     -- Written by Python Celery, so not indexed: remember when its TTL would have ended (read
     -- before PERSIST drops it), so that releasing the hold can give it back; flag 16 keeps
@@ -49,14 +45,9 @@ else
   local expiresAt = score and score ~= 'inf' and tonumber(score)
   if expiresAt and flags % 2 == 0 then
     redis.call('PEXPIRE', KEYS[1], math.max(1, math.ceil(expiresAt - now)))
-    redis.call('ZREM', KEYS[3], id)
-    redis.call('ZADD', KEYS[2], score, id)
+    indexIn(KEYS[2], KEYS[3], id, score)
   end
 end
 
-if flags == 0 and tier == '' then
-  redis.call('HDEL', KEYS[4], id)
-else
-  redis.call('HSET', KEYS[4], id, string.sub('0123456789abcdefghijklmnopqrstuv', flags + 1, flags + 1) .. tier)
-end
+writeInfo(KEYS[4], id, flags, tier)
 return 1

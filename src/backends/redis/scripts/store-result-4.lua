@@ -22,6 +22,8 @@
     {0, value, pttl, ttl score|nil, no-ttl score|nil, info|nil}
                a ready result was already stored and is kept; its state is returned for the caller
 ]]
+--@include "includes/index-info.lua"
+
 local id = ARGV[1]
 local READY = { SUCCESS = true, FAILURE = true, REVOKED = true }
 
@@ -39,25 +41,17 @@ if existing and READY[existingStatus(existing)] then
 end
 
 -- A hold belongs to the task id, not to one write of it.
-local info = redis.call('HGET', KEYS[4], id)
-local held = info and (tonumber(string.sub(info, 1, 1), 32) or 0) % 4 >= 2
+local held = hasFlag((readInfo(KEYS[4], id)), HELD)
 
 if held or ARGV[5] == '' then
   redis.call('SET', KEYS[1], ARGV[2])
-  redis.call('ZREM', KEYS[2], id)
-  redis.call('ZADD', KEYS[3], ARGV[4], id)
+  indexIn(KEYS[3], KEYS[2], id, ARGV[4])
 else
   redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[5])
-  redis.call('ZREM', KEYS[3], id)
-  redis.call('ZADD', KEYS[2], ARGV[4], id)
+  indexIn(KEYS[2], KEYS[3], id, ARGV[4])
 end
 
-local flags = tonumber(ARGV[6]) + (held and 2 or 0)
-if flags == 0 and ARGV[7] == '' then
-  redis.call('HDEL', KEYS[4], id)
-else
-  redis.call('HSET', KEYS[4], id, flags .. ARGV[7])
-end
+writeInfo(KEYS[4], id, tonumber(ARGV[6]) + (held and HELD or 0), ARGV[7])
 
 redis.call('PUBLISH', ARGV[3], ARGV[2])
 return { 1, held and 1 or 0 }

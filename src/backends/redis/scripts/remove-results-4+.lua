@@ -20,9 +20,10 @@
 
   Returns an array with 1 (removed) or 0 (kept) per result, in order.
 ]]
+--@include "includes/index-info.lua"
+
 local function isHeld(id)
-  local info = redis.call('HGET', KEYS[3], id)
-  return info and (tonumber(string.sub(info, 1, 1), 32) or 0) % 4 >= 2
+  return hasFlag((readInfo(KEYS[3], id)), HELD)
 end
 
 -- date_done as Ebb writes it. Celery's isoformat() drops a zero fraction and may add +00:00.
