@@ -8,6 +8,7 @@
  *   EBB_BENCH_IDLE_MS    how long the memory benchmark's worker idles (default 600000: 10 minutes)
  *   EBB_BENCH_IDLE_SAMPLE_MS  its sampling interval (default 60000)
  *   EBB_BENCH_TASKS      tasks the memory benchmark's busy worker runs (default 1000000)
+ *   EBB_BENCH_IGNORE_RESULT=1  the busy worker's task ignores its results (nothing stored: the 1M-task run)
  *   EBB_BENCH_TASKS_SAMPLE    sample every this many tasks (default 100000)
  * `npm run bench -- memory` (or throughput, cleanup, archive, memory-idle, memory-tasks; several may
  * be named) runs only those.
