@@ -77,7 +77,7 @@ await describeWithService("redis", "redis e2e: commands on the wire for a whole 
     expect(sent.filter((c) => name(c) === "DEL" && c.args.slice(1).some(resultKey))).toEqual([]);
     expect(sent.filter((c) => name(c) === "DEL")).toEqual([]);
     // The monitor did see each path: scripts and the commands inside them, blocking pops, pub/sub, restore, UNLINK.
-    for (const cmd of ["LPUSH", "EVALSHA", "BRPOP", "SUBSCRIBE", "PUBLISH", "ZREVRANGEBYSCORE", "UNLINK", "TIME"]) expect(names, cmd).toContain(cmd);
+    for (const cmd of ["LPUSH", "EVALSHA", "BRPOPLPUSH", "SUBSCRIBE", "PUBLISH", "ZREVRANGEBYSCORE", "UNLINK", "TIME"]) expect(names, cmd).toContain(cmd);
     expect(sent.some((c) => c.source === "lua" && name(c) === "SET" && resultKey(c.args[1]!))).toBe(true);
 
     // Every key the flow left behind is under the prefix.

@@ -40,10 +40,11 @@ await describeWithService("redis", "redis broker: connections", () => {
     await broker.ack(d1!);
     expect(await ns.redis.hlen(`${ns.prefix}unacked`)).toBe(1);
 
-    // A blocking fetch whose connection drops mid-wait: ioredis resends the BRPOP.
+    // A blocking fetch whose connections drop mid-wait (the command connection and one blocking
+    // move per priority list of q): ioredis resends the BRPOPLPUSHes.
     const waiting = broker.fetch(["q"], 1, { visibilityTimeoutMs: VT, waitMs: 5_000 });
     await new Promise((r) => setTimeout(r, 100));
-    expect(await killConnections(name)).toBe(2);
+    expect(await killConnections(name)).toBe(5);
     await publisher.publish(textMessage("m3"), { queue: "q", priority: 0, availableAt: null });
     expect(bodies(await waiting)).toEqual(["m3"]);
     await broker.ack(d2!);

@@ -55,8 +55,8 @@ await describeWithService("redis", "redis broker: commands on the wire", () => {
     const names = new Set(sent.map((c) => c.args[0]!.toUpperCase()));
     expect(names).not.toContain("KEYS");
     // The monitor did see the paths it was meant to see.
-    for (const cmd of ["SADD", "LPUSH", "EVALSHA", "BRPOP", "SET", "ZREVRANGEBYSCORE", "RPOP", "ZADD", "HSET", "ZREM", "HDEL", "RPUSH"]) expect(names).toContain(cmd);
+    for (const cmd of ["SADD", "LPUSH", "EVALSHA", "BRPOPLPUSH", "SET", "ZREVRANGEBYSCORE", "RPOP", "ZADD", "HSET", "ZREM", "HDEL", "RPUSH"]) expect(names).toContain(cmd);
     const mutex = sent.find((c) => c.args[0]!.toUpperCase() === "SET");
-    expect(mutex?.args.slice(1)).toEqual([`${ns.prefix}unacked_mutex`, expect.any(String), "PX", "300000", "NX"]);
+    expect(mutex?.args.slice(1)).toEqual([`${ns.prefix}unacked_mutex`, expect.any(String), "PX", "30000", "NX"]);
   });
 });

@@ -1,11 +1,18 @@
 import { randomBytes } from "node:crypto";
 import type { Redis } from "ioredis";
 import { SEP, toScore, type RedisKeys } from "./keys.js";
+import type { Consumer } from "./consumer.js";
 import { SCRIPTS } from "./scripts.js";
 import { SettlePlan, type QueueLookup } from "./settle-plan.js";
 
-/** kombu's unacked_mutex_expire: a restorer that dies holding the lock frees it after 5 minutes. */
-const MUTEX_TTL_MS = 300_000;
+/**
+ * The restore lock's lifetime, renewed after every page while a pass runs. kombu sets 5 minutes
+ * (unacked_mutex_expire) once per pass; a restorer that died holding Ebb's lock blocks restores
+ * (Ebb's and Python's) for at most this long instead. Safe even if a slow pass outlives it:
+ * every restore is conditional (settle.lua here, a WATCH transaction in kombu), so two passes
+ * at once cannot both push one message back.
+ */
+export const MUTEX_TTL_MS = 30_000;
 const PAGE = 100;
 /** Bounds one pass, and so the time the mutex is held; the next pass continues. */
 const MAX_PAGES = 10;
@@ -43,6 +50,7 @@ export async function restoreExpired(client: Redis, keys: RedisKeys, ceilingMs: 
         else if (plan.kinds[i] !== "ack") result.restored++;
       });
       if (fields.length < PAGE) break;
+      if ((await SCRIPTS.refreshMutex.run(client, [keys.unackedMutex], [token, MUTEX_TTL_MS])) !== 1) break;
     }
   } finally {
     await SCRIPTS.unlock.run(client, [keys.unackedMutex], [token]).catch(() => undefined);
@@ -82,6 +90,7 @@ export class Restorer {
     private readonly client: Redis,
     private readonly keys: RedisKeys,
     private readonly now: () => number,
+    private readonly consumer: Consumer,
   ) {}
 
   /** Whether fetch should ask the script about due leases now. */
@@ -101,11 +110,16 @@ export class Restorer {
     await this.#running;
   }
 
-  /** The interval check: one ZRANGE, and a pass only when the oldest lease is due. */
+  /**
+   * The interval check, once this broker fetches: the sweep of gone consumers' hand-off lists
+   * (consumer.ts), then one ZRANGE, and a pass only when the oldest lease is due.
+   */
   async tick(): Promise<void> {
     const vt = this.visibilityTimeoutMs;
-    if (vt === null || this.#running || !this.checking) return;
+    if (vt === null) return;
     const now = this.now();
+    await this.consumer.sweep(now);
+    if (this.#running || !this.checking) return;
     const [, oldest] = await this.client.zrange(this.keys.unackedIndex, 0, 0, "WITHSCORES");
     if (oldest !== undefined && Number(oldest) <= (now - vt) / 1000) await this.run(now, vt);
   }
