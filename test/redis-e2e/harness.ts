@@ -51,7 +51,10 @@ export function testApp(url: string, config: AppConfig = {}, log: Logger = silen
 }
 
 /** A started in-process worker, stopped when the test ends; `failure` is set if its loop ever rejects. */
-export async function runWorker(app: App, options: WorkerOptions = {}): Promise<{ worker: Worker; state: { ended: boolean; failure: unknown } }> {
+export async function runWorker(
+  app: App,
+  options: WorkerOptions = {},
+): Promise<{ worker: Worker; state: { ended: boolean; failure: unknown } }> {
   const worker = await app.worker({ fetchWaitMs: 200, ...options });
   const state = { ended: false, failure: null as unknown };
   const running = worker.start().then(

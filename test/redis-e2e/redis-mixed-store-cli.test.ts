@@ -5,7 +5,7 @@
  * permanent results the guide's script deleted). Time is Redis's own: results are seeded with
  * instants relative to the store clock.
  */
-import { mkdtempSync, } from "node:fs";
+import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, expect, it } from "vitest";
@@ -28,9 +28,23 @@ await describeWithService("redis", "mixed Redis store through the CLI", () => {
     store = await new RedisBackend({ url: ns.url }).connect();
     const now = await store.now();
     const base = (taskId: string, ageMs: number, lifeMs: number | null, over: Partial<StoredResult> = {}): StoredResult => ({
-      taskId, status: "SUCCESS", result: { id: taskId, text: "é ✓", n: [1, 2.5, null] }, traceback: null, children: [],
-      dateDone: now - ageMs, expiresAt: lifeMs === null ? null : now - ageMs + lifeMs, tier: null, action: "delete", held: false,
-      name: "mix.task", args: [1], kwargs: {}, worker: "w@h", retries: 0, queue: "celery", ...over,
+      taskId,
+      status: "SUCCESS",
+      result: { id: taskId, text: "é ✓", n: [1, 2.5, null] },
+      traceback: null,
+      children: [],
+      dateDone: now - ageMs,
+      expiresAt: lifeMs === null ? null : now - ageMs + lifeMs,
+      tier: null,
+      action: "delete",
+      held: false,
+      name: "mix.task",
+      args: [1],
+      kwargs: {},
+      worker: "w@h",
+      retries: 0,
+      queue: "celery",
+      ...over,
     });
     const put = (r: StoredResult) => store.put(r, { replace: false });
     await put(base("audit-pending", 2 * H, H, { tier: "audit", action: "archive" }));

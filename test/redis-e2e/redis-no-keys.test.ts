@@ -66,7 +66,11 @@ await describeWithService("redis", "redis e2e: commands on the wire for a whole 
     expect(await admin.exists(`${prefix}celery-task-meta-${plain.id}`)).toBe(0);
 
     // The last command the flow sent (the forget's UNLINK) has reached the monitor before we stop looking.
-    await waitFor("the monitor to see the forget", () => seen.some((c) => c.args[0]!.toUpperCase() === "UNLINK" && c.args[1] === `${prefix}celery-task-meta-${plain.id}`), 5_000);
+    await waitFor(
+      "the monitor to see the forget",
+      () => seen.some((c) => c.args[0]!.toUpperCase() === "UNLINK" && c.args[1] === `${prefix}celery-task-meta-${plain.id}`),
+      5_000,
+    );
     monitor.disconnect();
     const sent = seen.filter((c) => c.source !== adminAddr);
     const name = (c: Seen) => c.args[0]!.toUpperCase();
@@ -77,7 +81,8 @@ await describeWithService("redis", "redis e2e: commands on the wire for a whole 
     expect(sent.filter((c) => name(c) === "DEL" && c.args.slice(1).some(resultKey))).toEqual([]);
     expect(sent.filter((c) => name(c) === "DEL")).toEqual([]);
     // The monitor did see each path: scripts and the commands inside them, blocking pops, pub/sub, restore, UNLINK.
-    for (const cmd of ["LPUSH", "EVALSHA", "BRPOP", "SUBSCRIBE", "PUBLISH", "ZREVRANGEBYSCORE", "UNLINK", "TIME"]) expect(names, cmd).toContain(cmd);
+    for (const cmd of ["LPUSH", "EVALSHA", "BRPOPLPUSH", "SUBSCRIBE", "PUBLISH", "ZREVRANGEBYSCORE", "UNLINK", "TIME"])
+      expect(names, cmd).toContain(cmd);
     expect(sent.some((c) => c.source === "lua" && name(c) === "SET" && resultKey(c.args[1]!))).toBe(true);
 
     // Every key the flow left behind is under the prefix.

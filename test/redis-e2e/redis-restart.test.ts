@@ -91,7 +91,12 @@ await describeWithService("redis", "redis e2e: a Redis restart under a running w
     const restartMs = await server.start();
     const upAt = performance.now();
     sent.push(...(await Promise.all(duringOutage)));
-    const firstAfter = await waitFor("the worker to finish a task after the restart", () => worker.processed > processedWhileDown && performance.now(), 15_000, 5);
+    const firstAfter = await waitFor(
+      "the worker to finish a task after the restart",
+      () => worker.processed > processedWhileDown && performance.now(),
+      15_000,
+      5,
+    );
     for (let i = BEFORE + 50; i < TOTAL; i++) sent.push(await echo.delay(i));
 
     const got = await Promise.all(sent.map((r) => r.get({ timeoutMs: 30_000 })));
@@ -113,7 +118,13 @@ await describeWithService("redis", "redis e2e: a Redis restart under a running w
     expect(state).toEqual({ ended: false, failure: null });
     expect(worker.processed).toBeGreaterThanOrEqual(TOTAL);
     const reruns = [...runs.values()].reduce((a, b) => a + b, 0) - TOTAL;
-    const recovery = { restartMs: Math.round(restartMs), firstTaskAfterUpMs: Math.round(firstAfter - upAt), allDoneAfterUpMs: Math.round(allDone - upAt), reruns, storedBefore: storedBefore.size };
+    const recovery = {
+      restartMs: Math.round(restartMs),
+      firstTaskAfterUpMs: Math.round(firstAfter - upAt),
+      allDoneAfterUpMs: Math.round(allDone - upAt),
+      reruns,
+      storedBefore: storedBefore.size,
+    };
     console.log(`[redis-restart] ${JSON.stringify(recovery)}; errors logged: ${lines.filter((l) => l.level === "error").length}`);
     expect(firstAfter - upAt).toBeLessThan(10_000);
     expect(performance.now() - testStarted).toBeLessThan(60_000);
@@ -124,13 +135,19 @@ await describeWithService("redis", "redis e2e: a Redis restart under a running w
     const hostPort = `127.0.0.1:${server.port}`;
     const app = testApp(server.url());
     const started = performance.now();
-    const error = await app.sendTask("e2e.echo", [1]).then(() => null, (e: unknown) => e);
+    const error = await app.sendTask("e2e.echo", [1]).then(
+      () => null,
+      (e: unknown) => e,
+    );
     expect(error).toBeInstanceOf(StoreUnavailableError);
     expect((error as Error).message).toContain(hostPort);
     expect((error as Error).message).not.toContain("\n");
     expect(performance.now() - started).toBeLessThan(15_000);
 
-    for (const args of [["result", "some-id", "--backend", server.url()], ["call", "e2e.echo", "--args", "[1]", "--broker", server.url()]]) {
+    for (const args of [
+      ["result", "some-id", "--backend", server.url()],
+      ["call", "e2e.echo", "--args", "[1]", "--broker", server.url()],
+    ]) {
       const run = await runCli(args, 15_000);
       expect(run.code, run.stderr).toBe(69);
       const stderrLines = run.stderr.trim().split("\n");

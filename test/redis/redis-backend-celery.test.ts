@@ -43,14 +43,27 @@ await describeWithService("redis", "redis result backend: Celery's bytes", () =>
   }
 
   it("writes byte for byte what Celery 5.2.6 writes with result_extended=True, and PUBLISHes the same bytes", async () => {
-    const ref = (JSON.parse(readReference("result_backend_redis_values_result_extended.json")) as Record<string, ExtendedReference>).success_add!;
+    const ref = (JSON.parse(readReference("result_backend_redis_values_result_extended.json")) as Record<string, ExtendedReference>)
+      .success_add!;
     // date_done 2026-11-24T02:05:40.665334: a clock with microseconds, as Celery's is.
     clock.set(Date.UTC(2026, 10, 24, 2, 5, 40, 665) + 0.334);
     const { messages, sub } = await subscribe(key(ref.task_id));
     try {
       const outcome = await backend.store({
-        taskId: ref.task_id, status: "SUCCESS", result: 5, traceback: null, children: [], lifetimeMs: 86_400_000, tier: null, action: "delete",
-        name: "probe.add", args: [2, 3], kwargs: {}, worker: "wX@vm", retries: 0, queue: "celery",
+        taskId: ref.task_id,
+        status: "SUCCESS",
+        result: 5,
+        traceback: null,
+        children: [],
+        lifetimeMs: 86_400_000,
+        tier: null,
+        action: "delete",
+        name: "probe.add",
+        args: [2, 3],
+        kwargs: {},
+        worker: "wX@vm",
+        retries: 0,
+        queue: "celery",
       });
       expect(outcome.stored).toBe(true);
       expect(await ns.redis.get(key(ref.task_id))).toBe(ref.raw_value);
@@ -65,11 +78,28 @@ await describeWithService("redis", "redis result backend: Celery's bytes", () =>
     const { messages, sub } = await subscribe(key("t-fail"));
     try {
       await backend.store({
-        taskId: "t-fail", status: "FAILURE", result: exc, traceback: "Traceback ...\n", children: [], lifetimeMs: 1_000, tier: "api", action: "delete",
-        name: "n", args: [1], kwargs: { k: "v" }, worker: "w@h", retries: 2, queue: "q",
+        taskId: "t-fail",
+        status: "FAILURE",
+        result: exc,
+        traceback: "Traceback ...\n",
+        children: [],
+        lifetimeMs: 1_000,
+        tier: "api",
+        action: "delete",
+        name: "n",
+        args: [1],
+        kwargs: { k: "v" },
+        worker: "w@h",
+        retries: 2,
+        queue: "q",
       });
       const expected = encodeResultMeta({
-        taskId: "t-fail", status: "FAILURE", result: exc, traceback: "Traceback ...\n", children: [], dateDone: clock(),
+        taskId: "t-fail",
+        status: "FAILURE",
+        result: exc,
+        traceback: "Traceback ...\n",
+        children: [],
+        dateDone: clock(),
         extended: { name: "n", args: [1], kwargs: { k: "v" }, worker: "w@h", retries: 2, queue: "q" },
       });
       expect(await ns.redis.get(key("t-fail"))).toBe(expected);
@@ -87,7 +117,15 @@ await describeWithService("redis", "redis result backend: Celery's bytes", () =>
       const got = await backend.lookup(celery.task_id, GRACE);
       expect(got.kind).toBe("found");
       if (got.kind !== "found") return;
-      expect(got.result).toMatchObject({ taskId: celery.task_id, status: celery.status, result: celery.result, children: celery.children ?? [], tier: null, action: "delete", held: false });
+      expect(got.result).toMatchObject({
+        taskId: celery.task_id,
+        status: celery.status,
+        result: celery.result,
+        children: celery.children ?? [],
+        tier: null,
+        action: "delete",
+        held: false,
+      });
       expect(got.result.name).toBe(celery.name ?? null);
       // expiresAt comes from the TTL Celery gave it: now + PTTL.
       expect(got.result.expiresAt).toBeGreaterThan(clock() + 86_300_000);
@@ -106,7 +144,16 @@ await describeWithService("redis", "redis result backend: Celery's bytes", () =>
     const raw = readReference("result_values/failure_valueerror.json").trim();
     const id = "7ce22531-1fb9-40b1-9dca-964d46320ea0";
     await ns.redis.set(key(id), raw, "PX", 86_400_000);
-    const outcome = await backend.store({ taskId: id, status: "SUCCESS", result: 1, traceback: null, children: [], lifetimeMs: 1_000, tier: null, action: "delete" });
+    const outcome = await backend.store({
+      taskId: id,
+      status: "SUCCESS",
+      result: 1,
+      traceback: null,
+      children: [],
+      lifetimeMs: 1_000,
+      tier: null,
+      action: "delete",
+    });
     expect(outcome.stored).toBe(false);
     expect(outcome.result).toMatchObject({ status: "FAILURE", result: { exc_type: "ValueError" } });
     expect(await ns.redis.get(key(id))).toBe(raw);
@@ -116,7 +163,20 @@ await describeWithService("redis", "redis result backend: Celery's bytes", () =>
     const raw = readReference("result_values/started_track_started.json").trim();
     const id = "f1d2152e-cea0-4cf6-90c0-adc82281918a";
     await ns.redis.set(key(id), raw, "PX", 86_400_000);
-    expect((await backend.store({ taskId: id, status: "SUCCESS", result: 2, traceback: null, children: [], lifetimeMs: 1_000, tier: null, action: "delete" })).stored).toBe(true);
+    expect(
+      (
+        await backend.store({
+          taskId: id,
+          status: "SUCCESS",
+          result: 2,
+          traceback: null,
+          children: [],
+          lifetimeMs: 1_000,
+          tier: null,
+          action: "delete",
+        })
+      ).stored,
+    ).toBe(true);
   });
 
   it("a hold on a Python value keeps it, and releasing gives its TTL back", async () => {
@@ -132,11 +192,22 @@ await describeWithService("redis", "redis result backend: Celery's bytes", () =>
   });
 
   it("forget publishes a PENDING meta, which Python's get() ignores as not ready", async () => {
-    await backend.store({ taskId: "t-forget", status: "SUCCESS", result: 1, traceback: null, children: [], lifetimeMs: 1_000, tier: null, action: "delete" });
+    await backend.store({
+      taskId: "t-forget",
+      status: "SUCCESS",
+      result: 1,
+      traceback: null,
+      children: [],
+      lifetimeMs: 1_000,
+      tier: null,
+      action: "delete",
+    });
     const { messages, sub } = await subscribe(key("t-forget"));
     try {
       expect(await backend.forget("t-forget")).toBe(true);
-      await expect.poll(() => messages.map((m) => JSON.parse(m) as unknown)).toEqual([{ status: "PENDING", result: null, traceback: null, children: [], date_done: null, task_id: "t-forget" }]);
+      await expect
+        .poll(() => messages.map((m) => JSON.parse(m) as unknown))
+        .toEqual([{ status: "PENDING", result: null, traceback: null, children: [], date_done: null, task_id: "t-forget" }]);
       expect(await ns.redis.exists(key("t-forget"))).toBe(0);
     } finally {
       sub.disconnect();

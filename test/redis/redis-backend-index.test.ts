@@ -70,7 +70,9 @@ await describeWithService("redis", "redis result backend: the index", () => {
     expect((await backend.lookup("t-7", { graceMs: GRACE_MS })).kind).toBe("expired");
 
     clock.advance(1);
-    const one = Number(await SCRIPTS.trim.run(ns.redis, [ttlIndex(), info(), `${ns.prefix}ebb:results:archived`], [clock() - GRACE_MS, 1_000]));
+    const one = Number(
+      await SCRIPTS.trim.run(ns.redis, [ttlIndex(), info(), `${ns.prefix}ebb:results:archived`], [clock() - GRACE_MS, 1_000]),
+    );
     expect(one).toBe(1_000);
     expect(await ns.redis.zcard(ttlIndex())).toBe(1_500);
     expect(await backend.trimIndex()).toBe(1_500);
@@ -129,7 +131,9 @@ await describeWithService("redis", "redis result backend: the index", () => {
     const ours = seen.filter((c) => c.args.some((a) => a.includes(ns.prefix) || a.startsWith("t-")));
     const ourSources = new Set(ours.map((c) => c.source).filter((s) => s !== "lua"));
     expect(ours.length).toBeGreaterThan(20);
-    const keys = seen.filter((c) => c.args[0]?.toLowerCase() === "keys" && (ourSources.has(c.source) || c.args.some((a) => a.includes(ns.prefix))));
+    const keys = seen.filter(
+      (c) => c.args[0]?.toLowerCase() === "keys" && (ourSources.has(c.source) || c.args.some((a) => a.includes(ns.prefix))),
+    );
     expect(keys).toEqual([]);
     // Deletes are UNLINKs, never DELs.
     expect(ours.filter((c) => c.args[0]?.toLowerCase() === "del")).toEqual([]);

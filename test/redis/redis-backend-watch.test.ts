@@ -56,7 +56,14 @@ await describeWithService("redis", "redis result backend: watching results", () 
     const watch = await reader.watch("t-python");
     try {
       const woken = watch.changed(LONG_MS);
-      const value = JSON.stringify({ status: "SUCCESS", result: 5, traceback: null, children: [], date_done: "2026-11-24T02:04:40.124625", task_id: "t-python" });
+      const value = JSON.stringify({
+        status: "SUCCESS",
+        result: 5,
+        traceback: null,
+        children: [],
+        date_done: "2026-11-24T02:04:40.124625",
+        task_id: "t-python",
+      });
       await ns.redis.multi().setex(`${ns.prefix}celery-task-meta-t-python`, 86_400, value).publish(channel("t-python"), value).exec();
       expect(await timed(woken)).toBeLessThan(2_000);
     } finally {
@@ -102,7 +109,9 @@ await describeWithService("redis", "redis result backend: watching results", () 
     // A password of its own and only this test's keys: the user is never a way into the shared Redis.
     const password = randomUUID();
     await ns.redis.acl("SETUSER", user, "on", `>${password}`, `~${ns.prefix}*`, "resetchannels", "+@all");
-    const restricted = await new RedisBackend({ url: `redis://${encodeURIComponent(user)}:${password}@127.0.0.1:6379/0?prefix=${ns.prefix}` }).connect();
+    const restricted = await new RedisBackend({
+      url: `redis://${encodeURIComponent(user)}:${password}@127.0.0.1:6379/0?prefix=${ns.prefix}`,
+    }).connect();
     try {
       const watch = await restricted.watch("t-acl");
       expect(await subscribers("t-acl")).toBe(0);

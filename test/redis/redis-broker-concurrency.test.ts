@@ -67,7 +67,10 @@ await describeWithService("redis", "redis broker: brokers racing on one Redis", 
     for (let i = 0; i < 40; i++) await a.publish(textMessage(`m${i}`), { queue: "q", priority: 0, availableAt: null });
     expect(await a.fetch(["q"], 40, { visibilityTimeoutMs: VT, waitMs: 0 })).toHaveLength(40);
     clock.advance(VT);
-    const [fromA, fromB] = await Promise.all([a.fetch(["q"], 40, { visibilityTimeoutMs: VT, waitMs: 200 }), b.fetch(["q"], 40, { visibilityTimeoutMs: VT, waitMs: 200 })]);
+    const [fromA, fromB] = await Promise.all([
+      a.fetch(["q"], 40, { visibilityTimeoutMs: VT, waitMs: 200 }),
+      b.fetch(["q"], 40, { visibilityTimeoutMs: VT, waitMs: 200 }),
+    ]);
     const again = [...fromA, ...fromB];
     expect(bodies(again).sort()).toEqual(Array.from({ length: 40 }, (_, i) => `m${i}`).sort());
     expect(again.every((d) => d.redelivered)).toBe(true);

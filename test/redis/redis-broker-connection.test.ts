@@ -20,7 +20,8 @@ await describeWithService("redis", "redis broker: connections", () => {
   afterEach(() => ns.cleanup());
 
   /** CLIENT LIST lines of the connections with this name (only this test's broker uses it). */
-  const connections = async (name: string): Promise<string[]> => ((await ns.redis.call("CLIENT", "LIST")) as string).split("\n").filter((l) => l.includes(` name=${name} `));
+  const connections = async (name: string): Promise<string[]> =>
+    ((await ns.redis.call("CLIENT", "LIST")) as string).split("\n").filter((l) => l.includes(` name=${name} `));
 
   /** CLIENT KILL every connection with this name. */
   const killConnections = async (name: string): Promise<number> => {
@@ -51,11 +52,15 @@ await describeWithService("redis", "redis broker: connections", () => {
     await broker.ack(d1!);
     expect(await ns.redis.hlen(`${ns.prefix}unacked`)).toBe(1);
 
-    // A blocking fetch whose connection drops mid-wait: ioredis resends the BRPOP.
+    // A blocking fetch whose connections drop mid-wait (the command connection and one blocking
+    // move per priority list of q): ioredis resends the BRPOPLPUSHes.
     const waiting = broker.fetch(["q"], 1, { visibilityTimeoutMs: VT, waitMs: 5_000 });
-    // Kill only once the fetch is blocked in BRPOP on a connection of its own (flag b).
-    await until("the fetch to block in BRPOP", async () => (await connections(name)).some((l) => /\bflags=\S*b/.test(l) && /\bcmd=brpop\b/.test(l)));
-    expect(await killConnections(name)).toBe(2);
+    // Kill only once the fetch is blocked in BRPOPLPUSH on its connections (flag b).
+    await until(
+      "the fetch to block in BRPOPLPUSH",
+      async () => (await connections(name)).filter((l) => /\bflags=\S*b/.test(l) && /\bcmd=brpoplpush\b/.test(l)).length === 4,
+    );
+    expect(await killConnections(name)).toBe(5);
     await publisher.publish(textMessage("m3"), { queue: "q", priority: 0, availableAt: null });
     expect(bodies(await waiting)).toEqual(["m3"]);
     await broker.ack(d2!);
@@ -65,7 +70,13 @@ await describeWithService("redis", "redis broker: connections", () => {
   it("by URL: redis:// and rediss:// give a RedisBroker; an unreachable Redis is StoreUnavailableError with the password hidden", async () => {
     const broker = await brokerFromUrl(ns.url);
     expect(broker).toBeInstanceOf(RedisBroker);
-    expect(broker.capabilities).toEqual({ delayedDelivery: false, priorityOrder: "lowest-first", clock: "store", delivery: "lease", dedupedPublish: true });
+    expect(broker.capabilities).toEqual({
+      delayedDelivery: false,
+      priorityOrder: "lowest-first",
+      clock: "store",
+      delivery: "lease",
+      dedupedPublish: true,
+    });
     await broker.close();
     expect(() => checkBrokerUrl("rediss://example.invalid:6380/0")).not.toThrow();
 
@@ -80,12 +91,14 @@ await describeWithService("redis", "redis broker: connections", () => {
     const name = `ebb-close-${randomUUID().slice(0, 8)}`;
     const broker = await ns.broker({ connectionName: name });
     const waiting = broker.fetch(["q"], 1, { visibilityTimeoutMs: VT, waitMs: 20_000 });
-    await until("the fetch to block in BRPOP", async () => (await connections(name)).some((l) => /\bflags=\S*b/.test(l)));
+    await until("the fetch to block in BRPOPLPUSH", async () => (await connections(name)).some((l) => /\bflags=\S*b/.test(l)));
     const started = performance.now();
     await broker.close();
     expect(await waiting).toEqual([]);
-    // Ended by CLIENT UNBLOCK, not by the BRPOP's own 1 s slice running out (nor the 20 s wait).
+    // Ended by CLIENT UNBLOCK, not by the BRPOPLPUSH's own 1 s slice running out (nor the 20 s wait).
     expect(performance.now() - started).toBeLessThan(900);
-    await expect(broker.publish(textMessage("x"), { queue: "q", priority: 0, availableAt: null })).rejects.toBeInstanceOf(StoreUnavailableError);
+    await expect(broker.publish(textMessage("x"), { queue: "q", priority: 0, availableAt: null })).rejects.toBeInstanceOf(
+      StoreUnavailableError,
+    );
   });
 });

@@ -37,7 +37,11 @@ export async function namespace(port: number = SERVICES.redis.port): Promise<Nam
     async broker(opts = {}) {
       // clock: null means "use Redis's clock".
       const injected = opts.clock === null ? undefined : (opts.clock ?? clock);
-      const b = await RedisBroker.connect({ url, ...(injected ? { clock: injected } : {}), ...(opts.connectionName ? { connectionName: opts.connectionName } : {}) });
+      const b = await RedisBroker.connect({
+        url,
+        ...(injected ? { clock: injected } : {}),
+        ...(opts.connectionName ? { connectionName: opts.connectionName } : {}),
+      });
       brokers.push(b);
       return b;
     },
@@ -48,7 +52,6 @@ export async function namespace(port: number = SERVICES.redis.port): Promise<Nam
     },
   };
 }
-
 
 /** A list entry as kombu frames it, for a message whose body (and headers.id) is `text`. */
 export function envelopeOf(text: string, queue = "q", priority = 0): string {
@@ -66,7 +69,9 @@ export function monitorArgs(line: string): string[] {
   for (const m of line.matchAll(/"((?:[^"\\]|\\.)*)"/g)) {
     out.push(
       m[1]!.replace(/\\(x[0-9a-fA-F]{2}|.)/g, (_s, e: string) =>
-        e.startsWith("x") && e.length === 3 ? String.fromCharCode(parseInt(e.slice(1), 16)) : ({ n: "\n", r: "\r", t: "\t", a: "\x07", b: "\b" } as Record<string, string>)[e] ?? e,
+        e.startsWith("x") && e.length === 3
+          ? String.fromCharCode(parseInt(e.slice(1), 16))
+          : (({ n: "\n", r: "\r", t: "\t", a: "\x07", b: "\b" } as Record<string, string>)[e] ?? e),
       ),
     );
   }

@@ -56,7 +56,11 @@ await describeWithService("redis", "redis broker: kombu's layout", () => {
     await ns.redis.lpush(key("celery"), plain, restoredByCelery);
     const [first, second] = await broker.fetch(["celery"], 10, NOW);
     expect(first).toMatchObject({ message: parseKombuEnvelope(plain), queue: "celery", redelivered: false });
-    expect(decodeTaskMessage(first!.message!, first!.queue)).toMatchObject({ task: "probe.add", args: [2, 3], id: "44d20ee2-5c67-4102-bea1-aee870fcb508" });
+    expect(decodeTaskMessage(first!.message!, first!.queue)).toMatchObject({
+      task: "probe.add",
+      args: [2, 3],
+      id: "44d20ee2-5c67-4102-bea1-aee870fcb508",
+    });
     // kombu flags a message it put back in headers and delivery_info; Ebb reads the flag.
     expect(second).toMatchObject({ message: parseKombuEnvelope(restoredByCelery), redelivered: true });
   });
@@ -158,7 +162,10 @@ await describeWithService("redis", "redis broker: kombu's layout", () => {
     expect(again!.message!.headers.redelivered).toBe(true);
     // The same bytes kombu's restore produced: "redelivered": true appended, Python's separators
     // (in the unacked value, which holds the list entry as it was fetched).
-    const restored = plain.trimEnd().replace('"ignore_result": false}', '"ignore_result": false, "redelivered": true}').replace('"routing_key": "celery"}', '"routing_key": "celery", "redelivered": true}');
+    const restored = plain
+      .trimEnd()
+      .replace('"ignore_result": false}', '"ignore_result": false, "redelivered": true}')
+      .replace('"routing_key": "celery"}', '"routing_key": "celery", "redelivered": true}');
     expect(await ns.redis.hvals(key("unacked"))).toEqual([`[${restored}, "", "celery"]`]);
     expect(await ns.redis.lrange(key("celery"), 0, -1)).toEqual(["newer"]);
     expect(await ns.redis.hlen(key("unacked"))).toBe(1);

@@ -51,8 +51,10 @@ await describeWithService("redis", "redis broker: commands on the wire", () => {
     expect(restored).toMatchObject({ message: { headers: { id: again!.message!.headers.id } }, redelivered: true });
     await broker.deadLetter(restored!, "done looking");
     const blocking = broker.fetch(["q"], 1, { visibilityTimeoutMs: VT, waitMs: 10_000 });
-    // Publish only once the monitor has seen the fetch block, so "c" is taken by the BRPOP.
-    await until("the monitor to see the BRPOP", () => seen.some((c) => c.args[0]!.toUpperCase() === "BRPOP" && c.args.includes(`${ns.prefix}q`)));
+    // Publish only once the monitor has seen the fetch block, so "c" is moved by the BRPOPLPUSH.
+    await until("the monitor to see the BRPOPLPUSH", () =>
+      seen.some((c) => c.args[0]!.toUpperCase() === "BRPOPLPUSH" && c.args.includes(`${ns.prefix}q`)),
+    );
     await broker.publish(textMessage("c"), { queue: "q", priority: 0, availableAt: null });
     expect(bodies(await blocking)).toEqual(["c"]);
     // MONITOR streams in execution order: once it shows this marker, it has shown everything before it.
@@ -63,13 +65,32 @@ await describeWithService("redis", "redis broker: commands on the wire", () => {
 
     // Our connections (by name), and the commands their scripts ran ("lua").
     const clients = (await ns.redis.call("CLIENT", "LIST")) as string;
-    const ours = new Set(clients.split("\n").filter((l) => l.includes(` name=${name} `)).map((l) => /addr=(\S+)/.exec(l)![1]!));
+    const ours = new Set(
+      clients
+        .split("\n")
+        .filter((l) => l.includes(` name=${name} `))
+        .map((l) => /addr=(\S+)/.exec(l)![1]!),
+    );
     const sent = seen.filter((c) => ours.has(c.source) || (c.source === "lua" && c.args.some((a) => a.startsWith(ns.prefix))));
     const names = new Set(sent.map((c) => c.args[0]!.toUpperCase()));
     expect(names).not.toContain("KEYS");
     // The monitor did see the paths it was meant to see.
-    for (const cmd of ["SADD", "LPUSH", "EVALSHA", "BRPOP", "SET", "ZREVRANGEBYSCORE", "RPOP", "ZADD", "HSET", "ZREM", "HDEL", "RPUSH"]) expect(names).toContain(cmd);
+    for (const cmd of [
+      "SADD",
+      "LPUSH",
+      "EVALSHA",
+      "BRPOPLPUSH",
+      "SET",
+      "ZREVRANGEBYSCORE",
+      "RPOP",
+      "ZADD",
+      "HSET",
+      "ZREM",
+      "HDEL",
+      "RPUSH",
+    ])
+      expect(names).toContain(cmd);
     const mutex = sent.find((c) => c.args[0]!.toUpperCase() === "SET");
-    expect(mutex?.args.slice(1)).toEqual([`${ns.prefix}unacked_mutex`, expect.any(String), "PX", "300000", "NX"]);
+    expect(mutex?.args.slice(1)).toEqual([`${ns.prefix}unacked_mutex`, expect.any(String), "PX", "30000", "NX"]);
   });
 });

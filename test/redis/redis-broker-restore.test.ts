@@ -38,7 +38,10 @@ await describeWithService("redis", "redis broker: restoring kombu's unacked entr
   it("follows the exchange's bindings when the entry names one, as kombu's _lookup does", async () => {
     const broker = await ns.broker();
     await ns.redis.sadd(key("_kombu.binding.tasks"), "route.a\x06\x16\x06\x16queue-a", "route.b\x06\x16\x06\x16queue-b");
-    await unacked("t-a", `[{"headers": {"id": "x"}, "properties": {"delivery_info": {"exchange": "tasks", "routing_key": "route.a"}}}, "tasks", "route.a"]`);
+    await unacked(
+      "t-a",
+      `[{"headers": {"id": "x"}, "properties": {"delivery_info": {"exchange": "tasks", "routing_key": "route.a"}}}, "tasks", "route.a"]`,
+    );
     const [d] = await broker.fetch(["queue-a", "queue-b"], 10, NOW);
     expect(d).toMatchObject({ queue: "queue-a", redelivered: true });
     expect(await broker.fetch(["queue-b"], 10, NOW)).toEqual([]);
@@ -51,7 +54,9 @@ await describeWithService("redis", "redis broker: restoring kombu's unacked entr
     await unacked("t-gone", null);
     expect(await broker.fetch(["celery"], 10, NOW)).toEqual([]);
     const { items: dead } = await broker.deadLetters();
-    expect(dead.map((d) => d.raw.toString("utf8")).sort()).toEqual(['not json at all', '{"headers": {"id": "y", "redelivered": true}}'].sort());
+    expect(dead.map((d) => d.raw.toString("utf8")).sort()).toEqual(
+      ["not json at all", '{"headers": {"id": "y", "redelivered": true}}'].sort(),
+    );
     expect(dead.find((d) => d.raw.toString("utf8") === "not json at all")?.reason).toMatch(/not JSON \[message, exchange, routing_key\]/);
     expect(dead.find((d) => d.queue === "nothing")?.reason).toMatch(/no queue is bound to exchange "nowhere"/);
     expect(await ns.redis.exists(key("unacked"), key("unacked_index"), key("unacked_mutex"))).toBe(0);

@@ -15,7 +15,8 @@ function request(taskId: string, over: Partial<StoreRequest> = {}): StoreRequest
   return { taskId, status: "SUCCESS", result: 1, traceback: null, children: [], lifetimeMs: 60_000, tier: null, action: "delete", ...over };
 }
 
-const CELERY_VALUE = (id: string) => `{"status": "SUCCESS", "result": 5, "traceback": null, "children": [], "date_done": "2026-11-24T02:04:40.124625", "task_id": "${id}"}`;
+const CELERY_VALUE = (id: string) =>
+  `{"status": "SUCCESS", "result": 5, "traceback": null, "children": [], "date_done": "2026-11-24T02:04:40.124625", "task_id": "${id}"}`;
 
 await describeWithService("redis", "redis retention store: facts and commands on the wire", () => {
   // A private redis-server: MONITOR sees only this test's commands (see test/support/redis-server.ts).
@@ -71,8 +72,12 @@ await describeWithService("redis", "redis retention store: facts and commands on
   });
 
   it("scan, read, remove, markArchived, put, setHeld and storeFacts send no KEYS (and no DEL)", async () => {
-    for (let i = 0; i < 30; i++) await backend.store(request(`e-${i}`, { lifetimeMs: i % 2 ? null : 1_000, tier: i % 3 ? null : "audit", action: i % 3 ? "delete" : "archive" }));
-    for (let i = 0; i < 30; i++) await ns.redis.set(`${ns.prefix}celery-task-meta-c-${i}`, CELERY_VALUE(`c-${i}`), ...((i % 2 ? ["EX", 600] : []) as []));
+    for (let i = 0; i < 30; i++)
+      await backend.store(
+        request(`e-${i}`, { lifetimeMs: i % 2 ? null : 1_000, tier: i % 3 ? null : "audit", action: i % 3 ? "delete" : "archive" }),
+      );
+    for (let i = 0; i < 30; i++)
+      await ns.redis.set(`${ns.prefix}celery-task-meta-c-${i}`, CELERY_VALUE(`c-${i}`), ...((i % 2 ? ["EX", 600] : []) as []));
     clock.advance(2_000);
     const monitor = await ns.redis.duplicate().monitor();
     const seen: string[][] = [];
@@ -102,6 +107,13 @@ await describeWithService("redis", "redis retention store: facts and commands on
     expect(names).not.toContain("KEYS");
     expect(names).not.toContain("DEL");
     for (const cmd of ["SCAN", "EVALSHA", "UNLINK", "GET", "PTTL", "ZSCORE"]) expect(names).toContain(cmd);
-    expect(ours.find((a) => a[0]!.toUpperCase() === "SCAN")).toEqual(["scan", expect.any(String), "MATCH", `${ns.prefix}celery-task-meta-*`, "COUNT", "1000"]);
+    expect(ours.find((a) => a[0]!.toUpperCase() === "SCAN")).toEqual([
+      "scan",
+      expect.any(String),
+      "MATCH",
+      `${ns.prefix}celery-task-meta-*`,
+      "COUNT",
+      "1000",
+    ]);
   });
 });

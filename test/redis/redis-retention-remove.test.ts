@@ -15,7 +15,17 @@ const DAY = 24 * HOUR;
 const GRACE = { graceMs: DAY };
 
 function request(taskId: string, over: Partial<StoreRequest> = {}): StoreRequest {
-  return { taskId, status: "SUCCESS", result: { n: 1 }, traceback: null, children: [], lifetimeMs: HOUR, tier: null, action: "delete", ...over };
+  return {
+    taskId,
+    status: "SUCCESS",
+    result: { n: 1 },
+    traceback: null,
+    children: [],
+    lifetimeMs: HOUR,
+    tier: null,
+    action: "delete",
+    ...over,
+  };
 }
 
 const SUCCESS_ADD = readReference("result_values/success_add.json").trim();
@@ -55,8 +65,16 @@ await describeWithService("redis", "redis retention store: remove, archive marks
     const rules = { now: clock(), olderThanMs: 7 * DAY };
     const records = await all();
     const verdicts = Object.fromEntries(records.map((r) => [r.taskId, cleanupVerdict(r, rules)]));
-    expect(verdicts).toEqual({ [SUCCESS_ADD_ID]: "keep:permanent", "celery-ttl": "remove", "ebb-never": "keep:permanent", "ebb-expired": "remove" });
-    const outcome = await backend.remove(records.filter((r) => verdicts[r.taskId] === "remove"), { remember: true });
+    expect(verdicts).toEqual({
+      [SUCCESS_ADD_ID]: "keep:permanent",
+      "celery-ttl": "remove",
+      "ebb-never": "keep:permanent",
+      "ebb-expired": "remove",
+    });
+    const outcome = await backend.remove(
+      records.filter((r) => verdicts[r.taskId] === "remove"),
+      { remember: true },
+    );
     expect(outcome.removed.sort()).toEqual(["celery-ttl", "ebb-expired"]);
 
     expect(await ns.redis.get(key(SUCCESS_ADD_ID))).toBe(SUCCESS_ADD);
@@ -79,7 +97,11 @@ await describeWithService("redis", "redis retention store: remove, archive marks
     await ns.redis.set(key("celery"), SUCCESS_ADD.replace(SUCCESS_ADD_ID, "celery").replace("40.124625", "41"), "EX", 600);
 
     const outcome = await backend.remove(scanned, { remember: false });
-    expect(outcome).toEqual({ removed: ["same"], bytes: scanned.find((r) => r.taskId === "same")!.bytes, kept: ["celery", "held", "rerun"] });
+    expect(outcome).toEqual({
+      removed: ["same"],
+      bytes: scanned.find((r) => r.taskId === "same")!.bytes,
+      kept: ["celery", "held", "rerun"],
+    });
     expect(await ns.redis.exists(key("celery"), key("held"), key("rerun"))).toBe(3);
     // A date_done Celery wrote without its zero fraction still matches its scan.
     const again = await all({ includeHeld: false });
@@ -125,7 +147,9 @@ await describeWithService("redis", "redis retention store: remove, archive marks
   });
 
   it("put() writes a result back with its own dates, TTL counted to its expiresAt", async () => {
-    await backend.store(request("r", { lifetimeMs: HOUR, tier: "api", name: "add", args: [1, 2], kwargs: {}, worker: "w@h", retries: 0, queue: "q" }));
+    await backend.store(
+      request("r", { lifetimeMs: HOUR, tier: "api", name: "add", args: [1, 2], kwargs: {}, worker: "w@h", retries: 0, queue: "q" }),
+    );
     const before = (await backend.read("r"))!;
     const bytes = await ns.redis.get(key("r"));
     await backend.remove([before], { remember: false });

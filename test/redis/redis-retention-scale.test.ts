@@ -28,13 +28,28 @@ await describeWithService("redis", "redis retention store: 100k results", () => 
   });
 
   it(`scans ${N} Ebb results and ${FOREIGN} Celery keys once each, then removes them in batches`, { timeout: 240_000 }, async () => {
-    const base: StoredResult = { taskId: "", status: "SUCCESS", result: { ok: true }, traceback: null, children: [], dateDone: clock() - 10_000, expiresAt: clock() + 3_600_000, tier: null, action: "delete", held: false };
+    const base: StoredResult = {
+      taskId: "",
+      status: "SUCCESS",
+      result: { ok: true },
+      traceback: null,
+      children: [],
+      dateDone: clock() - 10_000,
+      expiresAt: clock() + 3_600_000,
+      tier: null,
+      action: "delete",
+      held: false,
+    };
     for (let i = 0; i < N; i += BATCH) {
       await Promise.all(Array.from({ length: BATCH }, (_, j) => backend.put({ ...base, taskId: `t-${i + j}` }, { replace: false })));
     }
     for (let i = 0; i < FOREIGN; i += BATCH) {
       const pipeline = ns.redis.pipeline();
-      for (let j = i; j < i + BATCH; j++) pipeline.set(`${ns.prefix}celery-task-meta-c-${j}`, `{"status": "SUCCESS", "result": ${j}, "traceback": null, "children": [], "date_done": "2026-11-20T00:00:00.000001", "task_id": "c-${j}"}`);
+      for (let j = i; j < i + BATCH; j++)
+        pipeline.set(
+          `${ns.prefix}celery-task-meta-c-${j}`,
+          `{"status": "SUCCESS", "result": ${j}, "traceback": null, "children": [], "date_done": "2026-11-20T00:00:00.000001", "task_id": "c-${j}"}`,
+        );
       await pipeline.exec();
     }
 

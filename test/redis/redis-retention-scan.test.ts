@@ -77,9 +77,18 @@ await describeWithService("redis", "redis retention store: scan", () => {
       if (pttl === -1) expect(r.expiresAt).toBeNull();
       else expect(r.expiresAt! - clock()).toBeGreaterThan(pttl - 1_000);
     }
-    expect(found.find((r) => r.taskId === "41f3d619-9bb2-4ba0-8544-0ec8907ad0f5")).toMatchObject({ status: "SUCCESS", result: 5, dateDone: Date.UTC(2026, 10, 24, 2, 4, 40) + 124.625 });
+    expect(found.find((r) => r.taskId === "41f3d619-9bb2-4ba0-8544-0ec8907ad0f5")).toMatchObject({
+      status: "SUCCESS",
+      result: 5,
+      dateDone: Date.UTC(2026, 10, 24, 2, 4, 40) + 124.625,
+    });
     expect(found.find((r) => r.taskId === "f1d2152e-cea0-4cf6-90c0-adc82281918a")).toMatchObject({ status: "STARTED", dateDone: null });
-    expect(found.filter((r) => r.origin === "ebb").map((r) => r.taskId).sort()).toEqual(["ebb-1", "ebb-2"]);
+    expect(
+      found
+        .filter((r) => r.origin === "ebb")
+        .map((r) => r.taskId)
+        .sort(),
+    ).toEqual(["ebb-1", "ebb-2"]);
   });
 
   it("reports a Celery key that Ebb holds once, from the index, still as origin celery", async () => {
@@ -115,7 +124,11 @@ await describeWithService("redis", "redis retention store: scan", () => {
 
   it("pages ties and keeps its place while what it returned is removed", async () => {
     // Same store clock for all: 1,050 entries with one score in each index.
-    await Promise.all(Array.from({ length: 1_050 }, (_, i) => backend.store(request(`t-${String(i).padStart(4, "0")}`, { lifetimeMs: i % 3 === 0 ? null : HOUR }))));
+    await Promise.all(
+      Array.from({ length: 1_050 }, (_, i) =>
+        backend.store(request(`t-${String(i).padStart(4, "0")}`, { lifetimeMs: i % 3 === 0 ? null : HOUR })),
+      ),
+    );
     const seen = new Set<string>();
     for await (const batch of backend.scan({ batchSize: 64, includeHeld: true })) {
       for (const r of batch) {
@@ -124,7 +137,10 @@ await describeWithService("redis", "redis retention store: scan", () => {
       }
       // Removing what was just returned (as cleanup does) must not make the scan skip the rest.
       // The odd ones, so the last entry of each page is gone when the next page starts.
-      const outcome = await backend.remove(batch.filter((_, i) => i % 2 === 1), { remember: false });
+      const outcome = await backend.remove(
+        batch.filter((_, i) => i % 2 === 1),
+        { remember: false },
+      );
       expect(outcome.kept).toEqual([]);
     }
     expect(seen.size).toBe(1_050);
@@ -144,7 +160,9 @@ await describeWithService("redis", "redis retention store: scan", () => {
       const found: string[] = [];
       for await (const batch of live.scan({ batchSize: 100, includeHeld: true })) found.push(...batch.map((r) => r.taskId));
       const marker = `${ns.prefix}monitor-done`;
-      const arrived = new Promise<void>((resolve) => monitor.on("monitor", (_t: string, args: string[]) => args[1] === marker && resolve()));
+      const arrived = new Promise<void>((resolve) =>
+        monitor.on("monitor", (_t: string, args: string[]) => args[1] === marker && resolve()),
+      );
       await ns.redis.echo(marker);
       await arrived;
       await monitor.disconnect();

@@ -13,11 +13,26 @@ const T0 = Date.UTC(2026, 0, 1);
 const TTL = 600_000;
 
 function fire(tick: number): FireClaim {
-  return { tick, taskId: `task-${tick}`, catchUp: false, message: { raw: `{"tick":${tick}}`, queue: "celery", priority: 0, availableAt: null } };
+  return {
+    tick,
+    taskId: `task-${tick}`,
+    catchUp: false,
+    message: { raw: `{"tick":${tick}}`, queue: "celery", priority: 0, availableAt: null },
+  };
 }
 
 function claim(over: Partial<ClaimRequest> & Pick<ClaimRequest, "lastTick">): ClaimRequest {
-  return { entry: "e", expect: null, schedule: "every 1s", nextTick: over.lastTick + 1_000, fires: [], missed: 0, historyLimit: 100, claimTtlMs: TTL, ...over };
+  return {
+    entry: "e",
+    expect: null,
+    schedule: "every 1s",
+    nextTick: over.lastTick + 1_000,
+    fires: [],
+    missed: 0,
+    historyLimit: 100,
+    claimTtlMs: TTL,
+    ...over,
+  };
 }
 
 await describeWithService("redis", "redis schedule store: keys", () => {
@@ -63,8 +78,16 @@ await describeWithService("redis", "redis schedule store: keys", () => {
 
   it("leaves only keys with a reason to exist: the entry, its history, live claim keys, the outbox while unsent, the runs", async () => {
     expect(await namespaceKeys()).toEqual(["ebb:beat:entry:e"]);
-    await store.claim(claim({ expect: { lastTick: T0, schedule: "every 1s" }, lastTick: T0 + 2_000, fires: [fire(T0 + 1_000), fire(T0 + 2_000)] }));
-    expect(await namespaceKeys()).toEqual([`ebb:beat:claim:e:${T0 + 1_000}`, `ebb:beat:claim:e:${T0 + 2_000}`, "ebb:beat:entry:e", "ebb:beat:fires:e", "ebb:beat:unsent"]);
+    await store.claim(
+      claim({ expect: { lastTick: T0, schedule: "every 1s" }, lastTick: T0 + 2_000, fires: [fire(T0 + 1_000), fire(T0 + 2_000)] }),
+    );
+    expect(await namespaceKeys()).toEqual([
+      `ebb:beat:claim:e:${T0 + 1_000}`,
+      `ebb:beat:claim:e:${T0 + 2_000}`,
+      "ebb:beat:entry:e",
+      "ebb:beat:fires:e",
+      "ebb:beat:unsent",
+    ]);
     // The outbox copy is the history member itself, byte for byte, so markSent can find and drop it.
     expect((await ns.redis.zrange(key("unsent"), 0, -1)).sort()).toEqual((await ns.redis.zrange(key("fires:e"), 0, -1)).sort());
 
@@ -74,15 +97,46 @@ await describeWithService("redis", "redis schedule store: keys", () => {
     expect(await namespaceKeys()).not.toContain("ebb:beat:unsent");
     for (const member of await ns.redis.zrange(key("fires:e"), 0, -1)) expect(JSON.parse(member)).not.toHaveProperty("message");
 
-    await store.recordRun({ task: "ebb.cleanup", taskId: null, startedAt: T0, durationMs: 1, tier: null, olderThanMs: null, dryRun: true, matched: 0, removed: 0, bytes: 0, archived: 0, archiveFile: null, trimmed: 0, errors: [] });
-    expect(await namespaceKeys()).toEqual([`ebb:beat:claim:e:${T0 + 1_000}`, `ebb:beat:claim:e:${T0 + 2_000}`, "ebb:beat:entry:e", "ebb:beat:fires:e", "ebb:beat:runs"]);
-    expect(Object.keys(await ns.redis.hgetall(key("entry:e"))).sort()).toEqual(["catch_ups", "fired", "last_fire", "last_tick", "missed", "next_tick", "schedule"]);
+    await store.recordRun({
+      task: "ebb.cleanup",
+      taskId: null,
+      startedAt: T0,
+      durationMs: 1,
+      tier: null,
+      olderThanMs: null,
+      dryRun: true,
+      matched: 0,
+      removed: 0,
+      bytes: 0,
+      archived: 0,
+      archiveFile: null,
+      trimmed: 0,
+      errors: [],
+    });
+    expect(await namespaceKeys()).toEqual([
+      `ebb:beat:claim:e:${T0 + 1_000}`,
+      `ebb:beat:claim:e:${T0 + 2_000}`,
+      "ebb:beat:entry:e",
+      "ebb:beat:fires:e",
+      "ebb:beat:runs",
+    ]);
+    expect(Object.keys(await ns.redis.hgetall(key("entry:e"))).sort()).toEqual([
+      "catch_ups",
+      "fired",
+      "last_fire",
+      "last_tick",
+      "missed",
+      "next_tick",
+      "schedule",
+    ]);
   });
 
   it("a refused claim writes nothing: no claim key for the ticks it did not get", async () => {
     await store.claim(claim({ expect: { lastTick: T0, schedule: "every 1s" }, lastTick: T0 + 1_000, fires: [fire(T0 + 1_000)] }));
     const before = await namespaceKeys();
-    const refused = await store.claim(claim({ expect: { lastTick: T0 + 1_000, schedule: "every 1s" }, lastTick: T0 + 2_000, fires: [fire(T0 + 2_000), fire(T0 + 1_000)] }));
+    const refused = await store.claim(
+      claim({ expect: { lastTick: T0 + 1_000, schedule: "every 1s" }, lastTick: T0 + 2_000, fires: [fire(T0 + 2_000), fire(T0 + 1_000)] }),
+    );
     expect(refused.ok).toBe(false);
     expect(await namespaceKeys()).toEqual(before);
     expect(await ns.redis.exists(key(`claim:e:${T0 + 2_000}`))).toBe(0);
@@ -91,13 +145,22 @@ await describeWithService("redis", "redis schedule store: keys", () => {
   it("a tick still in the history stays taken after its claim key has expired", async () => {
     await store.claim(claim({ expect: { lastTick: T0, schedule: "every 1s" }, lastTick: T0 + 1_000, fires: [fire(T0 + 1_000)] }));
     await ns.redis.unlink(key(`claim:e:${T0 + 1_000}`)); // as if its TTL had run out
-    const again = await store.claim(claim({ expect: { lastTick: T0 + 1_000, schedule: "every 1s" }, lastTick: T0 + 1_000, fires: [fire(T0 + 1_000)] }));
+    const again = await store.claim(
+      claim({ expect: { lastTick: T0 + 1_000, schedule: "every 1s" }, lastTick: T0 + 1_000, fires: [fire(T0 + 1_000)] }),
+    );
     expect(again.ok).toBe(false);
   });
 
   it("trimming the history drops a trimmed fire's outbox copy too, so unsent() never returns a fire the history forgot", async () => {
     for (let i = 1; i <= 4; i++) {
-      await store.claim(claim({ expect: { lastTick: T0 + (i - 1) * 1_000, schedule: "every 1s" }, lastTick: T0 + i * 1_000, fires: [fire(T0 + i * 1_000)], historyLimit: 2 }));
+      await store.claim(
+        claim({
+          expect: { lastTick: T0 + (i - 1) * 1_000, schedule: "every 1s" },
+          lastTick: T0 + i * 1_000,
+          fires: [fire(T0 + i * 1_000)],
+          historyLimit: 2,
+        }),
+      );
     }
     expect(await ns.redis.zcard(key("fires:e"))).toBe(2);
     expect(await ns.redis.zcard(key("unsent"))).toBe(2);

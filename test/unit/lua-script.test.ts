@@ -33,7 +33,7 @@ describe("LuaScript", () => {
       "includes/h.lua": "local function f() return 1 end\n",
     });
     const s = new LuaScript(dir, "a-1");
-    expect(s.source).toBe('local function f() return 1 end\n\n-- (includes/h.lua is included above)\nreturn f()\n');
+    expect(s.source).toBe("local function f() return 1 end\n\n-- (includes/h.lua is included above)\nreturn f()\n");
   });
 
   it("takes the KEYS count from the file name: -N exactly, -N+ at least N", async () => {

@@ -22,7 +22,11 @@ export async function readDeadLetters(client: Redis, key: string, query?: DeadLe
   let rows: string[];
   let lastPosition: number;
   if (cursor === null) {
-    const [[e1, len], [e2, head]] = (await client.multi().llen(key).lrange(key, 0, limit - 1).exec())! as [[Error | null, number], [Error | null, string[]]];
+    const [[e1, len], [e2, head]] = (await client
+      .multi()
+      .llen(key)
+      .lrange(key, 0, limit - 1)
+      .exec())! as [[Error | null, number], [Error | null, string[]]];
     if (e1 || e2) throw e1 ?? e2;
     rows = head;
     lastPosition = len - rows.length;
@@ -34,7 +38,11 @@ export async function readDeadLetters(client: Redis, key: string, query?: DeadLe
   const items = rows.map((row) => {
     try {
       const e = JSON.parse(row) as { raw?: unknown; queue?: unknown; reason?: unknown; at?: unknown };
-      return deadLetterOf(String(e.raw), parseKombuEnvelope, { queue: String(e.queue ?? ""), reason: String(e.reason ?? ""), at: Number(e.at) });
+      return deadLetterOf(String(e.raw), parseKombuEnvelope, {
+        queue: String(e.queue ?? ""),
+        reason: String(e.reason ?? ""),
+        at: Number(e.at),
+      });
     } catch {
       // Someone wrote to Ebb's key by hand: show the row rather than fail the whole read.
       return deadLetterOf(row, parseKombuEnvelope, { queue: "", reason: "unreadable dead-letter entry", at: 0 });

@@ -17,8 +17,8 @@ export interface BatchRequest {
   now: number;
   /** Ask first whether the oldest lease is due (then nothing is popped and "due" comes back). */
   checkDue: boolean;
-  /** [list key, message] that BRPOP already took; it is recorded first. */
-  popped: [string, string] | null;
+  /** The consumer's hand-off list for each of `lists`, same order: drained before its list. */
+  inflight: readonly string[];
 }
 
 const PER_QUEUE = PRIORITY_STEPS.length;
@@ -31,21 +31,19 @@ export const MAX_BATCH = 100;
 
 /** One round trip of scripts/fetch.lua: up to `max` messages popped and recorded as unacked, as Deliveries. */
 export async function fetchBatch(client: Redis, keys: RedisKeys, leases: Leases, r: BatchRequest): Promise<Delivery[] | "due"> {
-  const poppedIndex = r.popped ? r.lists.indexOf(r.popped[0]) + 1 : 0;
-  // BRPOP names one of the keys it was given; if not, the caller puts the message back.
-  if (r.popped && poppedIndex === 0) throw new Error(`BRPOP returned key ${JSON.stringify(r.popped[0])}, which this fetch did not ask for`);
   const score = toScore(r.now);
   const tails = r.queues.map((q) => unackedTail("", q));
   const args: (string | number)[] = [
     Math.min(r.max, MAX_BATCH),
     score,
-    r.checkDue && !r.popped ? toScore(r.now - r.visibilityTimeoutMs) : "",
+    r.checkDue ? toScore(r.now - r.visibilityTimeoutMs) : "",
     `ebb-${randomBytes(8).toString("hex")}-`,
-    poppedIndex,
-    r.popped?.[1] ?? "",
     ...r.lists.map((_, i) => tails[Math.floor(i / PER_QUEUE)]!),
   ];
-  const reply = (await SCRIPTS.fetch.run(client, [keys.unacked, keys.unackedIndex, keys.redelivered, ...r.lists], args)) as (string | number)[];
+  const reply = (await SCRIPTS.fetch.run(client, [keys.unacked, keys.unackedIndex, keys.redelivered, ...r.lists, ...r.inflight], args)) as (
+    | string
+    | number
+  )[];
   if (reply[0] === -1) return "due";
   const out: Delivery[] = [];
   for (let i = 0; i < reply.length; i += 4) {
@@ -53,7 +51,13 @@ export async function fetchBatch(client: Redis, keys: RedisKeys, leases: Leases,
     const tag = leases.tagFor(String(reply[i + 2]), score, listIndex % PER_QUEUE);
     const raw = String(reply[i + 1]);
     leases.remember(tag, score, r.visibilityTimeoutMs, raw);
-    out.push(deliveryOf({ tag, queue: r.queues[Math.floor(listIndex / PER_QUEUE)]!, redelivered: Number(reply[i + 3]) === 1 }, raw, parseKombuEnvelope));
+    out.push(
+      deliveryOf(
+        { tag, queue: r.queues[Math.floor(listIndex / PER_QUEUE)]!, redelivered: Number(reply[i + 3]) === 1 },
+        raw,
+        parseKombuEnvelope,
+      ),
+    );
   }
   return out;
 }

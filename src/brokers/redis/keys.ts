@@ -17,6 +17,12 @@
  *                           that are not JSON objects (the flag of an envelope lives in it)
  *   ebb.once.<key>          string "1" with a TTL (SET NX PX): publishOnce()'s key, so a message
  *                           published under it is not published again until it expires
+ *   ebb.inflight.<c>.<list> list: consumer c's hand-off list for <list> (unprefixed name). Its
+ *                           blocking wait moves a message there (BRPOPLPUSH), and the fetch
+ *                           script moves it on into unacked, so it is never only in memory
+ *   ebb.consumer.<c>        set of the lists consumer c waits on (full key names)
+ *   ebb.consumers           zset consumer id -> unix seconds of its latest blocking wait; the
+ *                           sweep puts back the hand-off lists of consumers silent for 30 s
  *
  * The URL's `prefix` goes in front of every key, like kombu's global_keyprefix.
  */
@@ -37,6 +43,7 @@ export class RedisKeys {
   readonly unackedMutex: string;
   readonly deadLetters: string;
   readonly redelivered: string;
+  readonly consumers: string;
 
   constructor(readonly prefix: string) {
     this.unacked = `${prefix}unacked`;
@@ -44,6 +51,18 @@ export class RedisKeys {
     this.unackedMutex = `${prefix}unacked_mutex`;
     this.deadLetters = `${prefix}ebb.dead_letters`;
     this.redelivered = `${prefix}ebb.redelivered`;
+    this.consumers = `${prefix}ebb.consumers`;
+  }
+
+  /** The lists consumer `id` waits on. */
+  consumerLists(id: string): string {
+    return `${this.prefix}ebb.consumer.${id}`;
+  }
+
+  /** Consumer `id`'s hand-off list for `list` (a full key name, as list() gives). */
+  inflight(id: string, list: string): string {
+    const name = list.startsWith(this.prefix) ? list.slice(this.prefix.length) : list;
+    return `${this.prefix}ebb.inflight.${id}.${name}`;
   }
 
   /** publishOnce()'s dedupe key. */

@@ -28,7 +28,13 @@ export function frameKombuEnvelope(m: TransportMessage, queue: string, priority:
     "content-encoding": m.contentEncoding,
     "content-type": m.contentType,
     headers: m.headers,
-    properties: { ...own, delivery_info: { exchange: "", routing_key: queue }, priority, body_encoding: "base64", delivery_tag: deliveryTag },
+    properties: {
+      ...own,
+      delivery_info: { exchange: "", routing_key: queue },
+      priority,
+      body_encoding: "base64",
+      delivery_tag: deliveryTag,
+    },
   });
 }
 
@@ -38,14 +44,20 @@ export function parseKombuEnvelope(raw: string): TransportMessage {
   try {
     envelope = JSON.parse(raw);
   } catch (cause) {
-    throw new ProtocolError(`The message is not JSON (starts ${JSON.stringify(raw.slice(0, 40))}); kombu's Redis transport stores a JSON envelope`, { cause });
+    throw new ProtocolError(
+      `The message is not JSON (starts ${JSON.stringify(raw.slice(0, 40))}); kombu's Redis transport stores a JSON envelope`,
+      { cause },
+    );
   }
-  if (!isObject(envelope)) throw new ProtocolError("The message is JSON but not an object; kombu's Redis transport stores a JSON object envelope");
+  if (!isObject(envelope))
+    throw new ProtocolError("The message is JSON but not an object; kombu's Redis transport stores a JSON object envelope");
   const headers = isObject(envelope.headers) ? envelope.headers : {};
   const properties = isObject(envelope.properties) ? envelope.properties : {};
   const body = envelope.body;
   if (typeof body !== "string") {
-    throw new ProtocolError(`Message${typeof headers.task === "string" ? ` for task "${headers.task}"` : ""} has no string body in its kombu envelope`);
+    throw new ProtocolError(
+      `Message${typeof headers.task === "string" ? ` for task "${headers.task}"` : ""} has no string body in its kombu envelope`,
+    );
   }
   const contentType = envelope["content-type"];
   const contentEncoding = envelope["content-encoding"];

@@ -46,7 +46,13 @@ export class Leases {
     const m = /^([^|]+)\|(\d)\|([\s\S]+)$/.exec(delivery.tag);
     if (!m) return null;
     const held = this.#held.get(delivery.tag);
-    return { field: m[3]!, score: held?.score ?? m[1]!, listIndex: Number(m[2]), visibilityTimeoutMs: held?.visibilityTimeoutMs ?? null, raw: held?.raw ?? null };
+    return {
+      field: m[3]!,
+      score: held?.score ?? m[1]!,
+      listIndex: Number(m[2]),
+      visibilityTimeoutMs: held?.visibilityTimeoutMs ?? null,
+      raw: held?.raw ?? null,
+    };
   }
 
   moved(delivery: Delivery, score: string): void {

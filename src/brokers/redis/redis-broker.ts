@@ -5,6 +5,7 @@ import { parseRedisUrl, type RedisTarget } from "../../redis/redis-url.js";
 import { pythonJsonDumps } from "../../protocol/python-json.js";
 import type { TransportMessage } from "../../protocol/transport-message.js";
 import type { Broker, BrokerCapabilities, DeadLetterPage, DeadLetterQuery, Delivery, FetchOptions, PublishOptions } from "../broker.js";
+import type { Move } from "./blocking-move.js";
 import { openConnections, type Connections } from "./connections.js";
 import { deadLetterEntry, readDeadLetters } from "./dead-letters.js";
 import { parseUnacked, requeueOf } from "./envelope.js";
@@ -25,13 +26,15 @@ export interface RedisBrokerOptions {
   log?: Logger;
 }
 
-/** One BRPOP blocks at most this long before the fetch looks again (expired leases), like kombu's `BRPOP ... 1`. */
+/** One blocking wait lasts at most this long before the fetch looks again (expired leases), like kombu's `BRPOP ... 1`. */
 const BLOCK_SLICE_MS = 1_000;
 
 /**
  * A broker on kombu's Redis transport layout (see keys.ts), so Python Celery clients and workers
  * share queues with Ebb. fetch() pops and records leases in one Lua script (scripts/fetch.lua);
- * when the lists are empty it waits in BRPOP on a connection of its own. Leases live in kombu's
+ * when the lists are empty it waits with blocking moves into hand-off lists of its own
+ * (blocking-move.ts), so a worker killed at any moment never holds the only copy of a message,
+ * and runs the script again, which takes them from there. Leases live in kombu's
  * unacked hash and unacked_index zset (unix seconds), and expired ones are put back under
  * kombu's unacked_mutex, so Python's restore and Ebb's take turns on the same entries.
  *
@@ -42,7 +45,13 @@ const BLOCK_SLICE_MS = 1_000;
  * (kombu-envelope.ts); a list entry that is not one is handed out unframed.
  */
 export class RedisBroker implements Broker {
-  readonly capabilities: BrokerCapabilities = { delayedDelivery: false, priorityOrder: "lowest-first", clock: "store", delivery: "lease", dedupedPublish: true };
+  readonly capabilities: BrokerCapabilities = {
+    delayedDelivery: false,
+    priorityOrder: "lowest-first",
+    clock: "store",
+    delivery: "lease",
+    dedupedPublish: true,
+  };
   readonly url: string;
   readonly #target: RedisTarget;
   readonly #keys: RedisKeys;
@@ -147,7 +156,10 @@ export class RedisBroker implements Broker {
     }
     if (moved.length === 0) return;
     const ok = (await SCRIPTS.extend.run(c.client, [this.#keys.unackedIndex], args)) as number[];
-    moved.forEach(([d, score], i) => (ok[i] === 1 ? this.#leases.moved(d, score) : this.#leases.forget(d)));
+    moved.forEach(([d, score], i) => {
+      if (ok[i] === 1) this.#leases.moved(d, score);
+      else this.#leases.forget(d);
+    });
   }
 
   async release(delivery: Delivery, availableAt: number | null): Promise<void> {
@@ -185,7 +197,8 @@ export class RedisBroker implements Broker {
       if (!lease) return;
       const at = Math.round((await this.#connected()).now());
       const raw = await this.#rawOf(lease);
-      if (raw !== null) await this.#settle((plan) => plan.add(lease.field, lease.score, "dead", deadLetterEntry(raw, delivery.queue, reason, at)));
+      if (raw !== null)
+        await this.#settle((plan) => plan.add(lease.field, lease.score, "dead", deadLetterEntry(raw, delivery.queue, reason, at)));
       this.#leases.forget(delivery);
     });
   }
@@ -215,7 +228,7 @@ export class RedisBroker implements Broker {
     return readDeadLetters((await this.#connected()).client, this.#keys.deadLetters, query);
   }
 
-  /** Ends waiting fetches with [] (a message popped meanwhile goes back first), then disconnects. */
+  /** Ends waiting fetches with [] (a message moved meanwhile goes back first), then disconnects. */
   async close(): Promise<void> {
     if (this.#closing.signal.aborted) return;
     this.#closing.abort();
@@ -228,29 +241,42 @@ export class RedisBroker implements Broker {
     const vt = options.visibilityTimeoutMs;
     c.restorer.visibilityTimeoutMs = vt;
     const lists = queues.flatMap((q) => this.#keys.lists(q));
+    const moves = c.consumer.moves(lists);
     const deadline = performance.now() + options.waitMs;
-    let got = await this.#take(c, queues, lists, max, vt, null);
+    let got = await this.#take(c, queues, moves, max, vt);
     while (got.length === 0) {
       const remaining = deadline - performance.now();
       if (remaining <= 0 || signal.aborted) return [];
-      const popped = await c.pop.pop(lists, Math.min(remaining, BLOCK_SLICE_MS), signal, (key, raw) => this.#putBack(c, key, raw));
-      if (popped && signal.aborted) await this.#putBack(c, ...popped);
-      if (signal.aborted) return [];
-      // Record what BRPOP took (and top the batch up) in one script call; if that fails, put it back.
-      got = await this.#take(c, queues, lists, max, vt, popped).catch(async (e: unknown) => {
-        if (popped) await this.#putBack(c, ...popped);
-        throw e;
-      });
+      const moved = await c.wait.wait(moves, Math.min(remaining, BLOCK_SLICE_MS), toScore(c.now()), signal, (m) =>
+        c.consumer.putBack(m).then(() => undefined),
+      );
+      if (signal.aborted) {
+        // The caller left after a message moved for it: back to its list, to be served next.
+        if (moved) await c.consumer.putBackAll(moves);
+        return [];
+      }
+      // What the wait moved into the hand-off lists is taken (and the batch topped up) in one script call.
+      got = await this.#take(c, queues, moves, max, vt);
     }
     return got;
   }
 
   /** One fetch script call; when the oldest lease is due, restore first and call again. */
-  async #take(c: Connections, queues: readonly string[], lists: readonly string[], max: number, vt: number, popped: [string, string] | null): Promise<Delivery[]> {
+  async #take(c: Connections, queues: readonly string[], moves: readonly Move[], max: number, vt: number): Promise<Delivery[]> {
+    const lists = moves.map((m) => m.from);
+    const inflight = moves.map((m) => m.to);
     for (let restored = false; ; restored = true) {
       const now = c.now();
       const checkDue = !restored && c.restorer.checking;
-      const got = await fetchBatch(c.client, this.#keys, this.#leases, { queues, lists, max, visibilityTimeoutMs: vt, now, checkDue, popped });
+      const got = await fetchBatch(c.client, this.#keys, this.#leases, {
+        queues,
+        lists,
+        inflight,
+        max,
+        visibilityTimeoutMs: vt,
+        now,
+        checkDue,
+      });
       if (got !== "due") return got;
       await c.restorer.run(now, vt);
     }
@@ -261,11 +287,6 @@ export class RedisBroker implements Broker {
     const plan = new SettlePlan(this.#keys);
     build(plan);
     await SCRIPTS.settle.run(c.client, plan.keys, plan.args);
-  }
-
-  /** A message BRPOP took for a fetch that is gone goes back where it was, to be served next. */
-  async #putBack(c: Connections, key: string, raw: string): Promise<void> {
-    await c.client.rpush(key, raw);
   }
 
   #connected(): Promise<Connections> {

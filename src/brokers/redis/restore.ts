@@ -1,12 +1,19 @@
 import { randomBytes } from "node:crypto";
 import type { Redis } from "ioredis";
 import { SEP, toScore, type RedisKeys } from "./keys.js";
+import type { Consumer } from "./consumer.js";
 import { SCRIPTS } from "./scripts.js";
 import { SettlePlan, type QueueLookup } from "./settle-plan.js";
 import type { BackgroundReport } from "../../store-health.js";
 
-/** kombu's unacked_mutex_expire: a restorer that dies holding the lock frees it after 5 minutes. */
-const MUTEX_TTL_MS = 300_000;
+/**
+ * The restore lock's lifetime, renewed after every page while a pass runs. kombu sets 5 minutes
+ * (unacked_mutex_expire) once per pass; a restorer that died holding Ebb's lock blocks restores
+ * (Ebb's and Python's) for at most this long instead. Safe even if a slow pass outlives it:
+ * every restore is conditional (settle.lua here, a WATCH transaction in kombu), so two passes
+ * at once cannot both push one message back.
+ */
+export const MUTEX_TTL_MS = 30_000;
 const PAGE = 100;
 /** Bounds one pass, and so the time the mutex is held; the next pass continues. */
 const MAX_PAGES = 10;
@@ -44,6 +51,7 @@ export async function restoreExpired(client: Redis, keys: RedisKeys, ceilingMs: 
         else if (plan.kinds[i] !== "ack") result.restored++;
       });
       if (fields.length < PAGE) break;
+      if ((await SCRIPTS.refreshMutex.run(client, [keys.unackedMutex], [token, MUTEX_TTL_MS])) !== 1) break;
     }
   } finally {
     await SCRIPTS.unlock.run(client, [keys.unackedMutex], [token]).catch(() => undefined);
@@ -59,7 +67,10 @@ function directLookup(client: Redis, keys: RedisKeys): QueueLookup {
   const tables = new Map<string, Promise<string[][]>>();
   return async (exchange, routingKey) => {
     let table = tables.get(exchange);
-    if (!table) tables.set(exchange, (table = client.smembers(keys.binding(exchange)).then((ms) => ms.map((m) => m.split(SEP)))));
+    if (!table) {
+      table = client.smembers(keys.binding(exchange)).then((ms) => ms.map((m) => m.split(SEP)));
+      tables.set(exchange, table);
+    }
     return (await table).filter(([rk, , queue]) => rk === routingKey && queue).map(([, , queue]) => queue!);
   };
 }
@@ -86,6 +97,7 @@ export class Restorer {
     private readonly client: Redis,
     private readonly keys: RedisKeys,
     private readonly now: () => number,
+    private readonly consumer: Consumer,
     /** Where the interval check reports how it went (as "unacked restorer"). */
     private readonly report?: BackgroundReport,
   ) {}
@@ -108,18 +120,22 @@ export class Restorer {
   }
 
   /**
-   * The interval check: one ZRANGE, and a pass only when the oldest lease is due. Never rejects:
+   * The interval check, once this broker fetches: the sweep of gone consumers' hand-off lists
+   * (consumer.ts), then one ZRANGE, and a pass only when the oldest lease is due. Never rejects:
    * errors go to the report. One check at a time (while Redis is down, commands wait for the
    * reconnect; checks must not pile up behind them).
    */
   async tick(): Promise<void> {
     const vt = this.visibilityTimeoutMs;
-    if (vt === null || this.#running || this.#ticking || !this.checking) return;
+    if (vt === null || this.#ticking) return;
     this.#ticking = true;
     try {
       const now = this.now();
-      const [, oldest] = await this.client.zrange(this.keys.unackedIndex, 0, 0, "WITHSCORES");
-      if (oldest !== undefined && Number(oldest) <= (now - vt) / 1000) await this.run(now, vt);
+      await this.consumer.sweep(now);
+      if (!this.#running && this.checking) {
+        const [, oldest] = await this.client.zrange(this.keys.unackedIndex, 0, 0, "WITHSCORES");
+        if (oldest !== undefined && Number(oldest) <= (now - vt) / 1000) await this.run(now, vt);
+      }
       this.report?.succeeded(RESTORER);
     } catch (e) {
       this.report?.failed(RESTORER, e);

@@ -33,4 +33,8 @@ export const SCRIPTS = {
   extend: new LuaScript("extend"),
   unlock: new LuaScript("unlock"),
   publishOnce: new LuaScript("publish-once"),
+  putBack: new LuaScript("put-back"),
+  sweep: new LuaScript("sweep"),
+  forgetConsumer: new LuaScript("forget-consumer"),
+  refreshMutex: new LuaScript("refresh-mutex"),
 } as const;

@@ -1,22 +1,26 @@
 --[[
-fetch: lease up to `max` messages in one round trip. Pops from the right (kombu consumers take
+fetch: lease up to `max` messages in one round trip. Takes from the right (kombu consumers take
 from the right, publishers LPUSH on the left) across the given lists in order, and records each
 message the way kombu's QoS.append does: unacked[tag] = [message, exchange, routing_key] and
 unacked_index[tag] = now, in the same atomic step as the pop, so a message is never in neither.
 
-KEYS[1]    unacked          hash  tag -> JSON [message, exchange, routing_key]
-KEYS[2]    unacked_index    zset  tag -> unix seconds (float)
-KEYS[3]    ebb.redelivered  hash  sha1(raw) -> count of restored copies flagged redelivered
-KEYS[4..]  the lists to pop, in the order they are served
+Before each list it drains that list's hand-off list: the consumer's own
+ebb.inflight.<consumer>.<list>, where its blocking wait (BRPOPLPUSH) moved messages. Those were
+the list's oldest entries, so they are served first; the hand-off list is never read by anyone
+else while the consumer lives (a sweep puts it back when the consumer is gone).
+
+KEYS[1]        unacked          hash  tag -> JSON [message, exchange, routing_key]
+KEYS[2]        unacked_index    zset  tag -> unix seconds (float)
+KEYS[3]        ebb.redelivered  hash  sha1(raw) -> count of restored copies flagged redelivered
+KEYS[4..3+n]   the n lists to pop, in the order they are served
+KEYS[4+n..3+2n] their hand-off lists, in the same order
 
 ARGV[1]    max              how many messages at most (>= 1)
 ARGV[2]    score            now, unix seconds, written to unacked_index
 ARGV[3]    ceiling          now - visibility timeout (unix seconds); "" skips the due check
 ARGV[4]    tag prefix       tags for messages without a usable properties.delivery_tag are
                             prefix..n (unique per call)
-ARGV[5]    popped index     1-based index into KEYS[4..] of a message BRPOP already took, or 0
-ARGV[6]    popped raw       that message ("" when ARGV[5] is 0); it is recorded first
-ARGV[7..]  per list, the tail of its unacked value: ', "<exchange>", "<routing_key>"]'
+ARGV[5..4+n]  per list, the tail of its unacked value: ', "<exchange>", "<routing_key>"]'
 
 Returns
   {-1}                          the ceiling was given and the oldest unacked entry is due
@@ -29,9 +33,9 @@ local max = tonumber(ARGV[1])
 local score = ARGV[2]
 local ceiling = ARGV[3]
 local tag_prefix = ARGV[4]
-local popped_index = tonumber(ARGV[5])
+local lists = (#KEYS - 3) / 2
 
-if ceiling ~= '' and popped_index == 0 then
+if ceiling ~= '' then
   local oldest = redis.call('ZRANGE', KEYS[2], 0, 0, 'WITHSCORES')
   if oldest[2] and tonumber(oldest[2]) <= tonumber(ceiling) then return {-1} end
 end
@@ -48,7 +52,7 @@ local function record(i, raw)
   if string.find(raw, '^%s*{') then
     local ok, msg = pcall(cjson.decode, raw)
     if ok and type(msg) == 'table' then
-      value = '[' .. raw .. ARGV[6 + i]
+      value = '[' .. raw .. ARGV[4 + i]
       local props = msg['properties']
       if type(props) == 'table' then
         local t = props['delivery_tag']
@@ -60,7 +64,7 @@ local function record(i, raw)
       if type(headers) == 'table' and headers['redelivered'] == true then redelivered = 1 end
     end
   end
-  if value == nil then value = '[' .. cjson.encode(raw) .. ARGV[6 + i] end
+  if value == nil then value = '[' .. cjson.encode(raw) .. ARGV[4 + i] end
   if redelivered == 0 and has_marks then
     local f = redis.sha1hex(raw)
     local c = tonumber(redis.call('HGET', KEYS[3], f) or '0')
@@ -79,12 +83,13 @@ local function record(i, raw)
   out[#out + 1] = redelivered
 end
 
-if popped_index > 0 then record(popped_index, ARGV[6]) end
-for i = 1, #KEYS - 3 do
-  while n < max do
-    local raw = redis.call('RPOP', KEYS[3 + i])
-    if not raw then break end
-    record(i, raw)
+for i = 1, lists do
+  for _, key in ipairs({KEYS[3 + lists + i], KEYS[3 + i]}) do
+    while n < max do
+      local raw = redis.call('RPOP', key)
+      if not raw then break end
+      record(i, raw)
+    end
   end
   if n >= max then break end
 end
