@@ -8,7 +8,7 @@ import type { RetentionAction } from "../result-backend.js";
  * configuration is at read time. Tier names are non-empty (config rejects ""), so "" means none.
  * Flags 0-7 read the same in decimal, which is how entries were first written.
  *
- * The Lua scripts read and write the same digit; keep the bit values in step with scripts/*.lua.
+ * The Lua scripts read and write the same digit; keep the bit values in step with scripts/includes/index-info.lua.
  */
 export const INFO_ARCHIVE = 1;
 export const INFO_HELD = 2;

@@ -45,7 +45,7 @@ export interface StoreArgs {
 
 export type StoreReply = { stored: true; held: boolean } | { stored: false; raw: RawResult & { value: string } };
 
-/** Run store-result.lua (see its header for the contract). */
+/** Run store-result-4.lua (see its header for the contract). */
 export async function storeResult(client: Redis, keys: ResultKeys, a: StoreArgs): Promise<StoreReply> {
   const reply = (await SCRIPTS.store.run(
     client,

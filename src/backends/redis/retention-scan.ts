@@ -25,10 +25,10 @@ const SCAN_COUNT = 1000;
 
 /**
  * Every result matching the query, each once, batch by batch:
- *  1. Ebb's results, from its two indexes (ttl, then no-ttl), paged by scan-index.lua up to
+ *  1. Ebb's results, from its two indexes (ttl, then no-ttl), paged by scan-index-1.lua up to
  *     expiresBy. Index entries whose value is gone are tombstones, not results: skipped.
  *  2. Results Python Celery wrote, which have no index entry: SCAN MATCH celery-task-meta-*, then
- *     read-unindexed.lua checks each key's index membership in the same call that reads its value,
+ *     read-unindexed-2+.lua checks each key's index membership in the same call that reads its value,
  *     so an indexed key met again here is skipped (and its value not even read). Skipped entirely when no such result can match: a tier was asked for
  *     (Celery's results have none), or expiresBy <= now (a key with a TTL ends after now, and one
  *     without never expires; Redis drops expired keys itself).

@@ -29,7 +29,7 @@ const PER_QUEUE = PRIORITY_STEPS.length;
  */
 export const MAX_BATCH = 100;
 
-/** One round trip of scripts/fetch.lua: up to `max` messages popped and recorded as unacked, as Deliveries. */
+/** One round trip of scripts/fetch-5+.lua: up to `max` messages popped and recorded as unacked, as Deliveries. */
 export async function fetchBatch(client: Redis, keys: RedisKeys, leases: Leases, r: BatchRequest): Promise<Delivery[] | "due"> {
   const score = toScore(r.now);
   const tails = r.queues.map((q) => unackedTail("", q));

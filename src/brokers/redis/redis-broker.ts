@@ -31,7 +31,7 @@ const BLOCK_SLICE_MS = 1_000;
 
 /**
  * A broker on kombu's Redis transport layout (see keys.ts), so Python Celery clients and workers
- * share queues with Ebb. fetch() pops and records leases in one Lua script (scripts/fetch.lua);
+ * share queues with Ebb. fetch() pops and records leases in one Lua script (scripts/fetch-5+.lua);
  * when the lists are empty it waits with blocking moves into hand-off lists of its own
  * (blocking-move.ts), so a worker killed at any moment never holds the only copy of a message,
  * and runs the script again, which takes them from there. Leases live in kombu's
@@ -97,7 +97,7 @@ export class RedisBroker implements Broker {
     if (failed) throw failed[0];
   }
 
-  /** publish(), unless a message went out under `key` in the last keyTtlMs: one script (scripts/publish-once.lua), so the check cannot race the publish. */
+  /** publish(), unless a message went out under `key` in the last keyTtlMs: one script (scripts/publish-once-3.lua), so the check cannot race the publish. */
   async publishOnce(key: string, message: TransportMessage, options: PublishOptions, keyTtlMs: number): Promise<boolean> {
     if (!(Number.isFinite(keyTtlMs) && keyTtlMs > 0)) throw new RangeError(`Expected keyTtlMs to be a number > 0, got ${keyTtlMs}`);
     const raw = frameKombuEnvelope(message, options.queue, options.priority);

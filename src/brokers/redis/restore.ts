@@ -10,7 +10,7 @@ import type { BackgroundReport } from "../../store-health.js";
  * The restore lock's lifetime, renewed after every page while a pass runs. kombu sets 5 minutes
  * (unacked_mutex_expire) once per pass; a restorer that died holding Ebb's lock blocks restores
  * (Ebb's and Python's) for at most this long instead. Safe even if a slow pass outlives it:
- * every restore is conditional (settle.lua here, a WATCH transaction in kombu), so two passes
+ * every restore is conditional (settle-4+.lua here, a WATCH transaction in kombu), so two passes
  * at once cannot both push one message back.
  */
 export const MUTEX_TTL_MS = 30_000;

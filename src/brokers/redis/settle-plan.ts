@@ -7,7 +7,7 @@ export type SettleKind = "ack" | "push" | "mark" | "dead";
 /** Which queues a message published to (exchange, routing key) goes to. */
 export type QueueLookup = (exchange: string, routingKey: string) => Promise<string[]>;
 
-/** The KEYS and ARGV of one call of scripts/settle.lua, built one lease at a time. */
+/** The KEYS and ARGV of one call of scripts/settle-4+.lua, built one lease at a time. */
 export class SettlePlan {
   readonly keys: string[];
   readonly args: string[] = [];
