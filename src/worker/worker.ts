@@ -55,6 +55,8 @@ export class Worker {
   readonly #slots: Slots;
   readonly #held = new Set<Delivery>();
   readonly #inFlight = new Map<Delivery, Promise<unknown>>();
+  /** Wakes the fetch loop when it waits for room and an in-flight message settles. */
+  #onSettled: (() => void) | null = null;
   readonly #stopFetching = new AbortController();
   readonly #hardStop = new AbortController();
   #running: Promise<void> | null = null;
@@ -144,7 +146,12 @@ export class Worker {
         const waiting = this.#inFlight.size - this.#held.size;
         const room = Math.min(this.#concurrency + this.#prefetch - waiting, this.#maxHeld - this.#held.size);
         if (room <= 0) {
-          await Promise.race(this.#inFlight.values());
+          // Not Promise.race over the in-flight promises: each race leaves a reaction on every
+          // one of them until it settles, so a long task (or a held ETA message) would collect
+          // one per completion of the others and grow the heap for as long as it runs.
+          await new Promise<void>((resolve) => {
+            this.#onSettled = resolve;
+          });
           continue;
         }
         let deliveries: Delivery[];
@@ -179,7 +186,12 @@ export class Worker {
         // The message stays leased and comes back after the visibility timeout: nothing is lost.
         this.#deps.log.error(`Message on queue "${delivery.queue}" could not be handled and will be redelivered: ${(e as Error).message}`);
       })
-      .finally(() => this.#inFlight.delete(delivery));
+      .finally(() => {
+        this.#inFlight.delete(delivery);
+        const wake = this.#onSettled;
+        this.#onSettled = null;
+        wake?.();
+      });
     this.#inFlight.set(delivery, task);
   }
 
