@@ -12,6 +12,7 @@ import celery from "celery-node";
 import { Redis } from "ioredis";
 import { createApp, silentLogger } from "../src/index.js";
 import { median, spawnReady, waitForCount, type Child } from "./harness.js";
+import { redactUrl } from "../src/url.js";
 
 interface System {
   name: string;
@@ -140,6 +141,15 @@ export async function throughputBench(url: string, n: number, rounds: number): P
     },
   ];
 
+  // The benchmark empties the database it uses between systems (Python Celery and celery-node
+  // take no key prefix): refuse to start on one that already holds someone's keys.
+  const held = await redis.dbsize();
+  if (held > 0) {
+    redis.disconnect();
+    throw new Error(
+      `The benchmark's Redis database (${redactUrl(url)}) holds ${held} keys, and the benchmark empties the database it uses; point EBB_BENCH_REDIS at an empty database`,
+    );
+  }
   const samples = new Map<string, { enqueue: number[]; drain: number[]; bytes: number[] }>();
   for (let round = 0; round < rounds; round++) {
     for (const s of systems) {
