@@ -196,7 +196,8 @@ describe("beat on one store: any number of beats, each tick sent once", () => {
 });
 
 describe("ebb.cleanup takes { tier, olderThan, dryRun }", () => {
-  it("a dry run removes nothing and is recorded as one", async () => {
+  /** A worker (no built-in cleanup entry) over a store holding one expired "api" result, "old". */
+  async function workerWithExpiredApiResult() {
     const { app, backend, clock } = await clockedApp({ beatSchedule: { "celery.backend_cleanup": null } });
     await backend.store({
       taskId: "old",
@@ -210,6 +211,11 @@ describe("ebb.cleanup takes { tier, olderThan, dryRun }", () => {
     });
     clock.advance(5_000);
     await startWorker(app);
+    return { app, backend };
+  }
+
+  it("a dry run removes nothing and is recorded as one", async () => {
+    const { app, backend } = await workerWithExpiredApiResult();
     const res = await app.sendTask("ebb.cleanup", [], { kwargs: { tier: "api", dryRun: true } });
     expect(await res.get({ timeoutMs: 5_000 })).toMatchObject({ cleanup: { matched: 1, deleted: 0 }, dryRun: true });
     expect(await backend.read("old")).not.toBeNull();
@@ -223,19 +229,7 @@ describe("ebb.cleanup takes { tier, olderThan, dryRun }", () => {
     [{ dryRun: "yes" }, /dryRun must be true or false/],
     [{ tier: "api", days: 3 }, /unexpected keyword argument\(s\) "days"; it takes tier, olderThan and dryRun/],
   ])("bad kwargs %j end in FAILURE naming the problem and remove nothing", async (kwargs, message) => {
-    const { app, backend, clock } = await clockedApp({ beatSchedule: { "celery.backend_cleanup": null } });
-    await backend.store({
-      taskId: "old",
-      status: "SUCCESS",
-      result: 1,
-      traceback: null,
-      children: [],
-      lifetimeMs: 1_000,
-      tier: "api",
-      action: "delete",
-    });
-    clock.advance(5_000);
-    await startWorker(app);
+    const { app, backend } = await workerWithExpiredApiResult();
     const res = await app.sendTask("ebb.cleanup", [], { kwargs });
     await expect(res.get({ timeoutMs: 5_000 })).rejects.toThrow(message);
     expect(await backend.read("old")).not.toBeNull();
