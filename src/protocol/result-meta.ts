@@ -22,14 +22,34 @@ export interface ResultMeta {
   children: unknown[] | null;
   /** Epoch ms, or null. */
   dateDone: number | null;
-  extended?: {
-    name: string | null;
-    args: unknown[] | null;
-    kwargs: Record<string, unknown> | null;
-    worker: string | null;
-    retries: number | null;
-    queue: string | null;
+  extended?: ExtendedFields;
+}
+
+/** The call's fields Celery stores only with result_extended=True (Ebb: resultExtended). */
+export interface ExtendedFields {
+  name: string | null;
+  args: unknown[] | null;
+  kwargs: Record<string, unknown> | null;
+  worker: string | null;
+  retries: number | null;
+  queue: string | null;
+}
+
+/**
+ * The extended fields of a request or result for a stored value, or undefined when it has none
+ * (resultExtended off, or a Celery value written without result_extended): the value then has
+ * exactly the keys Celery writes without result_extended.
+ */
+export function extendedOf(x: { [K in keyof ExtendedFields]?: ExtendedFields[K] | undefined }): ExtendedFields | undefined {
+  const e: ExtendedFields = {
+    name: x.name ?? null,
+    args: x.args ?? null,
+    kwargs: x.kwargs ?? null,
+    worker: x.worker ?? null,
+    retries: x.retries ?? null,
+    queue: x.queue ?? null,
   };
+  return Object.values(e).every((v) => v === null) ? undefined : e;
 }
 
 export function encodeResultMeta(meta: ResultMeta): string {

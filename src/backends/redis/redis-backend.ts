@@ -2,7 +2,7 @@ import type { Redis } from "ioredis";
 import type { Clock } from "../../clock.js";
 import { Closing } from "../../closing.js";
 import { StoreUnavailableError } from "../../errors.js";
-import { encodeResultMeta } from "../../protocol/result-meta.js";
+import { encodeResultMeta, extendedOf } from "../../protocol/result-meta.js";
 import type { Logger } from "../../logger.js";
 import { connectRedis, redisHealth } from "../../redis/connect.js";
 import type { StoreHealth } from "../../store-health.js";
@@ -159,14 +159,7 @@ export class RedisBackend implements ResultBackend, RetentionStore, ScheduleStor
     const now = this.clockNow();
     const ready = isReady(request.status);
     const { dateDone, expiresAt } = stampsFor(request.status, request.lifetimeMs, now);
-    const extended = {
-      name: request.name ?? null,
-      args: request.args ?? null,
-      kwargs: request.kwargs ?? null,
-      worker: request.worker ?? null,
-      retries: request.retries ?? null,
-      queue: request.queue ?? null,
-    };
+    const extended = extendedOf(request);
     const value = encodeResultMeta({
       taskId: request.taskId,
       status: request.status,
@@ -175,7 +168,7 @@ export class RedisBackend implements ResultBackend, RetentionStore, ScheduleStor
       children: request.children ?? [],
       dateDone,
       // Without resultExtended the request has none of them: write what Celery writes without result_extended.
-      ...(Object.values(extended).every((v) => v === null) ? {} : { extended }),
+      ...(extended ? { extended } : {}),
     });
     // Lifetime 0 is "expired at once": 1 ms is the shortest TTL Redis has, and the index says EXPIRED.
     const ttlMs = request.lifetimeMs === null || request.action === "archive" ? null : Math.max(1, Math.ceil(request.lifetimeMs));

@@ -1,5 +1,5 @@
 import type { Redis } from "ioredis";
-import { encodeResultMeta } from "../../protocol/result-meta.js";
+import { encodeResultMeta, extendedOf } from "../../protocol/result-meta.js";
 import { toCeleryNaive } from "../../protocol/timestamps.js";
 import { isReady } from "../../states.js";
 import type { StoredResult } from "../result-backend.js";
@@ -96,14 +96,7 @@ export class RedisRetention {
   /** Restore: the value as Celery's bytes, with the dateDone and expiresAt given (TTL = expiresAt - now, at least 1 ms). */
   async put(result: StoredResult, options: { replace: boolean }): Promise<boolean> {
     const record = result as Partial<ResultRecord> & StoredResult;
-    const extended = {
-      name: result.name ?? null,
-      args: result.args ?? null,
-      kwargs: result.kwargs ?? null,
-      worker: result.worker ?? null,
-      retries: result.retries ?? null,
-      queue: result.queue ?? null,
-    };
+    const extended = extendedOf(result);
     const value = encodeResultMeta({
       taskId: result.taskId,
       status: result.status,
@@ -112,7 +105,7 @@ export class RedisRetention {
       children: result.children ?? [],
       dateDone: result.dateDone,
       // Values carry no extended fields unless result_extended was on (Celery's or Ebb's resultExtended): keep them as they were.
-      ...(Object.values(extended).every((v) => v === null) ? {} : { extended }),
+      ...(extended ? { extended } : {}),
     });
     const noTtl = result.expiresAt === null || result.action === "archive" || result.held;
     const ttlMs = noTtl ? "" : Math.max(1, Math.ceil(result.expiresAt! - this.ctx.now()));
