@@ -1,4 +1,3 @@
-import { resolve } from "node:path";
 import type { ArchiveLocation, ResultRecord, RetentionStore } from "../backends/retention-store.js";
 import { parseCeleryTime } from "../protocol/timestamps.js";
 import { ArchiveDataError } from "./archive-errors.js";
@@ -54,7 +53,7 @@ export async function finishArchive(
   let done = 0;
   const outcome: FinishOutcome = { deleted: 0, bytes: 0, kept: 0 };
   // The removed results' tombstones say where they went, so their ids read "archived to FILE".
-  const archive: ArchiveLocation = { file: resolve(paths.file), at: parseCeleryTime(manifest.createdAt, "manifest createdAt") };
+  const archive: ArchiveLocation = { file: paths.file, at: await archivedAt(manifest, store) };
   const flush = async () => {
     if (batch.length === 0) return;
     await store.markArchived(batch.map((r) => r.taskId));
@@ -79,4 +78,17 @@ export async function finishArchive(
   }
   await flush();
   return outcome;
+}
+
+/**
+ * When the archive was made, for tombstones: the manifest's createdAt, or the store's now when
+ * it is missing or unreadable. It is a label, not part of what was verified (the data's sha256
+ * is), so a damaged createdAt must not stop a rerun from finishing the archive.
+ */
+async function archivedAt(manifest: ArchiveManifest, store: RetentionStore): Promise<number> {
+  try {
+    return parseCeleryTime(String(manifest.createdAt), "manifest createdAt");
+  } catch {
+    return store.now();
+  }
 }

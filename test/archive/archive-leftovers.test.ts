@@ -78,6 +78,19 @@ describe("archive reruns after a crash", () => {
     expect((await allIds(store)).length).toBe(50);
   });
 
+  it("finishes an archive whose manifest lost its createdAt: the tombstones name the file, dated by the store's clock", async () => {
+    const { store, file, run } = await setup();
+    await run(false);
+    const manifestPath = `${file}.manifest.json`;
+    const manifest = JSON.parse(readFileSync(manifestPath, "utf8")) as Record<string, unknown>;
+    delete manifest.createdAt;
+    writeFileSync(manifestPath, JSON.stringify(manifest));
+    expect(await run()).toMatchObject({ archived: 50, deleted: 50 });
+    // Expired a day ago (done 2 days ago, lifetime 1 day): a grace window longer than that still remembers it.
+    const read = await store.lookup("id-0", { graceMs: 3 * DAY });
+    expect(read).toMatchObject({ kind: "expired", archived: { file, at: Date.UTC(2026, 0, 1) } });
+  });
+
   it("waits for nobody's dead lock, but refuses a live one", async () => {
     const { file, run } = await setup();
     writeFileSync(`${file}.lock`, JSON.stringify({ pid: process.pid, host: hostname() }));
