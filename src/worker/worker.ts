@@ -43,6 +43,9 @@ export interface WorkerDeps {
  * Slots: #handle() alone takes them, and each acquire is paired with the release in the finally
  * beside it, so whatever throws (the broker's clock, a release, a store) a slot is given back once.
  */
+/** The longest delay setTimeout keeps (longer ones fire at once). */
+const MAX_TIMER_MS = 2_147_483_647;
+
 export class Worker {
   readonly name: string;
   readonly #deps: WorkerDeps;
@@ -55,7 +58,7 @@ export class Worker {
   readonly #slots: Slots;
   readonly #held = new Set<Delivery>();
   readonly #inFlight = new Map<Delivery, Promise<unknown>>();
-  /** Wakes the fetch loop when it waits for room and an in-flight message settles. */
+  /** Wakes the fetch loop when it waits for room and room is made (a message settles or starts waiting for its ETA). */
   #onSettled: (() => void) | null = null;
   readonly #stopFetching = new AbortController();
   readonly #hardStop = new AbortController();
@@ -78,7 +81,9 @@ export class Worker {
     if (!Number.isInteger(this.#prefetch) || this.#prefetch < 0)
       throw new TypeError(`Expected worker prefetch to be an integer >= 0, got ${this.#prefetch}`);
     this.#etaCheckMs = options.etaCheckMs ?? 1_000;
-    if (!(this.#etaCheckMs > 0)) throw new TypeError(`Expected worker etaCheckMs to be a number > 0, got ${this.#etaCheckMs}`);
+    if (!(Number.isFinite(this.#etaCheckMs) && this.#etaCheckMs > 0 && this.#etaCheckMs <= MAX_TIMER_MS)) {
+      throw new TypeError(`Expected worker etaCheckMs to be a number of ms in (0, ${MAX_TIMER_MS}], got ${this.#etaCheckMs}`);
+    }
     this.#slots = new Slots(concurrency);
     this.name = options.name ?? `ebb-${process.pid}@${hostname()}`;
     this.#execDeps = { ...deps, workerName: this.name, signal: this.#hardStop.signal };
@@ -188,9 +193,7 @@ export class Worker {
       })
       .finally(() => {
         this.#inFlight.delete(delivery);
-        const wake = this.#onSettled;
-        this.#onSettled = null;
-        wake?.();
+        this.#wake();
       });
     this.#inFlight.set(delivery, task);
   }
@@ -215,6 +218,12 @@ export class Worker {
     }
   }
 
+  #wake(): void {
+    const wake = this.#onSettled;
+    this.#onSettled = null;
+    wake?.();
+  }
+
   /**
    * Wait, without a slot, until the broker's clock reaches `at`; true when it has. On a warm stop
    * the message goes back to the queue at once (false), so another worker holds it rather than
@@ -223,6 +232,8 @@ export class Worker {
   async #holdUntil(delivery: Delivery, at: number): Promise<boolean> {
     const { broker, log } = this.#deps;
     this.#held.add(delivery);
+    // A held message takes no room: the fetch loop may take more while it waits.
+    this.#wake();
     try {
       for (;;) {
         if (this.#stopFetching.signal.aborted) {

@@ -96,6 +96,25 @@ describe("worker: held ETA messages (manual clock)", () => {
     expect(worker.held).toBe(0);
   });
 
+  it.each([0, -1, Number.NaN, Number.POSITIVE_INFINITY, 2 ** 31])(
+    "etaCheckMs %s is refused at worker(), naming it (setTimeout would fire at once)",
+    async (ms) => {
+      const { app } = await noDelayApp();
+      await expect(app.worker({ etaCheckMs: ms })).rejects.toThrow(/Expected worker etaCheckMs to be a number of ms in \(0, 2147483647\]/);
+    },
+  );
+
+  it("a window full of held messages does not stop fetching: with concurrency 1 and no prefetch, later work runs while one is held", async () => {
+    const { app } = await noDelayApp();
+    const later = app.task("later", async () => "ran");
+    const marker = app.task("marker", async (n: number) => n);
+    const { worker } = await startWorker(app, { concurrency: 1, prefetch: 0 });
+    await later.applyAsync([], { countdown: "1h" });
+    await until(() => worker.held === 1, "the worker holds the ETA message");
+    // The clock never moves: only a fetch loop woken by the hold can take the marker.
+    expect(await (await marker.delay(7)).get({ timeoutMs: 10_000 })).toBe(7);
+  });
+
   it("a broker clock that throws while a message is held: the slot is given back once, the message still runs", async () => {
     const { app, clock, broker } = await noDelayApp();
     // Read 1 is executeMessage deciding to hold; reads 2 and 3 are the hold's and fail.
