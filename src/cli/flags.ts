@@ -1,6 +1,7 @@
 import { type Command, Option } from "commander";
 import { parseDuration } from "../duration.js";
 import { describe } from "../errors.js";
+import { parseCeleryTime } from "../protocol/timestamps.js";
 import { UsageError } from "./exit-codes.js";
 
 /** Flags every command takes: where the app or the stores are, and --json. */
@@ -26,11 +27,13 @@ export function durationFlag(flag: string, value: string, allowNever = false): n
 }
 
 /**
- * An instant flag (--eta): an ISO 8601 date and time as the core reads it (a four-digit year, so
- * always within what a Date can hold; naive means UTC), checked here so the error names the flag.
+ * An instant flag (--eta): an ISO 8601 date and time, read as the core reads it
+ * (parseCeleryTime: naive means UTC), checked here so the error names the flag.
  */
 export function instantFlag(flag: string, value: string): string {
-  if (!/^\d{4}-\d{2}-\d{2}T/.test(value.trim()) || !Number.isFinite(Date.parse(value))) {
+  try {
+    parseCeleryTime(value, flag);
+  } catch {
     throw new UsageError(`Expected ${flag} to be an ISO 8601 instant such as 2030-01-02T03:04:05Z, got ${JSON.stringify(value)}`);
   }
   return value.trim();

@@ -122,6 +122,8 @@ describe("durations and instants beyond what a date can hold", () => {
       ["call", "add", "--eta", "+275760-09-13T00:00:00.000Z"],
       ["result", "some-id", "--wait", "99999999999d"],
       ["cleanup", "--older-than", "99999999999d"],
+      ["cleanup", "--days", "104000000"],
+      ["call", "add", "--eta", "2030-02-30T00:00:00Z"],
       ["archive", "--older-than", "99999999999d", "--to", "a.jsonl.gz"],
     ].map((argv) => [argv.join(" "), argv] as const),
   )("ebb %s exits 64 naming the option", async (_title, argv) => {

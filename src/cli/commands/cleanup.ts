@@ -18,8 +18,6 @@ interface CleanupFlags extends AppFlags {
   json?: boolean;
 }
 
-const DAY_MS = 86_400_000;
-
 /** `ebb cleanup`: exit 0 whatever it removed; bad flags exit 64 before the store is touched. */
 export function cleanupCommand(program: Command, io: CliIO, done: (code: number) => void, opts: { stderrIsTTY?: boolean } = {}): void {
   withAppFlags(
@@ -75,11 +73,12 @@ function olderThan(flags: CleanupFlags): number | undefined {
   if (flags.olderThan !== undefined && flags.days !== undefined) throw new UsageError("Give --older-than or --days, not both");
   if (flags.olderThan !== undefined) return durationFlag("--older-than", flags.olderThan)!;
   if (flags.days !== undefined) {
-    if (!/^\d+$/.test(flags.days.trim()) || !Number.isSafeInteger(Number(flags.days) * DAY_MS))
+    if (!/^\d+$/.test(flags.days.trim()))
       throw new UsageError(
         `Expected --days to be a whole number of days >= 0, got ${JSON.stringify(flags.days)}; for parts of a day use --older-than (e.g. 36h)`,
       );
-    return Number(flags.days) * DAY_MS;
+    // The same limits as every duration (what a date can hold), and an error that names --days.
+    return durationFlag("--days", `${flags.days.trim()}d`)!;
   }
   return undefined;
 }
