@@ -61,18 +61,19 @@ function writeTo(stream: NodeJS.WriteStream, text: string): void | Promise<void>
 }
 
 /**
- * Process-level output rules, installed once by main.ts: a closed pipe on stdout or stderr
- * (EPIPE) ends the process at once and quietly with CLOSED_PIPE_EXIT, never a stack trace; any
- * other write error ends it with EX_IOERR (74).
+ * Process-level output rules, installed once by main.ts. A closed pipe on stdout (EPIPE: the
+ * reader has read enough) ends the process at once and quietly with CLOSED_PIPE_EXIT, never a
+ * stack trace; any other stdout error ends it with EX_IOERR (74). stderr carries logs and
+ * progress only, so losing it stops nothing: a worker whose log reader died keeps working (and
+ * keeps its messages) rather than exiting 0 with tasks in flight.
  */
 export function endQuietlyOnClosedPipe(): void {
-  for (const stream of [process.stdout, process.stderr]) {
-    stream.on("error", (e: NodeJS.ErrnoException) => {
-      if (e.code === "EPIPE" || e.code === "ERR_STREAM_DESTROYED") process.exit(CLOSED_PIPE_EXIT);
-      if (stream !== process.stderr && !process.stderr.destroyed) process.stderr.write(`ebb: cannot write the output: ${e.message}\n`);
-      process.exit(74);
-    });
-  }
+  process.stdout.on("error", (e: NodeJS.ErrnoException) => {
+    if (e.code === "EPIPE" || e.code === "ERR_STREAM_DESTROYED") process.exit(CLOSED_PIPE_EXIT);
+    if (!process.stderr.destroyed) process.stderr.write(`ebb: cannot write the output: ${e.message}\n`);
+    process.exit(74);
+  });
+  process.stderr.on("error", () => undefined);
 }
 
 /**

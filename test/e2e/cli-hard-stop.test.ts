@@ -1,4 +1,4 @@
-import { appendFileSync, existsSync, readFileSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import Database from "better-sqlite3";
 import { afterEach, beforeAll, describe, expect, it } from "vitest";
@@ -18,6 +18,10 @@ app.task("stubborn", async (runsFile) => {
   appendFileSync(runsFile, "start\\n");
   if (first) await new Promise((r) => setTimeout(r, 60_000)); // ignores currentTask().signal
   return "done";
+});
+app.task("shout", async () => {
+  console.error("x".repeat(100_000)); // the worker's stderr: its log reader may be gone
+  return "ok";
 });
 `;
 
@@ -77,7 +81,20 @@ describe("ebb worker: the second signal stops at once", () => {
       const r = await ebb(["result", id, "-A", "app.mjs", "--json", "--wait", "20s"], { cwd: dir, timeoutMs: 30_000 });
       expect(JSON.parse(r.stdout), second.log()).toMatchObject({ state: "SUCCESS", result: "done" });
       expect(runsOf(runs)).toEqual(["start", "start"]);
-      appendFileSync(runs, ""); // keep the file for the failure message's sake
     },
   );
+});
+
+describe("ebb worker: a closed stderr stops nothing", () => {
+  it("keeps working, and stores results, after the reader of its log goes away", async () => {
+    const w = startWorker(["-A", "app.mjs", "-c", "1", "--without-beat"], { cwd: dir });
+    workers.push(w);
+    await eventually(() => (w.log().includes("consuming") ? true : undefined), 15_000, "the worker to start");
+    w.child.stderr!.destroy(); // the log reader dies: the worker's next writes get EPIPE
+    const sent = await ebb(["call", "shout", "-A", "app.mjs", "--json"], { cwd: dir });
+    const id = (JSON.parse(sent.stdout) as { id: string }).id;
+    const r = await ebb(["result", id, "-A", "app.mjs", "--json", "--wait", "20s"], { cwd: dir, timeoutMs: 30_000 });
+    expect(JSON.parse(r.stdout)).toMatchObject({ state: "SUCCESS", result: "ok" });
+    expect(w.child.exitCode).toBeNull();
+  });
 });

@@ -53,8 +53,12 @@ export function workerCommand(program: Command, io: CliIO, done: (code: number) 
             // not acked; they go back to the queue (or come back after the visibility timeout).
             void beat?.stop();
             const inFlight = worker.active;
-            void Promise.race([worker.abortAndGiveBack(), new Promise((r) => setTimeout(r, HARD_EXIT_MS))]).finally(() => {
-              io.err(`Stopped at once: ${inFlight} task(s) cut short, not acknowledged; they will run again\n`);
+            const timedOut = new Promise<null>((r) => setTimeout(() => r(null), HARD_EXIT_MS));
+            void Promise.race([worker.abortAndGiveBack(), timedOut]).then((given) => {
+              const back = given === null ? "none given back yet" : `${given} message(s) given back to the queue now`;
+              io.err(
+                `Stopped at once: ${inFlight} task(s) cut short, not acknowledged; they will run again (${back}; the rest return after the visibility timeout)\n`,
+              );
               done(130);
               io.exitNow(130);
             });
