@@ -12,8 +12,6 @@ import { SCRIPTS } from "./scripts.js";
  * from its queue again.
  */
 export const CONSUMER_TIMEOUT_MS = 30_000;
-/** A gone consumer whose hand-off lists are empty is forgotten (registration removed) after this long. */
-export const FORGET_AFTER_MS = 3_600_000;
 /** Gone consumers looked at per sweep. */
 const SWEEP_PAGE = 20;
 
@@ -55,8 +53,10 @@ export class Consumer {
 
   /**
    * The restore cycle's sweep: put back the hand-off lists of consumers silent for
-   * CONSUMER_TIMEOUT_MS, flagged redelivered as kombu flags what it restores, and forget those
-   * gone FORGET_AFTER_MS with nothing left. Returns how many messages went back.
+   * CONSUMER_TIMEOUT_MS, flagged redelivered as kombu flags what it restores, and forget them once
+   * nothing is left, so registrations of dead processes do not pile up ahead of newer ones in the
+   * page. Safe for a consumer that was only slow: it registers again before every wait, and its
+   * server-side waits end within a second. Returns how many messages went back.
    */
   async sweep(nowMs: number): Promise<number> {
     const ceiling = toScore(nowMs - CONSUMER_TIMEOUT_MS);
@@ -65,8 +65,7 @@ export class Consumer {
     for (let i = 0; i < flat.length; i += 2) {
       const id = flat[i]!;
       if (id === this.id) continue;
-      const forget = Number(flat[i + 1]) <= (nowMs - FORGET_AFTER_MS) / 1000 ? toScore(nowMs - FORGET_AFTER_MS) : null;
-      moved += await putBackConsumer(this.client, this.keys, id, ceiling, true, forget);
+      moved += await putBackConsumer(this.client, this.keys, id, ceiling, true, ceiling);
     }
     return moved;
   }
