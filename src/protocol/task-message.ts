@@ -122,7 +122,7 @@ export function encodeTaskMessage(m: TaskMessage): TransportMessage {
  * A received TransportMessage → TaskMessage; `queue` is the queue it was delivered from (where a
  * retry goes back to). Throws ProtocolError saying what is wrong.
  */
-export function decodeTaskMessage(transport: TransportMessage, queue = "celery"): TaskMessage {
+export function decodeTaskMessage(transport: TransportMessage, queue: string): TaskMessage {
   const { contentType, headers, properties } = transport;
   if (contentType !== "application/json") {
     throw new ProtocolError(

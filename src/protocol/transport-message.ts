@@ -1,3 +1,4 @@
+import { isUtf8 } from "node:buffer";
 import { ProtocolError } from "../errors.js";
 
 /**
@@ -36,14 +37,12 @@ export function copyTransportMessage(m: TransportMessage): TransportMessage {
  * under body64 otherwise, so any bytes survive. Not a wire format: nothing outside Ebb reads it.
  */
 export function serializeTransportMessage(m: TransportMessage): string {
-  const text = m.body.toString("utf8");
-  const asText = Buffer.from(text, "utf8").equals(m.body);
   return JSON.stringify({
     contentType: m.contentType,
     contentEncoding: m.contentEncoding,
     headers: m.headers,
     properties: m.properties,
-    ...(asText ? { body: text } : { body64: m.body.toString("base64") }),
+    ...(isUtf8(m.body) ? { body: m.body.toString("utf8") } : { body64: m.body.toString("base64") }),
   });
 }
 

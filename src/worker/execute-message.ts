@@ -74,7 +74,7 @@ export async function executeMessage(deps: ExecuteDeps, delivery: Delivery): Pro
       });
   } catch (e) {
     deps.log.error(
-      `Could not store the result of ${msg.task}[${msg.id}]: ${(e as Error).message}; the message goes back to the queue and runs again in ${STORE_RETRY_DELAY_MS / 1000}s`,
+      `Could not store the result of ${msg.task}[${msg.id}]${outcome.retry ? " or publish its retry" : ""}: ${(e as Error).message}; the message goes back to the queue and runs again in ${STORE_RETRY_DELAY_MS / 1000}s`,
     );
     const plan = deferral(deps.broker.capabilities, (await deps.broker.now().catch(() => Date.now())) + STORE_RETRY_DELAY_MS);
     // Without delayed delivery the worker holds it (lease kept, no slot) and runs it again then.

@@ -509,7 +509,7 @@ describe("encodeTaskMessage / decodeTaskMessage: protocol only, no transport fra
 
   it("rejects a content type other than JSON, naming it", () => {
     const t = { ...encodeTransport(makeTaskMessage({ task: "t", args: [] })), contentType: "application/x-python-serialize" };
-    expectProtocolError(() => decodeTransport(t), /application\/x-python-serialize.*pickle/);
+    expectProtocolError(() => decodeTransport(t, "celery"), /application\/x-python-serialize.*pickle/);
   });
 });
 

@@ -1,6 +1,7 @@
 import type { Redis } from "ioredis";
 import { encodeResultMeta, extendedOf } from "../../protocol/result-meta.js";
 import { toCeleryNaive } from "../../protocol/timestamps.js";
+import { tombstoneInstant } from "../../retention/expiry.js";
 import { isReady } from "../../states.js";
 import type { StoredResult } from "../result-backend.js";
 import type { RemoveOptions, RemoveOutcome, ResultRecord, ScanQuery, StoreFacts } from "../retention-store.js";
@@ -149,5 +150,5 @@ export class RedisRetention {
 function tombstone(r: ResultRecord, now: number): string {
   if (!isReady(r.status)) return "";
   // Whole ms: the archived entry repeats this score, and is matched against ZSCORE's reply.
-  return String(Math.floor(r.expiresAt === null ? now : Math.min(r.expiresAt, now)));
+  return String(Math.floor(tombstoneInstant(r.expiresAt, now)));
 }

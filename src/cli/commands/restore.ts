@@ -2,8 +2,7 @@ import { existsSync } from "node:fs";
 import type { Command } from "commander";
 import { restoreResults, type RestoreOutcome, type RestoreProblem } from "../../archive/restore-results.js";
 import { backendFromUrl } from "../../backends/by-url.js";
-import type { RetentionBackend } from "../../backends/retention-store.js";
-import { StoreUnavailableError } from "../../errors.js";
+import { retentionStoreOf, type RetentionBackend } from "../../backends/retention-store.js";
 import { redactUrl } from "../../url.js";
 import { EX, NoInputError } from "../exit-codes.js";
 import { durationFlag, withAppFlags } from "../flags.js";
@@ -107,11 +106,12 @@ export function restoreCommand(program: Command, io: CliIO, done: (code: number)
 
 async function openStore(url: string): Promise<RetentionBackend> {
   const backend = await backendFromUrl(url);
-  if (backend.retention === null) {
+  try {
+    return retentionStoreOf(backend, "restore --into");
+  } catch (e) {
     await backend.close();
-    throw new StoreUnavailableError(`The result store ${redactUrl(url)} cannot take restored results (no retention operations)`);
+    throw e;
   }
-  return backend.retention;
 }
 
 function summary(o: RestoreOutcome, into: string | undefined): string {
