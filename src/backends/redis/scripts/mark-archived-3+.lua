@@ -24,10 +24,10 @@ for i = 1, #KEYS - 3 do
   if pttl ~= -2 then
     local flags, tier = readInfo(KEYS[3], id)
     if not redis.call('ZSCORE', KEYS[1], id) and not redis.call('ZSCORE', KEYS[2], id) then
-      if flags % 32 < 16 then flags = flags + 16 end
+      flags = withFlag(flags, FOREIGN)
       if pttl > 0 then redis.call('ZADD', KEYS[1], now + pttl, id) else redis.call('ZADD', KEYS[2], '+inf', id) end
     end
-    if flags % 16 < 8 then flags = flags + 8 end
+    flags = withFlag(flags, ARCHIVED)
     writeInfo(KEYS[3], id, flags, tier)
     marked = marked + 1
   end

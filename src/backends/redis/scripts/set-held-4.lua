@@ -25,7 +25,7 @@ local wasHeld = hasFlag(flags, HELD)
 local now = tonumber(ARGV[3])
 
 if ARGV[2] == '1' then
-  if not wasHeld then flags = flags + 2 end
+  flags = withFlag(flags, HELD)
   local score = redis.call('ZSCORE', KEYS[2], id)
   if score then
     indexIn(KEYS[3], KEYS[2], id, score)
@@ -33,17 +33,17 @@ if ARGV[2] == '1' then
     -- Written by Python Celery, so not indexed: remember when its TTL would have ended (read
     -- before PERSIST drops it), so that releasing the hold can give it back; flag 16 keeps
     -- saying who wrote it.
-    if flags % 32 < 16 then flags = flags + 16 end
+    flags = withFlag(flags, FOREIGN)
     local pttl = redis.call('PTTL', KEYS[1])
     redis.call('ZADD', KEYS[3], pttl > 0 and tostring(now + pttl) or '+inf', id)
   end
   redis.call('PERSIST', KEYS[1])
 else
-  if wasHeld then flags = flags - 2 end
+  if wasHeld then flags = flags - HELD end
   local score = redis.call('ZSCORE', KEYS[3], id)
   -- ZSCORE spells never "inf"; only a finite expiry gives a TTL back.
   local expiresAt = score and score ~= 'inf' and tonumber(score)
-  if expiresAt and flags % 2 == 0 then
+  if expiresAt and not hasFlag(flags, ARCHIVE) then
     redis.call('PEXPIRE', KEYS[1], math.max(1, math.ceil(expiresAt - now)))
     indexIn(KEYS[2], KEYS[3], id, score)
   end

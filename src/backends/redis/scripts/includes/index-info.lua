@@ -7,7 +7,7 @@
   An id is in at most one of the two indexes.
 ]]
 local FLAG_DIGITS = '0123456789abcdefghijklmnopqrstuv'
-local HELD = 2
+local ARCHIVE, HELD, ARCHIVED, FOREIGN = 1, 2, 8, 16
 
 -- The id's flags and tier (0 and '' when it has no info entry).
 local function readInfo(infoKey, id)
@@ -18,6 +18,11 @@ end
 
 local function hasFlag(flags, flag)
   return math.floor(flags / flag) % 2 == 1
+end
+
+-- flags with `flag` set.
+local function withFlag(flags, flag)
+  return hasFlag(flags, flag) and flags or flags + flag
 end
 
 -- Write the id's info entry, or drop it when there is nothing to say.
