@@ -40,8 +40,8 @@ export function archiveCommand(program: Command, io: CliIO, done: (code: number)
     .option("--dry-run", "report what would be archived (counts and bytes per tier); write and change nothing")
     .action(async (flags: ArchiveFlags) => {
       const olderThanMs = durationFlag("--older-than", flags.olderThan)!;
-      // A dry run too: it must not promise a run that cannot create its file.
-      await requireArchiveDir(archivePaths(flags.to));
+      // A dry run must not promise a run that cannot create its file (a real run checks in archiveResults).
+      if (flags.dryRun) await requireArchiveDir(archivePaths(flags.to));
       const tier = flags.tier === undefined ? undefined : flags.tier === "none" ? null : flags.tier;
       const progress = progressReporter({
         write: (t) => io.err(t),
