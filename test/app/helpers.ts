@@ -12,6 +12,7 @@ import type { AppConfig } from "../../src/config.js";
 import { silentLogger, type Logger } from "../../src/logger.js";
 import type { ResultInfo } from "../../src/result.js";
 import type { Worker, WorkerOptions } from "../../src/worker/worker.js";
+import { waitFor } from "../support/wait.js";
 
 export const memUrl = (): string => `memory://t-${randomUUID()}`;
 
@@ -98,11 +99,7 @@ export async function letItRun(ms = 50): Promise<void> {
 
 /** Poll `condition` until it holds; fails the test (naming `what`) after timeoutMs. Never a fixed sleep. */
 export async function until(condition: () => boolean | Promise<boolean>, what: string, timeoutMs = 10_000): Promise<void> {
-  const deadline = performance.now() + timeoutMs;
-  while (!(await condition())) {
-    if (performance.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for: ${what}`);
-    await new Promise<void>((r) => setTimeout(r, 5));
-  }
+  await waitFor(what, condition, timeoutMs, 5);
 }
 
 /** expiresAt - dateDone in ms, as `ebb result --json` would show it. */

@@ -8,14 +8,7 @@ import { afterAll, beforeAll, expect, it } from "vitest";
 import { createApp, streamLogger, type App, type Worker } from "../../src/index.js";
 import { RedisServer } from "../support/redis-server.js";
 import { describeWithService } from "../support/services.js";
-
-async function waitFor(what: string, check: () => boolean, timeoutMs: number): Promise<void> {
-  const deadline = performance.now() + timeoutMs;
-  while (!check()) {
-    if (performance.now() > deadline) throw new Error(`Timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
+import { waitFor } from "../support/wait.js";
 
 await describeWithService("redis", "a worker's log when Redis goes away and when a background job fails", () => {
   let server: RedisServer;

@@ -16,20 +16,7 @@ import { SERVICES } from "../support/services.js";
 export { unlinkPrefix };
 export { RedisServer } from "../support/redis-server.js";
 
-type Truthy<T> = Exclude<T, false | null | undefined | 0 | "">;
-
-/** Poll `check` until it returns a truthy value (and return it); throws naming `what` after timeoutMs. */
-export async function waitFor<T>(what: string, check: () => T | Promise<T>, timeoutMs = 10_000, everyMs = 20): Promise<Truthy<T>> {
-  const deadline = performance.now() + timeoutMs;
-  for (;;) {
-    const value = await check();
-    if (value) return value as Truthy<T>;
-    if (performance.now() > deadline) throw new Error(`Timed out after ${timeoutMs} ms waiting for ${what}`);
-    await sleep(everyMs);
-  }
-}
-
-export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+export { sleep, waitFor } from "../support/wait.js";
 
 /** A prefix of its own on the shared Redis, a plain client, and SCAN + UNLINK cleanup when the test ends. */
 export function sharedNamespace(): { prefix: string; url: string; redis: Redis } {

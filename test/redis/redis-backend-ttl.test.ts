@@ -4,19 +4,11 @@ import { RedisBackend } from "../../src/backends/redis/redis-backend.js";
 import { manualClock } from "../../src/clock.js";
 import { redisNamespace } from "../support/redis-namespace.js";
 import { describeWithService } from "../support/services.js";
+import { waitFor as until } from "../support/wait.js";
 
 // Store-only: native TTLs (PTTL) and which index a result sits in are Redis details that the
 // shared conformance suite cannot see; it only checks what lookup() reports.
 const GRACE = { graceMs: 60_000 };
-
-/** Poll until `check` holds; throws naming `what` after timeoutMs. */
-async function until(what: string, check: () => Promise<boolean>, timeoutMs = 10_000): Promise<void> {
-  const deadline = performance.now() + timeoutMs;
-  while (!(await check())) {
-    if (performance.now() > deadline) throw new Error(`Timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 5));
-  }
-}
 
 function request(taskId: string, over: Partial<StoreRequest> = {}): StoreRequest {
   return { taskId, status: "SUCCESS", result: 1, traceback: null, children: [], lifetimeMs: 60_000, tier: null, action: "delete", ...over };

@@ -6,6 +6,7 @@ import { StoreUnavailableError } from "../../src/errors.js";
 import { describeWithService } from "../support/services.js";
 import { namespace, type Namespace } from "./redis-broker-helpers.js";
 import { bodies, textMessage } from "../support/transport-messages.js";
+import { waitFor as until } from "../support/wait.js";
 
 // Store-only cases: what the Redis broker does when its connections fail or drop. Reconnecting
 // and the offline queue are ioredis behaviour the other brokers do not have.
@@ -28,15 +29,6 @@ await describeWithService("redis", "redis broker: connections", () => {
     const ids = (await connections(name)).map((l) => /\bid=(\d+)/.exec(l)![1]!);
     for (const id of ids) await ns.redis.call("CLIENT", "KILL", "ID", id);
     return ids.length;
-  };
-
-  /** Poll until `check` holds; throws naming `what` after timeoutMs. */
-  const until = async (what: string, check: () => Promise<boolean>, timeoutMs = 10_000): Promise<void> => {
-    const deadline = performance.now() + timeoutMs;
-    while (!(await check())) {
-      if (performance.now() > deadline) throw new Error(`Timed out after ${timeoutMs} ms waiting for ${what}`);
-      await new Promise((r) => setTimeout(r, 10));
-    }
   };
 
   it("extend, ack and fetch issued while its connections are down complete after they come back", async () => {

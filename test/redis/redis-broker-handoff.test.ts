@@ -3,6 +3,7 @@ import { parseKombuEnvelope } from "../../src/brokers/redis/kombu-envelope.js";
 import { describeWithService } from "../support/services.js";
 import { bodies, textMessage } from "../support/transport-messages.js";
 import { envelopeOf, namespace, type Namespace } from "./redis-broker-helpers.js";
+import { waitFor as until } from "../support/wait.js";
 
 // Issue 8: a blocking fetch moves a message (BRPOPLPUSH) into a hand-off list of its own
 // consumer instead of popping it into memory; the fetch script takes it from there into unacked.
@@ -12,15 +13,6 @@ import { envelopeOf, namespace, type Namespace } from "./redis-broker-helpers.js
 
 const VT = 60_000;
 const P = ["", "\x06\x163", "\x06\x166", "\x06\x169"];
-
-/** Poll until check() is true, at most 5 s (the sweep runs on the restore interval, every second). */
-async function until(what: string, check: () => Promise<boolean>): Promise<void> {
-  const deadline = performance.now() + 5_000;
-  while (!(await check())) {
-    if (performance.now() > deadline) throw new Error(`Timed out after 5000 ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
 
 await describeWithService("redis", "redis broker: hand-off lists", () => {
   let ns: Namespace;

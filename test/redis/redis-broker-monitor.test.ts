@@ -4,20 +4,12 @@ import { RedisServer } from "../support/redis-server.js";
 import { describeWithService } from "../support/services.js";
 import { namespace, type Namespace } from "./redis-broker-helpers.js";
 import { bodies, textMessage } from "../support/transport-messages.js";
+import { waitFor as until } from "../support/wait.js";
 
 // Store-only case: which Redis commands the broker sends. KEYS blocks a shared Redis (DESIGN.md,
 // "Cleanup and archive"), so the broker must never send it, on any path.
 
 const VT = 1_000;
-
-/** Poll until `check` holds; throws naming `what` after timeoutMs. */
-async function until(what: string, check: () => boolean, timeoutMs = 10_000): Promise<void> {
-  const deadline = performance.now() + timeoutMs;
-  while (!check()) {
-    if (performance.now() > deadline) throw new Error(`Timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
 
 await describeWithService("redis", "redis broker: commands on the wire", () => {
   // A private redis-server: MONITOR sees only this test's commands (see test/support/redis-server.ts).

@@ -5,18 +5,11 @@ import { IndexTrimmer } from "../../src/backends/redis/index-trimmer.js";
 import { streamLogger } from "../../src/logger.js";
 import { ServerClock } from "../../src/redis/server-clock.js";
 import { StoreHealth, storeHealth } from "../../src/store-health.js";
+import { waitFor } from "../support/wait.js";
 
 function captured() {
   const lines: string[] = [];
   return { lines, log: streamLogger((l) => void lines.push(l.replace(/^\[[^\]]+\] /, "").trimEnd())) };
-}
-
-async function waitFor(what: string, check: () => boolean, timeoutMs = 5_000): Promise<void> {
-  const deadline = performance.now() + timeoutMs;
-  while (!check()) {
-    if (performance.now() > deadline) throw new Error(`Timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 5));
-  }
 }
 
 describe("StoreHealth", () => {
