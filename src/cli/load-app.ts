@@ -69,13 +69,14 @@ function firstLine(text: string): string {
   return lines.length > 1 && /^Transform failed/.test(lines[0]!) ? lines[1]!.replace(/^.*?: ERROR: /, "") : (lines[0] ?? text);
 }
 
-/**
- * FILE:LINE of a load failure: the first place in the error's text outside node_modules and
- * Node's internals. An ESM syntax error carries
- * no location in its stack, so `node --check` is asked for it.
- */
 /** Ebb's own code (dist/src/ or src/): a frame there is where the error surfaced, not where the app is wrong. */
 const EBB_SRC = fileURLToPath(new URL("../", import.meta.url));
+
+/**
+ * FILE:LINE of a load failure: the first place in the error's text outside node_modules, Node's
+ * internals and Ebb itself. An ESM syntax error carries no location in its stack, so
+ * `node --check` is asked for it.
+ */
 
 function errorLocation(err: Error, path: string): string | null {
   // Frames in tsx's data: URLs (a .ts module in a CommonJS folder) count lines of generated code: no location beats a wrong one.
