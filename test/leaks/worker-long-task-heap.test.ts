@@ -34,11 +34,15 @@ describe("worker heap while one task runs long", () => {
     const worker = await app.worker({ concurrency: 4, prefetch: 4 });
     const running = worker.start();
     await long.delay();
+    // Each batch waits for the worker to catch up, counting from what it processed before the
+    // batch: the queue stays short, so what grows is the worker, not a backlog in the broker.
+    let base = 0;
     const feed = async (n: number) => {
       for (let sent = 0; sent < n; sent += 500) {
         await Promise.all(Array.from({ length: 500 }, (_, i) => short.delay(sent + i)));
-        while (worker.processed < sent + 500) await new Promise((r) => setTimeout(r, 1));
+        while (worker.processed < base + sent + 500) await new Promise((r) => setTimeout(r, 1));
       }
+      base += n;
     };
     await feed(5_000); // warm up: statements, code, maps at their size
     const before = heapAfterGc();
