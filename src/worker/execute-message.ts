@@ -8,6 +8,7 @@ import { makeContext, runInContext, type ContextState } from "../task-context.js
 import type { TaskDefinition } from "../task.js";
 import { recordResult, type Outcome, type RecordDeps } from "./record-result.js";
 import { retryDelayMs } from "./retry-delay.js";
+import type { TaskLifecycle } from "./task-lifecycle.js";
 
 /**
  * Execute one delivery, start to finish. The message is acked only after its outcome is
@@ -23,8 +24,10 @@ import { retryDelayMs } from "./retry-delay.js";
 export interface ExecuteDeps extends RecordDeps {
   broker: Broker;
   registry: ReadonlyMap<string, TaskDefinition>;
-  /** Aborted on hard shutdown; handed to handlers as currentTask().signal. */
+  /** Aborted on hard shutdown; each handler's currentTask().signal is linked to it. */
   signal: AbortSignal;
+  /** Where the moments of each task are told (events, remote control), and the running tasks kept. */
+  lifecycle: TaskLifecycle;
 }
 
 /**
@@ -44,6 +47,7 @@ export async function executeMessage(deps: ExecuteDeps, delivery: Delivery): Pro
     return "dead-lettered";
   }
   const msg = decoded;
+  deps.lifecycle.announce(msg, delivery);
   const def = deps.registry.get(msg.task);
   const now = await deps.broker.now();
   if (def && msg.eta !== null && msg.eta > now) {
@@ -72,6 +76,7 @@ export async function executeMessage(deps: ExecuteDeps, delivery: Delivery): Pro
         priority: msg.priority,
         availableAt: outcome.retry.eta,
       });
+    told(deps, msg, outcome);
   } catch (e) {
     deps.log.error(
       `Could not store the result of ${msg.task}[${msg.id}]${outcome.retry ? " or publish its retry" : ""}: ${(e as Error).message}; the message goes back to the queue and runs again in ${STORE_RETRY_DELAY_MS / 1000}s`,
@@ -85,6 +90,32 @@ export async function executeMessage(deps: ExecuteDeps, delivery: Delivery): Pro
   await deps.broker.ack(delivery);
   return "done";
 }
+
+/** Tell the lifecycle's listeners what became of the task, once it is stored. */
+function told(deps: ExecuteDeps, msg: TaskMessage, outcome: TaskOutcome): void {
+  const runtimeMs = outcome.runtimeMs ?? 0;
+  switch (outcome.status) {
+    case "SUCCESS":
+      deps.lifecycle.emit("succeeded", msg, { result: outcome.result, runtimeMs });
+      break;
+    case "FAILURE":
+      deps.lifecycle.emit("failed", msg, { error: outcome.error, traceback: outcome.traceback, runtimeMs });
+      break;
+    case "RETRY":
+      deps.lifecycle.emit("retried", msg, { error: outcome.error, traceback: outcome.traceback, eta: outcome.retry?.eta ?? null });
+      break;
+    case "REVOKED":
+      deps.lifecycle.emit("revoked", msg, {
+        reason: outcome.revokedReason ?? "revoked",
+        expired: outcome.revokedReason === "expired",
+        terminated: false,
+      });
+      break;
+  }
+}
+
+/** An outcome, and what the worker needs besides storing it. */
+type TaskOutcome = Outcome & { retry?: TaskMessage; runtimeMs?: number; revokedReason?: string };
 
 /** The delivery's task message, or why it is not one (unframed bytes, or not protocol v2 JSON). */
 function decode(delivery: Delivery): TaskMessage | string {
@@ -102,7 +133,7 @@ async function outcomeOf(
   msg: TaskMessage,
   def: TaskDefinition | undefined,
   now: number,
-): Promise<Outcome & { retry?: TaskMessage }> {
+): Promise<TaskOutcome> {
   if (!def) {
     const err = new NotRegisteredError(msg.task);
     deps.log.error(`Received unregistered task "${msg.task}" (id ${msg.id}); storing FAILURE. ${err.message}`);
@@ -118,9 +149,11 @@ async function outcomeOf(
       status: "REVOKED",
       result: { exc_type: "TaskRevokedError", exc_message: ["expired"], exc_module: "celery.exceptions" },
       traceback: null,
+      revokedReason: "expired",
     };
   }
   const state: ContextState = {};
+  const running = deps.lifecycle.begin(msg, delivery, deps.signal);
   const ctx = makeContext(
     {
       id: msg.id,
@@ -129,7 +162,7 @@ async function outcomeOf(
       kwargs: msg.kwargs,
       queue: msg.queue,
       redelivered: delivery.redelivered,
-      signal: deps.signal,
+      signal: running.task.signal,
       beat: readBeatHeaders(msg.headers),
     },
     state,
@@ -144,11 +177,14 @@ async function outcomeOf(
       `Task ${msg.task}[${msg.id}] carries Celery canvas links (${links.join(", ")}) that Ebb workers do not run yet; route canvas workflows to Python workers`,
     );
   }
+  deps.lifecycle.emit("started", running.task);
   try {
     const value = await runInContext(ctx, () => (def.handler as (...a: unknown[]) => unknown)(...args));
-    deps.log.info(`Task ${msg.task}[${msg.id}] succeeded in ${((performance.now() - started) / 1000).toFixed(3)}s`);
-    return { status: "SUCCESS", result: value === undefined ? null : value, traceback: null, ...dynamic(state) };
+    const runtimeMs = performance.now() - started;
+    deps.log.info(`Task ${msg.task}[${msg.id}] succeeded in ${(runtimeMs / 1000).toFixed(3)}s`);
+    return { status: "SUCCESS", result: value === undefined ? null : value, traceback: null, runtimeMs, ...dynamic(state) };
   } catch (error) {
+    const runtimeMs = performance.now() - started;
     const retry = error instanceof RetryRequest ? error : def.autoretry(error) ? new RetryRequest(null, error) : null;
     const cause = retry ? (retry.exc ?? error) : error;
     if (retry && !retriesExhausted(deps, msg, def, retry)) {
@@ -161,12 +197,21 @@ async function outcomeOf(
       });
       deps.log.warn(`Task ${msg.task}[${msg.id}] retry ${msg.retries + 1} in ${delay} ms: ${describeError(cause)}`);
       const next: TaskMessage = { ...msg, retries: msg.retries + 1, eta: (await deps.broker.now()) + delay, parentId: msg.id };
-      return { status: "RETRY", result: encodeException(cause), traceback: formatTraceback(cause), retry: next };
+      return { status: "RETRY", result: encodeException(cause), traceback: formatTraceback(cause), error: cause, retry: next, runtimeMs };
     }
     // Out of retries with no exception of its own: say so, as Celery does, rather than store Ebb's internal RetryRequest.
     const failure = cause instanceof RetryRequest ? new MaxRetriesExceededError(msg.task, msg.id, msg.retries) : cause;
     deps.log.error(`Task ${msg.task}[${msg.id}] failed: ${describeError(failure)}`);
-    return { status: "FAILURE", result: encodeException(failure), traceback: formatTraceback(failure), error: failure, ...dynamic(state) };
+    return {
+      status: "FAILURE",
+      result: encodeException(failure),
+      traceback: formatTraceback(failure),
+      error: failure,
+      runtimeMs,
+      ...dynamic(state),
+    };
+  } finally {
+    running.end();
   }
 }
 

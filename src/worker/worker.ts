@@ -6,6 +6,7 @@ import type { Logger } from "../logger.js";
 import type { TaskDefinition } from "../task.js";
 import { executeMessage, type ExecuteDeps, type ExecuteResult } from "./execute-message.js";
 import { Slots } from "./slots.js";
+import { TaskLifecycle } from "./task-lifecycle.js";
 
 export interface WorkerOptions {
   /** How many tasks run at once (async handlers interleave on one event loop). Default 10. */
@@ -48,6 +49,8 @@ const MAX_TIMER_MS = 2_147_483_647;
 
 export class Worker {
   readonly name: string;
+  /** Each task's moments (received, started, succeeded, ...) and the tasks running now. */
+  readonly lifecycle: TaskLifecycle;
   readonly #deps: WorkerDeps;
   readonly #concurrency: number;
   readonly #queues: string[];
@@ -86,7 +89,8 @@ export class Worker {
     }
     this.#slots = new Slots(concurrency);
     this.name = options.name ?? `ebb-${process.pid}@${hostname()}`;
-    this.#execDeps = { ...deps, workerName: this.name, signal: this.#hardStop.signal };
+    this.lifecycle = new TaskLifecycle(deps.log);
+    this.#execDeps = { ...deps, workerName: this.name, signal: this.#hardStop.signal, lifecycle: this.lifecycle };
   }
 
   /** Messages this worker has finished (stored/acked, dead-lettered or deferred). */

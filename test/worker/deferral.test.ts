@@ -10,6 +10,7 @@ import type { Delivery } from "../../src/brokers/broker.js";
 import { MemoryBroker } from "../../src/brokers/memory/memory-broker.js";
 import { manualClock } from "../../src/clock.js";
 import { silentLogger } from "../../src/logger.js";
+import { TaskLifecycle } from "../../src/worker/task-lifecycle.js";
 import { encodeTaskMessage, makeTaskMessage } from "../../src/protocol/task-message.js";
 import { executeMessage, type ExecuteDeps } from "../../src/worker/execute-message.js";
 import { newApp } from "../app/helpers.js";
@@ -36,6 +37,7 @@ function setup(delayedDelivery: boolean, failStore = false) {
     log: silentLogger,
     workerName: "w",
     signal: new AbortController().signal,
+    lifecycle: new TaskLifecycle(silentLogger),
   };
   const fetch = () => broker.fetch(["celery"], 10, { visibilityTimeoutMs: 3_600_000, waitMs: 0 });
   return { clock, broker, deps, releases, fetch, runs: () => runs };

@@ -5,6 +5,7 @@
 import { describe, expect, it } from "vitest";
 import { TaskRevokedError } from "../../src/errors.js";
 import { silentLogger } from "../../src/logger.js";
+import { TaskLifecycle } from "../../src/worker/task-lifecycle.js";
 import { encodeTaskMessage, makeTaskMessage } from "../../src/protocol/task-message.js";
 import { executeMessage } from "../../src/worker/execute-message.js";
 import { MemoryBackend } from "../../src/backends/memory/memory-backend.js";
@@ -143,6 +144,7 @@ describe("ETA and countdown (manual clock)", () => {
       log: silentLogger,
       workerName: "w",
       signal: new AbortController().signal,
+      lifecycle: new TaskLifecycle(silentLogger),
     };
 
     const [early] = await fetch();
@@ -185,6 +187,7 @@ describe("ETA and countdown (manual clock)", () => {
       workerName: "w",
       // The worker's own clock is 2 s behind; Ebb judges ETA by the broker's (store's) clock, so it is never consulted.
       signal: new AbortController().signal,
+      lifecycle: new TaskLifecycle(silentLogger),
     };
     let deferrals = 0;
     for (let i = 0; i < 50; i++) {

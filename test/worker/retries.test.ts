@@ -6,6 +6,7 @@ import { describe, expect, it, vi } from "vitest";
 import type { App } from "../../src/app.js";
 import { EbbError, MaxRetriesExceededError, TaskFailedError, TimeoutError } from "../../src/errors.js";
 import { silentLogger } from "../../src/logger.js";
+import { TaskLifecycle } from "../../src/worker/task-lifecycle.js";
 import { decodeTaskMessage } from "../../src/protocol/task-message.js";
 import type { AsyncResult } from "../../src/result.js";
 import type { State } from "../../src/states.js";
@@ -264,6 +265,7 @@ describe("retry delay (manual clock)", () => {
       log: silentLogger,
       workerName: "test-worker",
       signal: new AbortController().signal,
+      lifecycle: new TaskLifecycle(silentLogger),
     };
   }
 
