@@ -19,6 +19,8 @@ import { beatHeaders } from "./protocol/beat-headers.js";
 import { retentionApi, type RetentionApi } from "./retention/retention-api.js";
 import { defineTask, type CallOptions, type TaskDefinition, type TaskHandle, type TaskOptions } from "./task.js";
 import { Worker, type WorkerOptions } from "./worker/worker.js";
+import { applySignature } from "./canvas/apply-signature.js";
+import { makeSignature, type CanvasHost, type Signature, type SignatureSetOptions } from "./canvas/canvas-api.js";
 
 /** Any handler: its parameters become the task's arguments, its (awaited) return value the result. */
 // biome-ignore lint/suspicious/noExplicitAny: parameters are contravariant, so unknown[] would refuse every typed handler
@@ -36,6 +38,15 @@ export interface App {
   ): TaskHandle<Parameters<H>, Awaited<ReturnType<H>>>;
   /** Send a task by name, registered here or not (Celery's send_task). */
   sendTask<R = unknown>(name: string, args?: unknown[], options?: CallOptions): Promise<AsyncResult<R>>;
+  /**
+   * A canvas signature by task name, registered here or not (Celery's signature()); combine with
+   * chain(), group() and chord(). kwargs are for Celery tasks that take them.
+   */
+  signature<R = unknown>(
+    name: string,
+    args?: unknown[],
+    options?: SignatureSetOptions & { kwargs?: Record<string, unknown> },
+  ): Signature<R>;
   /** A handle on an existing result by id. */
   asyncResult<R = unknown>(id: string): AsyncResult<R>;
   /** A worker for this app's tasks; call start() to consume. */
@@ -93,6 +104,27 @@ export function createApp(config: AppConfig = {}, deps: AppDeps = {}): App {
     return new AsyncResult<R>(message.id, source);
   }
 
+  const canvas: CanvasHost = {
+    async apply(sig, args, kwargs, options) {
+      const [b, backend] = [await getBroker(), await getBackend()];
+      return applySignature(
+        {
+          publish: (m) => b.publish(encodeTaskMessage(m), { queue: m.queue, priority: m.priority, availableAt: m.eta }),
+          chords: backend.chords ?? null,
+          backendUrl: backend.url,
+          registry,
+          config: resolved,
+          now: resolved.clock,
+        },
+        sig,
+        args,
+        kwargs,
+        options,
+      );
+    },
+    result: (id) => new AsyncResult(id, source),
+  };
+
   const app: App = {
     config: resolved,
     tasks: registry,
@@ -108,9 +140,12 @@ export function createApp(config: AppConfig = {}, deps: AppDeps = {}): App {
         name,
         delay: (...args: A) => send<R>(name, args, {}),
         applyAsync: (args: A, opts: CallOptions = {}) => send<R>(name, args, opts),
+        s: (...args: unknown[]) => makeSignature<R>(canvas, name, args),
+        si: (...args: A) => makeSignature<R>(canvas, name, args, { immutable: true }),
       };
     },
     sendTask: (name, args = [], options = {}) => send(name, args, options),
+    signature: (name, args = [], options = {}) => makeSignature(canvas, name, args, options),
     asyncResult: (id) => new AsyncResult(id, source),
     async worker(options) {
       return new Worker({ broker: await getBroker(), backend: await getBackend(), registry, config: resolved, log }, options);

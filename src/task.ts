@@ -2,6 +2,7 @@ import { z } from "zod";
 import { durationSchema, parseWith } from "./config.js";
 import { parseDuration, type DurationInput } from "./duration.js";
 import type { AsyncResult } from "./result.js";
+import type { Signature } from "./canvas/canvas-api.js";
 
 /** What a resultExpires function sees besides the result (pattern 3 from outside). */
 export interface Outcome {
@@ -90,6 +91,10 @@ export interface TaskHandle<A extends unknown[], R> {
   readonly name: string;
   delay(...args: A): Promise<AsyncResult<R>>;
   applyAsync(args: A, options?: CallOptions): Promise<AsyncResult<R>>;
+  /** A signature for a canvas (chain, group, chord): a parent's result goes before these args. */
+  s(...args: unknown[]): Signature<R>;
+  /** An immutable signature: it gets exactly these args, not its parent's result. */
+  si(...args: A): Signature<R>;
 }
 
 const taskOptionsSchema = z

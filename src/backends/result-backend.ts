@@ -1,5 +1,6 @@
 import type { Watch } from "../change-hub.js";
 import type { StoredState } from "../states.js";
+import type { ChordStore } from "./chord-store.js";
 import type { RetentionBackend } from "./retention-store.js";
 
 export type { Watch } from "../change-hub.js";
@@ -92,6 +93,11 @@ export interface ResultBackend {
    * Ebb has is its own retention store (`retention = this`). See retentionStoreOf().
    */
   readonly retention: RetentionBackend | null;
+  /**
+   * Chord counting (chord-store.ts), or null/absent when this store cannot count chord parts:
+   * the worker then fails a chord's body with a ChordError naming the store.
+   */
+  readonly chords?: ChordStore | null;
   /** The URL with any password replaced by "***". */
   readonly url: string;
   /** The store's clock, epoch ms. */

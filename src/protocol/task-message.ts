@@ -41,6 +41,8 @@ export interface TaskMessage {
   rootId: string;
   parentId: string | null;
   group: string | null;
+  /** Place in its group (Celery's group_index header): orders a chord's results. Absent = null. */
+  groupIndex?: number | null;
   /** Celery's header; true means the caller asked not to store the result. */
   ignoreResult: boolean;
   priority: number;
@@ -74,6 +76,7 @@ export function makeTaskMessage(input: TaskMessageInput): TaskMessage {
     rootId: input.rootId ?? id,
     parentId: input.parentId ?? null,
     group: input.group ?? null,
+    ...(input.groupIndex !== undefined && input.groupIndex !== null ? { groupIndex: input.groupIndex } : {}),
     ignoreResult: input.ignoreResult ?? false,
     priority: input.priority ?? 0,
     queue: input.queue ?? "celery",
@@ -97,7 +100,7 @@ export function encodeTaskMessage(m: TaskMessage): TransportMessage {
     eta: m.eta === null ? null : toCeleryAware(m.eta),
     expires: m.expires === null ? null : toCeleryAware(m.expires),
     group: m.group,
-    group_index: null,
+    group_index: m.groupIndex ?? null,
     retries: m.retries,
     timelimit: [null, null],
     root_id: m.rootId,
@@ -149,6 +152,7 @@ export function decodeTaskMessage(transport: TransportMessage, queue: string): T
     rootId: typeof headers.root_id === "string" ? headers.root_id : id,
     parentId: typeof headers.parent_id === "string" ? headers.parent_id : null,
     group: typeof headers.group === "string" ? headers.group : null,
+    ...(Number.isInteger(headers.group_index) ? { groupIndex: headers.group_index as number } : {}),
     ignoreResult: headers.ignore_result === true,
     priority: typeof properties.priority === "number" ? properties.priority : 0,
     queue,

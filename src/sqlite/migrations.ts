@@ -162,6 +162,28 @@ ALTER TABLE ebb_tombstones ADD COLUMN archive_file TEXT NULL;
 ALTER TABLE ebb_tombstones ADD COLUMN archived_at INTEGER NULL;
 `;
 
+/**
+ * Chord counting (src/backends/sqlite/sqlite-chords.ts): one row per chord header with its size,
+ * one per finished part (a redelivered part is the same row). expires_at (epoch ms, NULL = never)
+ * lets abandoned counts be dropped; rows of a completed chord are deleted at once.
+ */
+const CHORDS_SQL = `
+CREATE TABLE ebb_chords (
+  group_id TEXT PRIMARY KEY,
+  size INTEGER NULL,
+  expires_at INTEGER NULL
+);
+CREATE INDEX ebb_chords_expires_at ON ebb_chords (expires_at);
+CREATE TABLE ebb_chord_parts (
+  group_id TEXT NOT NULL,
+  task_id TEXT NOT NULL,
+  state TEXT NOT NULL,
+  result TEXT NOT NULL,
+  group_index INTEGER NULL,
+  PRIMARY KEY (group_id, task_id)
+);
+`;
+
 export const MIGRATIONS: readonly Migration[] = [
   { id: "0001_messages", sql: MESSAGES_SQL },
   { id: "0002_dead_letters", sql: DEAD_LETTERS_SQL },
@@ -171,6 +193,7 @@ export const MIGRATIONS: readonly Migration[] = [
   { id: "0006_beat", sql: BEAT_SQL },
   { id: "0007_publish_keys", sql: PUBLISH_KEYS_SQL },
   { id: "0008_tombstone_archive", sql: TOMBSTONE_ARCHIVE_SQL },
+  { id: "0009_chords", sql: CHORDS_SQL },
 ];
 
 /** Records which migrations ran; applied_at is the wall clock of the process that ran it. */

@@ -2,6 +2,7 @@ import type { Broker, Delivery } from "../brokers/broker.js";
 import { deferral } from "../brokers/deferral.js";
 import { MaxRetriesExceededError, NotRegisteredError, RetryRequest } from "../errors.js";
 import { encodeException, formatTraceback } from "../protocol/exception-info.js";
+import { runCanvasLinks } from "../canvas/after-task.js";
 import { readBeatHeaders } from "../protocol/beat-headers.js";
 import { decodeTaskMessage, encodeTaskMessage, type TaskMessage } from "../protocol/task-message.js";
 import { makeContext, runInContext, type ContextState } from "../task-context.js";
@@ -76,6 +77,9 @@ export async function executeMessage(deps: ExecuteDeps, delivery: Delivery): Pro
         priority: msg.priority,
         availableAt: outcome.retry.eta,
       });
+    // Canvas (src/canvas): callbacks, the next chain step, chord counting, errbacks. After the
+    // result is stored and before the ack: a crash in between runs and sends again (at-least-once).
+    await runCanvasLinks(deps, msg, outcome);
     told(deps, msg, outcome);
   } catch (e) {
     deps.log.error(
@@ -170,13 +174,6 @@ async function outcomeOf(
   const args = Object.keys(msg.kwargs).length > 0 ? [...msg.args, msg.kwargs] : msg.args;
   const started = performance.now();
   deps.log.info(`Task ${msg.task}[${msg.id}] received${delivery.redelivered ? " (redelivered)" : ""}`);
-  const links = (["callbacks", "errbacks", "chain", "chord"] as const).filter((k) => msg.embed[k] !== null && msg.embed[k] !== undefined);
-  if (links.length > 0) {
-    // Said out loud: a Celery canvas sent to an Ebb worker runs this task but not what it links to.
-    deps.log.warn(
-      `Task ${msg.task}[${msg.id}] carries Celery canvas links (${links.join(", ")}) that Ebb workers do not run yet; route canvas workflows to Python workers`,
-    );
-  }
   deps.lifecycle.emit("started", running.task);
   try {
     const value = await runInContext(ctx, () => (def.handler as (...a: unknown[]) => unknown)(...args));

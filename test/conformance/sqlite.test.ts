@@ -172,6 +172,7 @@ describe("sqlite store details", () => {
       "0006_beat",
       "0007_publish_keys",
       "0008_tombstone_archive",
+      "0009_chords",
     ]);
     expect(handle.db.pragma("journal_mode", { simple: true })).toBe("wal");
     handle.close();

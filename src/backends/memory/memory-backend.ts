@@ -25,6 +25,8 @@ import type {
 import { matchesScan } from "../scan-match.js";
 import type { ScheduleStore, ScheduleStoreHost } from "../../beat/schedule-store.js";
 import { MemoryScheduleStore } from "./memory-schedule-store.js";
+import { MemoryChords } from "./memory-chords.js";
+import type { ChordStore } from "../chord-store.js";
 
 export interface MemoryBackendOptions {
   url?: string;
@@ -52,6 +54,7 @@ export class MemoryBackend implements ResultBackend, RetentionStore, ScheduleSto
     ebbResults: true,
   };
   readonly retention: RetentionBackend = this;
+  readonly chords: ChordStore;
   readonly url: string;
   private readonly clock: Clock;
   private readonly records = new Map<string, string>();
@@ -66,6 +69,7 @@ export class MemoryBackend implements ResultBackend, RetentionStore, ScheduleSto
   constructor(opts: MemoryBackendOptions = {}) {
     this.url = redactUrl(opts.url ?? "memory://");
     this.clock = opts.clock ?? systemClock;
+    this.chords = new MemoryChords(this.clock);
     this.graceMs = opts.graceMs ?? DEFAULT_GRACE_MS;
   }
 

@@ -36,6 +36,8 @@ import { SCRIPTS } from "./scripts.js";
 import { PubSubWatcher } from "./pubsub-watcher.js";
 import { RedisRetention } from "./redis-retention.js";
 import { RedisScheduleStore } from "./redis-schedule-store.js";
+import { RedisChords } from "./redis-chords.js";
+import type { ChordStore } from "../chord-store.js";
 import { readRaw, storeResult } from "./result-commands.js";
 import { resultKeys, type ResultKeys } from "./result-keys.js";
 import { scheduleKeys } from "./schedule-keys.js";
@@ -80,6 +82,7 @@ export class RedisBackend implements ResultBackend, RetentionStore, ScheduleStor
     ebbResults: true,
   };
   readonly retention: RetentionBackend = this;
+  readonly chords: ChordStore;
   readonly url: string;
   private readonly target: RedisTarget;
   private readonly keys: ResultKeys;
@@ -100,6 +103,7 @@ export class RedisBackend implements ResultBackend, RetentionStore, ScheduleStor
     this.url = this.target.display;
     this.health = opts.log ? redisHealth(opts.log, this.target) : undefined;
     this.keys = resultKeys(this.target.prefix);
+    this.chords = new RedisChords(() => this.redis(), this.target.prefix);
     this.injectedClock = opts.clock;
     this.graceMs = opts.graceMs ?? DEFAULT_GRACE_MS;
     this.trimmer = new IndexTrimmer({

@@ -29,6 +29,8 @@ import { COLUMNS, fromRow, toParams, type Params, type ResultRow } from "./resul
 import { SqliteRetention } from "./sqlite-retention.js";
 import type { ScheduleStore, ScheduleStoreHost } from "../../beat/schedule-store.js";
 import { SqliteScheduleStore } from "./sqlite-schedule-store.js";
+import { SqliteChords } from "./sqlite-chords.js";
+import type { ChordStore } from "../chord-store.js";
 
 export interface SqliteBackendOptions {
   url: string;
@@ -58,6 +60,7 @@ export class SqliteBackend implements ResultBackend, RetentionStore, ScheduleSto
     ebbResults: true,
   };
   readonly retention: RetentionBackend = this;
+  readonly chords: ChordStore;
   readonly url: string;
   private readonly handle: SqliteHandle;
   private readonly clock: Clock;
@@ -75,6 +78,7 @@ export class SqliteBackend implements ResultBackend, RetentionStore, ScheduleSto
     this.clock = storeClock(this.handle.db, opts.clock);
     this.pollIntervalMs = opts.pollIntervalMs ?? 50;
     this.sql = prepare(this.handle.db);
+    this.chords = new SqliteChords(this.handle.db, this.clock);
     this.graceMs = opts.graceMs ?? DEFAULT_GRACE_MS;
     this.ops = new SqliteRetention({
       db: this.handle.db,

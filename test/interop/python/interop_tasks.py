@@ -87,3 +87,22 @@ def record(self, list_key="interop:records"):
     """Append this task's id to a Redis list (in the broker's db) and return it."""
     _redis().rpush(list_key, "python:" + self.request.id)
     return self.request.id
+
+
+# --- Canvas: chain, chord, link_error (test/interop/canvas-*.test.ts) ---
+
+@app.task(name="interop.mul")
+def mul(a, b):
+    return a * b
+
+
+@app.task(name="interop.tsum")
+def tsum(values):
+    return sum(values)
+
+
+@app.task(name="interop.on_error")
+def on_error(failed_id):
+    """An old-style errback (one argument: the failed task's id), so any worker can run it as a task."""
+    _redis().rpush("interop:errbacks", "python:" + failed_id)
+    return failed_id
