@@ -54,6 +54,12 @@ export interface AppConfig {
    * `timezone`) is added unless this names it: give it a schedule to move it, or null to remove it.
    */
   beatSchedule?: Record<string, BeatEntryInput | null>;
+  /**
+   * Workers send Celery's monitoring events (task events and the heartbeat) for `celery events`,
+   * Flower and celery-exporter, as `celery worker -E` / worker_send_task_events do. Default false.
+   * A worker's own `events` option (or `ebb worker -E`) overrides it.
+   */
+  workerEvents?: boolean;
   /** Clock for decisions made in this process (tests inject a manual one). Stores use their own clock. */
   clock?: Clock;
 }
@@ -76,6 +82,7 @@ export interface ResolvedConfig {
   timezone: string;
   /** Every entry beat runs, the built-in cleanup included (unless removed), validated. */
   beatSchedule: ResolvedEntry[];
+  workerEvents: boolean;
   clock: Clock;
 }
 
@@ -93,6 +100,7 @@ export const DEFAULTS = {
   maxRetries: 3,
   archiveDir: "./ebb-archives",
   timezone: "UTC",
+  workerEvents: false,
 } as const;
 
 /** A zod schema for a duration option: parses to ms | null and reports the option by name. */
@@ -132,6 +140,7 @@ const configSchema = z
     archiveDir: z.string().min(1).optional(),
     timezone: z.string().optional(),
     beatSchedule: z.unknown().optional(),
+    workerEvents: z.boolean().optional(),
     clock: z.custom<Clock>((v) => typeof v === "function", "a function returning epoch ms").optional(),
   })
   .strict();
@@ -174,6 +183,7 @@ export function resolveConfig(input: AppConfig = {}, env: NodeJS.ProcessEnv = pr
     archiveDir: c.archiveDir ?? DEFAULTS.archiveDir,
     timezone,
     beatSchedule,
+    workerEvents: c.workerEvents ?? DEFAULTS.workerEvents,
     clock: c.clock ?? systemClock,
   };
 }

@@ -34,6 +34,17 @@ export interface BrokerCapabilities {
   readonly delivery: "lease" | "push-ack";
   /** publishOnce() is available: a message published under a key is not published again under it while the key lives. */
   readonly dedupedPublish: boolean;
+  /**
+   * publishEvent() is available: Celery's monitoring events reach `celery events`, Flower and
+   * celery-exporter on this broker (see src/events). Without it, a worker cannot send events.
+   */
+  readonly events: boolean;
+}
+
+/** Where an event goes: Celery's event exchange and the event's routing key ("task.succeeded"). */
+export interface EventRouting {
+  exchange: string;
+  routingKey: string;
 }
 
 export interface PublishOptions {
@@ -105,6 +116,12 @@ export interface Broker {
    * Beat sends its fires through it. Present when capabilities.dedupedPublish.
    */
   publishOnce?(key: string, message: TransportMessage, options: PublishOptions, keyTtlMs: number): Promise<boolean>;
+  /**
+   * Broadcast a monitoring event to whoever listens now, as Celery's event dispatcher does; with
+   * nobody listening it is dropped (nothing is stored, nothing grows). Present when
+   * capabilities.events.
+   */
+  publishEvent?(message: TransportMessage, routing: EventRouting): Promise<void>;
   /** Take up to `max` messages from `queues` (earlier queues first, then by priorityOrder, then FIFO). */
   fetch(queues: readonly string[], max: number, options: FetchOptions): Promise<Delivery[]>;
   /** The message is done; remove it for good. */

@@ -1,4 +1,4 @@
-import { readFileSync } from "node:fs";
+import { packageVersion } from "../package-version.js";
 import { Command, CommanderError } from "commander";
 import { redactUrl } from "../url.js";
 import { callCommand } from "./commands/call.js";
@@ -47,17 +47,4 @@ export async function runCli(argv: string[], io: CliIO): Promise<number> {
     if (process.env.EBB_DEBUG && e instanceof Error && e.stack) io.err(`${redactUrl(e.stack)}\n`);
     return exitCodeFor(e);
   }
-}
-
-/** The installed package's version (package.json sits two folders above dist/src/cli/ and src/cli/). */
-function packageVersion(): string {
-  for (const rel of ["../../../package.json", "../../package.json"]) {
-    try {
-      const pkg = JSON.parse(readFileSync(new URL(rel, import.meta.url), "utf8")) as { name?: string; version?: string };
-      if (pkg.name === "ebb" && pkg.version) return pkg.version;
-    } catch {
-      // not at this depth
-    }
-  }
-  return "unknown";
 }

@@ -145,6 +145,7 @@ async function outcomeOf(
       status: "FAILURE",
       result: { exc_type: "NotRegistered", exc_message: [msg.task], exc_module: "celery.exceptions" },
       traceback: null,
+      error: err,
     };
   }
   if (msg.expires !== null && now >= msg.expires) {

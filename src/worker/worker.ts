@@ -7,6 +7,7 @@ import type { TaskDefinition } from "../task.js";
 import { executeMessage, type ExecuteDeps, type ExecuteResult } from "./execute-message.js";
 import { Slots } from "./slots.js";
 import { TaskLifecycle } from "./task-lifecycle.js";
+import { WorkerEvents } from "./worker-events.js";
 
 export interface WorkerOptions {
   /** How many tasks run at once (async handlers interleave on one event loop). Default 10. */
@@ -23,6 +24,14 @@ export interface WorkerOptions {
   prefetch?: number;
   /** A held ETA message re-reads the broker's clock at least this often, so it follows that clock (not a timer's idea of it). Default 1000 ms. */
   etaCheckMs?: number;
+  /**
+   * Send Celery's monitoring events (task events and the heartbeat) for `celery events`, Flower
+   * and celery-exporter, as `celery worker -E` does. Default: the app's workerEvents (false).
+   * The broker must carry events (Redis, memory); worker.events switches them at run time.
+   */
+  events?: boolean;
+  /** How often the event heartbeat is sent while events are on (Celery's --heartbeat-interval). Default 2000 ms. */
+  heartbeatIntervalMs?: number;
 }
 
 export interface WorkerDeps {
@@ -51,6 +60,8 @@ export class Worker {
   readonly name: string;
   /** Each task's moments (received, started, succeeded, ...) and the tasks running now. */
   readonly lifecycle: TaskLifecycle;
+  /** Celery events from this worker: enable() / disable() switch them at run time (remote control's enable_events). */
+  readonly events: WorkerEvents;
   readonly #deps: WorkerDeps;
   readonly #concurrency: number;
   readonly #queues: string[];
@@ -90,6 +101,18 @@ export class Worker {
     this.#slots = new Slots(concurrency);
     this.name = options.name ?? `ebb-${process.pid}@${hostname()}`;
     this.lifecycle = new TaskLifecycle(deps.log);
+    this.events = new WorkerEvents(
+      {
+        broker: deps.broker,
+        lifecycle: this.lifecycle,
+        hostname: this.name,
+        log: deps.log,
+        clock: deps.config.clock,
+        stats: () => ({ active: this.active, processed: this.#processed }),
+        ...(options.heartbeatIntervalMs !== undefined ? { heartbeatIntervalMs: options.heartbeatIntervalMs } : {}),
+      },
+      options.events ?? deps.config.workerEvents,
+    );
     this.#execDeps = { ...deps, workerName: this.name, signal: this.#hardStop.signal, lifecycle: this.lifecycle };
   }
 
@@ -147,7 +170,10 @@ export class Worker {
     const vt = config.visibilityTimeoutMs;
     const heartbeat = setInterval(() => void this.#extendLeases(), Math.max(250, Math.min(60_000, Math.floor(vt / 3))));
     heartbeat.unref();
-    log.info(`Worker ${this.name} consuming ${this.#queues.join(", ")} from ${broker.url} (concurrency ${this.#concurrency})`);
+    log.info(
+      `Worker ${this.name} consuming ${this.#queues.join(", ")} from ${broker.url} (concurrency ${this.#concurrency}${this.events.enabled ? ", sending events" : ""})`,
+    );
+    this.events.workerStarted();
     let backoffMs = 0;
     try {
       while (!this.#stopFetching.signal.aborted) {
@@ -182,6 +208,7 @@ export class Worker {
       await Promise.allSettled(this.#inFlight.values());
     } finally {
       clearInterval(heartbeat);
+      await this.events.workerStopped();
       log.info(`Worker ${this.name} stopped after ${this.#processed} messages`);
     }
   }

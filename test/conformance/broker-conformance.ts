@@ -56,6 +56,7 @@ export function brokerConformance(name: string, declared: BrokerCapabilities, ma
     it("declares the capabilities its cases are chosen by", () => {
       expect(broker.capabilities).toEqual(declared);
       expect(typeof broker.publishOnce === "function").toBe(declared.dedupedPublish);
+      expect(typeof broker.publishEvent === "function").toBe(declared.events);
     });
 
     if (declared.dedupedPublish)

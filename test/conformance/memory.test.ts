@@ -12,7 +12,7 @@ import { scheduleStoreConformance } from "./schedule-store-conformance.js";
 
 brokerConformance(
   "memory",
-  { delayedDelivery: true, priorityOrder: "lowest-first", clock: "local", delivery: "lease", dedupedPublish: true },
+  { delayedDelivery: true, priorityOrder: "lowest-first", clock: "local", delivery: "lease", dedupedPublish: true, events: true },
   async () => {
     const clock = manualClock();
     return { broker: new MemoryBroker({ clock }), clock };
@@ -22,7 +22,7 @@ brokerConformance(
 // Without delayed delivery (memory://NAME?delayed=false), as on Redis: the worker-held path.
 brokerConformance(
   "memory without delayed delivery",
-  { delayedDelivery: false, priorityOrder: "lowest-first", clock: "local", delivery: "lease", dedupedPublish: true },
+  { delayedDelivery: false, priorityOrder: "lowest-first", clock: "local", delivery: "lease", dedupedPublish: true, events: true },
   async () => {
     const clock = manualClock();
     return { broker: new MemoryBroker({ clock, delayedDelivery: false }), clock };

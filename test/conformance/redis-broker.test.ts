@@ -16,7 +16,7 @@ await describeWithService("redis", "redis broker", () => {
 
   brokerConformance(
     "redis",
-    { delayedDelivery: false, priorityOrder: "lowest-first", clock: "store", delivery: "lease", dedupedPublish: true },
+    { delayedDelivery: false, priorityOrder: "lowest-first", clock: "store", delivery: "lease", dedupedPublish: true, events: true },
     async () => {
       // Each test gets a namespace of its own through the URL's prefix.
       const prefix = `ebbtest:${randomUUID()}:`;

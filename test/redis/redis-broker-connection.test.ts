@@ -68,6 +68,7 @@ await describeWithService("redis", "redis broker: connections", () => {
       clock: "store",
       delivery: "lease",
       dedupedPublish: true,
+      events: true,
     });
     await broker.close();
     expect(() => checkBrokerUrl("rediss://example.invalid:6380/0")).not.toThrow();

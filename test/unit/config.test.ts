@@ -40,6 +40,7 @@ describe("resolveConfig defaults (empty env)", () => {
       maxRetries: 3,
       archiveDir: "./ebb-archives",
       timezone: "UTC",
+      workerEvents: false,
       clock: systemClock,
     });
   });

@@ -13,6 +13,7 @@ import {
   type DeadLetterPage,
   type DeadLetterQuery,
   type Delivery,
+  type EventRouting,
   type FetchOptions,
   type PublishOptions,
 } from "../broker.js";
@@ -57,12 +58,21 @@ export class MemoryBroker implements Broker {
   private readonly onceKeys = new Map<string, number>();
   /** Bumped by close(); a fetch that started before it returns [] instead of waiting on. */
   private closings = 0;
+  /** Who hears publishEvent(), in-process (a monitor, a test). */
+  private readonly eventListeners = new Set<EventListener>();
 
   constructor(opts: MemoryBrokerOptions = {}) {
     this.url = redactUrl(opts.url ?? "memory://");
     this.clock = opts.clock ?? systemClock;
     const delayedDelivery = opts.delayedDelivery ?? delayedFromUrl(opts.url);
-    this.capabilities = { delayedDelivery, priorityOrder: "lowest-first", clock: "local", delivery: "lease", dedupedPublish: true };
+    this.capabilities = {
+      delayedDelivery,
+      priorityOrder: "lowest-first",
+      clock: "local",
+      delivery: "lease",
+      dedupedPublish: true,
+      events: true,
+    };
   }
 
   async now(): Promise<number> {
@@ -93,6 +103,17 @@ export class MemoryBroker implements Broker {
     this.onceKeys.set(key, now + keyTtlMs);
     await this.publish(message, options);
     return true;
+  }
+
+  /** Hands the event to every listener now; with none, it is dropped (as Redis pub/sub drops it). */
+  async publishEvent(message: TransportMessage, routing: EventRouting): Promise<void> {
+    for (const listener of this.eventListeners) listener(copyTransportMessage(message), { ...routing });
+  }
+
+  /** Hear every event published from now on; returns a function that stops listening. */
+  onEvent(listener: EventListener): () => void {
+    this.eventListeners.add(listener);
+    return () => this.eventListeners.delete(listener);
   }
 
   async fetch(queues: readonly string[], max: number, options: FetchOptions): Promise<Delivery[]> {
@@ -219,6 +240,8 @@ export class MemoryBroker implements Broker {
     return this.hub.wait(TOPIC, ms, [signal]);
   }
 }
+
+export type EventListener = (message: TransportMessage, routing: EventRouting) => void;
 
 /** The one wake-up topic: "a message may have become visible". */
 const TOPIC = "visible";

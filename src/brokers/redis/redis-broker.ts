@@ -4,7 +4,16 @@ import { StoreUnavailableError } from "../../errors.js";
 import { parseRedisUrl, type RedisTarget } from "../../redis/redis-url.js";
 import { pythonJsonDumps } from "../../protocol/python-json.js";
 import type { TransportMessage } from "../../protocol/transport-message.js";
-import type { Broker, BrokerCapabilities, DeadLetterPage, DeadLetterQuery, Delivery, FetchOptions, PublishOptions } from "../broker.js";
+import type {
+  Broker,
+  BrokerCapabilities,
+  DeadLetterPage,
+  DeadLetterQuery,
+  Delivery,
+  EventRouting,
+  FetchOptions,
+  PublishOptions,
+} from "../broker.js";
 import type { Move } from "./blocking-move.js";
 import { openConnections, type Connections } from "./connections.js";
 import { deadLetterEntry, readDeadLetters } from "./dead-letters.js";
@@ -12,6 +21,7 @@ import { parseUnacked, requeueOf } from "./envelope.js";
 import { fetchBatch } from "./fetch-batch.js";
 import { RedisKeys, toScore } from "./keys.js";
 import { frameKombuEnvelope } from "./kombu-envelope.js";
+import { fanoutChannel, frameFanoutEnvelope } from "./kombu-fanout.js";
 import { Leases, type Lease } from "./leases.js";
 import { SCRIPTS } from "./scripts.js";
 import { SettlePlan } from "./settle-plan.js";
@@ -51,6 +61,7 @@ export class RedisBroker implements Broker {
     clock: "store",
     delivery: "lease",
     dedupedPublish: true,
+    events: true,
   };
   readonly url: string;
   readonly #target: RedisTarget;
@@ -105,6 +116,13 @@ export class RedisBroker implements Broker {
     const keys = [this.#keys.once(key), this.#keys.binding(options.queue), this.#keys.list(options.queue, options.priority)];
     const published = await SCRIPTS.publishOnce.run(client, keys, [Math.ceil(keyTtlMs), this.#keys.bindingMember(options.queue), raw]);
     return published === 1;
+  }
+
+  /** A PUBLISH on kombu's fanout channel for the exchange (kombu-fanout.ts): Celery's event transport on Redis. */
+  async publishEvent(message: TransportMessage, routing: EventRouting): Promise<void> {
+    const { client } = await this.#connected();
+    const channel = fanoutChannel(this.#target.prefix, this.#target.db, routing.exchange, routing.routingKey);
+    await client.publish(channel, frameFanoutEnvelope(message, routing.exchange, routing.routingKey));
   }
 
   async fetch(queues: readonly string[], max: number, options: FetchOptions): Promise<Delivery[]> {

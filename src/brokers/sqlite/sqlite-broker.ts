@@ -57,6 +57,7 @@ export class SqliteBroker implements Broker {
     clock: "store",
     delivery: "lease",
     dedupedPublish: true,
+    events: false,
   };
   readonly url: string;
   private readonly handle: SqliteHandle;

@@ -12,6 +12,7 @@ interface WorkerFlags {
   queues?: string;
   beat?: boolean;
   withoutBeat?: boolean;
+  events?: boolean;
 }
 
 /**
@@ -30,6 +31,7 @@ export function workerCommand(program: Command, io: CliIO, done: (code: number) 
     .option("-Q, --queues <q1,q2>", "queues to consume, comma separated")
     .option("--without-beat", "do not run beat in this worker")
     .option("-B, --beat", "run beat in this worker (the default; accepted for Celery users)")
+    .option("-E, --events", "send Celery's monitoring events (task events and the heartbeat) for celery events, Flower and celery-exporter")
     .action(async (flags: WorkerFlags) => {
       if (!flags.app) throw new UsageError("ebb worker needs -A MODULE: the module that exports your app and registers its tasks");
       if (flags.beat && flags.withoutBeat) throw new UsageError("Give either -B/--beat or --without-beat, not both");
@@ -42,7 +44,7 @@ export function workerCommand(program: Command, io: CliIO, done: (code: number) 
       try {
         // Beat first: a schedule that cannot run stops the worker before it takes any message.
         const beat: Beat | null = flags.withoutBeat ? null : await startBeat(app);
-        const worker = await app.worker({ concurrency, ...(queues ? { queues } : {}) });
+        const worker = await app.worker({ concurrency, ...(queues ? { queues } : {}), ...(flags.events ? { events: true } : {}) });
         const off = io.onStop((count) => {
           if (count === 1) {
             io.err(`Stopping: finishing ${worker.active} task(s) in flight (signal again to stop at once)\n`);
