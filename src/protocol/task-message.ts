@@ -1,7 +1,7 @@
 import { randomUUID } from "node:crypto";
 import { hostname } from "node:os";
 import { ProtocolError } from "../errors.js";
-import { pythonJsonDumps } from "./python-json.js";
+import { dumpsCeleryJson, parseCeleryJson, stringifyCeleryJson } from "./celery-json.js";
 import { parseCeleryTime, toCeleryAware } from "./timestamps.js";
 import type { TransportMessage } from "./transport-message.js";
 
@@ -112,7 +112,7 @@ export function encodeTaskMessage(m: TaskMessage): TransportMessage {
   return {
     headers,
     properties: { correlation_id: m.id, reply_to: randomUUID(), delivery_mode: 2, priority: m.priority },
-    body: Buffer.from(pythonJsonDumps([m.args, m.kwargs, m.embed]), "utf8"),
+    body: Buffer.from(dumpsCeleryJson([m.args, m.kwargs, m.embed]), "utf8"),
     contentType: "application/json",
     contentEncoding: "utf-8",
   };
@@ -169,7 +169,7 @@ function decodeBody(body: Buffer, task: string): { args: unknown[]; kwargs: Reco
   const text = body.toString("utf8");
   let parsed: unknown;
   try {
-    parsed = JSON.parse(text);
+    parsed = parseCeleryJson(text);
   } catch (cause) {
     throw new ProtocolError(`Message body for task "${task}" is not JSON`, { cause });
   }
@@ -191,6 +191,6 @@ function isObject(v: unknown): v is Record<string, unknown> {
 }
 
 function safeRepr(v: unknown): string {
-  const s = JSON.stringify(v) ?? "";
+  const s = stringifyCeleryJson(v);
   return s.length > 1024 ? `${s.slice(0, 1021)}...` : s;
 }
