@@ -43,6 +43,18 @@ export interface TaskOptions<R = unknown> {
   retryBackoffMax?: DurationInput;
   /** Errors that retry by themselves: classes, or a predicate. Default: none. */
   autoretryFor?: Array<abstract new (...args: never[]) => unknown> | ((error: unknown) => boolean);
+  /**
+   * The handler's parameter names, for keyword arguments (Celery's kwargs): positional args come
+   * first, then each kwarg fills the parameter of its name, as in Python. A kwarg not named here
+   * ends the task in FAILURE TypeError, as on a Python worker. The way for tasks that Python
+   * callers send kwargs to. Not with `kwargs`.
+   */
+  params?: string[];
+  /**
+   * "last": keyword arguments arrive as one object after the positional ones (only when there
+   * are any). What a task that declares neither `params` nor `kwargs` gets too. Not with `params`.
+   */
+  kwargs?: "last";
 }
 
 /** Per-call options for applyAsync. They override the task's. */
@@ -61,7 +73,10 @@ export interface CallOptions {
   ignoreResult?: boolean;
   queue?: string;
   priority?: number;
-  /** Keyword arguments, for Celery tasks that take them. Ebb handlers receive them as a last argument. */
+  /**
+   * Keyword arguments, for Celery tasks that take them. An Ebb handler receives them by name when
+   * its task declares `params`, else as one last argument.
+   */
   kwargs?: Record<string, unknown>;
 }
 
@@ -83,6 +98,8 @@ export interface TaskDefinition {
   retryBackoff: boolean;
   retryBackoffMaxMs: number;
   autoretry: (error: unknown) => boolean;
+  /** Parameter names that keyword arguments bind to; undefined: kwargs come as a last object. */
+  params?: readonly string[];
 }
 
 /** What app.task() returns: call it by its handler's types. */
@@ -91,6 +108,8 @@ export interface TaskHandle<A extends unknown[], R> {
   delay(...args: A): Promise<AsyncResult<R>>;
   applyAsync(args: A, options?: CallOptions): Promise<AsyncResult<R>>;
 }
+
+const IDENTIFIER = /^[A-Za-z_$][\w$]*$/;
 
 const taskOptionsSchema = z
   .object({
@@ -127,8 +146,18 @@ const taskOptionsSchema = z
         z.custom<(e: unknown) => boolean>((v) => typeof v === "function"),
       ])
       .optional(),
+    params: z
+      .array(z.string().regex(IDENTIFIER, 'each name must be a JavaScript identifier such as "userId"'))
+      .min(1)
+      .refine((names) => new Set(names).size === names.length, "names must be unique")
+      .optional(),
+    kwargs: z.literal("last").optional(),
   })
-  .strict();
+  .strict()
+  .refine((o) => o.params === undefined || o.kwargs === undefined, {
+    message: 'give params (kwargs bound by name) or kwargs: "last" (kwargs as one last argument), not both',
+    path: ["params"],
+  });
 
 export function defineTask(name: string, handler: (...args: never[]) => unknown, options: TaskOptions<never> = {}): TaskDefinition {
   if (typeof name !== "string" || name.length === 0)
@@ -154,5 +183,6 @@ export function defineTask(name: string, handler: (...args: never[]) => unknown,
   if (o.queue !== undefined) def.queue = o.queue;
   if (o.maxRetries !== undefined) def.maxRetries = o.maxRetries;
   if (o.retryDelay !== undefined) def.retryDelayMs = o.retryDelay ?? undefined;
+  if (o.params !== undefined) def.params = Object.freeze([...o.params]);
   return def;
 }
