@@ -1,6 +1,7 @@
 import { z } from "zod";
 import { durationSchema, parseWith } from "./config.js";
 import { parseDuration, type DurationInput } from "./duration.js";
+import { checkCompression, type Compression } from "./protocol/compression.js";
 import type { AsyncResult } from "./result.js";
 
 /** What a resultExpires function sees besides the result (pattern 3 from outside). */
@@ -55,6 +56,8 @@ export interface TaskOptions<R = unknown> {
    * are any). What a task that declares neither `params` nor `kwargs` gets too. Not with `params`.
    */
   kwargs?: "last";
+  /** Compress this task's messages as kombu does: "zlib" (= "gzip", kombu's application/x-gzip) or "brotli". Default: none. */
+  compression?: Compression;
 }
 
 /** Per-call options for applyAsync. They override the task's. */
@@ -73,6 +76,8 @@ export interface CallOptions {
   ignoreResult?: boolean;
   queue?: string;
   priority?: number;
+  /** Compress this message as kombu does ("zlib", "gzip" or "brotli"); overrides the task's. */
+  compression?: Compression;
   /**
    * Keyword arguments, for Celery tasks that take them. An Ebb handler receives them by name when
    * its task declares `params`, else as one last argument.
@@ -100,6 +105,7 @@ export interface TaskDefinition {
   autoretry: (error: unknown) => boolean;
   /** Parameter names that keyword arguments bind to; undefined: kwargs come as a last object. */
   params?: readonly string[];
+  compression?: Compression;
 }
 
 /** What app.task() returns: call it by its handler's types. */
@@ -152,6 +158,17 @@ const taskOptionsSchema = z
       .refine((names) => new Set(names).size === names.length, "names must be unique")
       .optional(),
     kwargs: z.literal("last").optional(),
+    compression: z
+      .unknown()
+      .transform((v, ctx) => {
+        try {
+          return checkCompression(v) as Compression;
+        } catch (e) {
+          ctx.addIssue({ code: "custom", message: (e as Error).message });
+          return z.NEVER;
+        }
+      })
+      .optional(),
   })
   .strict()
   .refine((o) => o.params === undefined || o.kwargs === undefined, {
@@ -184,5 +201,6 @@ export function defineTask(name: string, handler: (...args: never[]) => unknown,
   if (o.maxRetries !== undefined) def.maxRetries = o.maxRetries;
   if (o.retryDelay !== undefined) def.retryDelayMs = o.retryDelay ?? undefined;
   if (o.params !== undefined) def.params = Object.freeze([...o.params]);
+  if (o.compression !== undefined) def.compression = o.compression;
   return def;
 }
