@@ -13,11 +13,16 @@ import type { TaskDefinition } from "../task.js";
  *   kwargs: "last", or   non-empty kwargs are one object after the positional args (Ebb 0.3's
  *   neither              behaviour, kept for tasks that declare nothing).
  */
-export function bindArguments(def: Pick<TaskDefinition, "name" | "params">, args: unknown[], kwargs: Record<string, unknown>): unknown[] {
+export function bindArguments(
+  def: Pick<TaskDefinition, "name" | "params"> & { handler?: { name: string } },
+  args: unknown[],
+  kwargs: Record<string, unknown>,
+): unknown[] {
   const names = Object.keys(kwargs);
   if (def.params === undefined) return names.length > 0 ? [...args, kwargs] : args;
   const params = def.params;
-  const fn = `${def.name}()`;
+  // Python names the function (add()); a named handler gives the same message, an anonymous one the task's name.
+  const fn = `${def.handler?.name || def.name}()`;
   if (args.length > params.length) {
     throw new TypeError(`${fn} takes ${params.length} positional argument${params.length === 1 ? "" : "s"} but ${args.length} were given`);
   }

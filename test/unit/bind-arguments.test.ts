@@ -18,6 +18,15 @@ describe("bindArguments with params (Python's binding)", () => {
     expect(() => bindArguments(add, [], { a: 1, x: 2, y: 3 })).toThrow(new TypeError("t.add() got unexpected keyword arguments 'x', 'y'"));
   });
 
+  it("names the handler as Python names the function, when it has a name", () => {
+    async function add2(a: number, b: number) {
+      return a + b;
+    }
+    expect(() => bindArguments({ ...add, handler: add2 }, [1], { c: 3 })).toThrow(
+      new TypeError("add2() got an unexpected keyword argument 'c'"),
+    );
+  });
+
   it("rejects a kwarg that repeats a positional argument", () => {
     expect(() => bindArguments(add, [1], { a: 5 })).toThrow(new TypeError("t.add() got multiple values for argument 'a'"));
   });
