@@ -11,10 +11,13 @@ import { describeWithService } from "../support/services.js";
 const CELERY_VALUE = (id: string) =>
   `{"status": "SUCCESS", "result": 5, "traceback": null, "children": [], "date_done": "2026-11-24T02:04:40.124625", "task_id": "${id}"}`;
 
-/** GET and PTTL of KEYS[1] after the script has spun for ARGV[1] microseconds: the key's TTL runs out in between. */
+/**
+ * Sets KEYS[1] to ARGV[2] for 5 ms, spins ARGV[1] microseconds, then GET and PTTL: the key's TTL
+ * runs out in between, inside one script whatever the machine's load (no round trip between).
+ */
 const READ_AFTER_SPIN = `
 local t0 = redis.call('TIME')
-redis.call('GET', KEYS[1])
+redis.call('SET', KEYS[1], ARGV[2], 'PX', 5)
 repeat
   local t = redis.call('TIME')
 until (t[1] - t0[1]) * 1000000 + (t[2] - t0[2]) > tonumber(ARGV[1])
@@ -44,9 +47,11 @@ await describeWithService("redis", "redis: a key that expires while a script rea
     const client = server.client();
     try {
       const version = /redis_version:(\d+)\.(\d+)/.exec(await client.info("server"));
-      // A key set to live 5 ms, read by a script that spins 30 ms between first touching it and reading it.
-      await client.set("celery-task-meta-x", CELERY_VALUE("x"), "PX", 5);
-      const [value, pttl] = (await client.eval(READ_AFTER_SPIN, 1, "celery-task-meta-x", 30_000)) as [string | null, number];
+      // A key set to live 5 ms, read by the same script 30 ms later.
+      const [value, pttl] = (await client.eval(READ_AFTER_SPIN, 1, "celery-task-meta-x", 30_000, CELERY_VALUE("x"))) as [
+        string | null,
+        number,
+      ];
       if (version && Number(version[1]) === 7 && Number(version[2]) === 0) {
         // Redis 7.0: the script still sees the value (its time is frozen), but PTTL counts with the real clock, clamped at 0.
         expect([value, pttl]).toEqual([CELERY_VALUE("x"), 0]);
