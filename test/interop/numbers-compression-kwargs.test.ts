@@ -2,7 +2,18 @@ import { spawn } from "node:child_process";
 import { afterAll, afterEach, beforeAll, expect, it } from "vitest";
 import { parseCeleryJson } from "../../src/protocol/celery-json.js";
 import { currentTask } from "../../src/task-context.js";
-import { describeInterop, ebbSide, PY, PY_DIR, pyEnv, startPythonWorker, type EbbSide, type PyResult } from "./harness.js";
+import {
+  describeInterop,
+  ebbCli,
+  ebbSide,
+  eventually,
+  PY,
+  PY_DIR,
+  pyEnv,
+  startPythonWorker,
+  type EbbSide,
+  type PyResult,
+} from "./harness.js";
 
 /**
  * Exact numbers, kombu compression and keyword arguments between a real Celery 5.2.6 and Ebb:
@@ -96,6 +107,20 @@ await describeInterop("exact numbers, compression and kwargs: Python ↔ Ebb (a 
       expect(outcome(onEbb.get(`compression ${c}`)!), c).toEqual({ state: "SUCCESS", result: 42, exception: null });
   });
 
+  it("a method Ebb cannot read (lzma) is dead-lettered with a reason naming it, its bytes kept", async () => {
+    await ebb.startWorker(1);
+    const sent = await pyNumbersCall(redis.url, "interop.add", ["--args", "[1, 2]", "--compression", "lzma", "--timeout", "0.5"]);
+    expect(sent.state).toBe("PENDING");
+    const broker = await ebb.app.broker();
+    const dead = await eventually(
+      async () => (await broker.deadLetters()).items.find((d) => d.message?.headers.id === sent.id),
+      20_000,
+      "the lzma message in the dead letters",
+    );
+    expect(dead.reason).toContain('compressed with "application/x-lzma", which Ebb cannot decompress');
+    expect(dead.message?.headers.compression).toBe("application/x-lzma");
+  });
+
   it("a Python worker answers the same calls exactly as the Ebb worker did, and runs Ebb's compressed messages and big ints", async () => {
     expect(onEbb.size, "the Ebb worker's answers (previous test)").toBe(CALLS.length);
     const py = await startPythonWorker(redis.url);
@@ -112,6 +137,10 @@ await describeInterop("exact numbers, compression and kwargs: Python ↔ Ebb (a 
         args: [123456789012345678n, Number.NaN, -Infinity],
         kwargs: { x: 2n ** 64n },
       });
+      // ebb call --compression: the CLI's message runs on the Python worker too.
+      const call = await ebbCli(redis.url, ["call", "interop.add", "--args", "[123456789012345678, 1]", "--compression", "zlib"]);
+      expect(call.code, call.stderr).toBe(0);
+      expect(await ebb.app.asyncResult(String(call.json?.id)).get({ timeoutMs: 25_000 })).toBe(123456789012345679n);
       const raw = await redis.client.get(`celery-task-meta-${echo.id}`);
       expect(raw).toContain('"result": {"args": [123456789012345678, NaN, -Infinity], "kwargs": {"x": 18446744073709551616}}');
     } finally {
