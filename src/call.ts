@@ -1,6 +1,7 @@
 import { parseDuration } from "./duration.js";
 import { ConfigError, describe } from "./errors.js";
 import type { ResolvedConfig } from "./config.js";
+import { checkCompression } from "./protocol/compression.js";
 import { makeTaskMessage, type TaskMessage } from "./protocol/task-message.js";
 import { parseCeleryTime } from "./protocol/timestamps.js";
 import type { PublishOptions } from "./brokers/broker.js";
@@ -26,6 +27,8 @@ export function buildCall(
   const priority = options.priority ?? def?.priority ?? 0;
   if (!Number.isInteger(priority) || priority < 0 || priority > 9)
     throw new ConfigError(`Expected priority to be an integer 0..9, got ${describe(priority)}`);
+  const compression = options.compression ?? def?.compression;
+  if (compression !== undefined) checkCompression(compression);
   const message = makeTaskMessage({
     task: name,
     args,
@@ -38,6 +41,7 @@ export function buildCall(
     ...(options.taskId !== undefined ? { id: options.taskId } : {}),
     ...(options.resultExpires !== undefined ? { resultExpiresMs: parseDuration(options.resultExpires, { option: "resultExpires" }) } : {}),
     ...(options.ignoreResult !== undefined ? { ignoreResultOverride: options.ignoreResult } : {}),
+    ...(compression !== undefined ? { compression } : {}),
   });
   return { message, publish: { queue, priority, availableAt: eta } };
 }

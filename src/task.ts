@@ -1,6 +1,7 @@
 import { z } from "zod";
 import { durationSchema, parseWith } from "./config.js";
 import { parseDuration, type DurationInput } from "./duration.js";
+import { checkCompression, type Compression } from "./protocol/compression.js";
 import type { AsyncResult } from "./result.js";
 import type { Signature } from "./canvas/canvas-api.js";
 
@@ -44,6 +45,20 @@ export interface TaskOptions<R = unknown> {
   retryBackoffMax?: DurationInput;
   /** Errors that retry by themselves: classes, or a predicate. Default: none. */
   autoretryFor?: Array<abstract new (...args: never[]) => unknown> | ((error: unknown) => boolean);
+  /**
+   * The handler's parameter names, for keyword arguments (Celery's kwargs): positional args come
+   * first, then each kwarg fills the parameter of its name, as in Python. A kwarg not named here
+   * ends the task in FAILURE TypeError, as on a Python worker. The way for tasks that Python
+   * callers send kwargs to. Not with `kwargs`.
+   */
+  params?: string[];
+  /**
+   * "last": keyword arguments arrive as one object after the positional ones (only when there
+   * are any). What a task that declares neither `params` nor `kwargs` gets too. Not with `params`.
+   */
+  kwargs?: "last";
+  /** Compress this task's messages as kombu does: "zlib" (= "gzip", kombu's application/x-gzip) or "brotli". Default: none. */
+  compression?: Compression;
 }
 
 /** Per-call options for applyAsync. They override the task's. */
@@ -62,7 +77,12 @@ export interface CallOptions {
   ignoreResult?: boolean;
   queue?: string;
   priority?: number;
-  /** Keyword arguments, for Celery tasks that take them. Ebb handlers receive them as a last argument. */
+  /** Compress this message as kombu does ("zlib", "gzip" or "brotli"); overrides the task's. */
+  compression?: Compression;
+  /**
+   * Keyword arguments, for Celery tasks that take them. An Ebb handler receives them by name when
+   * its task declares `params`, else as one last argument.
+   */
   kwargs?: Record<string, unknown>;
 }
 
@@ -84,6 +104,9 @@ export interface TaskDefinition {
   retryBackoff: boolean;
   retryBackoffMaxMs: number;
   autoretry: (error: unknown) => boolean;
+  /** Parameter names that keyword arguments bind to; undefined: kwargs come as a last object. */
+  params?: readonly string[];
+  compression?: Compression;
 }
 
 /** What app.task() returns: call it by its handler's types. */
@@ -96,6 +119,8 @@ export interface TaskHandle<A extends unknown[], R> {
   /** An immutable signature: it gets exactly these args, not its parent's result. */
   si(...args: A): Signature<R>;
 }
+
+const IDENTIFIER = /^[A-Za-z_$][\w$]*$/;
 
 const taskOptionsSchema = z
   .object({
@@ -132,8 +157,29 @@ const taskOptionsSchema = z
         z.custom<(e: unknown) => boolean>((v) => typeof v === "function"),
       ])
       .optional(),
+    params: z
+      .array(z.string().regex(IDENTIFIER, 'each name must be a JavaScript identifier such as "userId"'))
+      .min(1)
+      .refine((names) => new Set(names).size === names.length, "names must be unique")
+      .optional(),
+    kwargs: z.literal("last").optional(),
+    compression: z
+      .unknown()
+      .transform((v, ctx) => {
+        try {
+          return checkCompression(v) as Compression;
+        } catch (e) {
+          ctx.addIssue({ code: "custom", message: (e as Error).message });
+          return z.NEVER;
+        }
+      })
+      .optional(),
   })
-  .strict();
+  .strict()
+  .refine((o) => o.params === undefined || o.kwargs === undefined, {
+    message: 'give params (kwargs bound by name) or kwargs: "last" (kwargs as one last argument), not both',
+    path: ["params"],
+  });
 
 export function defineTask(name: string, handler: (...args: never[]) => unknown, options: TaskOptions<never> = {}): TaskDefinition {
   if (typeof name !== "string" || name.length === 0)
@@ -159,5 +205,7 @@ export function defineTask(name: string, handler: (...args: never[]) => unknown,
   if (o.queue !== undefined) def.queue = o.queue;
   if (o.maxRetries !== undefined) def.maxRetries = o.maxRetries;
   if (o.retryDelay !== undefined) def.retryDelayMs = o.retryDelay ?? undefined;
+  if (o.params !== undefined) def.params = Object.freeze([...o.params]);
+  if (o.compression !== undefined) def.compression = o.compression;
   return def;
 }

@@ -1,3 +1,4 @@
+import { parseCeleryJson } from "../protocol/celery-json.js";
 import type { ResultRecord } from "../backends/retention-store.js";
 import type { RetentionAction, StoredResult } from "../backends/result-backend.js";
 import { parseCeleryTime, toCeleryAware } from "../protocol/timestamps.js";
@@ -74,7 +75,7 @@ export interface ParsedLine {
 export function parseArchiveLine(text: string): { ok: true; parsed: ParsedLine } | { ok: false; message: string } {
   let value: unknown;
   try {
-    value = JSON.parse(text);
+    value = parseCeleryJson(text);
   } catch (e) {
     return { ok: false, message: `not JSON (${(e as Error).message})` };
   }

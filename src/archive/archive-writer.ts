@@ -1,3 +1,4 @@
+import { stringifyCeleryJson } from "../protocol/celery-json.js";
 import { createHash, type Hash } from "node:crypto";
 import { open, rm, type FileHandle } from "node:fs/promises";
 import { encodeMember, hashTaskId, indexHeader, indexTrailer } from "./archive-index.js";
@@ -66,7 +67,7 @@ export class ArchiveWriter {
   async add(lines: readonly ArchiveLine[], dateDones: readonly (number | null)[]): Promise<void> {
     for (let i = 0; i < lines.length; i++) {
       const line = lines[i]!;
-      const text = JSON.stringify(line);
+      const text = stringifyCeleryJson(line);
       const p = this.pending;
       if (p.text.length > 0 && (p.text.length >= MEMBER_MAX_LINES || p.bytes + text.length > MEMBER_MAX_BYTES)) await this.seal();
       this.pending.text.push(text);

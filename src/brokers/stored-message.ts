@@ -1,4 +1,5 @@
 import { parseKombuEnvelope } from "./redis/kombu-envelope.js";
+import { parseCeleryJson } from "../protocol/celery-json.js";
 import { parseTransportMessage, type TransportMessage } from "../protocol/transport-message.js";
 
 /**
@@ -16,7 +17,7 @@ export function parseStoredMessage(text: string): TransportMessage {
 function isKombuEnvelope(text: string): boolean {
   if (!text.startsWith('{"body"')) return false;
   try {
-    const parsed = JSON.parse(text) as Record<string, unknown>;
+    const parsed = parseCeleryJson(text) as Record<string, unknown>;
     return typeof parsed.body === "string" && "content-type" in parsed && !("contentType" in parsed);
   } catch {
     return false;

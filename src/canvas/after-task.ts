@@ -1,3 +1,4 @@
+import { stringifyCeleryJson } from "../protocol/celery-json.js";
 import { ProtocolError } from "../errors.js";
 import type { Logger } from "../logger.js";
 import type { Broker } from "../brokers/broker.js";
@@ -60,7 +61,7 @@ export async function afterTask(deps: AfterTaskDeps, msg: TaskMessage, outcome: 
     if (!(e instanceof ProtocolError)) throw e; // the store or broker: the message runs again
     // A malformed canvas would fail the same way on every rerun: say what it was, keep it in the log.
     deps.log.error(
-      `Task ${msg.task}[${msg.id}] ended ${outcome.status}, but its canvas could not be run: ${e.message}. Its links were: ${JSON.stringify(embed)}`,
+      `Task ${msg.task}[${msg.id}] ended ${outcome.status}, but its canvas could not be run: ${e.message}. Its links were: ${stringifyCeleryJson(embed)}`,
     );
   }
 }

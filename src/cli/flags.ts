@@ -1,6 +1,8 @@
 import { type Command, Option } from "commander";
 import { parseDuration } from "../duration.js";
 import { describe } from "../errors.js";
+import { parseCeleryJson } from "../protocol/celery-json.js";
+import { checkCompression, type Compression } from "../protocol/compression.js";
 import { parseCeleryTime } from "../protocol/timestamps.js";
 import { UsageError } from "./exit-codes.js";
 
@@ -42,7 +44,7 @@ export function instantFlag(flag: string, value: string): string {
 export function jsonFlag<T>(flag: string, value: string, check: (v: unknown) => v is T, expected: string): T {
   let parsed: unknown;
   try {
-    parsed = JSON.parse(value);
+    parsed = parseCeleryJson(value);
   } catch {
     throw new UsageError(`Expected ${flag} to be ${expected}, got ${JSON.stringify(value)} which is not JSON`);
   }
@@ -57,4 +59,13 @@ export function intFlag(flag: string, value: string, min: number, max = Number.M
       `Expected ${flag} to be an integer ${min}..${max === Number.MAX_SAFE_INTEGER ? "" : max}, got ${JSON.stringify(value)}`,
     );
   return n;
+}
+
+/** --compression: a method Ebb can send ("zlib", "gzip", "brotli"), else a usage error saying which. */
+export function compressionFlag(value: string): Compression {
+  try {
+    return checkCompression(value, "--compression") as Compression;
+  } catch (e) {
+    throw new UsageError((e as Error).message);
+  }
 }

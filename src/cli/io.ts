@@ -1,3 +1,5 @@
+import { stringifyCeleryJson } from "../protocol/celery-json.js";
+
 /** Where a command writes. Injected so commands run in-process in tests. */
 export interface CliIO {
   /**
@@ -92,5 +94,5 @@ function flushed(stream: NodeJS.WriteStream): Promise<void> {
 }
 
 export function printJson(io: CliIO, value: unknown): void | Promise<void> {
-  return io.out(`${JSON.stringify(value)}\n`);
+  return io.out(`${stringifyCeleryJson(value)}\n`);
 }

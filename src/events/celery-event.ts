@@ -1,4 +1,4 @@
-import { pythonJsonDumps } from "../protocol/python-json.js";
+import { dumpsCeleryJson } from "../protocol/celery-json.js";
 import type { TransportMessage } from "../protocol/transport-message.js";
 
 /**
@@ -43,7 +43,7 @@ export function encodeEvent(event: CeleryEvent): TransportMessage {
   return {
     headers: { hostname: event.hostname },
     properties: { delivery_mode: 1 },
-    body: Buffer.from(pythonJsonDumps(event), "utf8"),
+    body: Buffer.from(dumpsCeleryJson(event), "utf8"),
     contentType: "application/json",
     contentEncoding: "utf-8",
   };

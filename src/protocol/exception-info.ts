@@ -1,3 +1,5 @@
+import { stringifyCeleryJson } from "./celery-json.js";
+
 /**
  * Celery's JSON encoding of an exception: {exc_type, exc_message, exc_module}. Python Celery
  * rebuilds the class from exc_module.exc_type; for a module it cannot import it makes a class of
@@ -64,7 +66,7 @@ export function formatTraceback(error: unknown): string | null {
 
 function safeJson(value: unknown): string {
   try {
-    return JSON.stringify(value) ?? String(value);
+    return value === undefined ? "undefined" : stringifyCeleryJson(value);
   } catch {
     return String(value);
   }

@@ -1,6 +1,6 @@
 import { ProtocolError } from "../errors.js";
 import { isStoredState, type StoredState } from "../states.js";
-import { pythonJsonDumps } from "./python-json.js";
+import { dumpsCeleryJson, parseCeleryJson } from "./celery-json.js";
 import { parseCeleryTime, toCeleryNaive } from "./timestamps.js";
 
 /**
@@ -65,14 +65,14 @@ export function encodeResultMeta(meta: ResultMeta): string {
     Object.assign(out, { name: e.name, args: e.args, kwargs: e.kwargs, worker: e.worker, retries: e.retries, queue: e.queue });
   }
   out.task_id = meta.taskId;
-  return pythonJsonDumps(out);
+  return dumpsCeleryJson(out);
 }
 
 /** Parse a stored value. `where` names its origin for the error (e.g. the Redis key). */
 export function decodeResultMeta(raw: string, where: string): ResultMeta {
   let v: unknown;
   try {
-    v = JSON.parse(raw);
+    v = parseCeleryJson(raw);
   } catch (cause) {
     throw new ProtocolError(`Result at ${where} is not JSON; Ebb reads only JSON results (result_serializer="json")`, { cause });
   }

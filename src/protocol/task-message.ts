@@ -1,7 +1,8 @@
 import { randomUUID } from "node:crypto";
 import { hostname } from "node:os";
 import { ProtocolError } from "../errors.js";
-import { pythonJsonDumps } from "./python-json.js";
+import { dumpsCeleryJson, parseCeleryJson, stringifyCeleryJson } from "./celery-json.js";
+import { compressBody, decompressBody } from "./compression.js";
 import { parseCeleryTime, toCeleryAware } from "./timestamps.js";
 import type { TransportMessage } from "./transport-message.js";
 
@@ -19,6 +20,9 @@ import type { TransportMessage } from "./transport-message.js";
  * Ebb's own options travel in extra headers that Celery ignores:
  *   ebb_result_expires_ms  number | null   per-call result lifetime (null = never)
  *   ebb_ignore_result      boolean         explicit per-call ignore-result, either way
+ *
+ * kombu's headers.compression (src/protocol/compression.ts) is honoured both ways: a compressed
+ * body is decompressed before it is read, and a message with `compression` is sent compressed.
  */
 export interface Embed {
   callbacks: unknown;
@@ -51,6 +55,11 @@ export interface TaskMessage {
   resultExpiresMs?: number | null;
   /** Explicit per-call ignore-result from an Ebb client; undefined when not given. */
   ignoreResultOverride?: boolean;
+  /**
+   * kombu compression of the body: a name ("zlib", "gzip", "brotli") when sending, the
+   * headers.compression a received message had (e.g. "application/x-gzip"); undefined: none.
+   */
+  compression?: string;
   /** The headers as received, so a retry can republish what it did not understand. */
   headers: Record<string, unknown>;
 }
@@ -82,6 +91,7 @@ export function makeTaskMessage(input: TaskMessageInput): TaskMessage {
     queue: input.queue ?? "celery",
     ...(input.resultExpiresMs !== undefined ? { resultExpiresMs: input.resultExpiresMs } : {}),
     ...(input.ignoreResultOverride !== undefined ? { ignoreResultOverride: input.ignoreResultOverride } : {}),
+    ...(input.compression !== undefined ? { compression: input.compression } : {}),
     headers: input.headers ?? {},
   };
 }
@@ -90,7 +100,7 @@ export function makeTaskMessage(input: TaskMessageInput): TaskMessage {
 export function encodeTaskMessage(m: TaskMessage): TransportMessage {
   // Headers carried over from a received message (a retry) keep what Ebb does not understand,
   // but not the delivery state of the old message.
-  const { redelivered: _redelivered, ...carried } = m.headers;
+  const { redelivered: _redelivered, compression: _compression, ...carried } = m.headers;
   const headers: Record<string, unknown> = {
     ...carried,
     lang: "js",
@@ -112,10 +122,17 @@ export function encodeTaskMessage(m: TaskMessage): TransportMessage {
   };
   if (m.resultExpiresMs !== undefined) headers.ebb_result_expires_ms = m.resultExpiresMs;
   if (m.ignoreResultOverride !== undefined) headers.ebb_ignore_result = m.ignoreResultOverride;
+  let body: Buffer = Buffer.from(dumpsCeleryJson([m.args, m.kwargs, m.embed]), "utf8");
+  if (m.compression !== undefined) {
+    // As kombu's Producer._prepare: compress the serialized body, name the method in headers.compression.
+    const compressed = compressBody(body, m.compression);
+    body = compressed.body;
+    headers.compression = compressed.header;
+  }
   return {
     headers,
     properties: { correlation_id: m.id, reply_to: randomUUID(), delivery_mode: 2, priority: m.priority },
-    body: Buffer.from(pythonJsonDumps([m.args, m.kwargs, m.embed]), "utf8"),
+    body,
     contentType: "application/json",
     contentEncoding: "utf-8",
   };
@@ -139,7 +156,8 @@ export function decodeTaskMessage(transport: TransportMessage, queue: string): T
   }
   const id = headers.id;
   if (typeof id !== "string" || id.length === 0) throw new ProtocolError(`Message for task "${headers.task}" has no headers.id`);
-  const body = decodeBody(transport.body, headers.task);
+  const compressed = headers.compression !== undefined && headers.compression !== null;
+  const body = decodeBody(compressed ? decompressBody(transport.body, headers.compression, headers.task) : transport.body, headers.task);
   const message: TaskMessage = {
     id,
     task: headers.task,
@@ -166,6 +184,8 @@ export function decodeTaskMessage(transport: TransportMessage, queue: string): T
     message.resultExpiresMs = v;
   }
   if (typeof headers.ebb_ignore_result === "boolean") message.ignoreResultOverride = headers.ebb_ignore_result;
+  // A retry goes out compressed as it came.
+  if (compressed) message.compression = String(headers.compression);
   return message;
 }
 
@@ -173,7 +193,7 @@ function decodeBody(body: Buffer, task: string): { args: unknown[]; kwargs: Reco
   const text = body.toString("utf8");
   let parsed: unknown;
   try {
-    parsed = JSON.parse(text);
+    parsed = parseCeleryJson(text);
   } catch (cause) {
     throw new ProtocolError(`Message body for task "${task}" is not JSON`, { cause });
   }
@@ -195,6 +215,6 @@ function isObject(v: unknown): v is Record<string, unknown> {
 }
 
 function safeRepr(v: unknown): string {
-  const s = JSON.stringify(v) ?? "";
+  const s = stringifyCeleryJson(v);
   return s.length > 1024 ? `${s.slice(0, 1021)}...` : s;
 }

@@ -1,5 +1,6 @@
 import { isUtf8 } from "node:buffer";
 import { ProtocolError } from "../errors.js";
+import { parseCeleryJson, stringifyCeleryJson } from "./celery-json.js";
 
 /**
  * What a broker carries: the three parts Celery's as_task_v2 builds (headers, properties,
@@ -37,7 +38,7 @@ export function copyTransportMessage(m: TransportMessage): TransportMessage {
  * under body64 otherwise, so any bytes survive. Not a wire format: nothing outside Ebb reads it.
  */
 export function serializeTransportMessage(m: TransportMessage): string {
-  return JSON.stringify({
+  return stringifyCeleryJson({
     contentType: m.contentType,
     contentEncoding: m.contentEncoding,
     headers: m.headers,
@@ -50,7 +51,7 @@ export function serializeTransportMessage(m: TransportMessage): string {
 export function parseTransportMessage(text: string): TransportMessage {
   let parsed: unknown;
   try {
-    parsed = JSON.parse(text);
+    parsed = parseCeleryJson(text);
   } catch (cause) {
     throw new ProtocolError(`The stored message is not JSON (starts ${JSON.stringify(text.slice(0, 40))})`, { cause });
   }

@@ -7,6 +7,7 @@ import { readBeatHeaders } from "../protocol/beat-headers.js";
 import { decodeTaskMessage, encodeTaskMessage, type TaskMessage } from "../protocol/task-message.js";
 import { makeContext, runInContext, type ContextState } from "../task-context.js";
 import type { TaskDefinition } from "../task.js";
+import { bindArguments } from "./bind-arguments.js";
 import { recordResult, type Outcome, type RecordDeps } from "./record-result.js";
 import { retryDelayMs } from "./retry-delay.js";
 import type { TaskLifecycle } from "./task-lifecycle.js";
@@ -172,12 +173,12 @@ async function outcomeOf(
     },
     state,
   );
-  const args = Object.keys(msg.kwargs).length > 0 ? [...msg.args, msg.kwargs] : msg.args;
   const started = performance.now();
   deps.log.info(`Task ${msg.task}[${msg.id}] received${delivery.redelivered ? " (redelivered)" : ""}`);
   deps.lifecycle.emit("started", running.task);
   try {
-    const value = await runInContext(ctx, () => (def.handler as (...a: unknown[]) => unknown)(...args));
+    // Binding kwargs may throw TypeError (an unknown kwarg): the task's FAILURE, as on a Python worker.
+    const value = await runInContext(ctx, () => (def.handler as (...a: unknown[]) => unknown)(...bindArguments(def, msg.args, msg.kwargs)));
     const runtimeMs = performance.now() - started;
     deps.log.info(`Task ${msg.task}[${msg.id}] succeeded in ${(runtimeMs / 1000).toFixed(3)}s`);
     return { status: "SUCCESS", result: value === undefined ? null : value, traceback: null, runtimeMs, ...dynamic(state) };

@@ -109,6 +109,22 @@ for (const kind of STORES) {
       expect(await allIds(store)).toEqual(["old-held", "old-permanent", "running"]);
     });
 
+    it("a bigint and NaN/Infinity result survives store, archive --delete and restore exactly", async () => {
+      const s = scratch();
+      const clock = manualClock(Date.now());
+      const { store } = await kind.make(clock, s.dir);
+      cleanups.push(s.cleanup, () => store.close());
+      const value = { big: 123456789012345678n, floats: [Number.NaN, Number.POSITIVE_INFINITY, Number.NEGATIVE_INFINITY, 0.1], s: "NaN" };
+      await store.put(done("numbers", clock(), 40 * DAY, 30 * DAY, { result: value, args: [-(2n ** 70n)] }), { replace: false });
+      const file = join(s.dir, "n.jsonl.gz");
+      await archiveResults(store, { to: file, olderThanMs: 30 * DAY, delete: true, source: "test" });
+      expect(await allIds(store)).toEqual([]);
+      const out = await restoreResults(file, { into: store });
+      expect(out.restored).toBe(1);
+      const got = await store.lookup("numbers", { graceMs: 0 });
+      expect(got.kind === "found" && [got.result.result, got.result.args]).toEqual([value, [-(2n ** 70n)]]);
+    });
+
     it("a rerun on a complete archive finishes its job and writes no second archive", async () => {
       const { store, dir, clock } = await mixed();
       const file = join(dir, "a.jsonl.gz");

@@ -276,6 +276,23 @@ export function backendConformance(name: string, make: () => Promise<BackendFixt
       }
     });
 
+    it("round-trips integers beyond 2^53 as bigint and NaN/Infinity exactly (Python's JSON)", async () => {
+      const value = {
+        big: 123456789012345678n,
+        negative: -(2n ** 64n),
+        safe: Number.MAX_SAFE_INTEGER,
+        list: [Number.NaN, Number.POSITIVE_INFINITY, Number.NEGATIVE_INFINITY],
+        text: "NaN",
+      };
+      await backend.store(request("t-numbers", { result: value, args: [value.big], kwargs: { n: value.list } }));
+      const got = await backend.lookup("t-numbers", GRACE);
+      expect(got.kind === "found" && [got.result.result, got.result.args, got.result.kwargs]).toEqual([
+        value,
+        [value.big],
+        { n: value.list },
+      ]);
+    });
+
     it("keeps what was stored even if the caller mutates its object afterwards", async () => {
       const value = { list: [1, 2] };
       await backend.store(request("t-mut", { result: value }));

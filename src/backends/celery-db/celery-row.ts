@@ -1,5 +1,5 @@
 import { ProtocolError } from "../../errors.js";
-import { pythonJsonDumps } from "../../protocol/python-json.js";
+import { dumpsCeleryJson, parseCeleryJson } from "../../protocol/celery-json.js";
 import { parseCeleryTime, toCeleryNaive } from "../../protocol/timestamps.js";
 import { isStoredState } from "../../states.js";
 import type { StoredResult } from "../result-backend.js";
@@ -100,8 +100,8 @@ export function recordToRow(result: StoredResult): NewRow | null {
     traceback: result.traceback,
     name: result.name ?? null,
     // Celery encodes args/kwargs with the result serializer (JSON), as Python's json.dumps writes it.
-    args: result.args == null ? null : Buffer.from(pythonJsonDumps(result.args)),
-    kwargs: result.kwargs == null ? null : Buffer.from(pythonJsonDumps(result.kwargs)),
+    args: result.args == null ? null : Buffer.from(dumpsCeleryJson(result.args)),
+    kwargs: result.kwargs == null ? null : Buffer.from(dumpsCeleryJson(result.kwargs)),
     worker: result.worker ?? null,
     retries: result.retries ?? null,
     queue: result.queue ?? null,
@@ -112,7 +112,7 @@ export function recordToRow(result: StoredResult): NewRow | null {
 function jsonColumn<T>(value: Buffer | string | null): T | null {
   if (value === null) return null;
   try {
-    return JSON.parse(typeof value === "string" ? value : Buffer.from(value).toString("utf8")) as T;
+    return parseCeleryJson(typeof value === "string" ? value : Buffer.from(value).toString("utf8")) as T;
   } catch {
     return null;
   }

@@ -1,3 +1,4 @@
+import { parseCeleryJson, stringifyCeleryJson } from "../../protocol/celery-json.js";
 import { ChangeHub, type Watch } from "../../change-hub.js";
 import { systemClock, type Clock } from "../../clock.js";
 import { isReady } from "../../states.js";
@@ -159,7 +160,7 @@ export class MemoryBackend implements ResultBackend, RetentionStore, ScheduleSto
     const out: RemoveOutcome = { removed: [], bytes: 0, kept: [] };
     for (const r of records) {
       const text = this.records.get(r.taskId);
-      const cur = text === undefined ? undefined : (JSON.parse(text) as StoredResult);
+      const cur = text === undefined ? undefined : (parseCeleryJson(text) as StoredResult);
       if (!cur || cur.held || cur.status !== r.status || cur.dateDone !== r.dateDone || cur.expiresAt !== r.expiresAt) {
         out.kept.push(r.taskId);
         continue;
@@ -220,11 +221,16 @@ export class MemoryBackend implements ResultBackend, RetentionStore, ScheduleSto
 
   private load(taskId: string): StoredResult | undefined {
     const text = this.records.get(taskId);
-    return text === undefined ? undefined : (JSON.parse(text) as StoredResult);
+    return text === undefined ? undefined : (parseCeleryJson(text) as StoredResult);
   }
 
   private record(taskId: string, text: string): ResultRecord {
-    return { ...(JSON.parse(text) as StoredResult), bytes: Buffer.byteLength(text), origin: "ebb", archived: this.archived.has(taskId) };
+    return {
+      ...(parseCeleryJson(text) as StoredResult),
+      bytes: Buffer.byteLength(text),
+      origin: "ebb",
+      archived: this.archived.has(taskId),
+    };
   }
 
   /** Drops tombstones past the grace window, looking at a bounded number from the oldest-written end. */
@@ -237,7 +243,7 @@ export class MemoryBackend implements ResultBackend, RetentionStore, ScheduleSto
   }
 
   private write(result: StoredResult): void {
-    this.records.set(result.taskId, JSON.stringify(result));
+    this.records.set(result.taskId, stringifyCeleryJson(result));
   }
 
   private notify(taskId: string): void {

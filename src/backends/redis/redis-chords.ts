@@ -1,6 +1,6 @@
 import type { Redis } from "ioredis";
 import { ProtocolError } from "../../errors.js";
-import { pythonJsonDumps } from "../../protocol/python-json.js";
+import { dumpsCeleryJson, parseCeleryJson } from "../../protocol/celery-json.js";
 import { isStoredState } from "../../states.js";
 import type { ChordCountOptions, ChordPart, ChordStore } from "../chord-store.js";
 import { SCRIPTS } from "./scripts.js";
@@ -28,7 +28,7 @@ export class RedisChords implements ChordStore {
   }
 
   async chordPartReturned(groupId: string, part: ChordPart, options: ChordCountOptions): Promise<ChordPart[] | null> {
-    const member = pythonJsonDumps([1, part.taskId, part.state, part.result ?? null]);
+    const member = dumpsCeleryJson([1, part.taskId, part.state, part.result ?? null]);
     const reply = (await SCRIPTS.chordPartReturn.run(
       this.redis(),
       [this.key(groupId, ".j"), this.key(groupId, ".t"), this.key(groupId, ".s")],
@@ -55,7 +55,7 @@ export class RedisChords implements ChordStore {
 function decodePart(raw: string, groupId: string): ChordPart {
   let parsed: unknown;
   try {
-    parsed = JSON.parse(raw);
+    parsed = parseCeleryJson(raw);
   } catch (cause) {
     throw new ProtocolError(`Chord ${groupId} has a part that is not JSON: ${raw.slice(0, 200)}`, { cause });
   }

@@ -7,7 +7,11 @@ import { decodeInfo } from "./index-info.js";
 export interface RawResult {
   /** celery-task-meta-<id>, null when absent. */
   value: string | null;
-  /** PTTL of the value: ms left, -1 no TTL, -2 absent. */
+  /**
+   * PTTL of the value: ms left, -1 no TTL, -2 absent. 0 and -2 beside a value are a key whose TTL
+   * ran out while it was being read: Redis 7.0 answers PTTL 0 for a key that expires during a
+   * script that already read it, and a pipeline may read the value just before the key goes.
+   */
   pttl: number;
   /** ZSCORE in the ttl / no-ttl index ("inf" for never), null when not indexed there. */
   ttlScore: string | null;
@@ -16,6 +20,11 @@ export interface RawResult {
   info: string | null;
   /** The archived entry ("<tombstone>|<at>|<file>"), see result-keys.ts; absent where not read. */
   archived?: string | null;
+}
+
+/** Only -1 means "no TTL": a PTTL of 0 or -2 seen beside a value is a key that expired as it was read (now). */
+export function ttlExpiry(pttl: number, now: number): number | null {
+  return pttl === -1 ? null : now + Math.max(0, pttl);
 }
 
 /** A zset score as an expiry: "inf" (how Redis spells +inf) is never. */
@@ -31,7 +40,7 @@ export function toStoredResult(raw: RawResult & { value: string }, key: string, 
   const meta = decodeResultMeta(raw.value, key);
   const info = decodeInfo(raw.info);
   const score = raw.ttlScore ?? raw.noTtlScore;
-  const expiresAt = score !== null ? expiryFromScore(score) : raw.pttl > 0 ? now + raw.pttl : null;
+  const expiresAt = score !== null ? expiryFromScore(score) : ttlExpiry(raw.pttl, now);
   const e = meta.extended;
   return {
     taskId: meta.taskId,

@@ -1,3 +1,4 @@
+import { parseCeleryJson, stringifyCeleryJson } from "../../protocol/celery-json.js";
 import type { StoredState } from "../../states.js";
 import type { RetentionAction, StoreRequest, StoredResult } from "../result-backend.js";
 import type { ResultRecord } from "../retention-store.js";
@@ -59,11 +60,11 @@ export const BYTES_SQL = [...COLUMNS.filter((c) => c !== "date_done" && c !== "e
   .join(" + ");
 
 function json(value: unknown): string | null {
-  return value === undefined || value === null ? null : JSON.stringify(value);
+  return value === undefined || value === null ? null : stringifyCeleryJson(value);
 }
 
 function parse<T>(text: string | null): T | null {
-  return text === null ? null : (JSON.parse(text) as T);
+  return text === null ? null : (parseCeleryJson(text) as T);
 }
 
 export function toParams(r: StoreRequest | StoredResult, dateDone: number | null, expiresAt: number | null): Params {
@@ -72,7 +73,7 @@ export function toParams(r: StoreRequest | StoredResult, dateDone: number | null
     status: r.status,
     result: json(r.result),
     traceback: r.traceback,
-    children: JSON.stringify(r.children ?? []),
+    children: stringifyCeleryJson(r.children ?? []),
     date_done: dateDone,
     expires_at: expiresAt,
     tier: r.tier,

@@ -1,3 +1,4 @@
+import { parseCeleryJson, stringifyCeleryJson } from "../../protocol/celery-json.js";
 import type Database from "better-sqlite3";
 import type { Clock } from "../../clock.js";
 import type { StoredState } from "../../states.js";
@@ -32,13 +33,13 @@ export class SqliteChords implements ChordStore {
     this.sizeSet = db.transaction((groupId: string, size: number, options: ChordCountOptions) => touch(groupId, size, options)).immediate;
     this.partReturned = db.transaction((groupId: string, part: ChordPart, options: ChordCountOptions): ChordPart[] | null => {
       touch(groupId, null, options);
-      sql.addPart.run(groupId, part.taskId, part.state, JSON.stringify(part.result ?? null), part.groupIndex);
+      sql.addPart.run(groupId, part.taskId, part.state, stringifyCeleryJson(part.result ?? null), part.groupIndex);
       const { size } = sql.size.get(groupId) ?? { size: null };
       const { n } = sql.count.get(groupId)!;
       if (size === null || n !== size) return null;
       return sql.parts
         .all(groupId)
-        .map((r) => ({ taskId: r.task_id, state: r.state, result: JSON.parse(r.result), groupIndex: r.group_index }));
+        .map((r) => ({ taskId: r.task_id, state: r.state, result: parseCeleryJson(r.result), groupIndex: r.group_index }));
     }).immediate;
   }
 

@@ -1,4 +1,4 @@
-import { pythonJsonDumps } from "../../protocol/python-json.js";
+import { dumpsCeleryJson, parseCeleryJson } from "../../protocol/celery-json.js";
 
 /**
  * The few places the Redis broker must look inside a message, all to do what kombu does to it:
@@ -8,7 +8,7 @@ import { pythonJsonDumps } from "../../protocol/python-json.js";
 
 /** The tail of an unacked value after the message, as Python's json.dumps writes it: `, "", "celery"]`. */
 export function unackedTail(exchange: string, routingKey: string): string {
-  return `, ${pythonJsonDumps(exchange)}, ${pythonJsonDumps(routingKey)}]`;
+  return `, ${dumpsCeleryJson(exchange)}, ${dumpsCeleryJson(routingKey)}]`;
 }
 
 export interface UnackedEntry {
@@ -21,7 +21,7 @@ export interface UnackedEntry {
 export function parseUnacked(value: string): UnackedEntry | null {
   let parsed: unknown;
   try {
-    parsed = JSON.parse(value);
+    parsed = parseCeleryJson(value);
   } catch {
     return null;
   }
@@ -51,20 +51,20 @@ export function requeueOf(message: unknown): Requeue {
   if (typeof message === "string") {
     let parsed: unknown;
     try {
-      parsed = JSON.parse(message);
+      parsed = parseCeleryJson(message);
     } catch {
       return { payload: message, mark: true, priority: null };
     }
     if (!isObject(parsed) || !isObject(parsed.headers)) return { payload: message, mark: true, priority: null };
     message = parsed;
   }
-  if (!isObject(message)) return { payload: pythonJsonDumps(message), mark: true, priority: null };
+  if (!isObject(message)) return { payload: dumpsCeleryJson(message), mark: true, priority: null };
   const properties = message.properties;
   const priority = isObject(properties) && typeof properties.priority === "number" ? properties.priority : null;
-  if (!isObject(message.headers)) return { payload: pythonJsonDumps(message), mark: true, priority };
+  if (!isObject(message.headers)) return { payload: dumpsCeleryJson(message), mark: true, priority };
   message.headers.redelivered = true;
   if (isObject(properties) && isObject(properties.delivery_info)) properties.delivery_info.redelivered = true;
-  return { payload: pythonJsonDumps(message), mark: false, priority };
+  return { payload: dumpsCeleryJson(message), mark: false, priority };
 }
 
 function isObject(v: unknown): v is Record<string, unknown> {

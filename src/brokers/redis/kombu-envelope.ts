@@ -1,6 +1,6 @@
 import { randomUUID } from "node:crypto";
 import { ProtocolError } from "../../errors.js";
-import { pythonJsonDumps } from "../../protocol/python-json.js";
+import { dumpsCeleryJson, parseCeleryJson } from "../../protocol/celery-json.js";
 import type { TransportMessage } from "../../protocol/transport-message.js";
 
 /**
@@ -23,7 +23,7 @@ export function frameKombuEnvelope(m: TransportMessage, queue: string, priority:
   const { priority: _priority, ...own } = withoutFraming(m.properties);
   // kombu's order: the producer's properties, then setdefault delivery_info and priority, then
   // basic_publish's body_encoding and delivery_tag.
-  return pythonJsonDumps({
+  return dumpsCeleryJson({
     body: m.body.toString("base64"),
     "content-encoding": m.contentEncoding,
     "content-type": m.contentType,
@@ -42,7 +42,7 @@ export function frameKombuEnvelope(m: TransportMessage, queue: string, priority:
 export function parseKombuEnvelope(raw: string): TransportMessage {
   let envelope: unknown;
   try {
-    envelope = JSON.parse(raw);
+    envelope = parseCeleryJson(raw);
   } catch (cause) {
     throw new ProtocolError(
       `The message is not JSON (starts ${JSON.stringify(raw.slice(0, 40))}); kombu's Redis transport stores a JSON envelope`,

@@ -1,5 +1,5 @@
 import { randomUUID } from "node:crypto";
-import { pythonJsonDumps } from "../../protocol/python-json.js";
+import { dumpsCeleryJson } from "../../protocol/celery-json.js";
 import type { TransportMessage } from "../../protocol/transport-message.js";
 
 /**
@@ -30,7 +30,7 @@ export function fanoutChannel(prefix: string, db: number, exchange: string, rout
 /** A message framed as kombu frames a fanout publish on Redis. */
 export function frameFanoutEnvelope(m: TransportMessage, exchange: string, routingKey: string, deliveryTag: string = randomUUID()): string {
   const { delivery_info: _info, body_encoding: _encoding, delivery_tag: _tag, priority, ...own } = m.properties;
-  return pythonJsonDumps({
+  return dumpsCeleryJson({
     body: m.body.toString("base64"),
     "content-encoding": m.contentEncoding,
     "content-type": m.contentType,

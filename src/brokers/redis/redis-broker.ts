@@ -2,7 +2,7 @@ import type { Clock } from "../../clock.js";
 import type { Logger } from "../../logger.js";
 import { StoreUnavailableError } from "../../errors.js";
 import { parseRedisUrl, type RedisTarget } from "../../redis/redis-url.js";
-import { pythonJsonDumps } from "../../protocol/python-json.js";
+import { dumpsCeleryJson } from "../../protocol/celery-json.js";
 import type { TransportMessage } from "../../protocol/transport-message.js";
 import type {
   Broker,
@@ -206,7 +206,7 @@ export class RedisBroker implements Broker {
     const value = await (await this.#connected()).client.hget(this.#keys.unacked, lease.field);
     const entry = value === null ? null : parseUnacked(value);
     if (!entry) return value;
-    return typeof entry.message === "string" ? entry.message : pythonJsonDumps(entry.message);
+    return typeof entry.message === "string" ? entry.message : dumpsCeleryJson(entry.message);
   }
 
   async deadLetter(delivery: Delivery, reason: string): Promise<void> {

@@ -1,6 +1,6 @@
 import type { Command } from "commander";
 import type { CallOptions } from "../../task.js";
-import { durationFlag, instantFlag, intFlag, jsonFlag, withAppFlags } from "../flags.js";
+import { compressionFlag, durationFlag, instantFlag, intFlag, jsonFlag, withAppFlags } from "../flags.js";
 import { printJson, type CliIO } from "../io.js";
 import { loadApp, type AppFlags } from "../load-app.js";
 import { requireKnownTask } from "../known-names.js";
@@ -15,6 +15,7 @@ interface CallFlags extends AppFlags {
   ignoreResult?: boolean;
   queue?: string;
   priority?: string;
+  compression?: string;
   force?: boolean;
   json?: boolean;
 }
@@ -33,6 +34,7 @@ export function callCommand(program: Command, io: CliIO, done: (code: number) =>
     .option("--ignore-result", "do not store this call's result")
     .option("--queue <q>", "queue to send to")
     .option("--priority <n>", "0..9, 0 first")
+    .option("--compression <method>", "compress the message as kombu does: zlib (= gzip) or brotli")
     .option("--force", "with -A, send even a task the app does not register (e.g. one only Python workers run)")
     .action(async (task: string, flags: CallFlags) => {
       const options: CallOptions = {};
@@ -48,6 +50,7 @@ export function callCommand(program: Command, io: CliIO, done: (code: number) =>
       if (flags.ignoreResult) options.ignoreResult = true;
       if (flags.queue !== undefined) options.queue = flags.queue;
       if (flags.priority !== undefined) options.priority = intFlag("--priority", flags.priority, 0, 9);
+      if (flags.compression !== undefined) options.compression = compressionFlag(flags.compression);
       const app = await loadApp(flags);
       try {
         if (flags.app !== undefined && !flags.force)

@@ -1,3 +1,4 @@
+import { stringifyCeleryJson } from "../../protocol/celery-json.js";
 import { existsSync } from "node:fs";
 import type { Command } from "commander";
 import { restoreResults, type RestoreOutcome, type RestoreProblem } from "../../archive/restore-results.js";
@@ -65,7 +66,7 @@ export function restoreCommand(program: Command, io: CliIO, done: (code: number)
               io.err(`\r\x1b[Krestore: ${seen} entries`);
             }
             // Printed lines wait for a slow reader (the promise) instead of piling up in memory.
-            if (!flags.json && !into) return io.out(`${JSON.stringify(e.line)}\n`);
+            if (!flags.json && !into) return io.out(`${stringifyCeleryJson(e.line)}\n`);
             return undefined;
           },
           onProblem: (p) => {

@@ -1,3 +1,4 @@
+import { stringifyCeleryJson } from "../../protocol/celery-json.js";
 import type { Command } from "commander";
 import { EbbError } from "../../errors.js";
 import type { ResultInfo } from "../../result.js";
@@ -49,7 +50,7 @@ export function resultCommand(program: Command, io: CliIO, done: (code: number) 
       } else {
         io.out(`${info.id} ${info.state}\n`);
         if (info.state === "SUCCESS" || info.state === "FAILURE" || info.state === "REVOKED")
-          io.out(`result: ${JSON.stringify(info.result)}\n`);
+          io.out(`result: ${stringifyCeleryJson(info.result)}\n`);
         if (info.dateDone) io.out(`done: ${info.dateDone}\n`);
         io.out(
           `${info.state === "EXPIRED" ? "expired" : "expires"}: ${info.expiresAt ?? (info.state === "PENDING" ? "-" : "never")}${info.tier ? ` (tier ${info.tier})` : ""}\n`,

@@ -25,7 +25,8 @@ for i = 1, #KEYS - 3 do
     local flags, tier = readInfo(KEYS[3], id)
     if not redis.call('ZSCORE', KEYS[1], id) and not redis.call('ZSCORE', KEYS[2], id) then
       flags = withFlag(flags, FOREIGN)
-      if pttl > 0 then redis.call('ZADD', KEYS[1], now + pttl, id) else redis.call('ZADD', KEYS[2], '+inf', id) end
+      -- PTTL 0: its TTL ran out during this script (Redis 7.0 still shows the value): not permanent.
+      if pttl >= 0 then redis.call('ZADD', KEYS[1], now + pttl, id) else redis.call('ZADD', KEYS[2], '+inf', id) end
     end
     flags = withFlag(flags, ARCHIVED)
     writeInfo(KEYS[3], id, flags, tier)

@@ -35,7 +35,8 @@ if ARGV[2] == '1' then
     -- saying who wrote it.
     flags = withFlag(flags, FOREIGN)
     local pttl = redis.call('PTTL', KEYS[1])
-    redis.call('ZADD', KEYS[3], pttl > 0 and tostring(now + pttl) or '+inf', id)
+    -- PTTL 0: its TTL ran out during this script (Redis 7.0 still shows the value): not permanent.
+    redis.call('ZADD', KEYS[3], pttl >= 0 and tostring(now + pttl) or '+inf', id)
   end
   redis.call('PERSIST', KEYS[1])
 else
