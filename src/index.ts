@@ -5,6 +5,8 @@ export type { TaskOptions, CallOptions, TaskHandle, Outcome } from "./task.js";
 export { AsyncResult, type ResultInfo, type GetOptions } from "./result.js";
 export { currentTask, type TaskContext } from "./task-context.js";
 export { Worker, type WorkerOptions } from "./worker/worker.js";
+export { Control, type Inspect, type ControlCallOptions, type RevokeOptions, type NodeReplies } from "./control/control-client.js";
+export { RevokedSet, REVOKED_MAX, REVOKED_EXPIRES_MS, type RevokedSetOptions } from "./control/revoked-set.js";
 export { parseDuration, formatDuration, type DurationInput } from "./duration.js";
 export { BUILTIN_TIERS, type Tier } from "./retention/tiers.js";
 export { decideRetention, type RetentionDecision } from "./retention/policy.js";

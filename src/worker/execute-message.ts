@@ -1,6 +1,6 @@
 import type { Broker, Delivery } from "../brokers/broker.js";
 import { deferral } from "../brokers/deferral.js";
-import { MaxRetriesExceededError, NotRegisteredError, RetryRequest } from "../errors.js";
+import { MaxRetriesExceededError, NotRegisteredError, RetryRequest, TaskRevokedError } from "../errors.js";
 import { encodeException, formatTraceback } from "../protocol/exception-info.js";
 import { readBeatHeaders } from "../protocol/beat-headers.js";
 import { decodeTaskMessage, encodeTaskMessage, type TaskMessage } from "../protocol/task-message.js";
@@ -17,6 +17,8 @@ import type { TaskLifecycle } from "./task-lifecycle.js";
  *   malformed          → dead-lettered with the reason (bytes kept), nothing stored
  *   unknown task       → FAILURE stored naming the task, acked
  *   expired message    → REVOKED("expired") stored, acked, handler not run
+ *   revoked id         → REVOKED("revoked") stored, acked, handler not run (checked before any ETA wait)
+ *   terminated         → REVOKED("terminated") stored once the handler ends, whatever it returned
  *   future ETA         → released until its ETA, or { holdUntil } if the broker cannot delay
  *   success / failure  → stored per policy, acked
  *   retry              → RETRY stored, then a new message with retries+1 published, acked
@@ -28,6 +30,8 @@ export interface ExecuteDeps extends RecordDeps {
   signal: AbortSignal;
   /** Where the moments of each task are told (events, remote control), and the running tasks kept. */
   lifecycle: TaskLifecycle;
+  /** Whether a task id was revoked (remote control); such a message is not run. */
+  isRevoked?: (id: string) => boolean;
 }
 
 /**
@@ -50,7 +54,8 @@ export async function executeMessage(deps: ExecuteDeps, delivery: Delivery): Pro
   deps.lifecycle.announce(msg, delivery);
   const def = deps.registry.get(msg.task);
   const now = await deps.broker.now();
-  if (def && msg.eta !== null && msg.eta > now) {
+  const revoked = deps.isRevoked?.(msg.id) === true;
+  if (def && !revoked && msg.eta !== null && msg.eta > now) {
     const plan = deferral(deps.broker.capabilities, msg.eta);
     if (plan.kind === "release") {
       await deps.broker.release(delivery, plan.availableAt);
@@ -59,7 +64,7 @@ export async function executeMessage(deps: ExecuteDeps, delivery: Delivery): Pro
     // The caller waits (without a slot) and calls again at the ETA; the lease is kept meanwhile.
     return { holdUntil: plan.until };
   }
-  const outcome = await outcomeOf(deps, delivery, msg, def, now);
+  const outcome = revoked ? revokedOutcome(deps, msg, "revoked") : await outcomeOf(deps, delivery, msg, def, now);
   if (outcome.status !== "SUCCESS" && deps.signal.aborted) {
     // Cut short by a hard stop: not the task's failure. Hand the message back to run again.
     deps.log.warn(`Task ${msg.task}[${msg.id}] was interrupted by a hard stop; it goes back to the queue`);
@@ -108,7 +113,7 @@ function told(deps: ExecuteDeps, msg: TaskMessage, outcome: TaskOutcome): void {
       deps.lifecycle.emit("revoked", msg, {
         reason: outcome.revokedReason ?? "revoked",
         expired: outcome.revokedReason === "expired",
-        terminated: false,
+        terminated: outcome.revokedReason === "terminated",
       });
       break;
   }
@@ -145,12 +150,7 @@ async function outcomeOf(
   }
   if (msg.expires !== null && now >= msg.expires) {
     deps.log.warn(`Task ${msg.task}[${msg.id}] expired at ${new Date(msg.expires).toISOString()} before it started; marking REVOKED`);
-    return {
-      status: "REVOKED",
-      result: { exc_type: "TaskRevokedError", exc_message: ["expired"], exc_module: "celery.exceptions" },
-      traceback: null,
-      revokedReason: "expired",
-    };
+    return revokedOutcome(deps, msg, "expired");
   }
   const state: ContextState = {};
   const running = deps.lifecycle.begin(msg, delivery, deps.signal);
@@ -178,6 +178,51 @@ async function outcomeOf(
     );
   }
   deps.lifecycle.emit("started", running.task);
+  let outcome: TaskOutcome;
+  try {
+    outcome = await runHandler(deps, msg, def, ctx, state, args, started);
+  } finally {
+    running.end();
+  }
+  // Terminated by remote control: REVOKED, whatever the handler made of its aborted signal.
+  return running.task.signal.aborted && running.task.signal.reason instanceof TaskTerminated
+    ? revokedOutcome(deps, msg, "terminated")
+    : outcome;
+}
+
+/**
+ * The reason a terminated task's signal carries (revoke with terminate): a TaskRevokedError
+ * whose reason is "terminated", so a handler that rethrows signal.reason says what happened.
+ */
+export class TaskTerminated extends TaskRevokedError {
+  constructor(taskId: string, signal: string) {
+    super(taskId, `terminated (${signal})`);
+  }
+}
+
+/** REVOKED with Celery's TaskRevokedError(reason): "expired", "revoked" or "terminated". */
+function revokedOutcome(deps: ExecuteDeps, msg: TaskMessage, reason: "expired" | "revoked" | "terminated"): TaskOutcome {
+  if (reason !== "expired")
+    deps.log.warn(
+      `Task ${msg.task}[${msg.id}] ${reason === "revoked" ? "was revoked; not running it" : "was terminated"}; marking REVOKED`,
+    );
+  return {
+    status: "REVOKED",
+    result: { exc_type: "TaskRevokedError", exc_message: [reason], exc_module: "celery.exceptions" },
+    traceback: null,
+    revokedReason: reason,
+  };
+}
+
+async function runHandler(
+  deps: ExecuteDeps,
+  msg: TaskMessage,
+  def: TaskDefinition,
+  ctx: ReturnType<typeof makeContext>,
+  state: ContextState,
+  args: unknown[],
+  started: number,
+): Promise<TaskOutcome> {
   try {
     const value = await runInContext(ctx, () => (def.handler as (...a: unknown[]) => unknown)(...args));
     const runtimeMs = performance.now() - started;
@@ -210,8 +255,6 @@ async function outcomeOf(
       runtimeMs,
       ...dynamic(state),
     };
-  } finally {
-    running.end();
   }
 }
 

@@ -4,16 +4,20 @@ import type { ResultBackend } from "../backends/result-backend.js";
 import type { ResolvedConfig } from "../config.js";
 import type { Logger } from "../logger.js";
 import type { TaskDefinition } from "../task.js";
-import { executeMessage, type ExecuteDeps, type ExecuteResult } from "./execute-message.js";
+import type { ControlListener } from "../control/broker-control.js";
+import type { ControlReply, ControlRequest } from "../control/control-request.js";
+import { RevokedSet, type RevokedSetOptions } from "../control/revoked-set.js";
+import { executeMessage, TaskTerminated, type ExecuteDeps, type ExecuteResult } from "./execute-message.js";
 import { Slots } from "./slots.js";
 import { TaskLifecycle } from "./task-lifecycle.js";
+import { WorkerPanel } from "./worker-panel.js";
 
 export interface WorkerOptions {
   /** How many tasks run at once (async handlers interleave on one event loop). Default 10. */
   concurrency?: number;
   /** Queues to consume, in order of preference. Default: the app's defaultQueue. */
   queues?: string[];
-  /** Name stored with each result. Default "ebb-<pid>@<host>". */
+  /** Name stored with each result, and the node name remote control addresses (`celery inspect -d NAME`). Default "ebb-<pid>@<host>". */
   name?: string;
   /** How long one fetch waits for a message before looping. Default 1000 ms. */
   fetchWaitMs?: number;
@@ -23,6 +27,10 @@ export interface WorkerOptions {
   prefetch?: number;
   /** A held ETA message re-reads the broker's clock at least this often, so it follows that clock (not a timer's idea of it). Default 1000 ms. */
   etaCheckMs?: number;
+  /** Send task events from the start (`ebb worker -E`); remote control's enable_events/disable_events toggle it. Default false. */
+  events?: boolean;
+  /** Bounds of the revoked ids kept (default Celery's: 50,000 ids, each for 3 hours). */
+  revoked?: RevokedSetOptions;
 }
 
 export interface WorkerDeps {
@@ -51,6 +59,8 @@ export class Worker {
   readonly name: string;
   /** Each task's moments (received, started, succeeded, ...) and the tasks running now. */
   readonly lifecycle: TaskLifecycle;
+  /** Task ids this worker was told to revoke (remote control): their messages end REVOKED without running. */
+  readonly revoked: RevokedSet;
   readonly #deps: WorkerDeps;
   readonly #concurrency: number;
   readonly #queues: string[];
@@ -59,7 +69,8 @@ export class Worker {
   readonly #prefetch: number;
   readonly #etaCheckMs: number;
   readonly #slots: Slots;
-  readonly #held = new Set<Delivery>();
+  /** Messages held for their ETA → that ETA (epoch ms, broker clock). */
+  readonly #held = new Map<Delivery, number>();
   readonly #inFlight = new Map<Delivery, Promise<unknown>>();
   /** Wakes the fetch loop when it waits for room and room is made (a message settles or starts waiting for its ETA). */
   #onSettled: (() => void) | null = null;
@@ -70,6 +81,9 @@ export class Worker {
   readonly #execDeps: ExecuteDeps;
   #processed = 0;
   #extending = false;
+  #eventsEnabled: boolean;
+  readonly #eventsListeners = new Set<(enabled: boolean) => void>();
+  readonly #startedAt = Date.now();
 
   constructor(deps: WorkerDeps, options: WorkerOptions = {}) {
     const concurrency = options.concurrency ?? 10;
@@ -90,7 +104,15 @@ export class Worker {
     this.#slots = new Slots(concurrency);
     this.name = options.name ?? `ebb-${process.pid}@${hostname()}`;
     this.lifecycle = new TaskLifecycle(deps.log);
-    this.#execDeps = { ...deps, workerName: this.name, signal: this.#hardStop.signal, lifecycle: this.lifecycle };
+    this.revoked = new RevokedSet({ clock: deps.config.clock, ...options.revoked });
+    this.#eventsEnabled = options.events ?? false;
+    this.#execDeps = {
+      ...deps,
+      workerName: this.name,
+      signal: this.#hardStop.signal,
+      lifecycle: this.lifecycle,
+      isRevoked: (id) => this.revoked.has(id),
+    };
   }
 
   /** Messages this worker has finished (stored/acked, dead-lettered or deferred). */
@@ -106,6 +128,50 @@ export class Worker {
   /** Messages waiting in memory for their ETA (brokers without delayed delivery); they take no slot. */
   get held(): number {
     return this.#held.size;
+  }
+
+  /** Whether task events are on (for the Celery events sender); remote control's enable_events/disable_events change it. */
+  get eventsEnabled(): boolean {
+    return this.#eventsEnabled;
+  }
+
+  /** Turn task events on or off; true when that changed something (listeners hear only changes). */
+  setEventsEnabled(on: boolean): boolean {
+    if (this.#eventsEnabled === on) return false;
+    this.#eventsEnabled = on;
+    for (const listener of this.#eventsListeners) {
+      try {
+        listener(on);
+      } catch (e) {
+        this.#deps.log.error(`A listener of the worker's events switch failed: ${(e as Error).message}`);
+      }
+    }
+    return true;
+  }
+
+  /** Hear when task events are turned on or off; returns a function that stops listening. */
+  onEventsEnabled(listener: (enabled: boolean) => void): () => void {
+    this.#eventsListeners.add(listener);
+    return () => this.#eventsListeners.delete(listener);
+  }
+
+  /**
+   * Revoke task ids on this worker alone (remote control's revoke does this on every worker):
+   * their messages end REVOKED without running; with terminate, a running one's
+   * currentTask().signal aborts and it ends REVOKED("terminated"). Returns the ids terminated.
+   */
+  revoke(ids: string[], options: { terminate?: boolean; signal?: string } = {}): string[] {
+    this.revoked.add(ids);
+    if (!options.terminate) return [];
+    return ids.filter((id) => this.#terminate(id, options.signal ?? "SIGTERM"));
+  }
+
+  #terminate(id: string, signal: string): boolean {
+    const task = this.lifecycle.activeTask(id);
+    if (!task) return false;
+    this.#deps.log.warn(`Terminating task ${task.message.task}[${id}] (${signal}): its signal is aborted`);
+    task.abort(new TaskTerminated(id, signal));
+    return true;
   }
 
   /** Start consuming; resolves when the worker has stopped. Calling it twice returns the same promise. */
@@ -149,6 +215,7 @@ export class Worker {
     heartbeat.unref();
     log.info(`Worker ${this.name} consuming ${this.#queues.join(", ")} from ${broker.url} (concurrency ${this.#concurrency})`);
     let backoffMs = 0;
+    const control = await this.#listenForControl();
     try {
       while (!this.#stopFetching.signal.aborted) {
         // Running + waiting for a slot may reach concurrency + prefetch; held ETA messages count apart.
@@ -182,8 +249,38 @@ export class Worker {
       await Promise.allSettled(this.#inFlight.values());
     } finally {
       clearInterval(heartbeat);
+      await control?.close().catch((e: unknown) => log.warn(`Could not stop listening for remote control: ${(e as Error).message}`));
       log.info(`Worker ${this.name} stopped after ${this.#processed} messages`);
     }
+  }
+
+  /** Answer Celery's remote control (ping, inspect, revoke, shutdown) when the broker carries it; a worker without it still works. */
+  async #listenForControl(): Promise<ControlListener | null> {
+    const { broker, log } = this.#deps;
+    if (!broker.control) return null;
+    const panel = new WorkerPanel(this, this.#panelView());
+    try {
+      return await broker.control.listen(async (request: ControlRequest): Promise<ControlReply | null> => panel.handle(request));
+    } catch (e) {
+      log.error(`Remote control is off for worker ${this.name}: could not listen on ${broker.url}: ${(e as Error).message}`);
+      return null;
+    }
+  }
+
+  /** What the remote control panel reads of this worker's state. */
+  #panelView() {
+    return {
+      registry: this.#deps.registry,
+      queues: this.#queues,
+      concurrency: this.#concurrency,
+      prefetch: this.#prefetch,
+      startedAt: this.#startedAt,
+      brokerUrl: this.#deps.broker.url,
+      waiting: () => [...this.#inFlight.keys()].filter((d) => !this.#held.has(d)),
+      held: () => [...this.#held.entries()],
+      terminate: (id: string, signal: string) => this.#terminate(id, signal),
+      shutdown: () => void this.stop(),
+    };
   }
 
   #launch(delivery: Delivery): void {
@@ -235,7 +332,9 @@ export class Worker {
    */
   async #holdUntil(delivery: Delivery, at: number): Promise<boolean> {
     const { broker, log } = this.#deps;
-    this.#held.add(delivery);
+    this.#held.set(delivery, at);
+    // A revoked message need not wait for its ETA: it is let go at the next look and ends REVOKED.
+    const id = delivery.message?.headers.id;
     // A held message takes no room: the fetch loop may take more while it waits.
     this.#wake();
     try {
@@ -254,7 +353,7 @@ export class Worker {
           await delay(this.#etaCheckMs, this.#stopFetching.signal);
           continue;
         }
-        if (now >= at) return true;
+        if (now >= at || (typeof id === "string" && this.revoked.has(id))) return true;
         await delay(Math.min(at - now, this.#etaCheckMs), this.#stopFetching.signal);
       }
     } finally {
