@@ -101,7 +101,7 @@ export class Control {
     const broker = await this.#broker();
     if (!broker.control)
       throw new ConfigError(
-        `The broker ${broker.url} cannot carry remote control (revoke, inspect, ping); use a redis://, sqlite:// or memory:// broker`,
+        `The broker ${broker.url} does not carry remote control, so nothing was sent: revoke, inspect and ping need a redis:// broker (or memory:// within one process); the SQLite broker does not support them yet`,
       );
     return broker.control;
   }
