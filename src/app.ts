@@ -49,7 +49,7 @@ export interface App {
   beat(options?: BeatOptions): Promise<Beat>;
   /** Where beat keeps its state and cleanup runs: the result backend. */
   scheduleStore(): Promise<ScheduleStore>;
-  /** What `ebb inspect scheduled` shows, read from the store. */
+  /** What `ebb inspect beat` shows, read from the store. */
   inspectScheduled(): Promise<ScheduledView>;
   broker(): Promise<Broker>;
   backend(): Promise<ResultBackend>;
