@@ -3,6 +3,7 @@ import { brokerFromUrl } from "./brokers/by-url.js";
 import type { ResultBackend } from "./backends/result-backend.js";
 import { backendFromUrl } from "./backends/by-url.js";
 import { buildCall } from "./call.js";
+import { Control } from "./control/control-client.js";
 import { resolveConfig, type AppConfig, type ResolvedConfig } from "./config.js";
 import { ConfigError } from "./errors.js";
 import { streamLogger, type Logger } from "./logger.js";
@@ -59,12 +60,14 @@ export interface App {
   beat(options?: BeatOptions): Promise<Beat>;
   /** Where beat keeps its state and cleanup runs: the result backend. */
   scheduleStore(): Promise<ScheduleStore>;
-  /** What `ebb inspect scheduled` shows, read from the store. */
+  /** What `ebb inspect beat` shows, read from the store. */
   inspectScheduled(): Promise<ScheduledView>;
   broker(): Promise<Broker>;
   backend(): Promise<ResultBackend>;
   /** Cleanup, stats, growth checks, holds and policy explanations (see README, Retention operations). */
   readonly retention: RetentionApi;
+  /** Celery's remote control over the broker: ping, inspect, revoke, shutdown; Ebb and Python workers answer. */
+  readonly control: Control;
   /** Close the broker and backend connections. */
   close(): Promise<void>;
 }
@@ -96,7 +99,13 @@ export function createApp(config: AppConfig = {}, deps: AppDeps = {}): App {
       backend = null;
       throw e;
     }));
-  const source: ResultSource = { backend: getBackend, graceMs: resolved.expiredGraceMs, defaultTimeoutMs: resolved.resultTimeoutMs };
+  const control = new Control(getBroker);
+  const source: ResultSource = {
+    backend: getBackend,
+    graceMs: resolved.expiredGraceMs,
+    defaultTimeoutMs: resolved.resultTimeoutMs,
+    revoke: (id, options) => control.revoke(id, options),
+  };
 
   async function send<R>(name: string, args: unknown[], options: CallOptions): Promise<AsyncResult<R>> {
     const { message, publish } = buildCall(name, args, options, registry.get(name), resolved, resolved.clock());
@@ -189,6 +198,7 @@ export function createApp(config: AppConfig = {}, deps: AppDeps = {}): App {
     },
     broker: getBroker,
     backend: getBackend,
+    control,
     get retention() {
       return retention;
     },

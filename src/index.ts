@@ -8,6 +8,8 @@ export type { SignatureDict } from "./canvas/signature.js";
 export type { ChordStore, ChordPart } from "./backends/chord-store.js";
 export { currentTask, type TaskContext } from "./task-context.js";
 export { Worker, type WorkerOptions } from "./worker/worker.js";
+export { Control, type Inspect, type ControlCallOptions, type RevokeOptions, type NodeReplies } from "./control/control-client.js";
+export { RevokedSet, REVOKED_MAX, REVOKED_EXPIRES_MS, type RevokedSetOptions } from "./control/revoked-set.js";
 export { parseDuration, formatDuration, type DurationInput } from "./duration.js";
 export { BUILTIN_TIERS, type Tier } from "./retention/tiers.js";
 export { decideRetention, type RetentionDecision } from "./retention/policy.js";

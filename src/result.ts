@@ -1,5 +1,6 @@
 import type { ResultBackend, StoredResult } from "./backends/result-backend.js";
-import { ResultArchivedError, ResultExpiredError, TaskFailedError, TaskRevokedError, TimeoutError } from "./errors.js";
+import type { NodeReplies, RevokeOptions } from "./control/control-client.js";
+import { ConfigError, ResultArchivedError, ResultExpiredError, TaskFailedError, TaskRevokedError, TimeoutError } from "./errors.js";
 import { isExceptionInfo } from "./protocol/exception-info.js";
 import { isReady, type State } from "./states.js";
 
@@ -10,6 +11,8 @@ export interface ResultSource {
   graceMs: number;
   /** get() without timeoutMs waits this long; null = forever. */
   defaultTimeoutMs: number | null;
+  /** Remote control's revoke (app.control.revoke); absent where there is no broker. */
+  revoke?: (id: string, options: RevokeOptions) => Promise<NodeReplies>;
 }
 
 /** One result as `ebb result --json` prints it. Instants are ISO strings (UTC) or null. */
@@ -89,6 +92,17 @@ export class AsyncResult<R = unknown> {
     } finally {
       watch.close();
     }
+  }
+
+  /**
+   * Revoke the task on every worker, Ebb or Python (Celery's AsyncResult.revoke): a message for
+   * it that has not started ends REVOKED without running; with terminate, a running one is ended
+   * too (on Ebb its currentTask().signal aborts). With reply, resolves with the workers' answers.
+   */
+  async revoke(options: RevokeOptions = {}): Promise<NodeReplies> {
+    if (!this.#source.revoke)
+      throw new ConfigError(`Cannot revoke task ${this.id}: this result handle has no broker to send the revoke on`);
+    return this.#source.revoke(this.id, options);
   }
 
   /** Remove the stored result on purpose. Afterwards the id reads PENDING (unknown), not EXPIRED. */

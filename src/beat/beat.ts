@@ -198,7 +198,7 @@ export class Beat {
       // Without publishOnce a resend could run the tick twice; say so once and leave them be.
       if (!this.#warnedNoDedupe)
         log.warn(
-          `Beat: ${stale.length} claimed tick(s) were never confirmed sent, and the broker ${broker.url} cannot dedupe a resend; they are left as they are (see ebb inspect scheduled)`,
+          `Beat: ${stale.length} claimed tick(s) were never confirmed sent, and the broker ${broker.url} cannot dedupe a resend; they are left as they are (see ebb inspect beat)`,
         );
       this.#warnedNoDedupe = true;
       return 0;

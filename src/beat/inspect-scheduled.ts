@@ -33,7 +33,7 @@ export interface ScheduledView {
 const RECENT = 50;
 
 /**
- * What `ebb inspect scheduled` prints: every entry with its next and last run, the last task's
+ * What `ebb inspect beat` prints: every entry with its next and last run, the last task's
  * state, and its counters. Read from the store alone, so any process gives the same answer.
  */
 export async function inspectScheduled(

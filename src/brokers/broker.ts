@@ -1,3 +1,4 @@
+import type { BrokerControl } from "../control/broker-control.js";
 import { ProtocolError } from "../errors.js";
 import type { TransportMessage } from "../protocol/transport-message.js";
 
@@ -134,6 +135,8 @@ export interface Broker {
   deadLetter(delivery: Delivery, reason: string): Promise<void>;
   /** Dead-lettered messages a page at a time, newest first (for inspection and tests). */
   deadLetters(query?: DeadLetterQuery): Promise<DeadLetterPage>;
+  /** Celery's remote control (ping, inspect, revoke, shutdown) over this broker, when it has a way to carry it. */
+  readonly control?: BrokerControl;
   close(): Promise<void>;
 }
 

@@ -6,6 +6,7 @@ import { resultCommand } from "./commands/result.js";
 import { workerCommand } from "./commands/worker.js";
 import { beatCommand } from "./commands/beat.js";
 import { inspectCommand } from "./commands/inspect.js";
+import { revokeCommand } from "./commands/revoke.js";
 import { retentionCommands } from "./retention-commands.js";
 import { EX, exitCodeFor } from "./exit-codes.js";
 import type { CliIO } from "./io.js";
@@ -31,6 +32,7 @@ export async function runCli(argv: string[], io: CliIO): Promise<number> {
   resultCommand(program, io, done);
   retentionCommands(program, io, done);
   inspectCommand(program, io, done);
+  revokeCommand(program, io, done);
   for (const cmd of program.commands)
     cmd.exitOverride().configureOutput({ writeOut: (s) => io.out(s), writeErr: (s) => io.err(s), outputError: () => undefined });
   try {

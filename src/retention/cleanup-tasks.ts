@@ -30,7 +30,7 @@ export interface CleanupTaskDeps {
  * The built-in retention tasks. Both archive the archive-tier results in their scope first (into
  * archiveDir, verified before anything is removed), then remove what may go, then trim store
  * bookkeeping; each run is recorded in the store (start, duration, counts, archive file, errors),
- * and `ebb inspect scheduled` shows the last one.
+ * and `ebb inspect beat` shows the last one.
  *
  *   celery.backend_cleanup   Celery's name: everything that has expired, every tier
  *   ebb.cleanup              { tier, olderThan, dryRun }: the guide's tiered cleanup (strategy 4)

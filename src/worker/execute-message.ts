@@ -1,6 +1,6 @@
 import type { Broker, Delivery } from "../brokers/broker.js";
 import { deferral } from "../brokers/deferral.js";
-import { MaxRetriesExceededError, NotRegisteredError, RetryRequest } from "../errors.js";
+import { MaxRetriesExceededError, NotRegisteredError, RetryRequest, TaskRevokedError } from "../errors.js";
 import { encodeException, formatTraceback } from "../protocol/exception-info.js";
 import { runCanvasLinks } from "../canvas/after-task.js";
 import { readBeatHeaders } from "../protocol/beat-headers.js";
@@ -19,6 +19,8 @@ import type { TaskLifecycle } from "./task-lifecycle.js";
  *   malformed          → dead-lettered with the reason (bytes kept), nothing stored
  *   unknown task       → FAILURE stored naming the task, acked
  *   expired message    → REVOKED("expired") stored, acked, handler not run
+ *   revoked id         → REVOKED("revoked") stored, acked, handler not run (checked before any ETA wait)
+ *   terminated         → REVOKED("terminated") stored once the handler ends, whatever it returned
  *   future ETA         → released until its ETA, or { holdUntil } if the broker cannot delay
  *   success / failure  → stored per policy, acked
  *   retry              → RETRY stored, then a new message with retries+1 published, acked
@@ -30,6 +32,8 @@ export interface ExecuteDeps extends RecordDeps {
   signal: AbortSignal;
   /** Where the moments of each task are told (events, remote control), and the running tasks kept. */
   lifecycle: TaskLifecycle;
+  /** Whether a task id was revoked (remote control); such a message is not run. */
+  isRevoked?: (id: string) => boolean;
 }
 
 /**
@@ -52,7 +56,8 @@ export async function executeMessage(deps: ExecuteDeps, delivery: Delivery): Pro
   deps.lifecycle.announce(msg, delivery);
   const def = deps.registry.get(msg.task);
   const now = await deps.broker.now();
-  if (def && msg.eta !== null && msg.eta > now) {
+  const revoked = deps.isRevoked?.(msg.id) === true;
+  if (def && !revoked && msg.eta !== null && msg.eta > now) {
     const plan = deferral(deps.broker.capabilities, msg.eta);
     if (plan.kind === "release") {
       await deps.broker.release(delivery, plan.availableAt);
@@ -61,7 +66,7 @@ export async function executeMessage(deps: ExecuteDeps, delivery: Delivery): Pro
     // The caller waits (without a slot) and calls again at the ETA; the lease is kept meanwhile.
     return { holdUntil: plan.until };
   }
-  const outcome = await outcomeOf(deps, delivery, msg, def, now);
+  const outcome = revoked ? revokedOutcome(deps, msg, "revoked") : await outcomeOf(deps, delivery, msg, def, now);
   if (outcome.status !== "SUCCESS" && deps.signal.aborted) {
     // Cut short by a hard stop: not the task's failure. Hand the message back to run again.
     deps.log.warn(`Task ${msg.task}[${msg.id}] was interrupted by a hard stop; it goes back to the queue`);
@@ -113,7 +118,7 @@ function told(deps: ExecuteDeps, msg: TaskMessage, outcome: TaskOutcome): void {
       deps.lifecycle.emit("revoked", msg, {
         reason: outcome.revokedReason ?? "revoked",
         expired: outcome.revokedReason === "expired",
-        terminated: false,
+        terminated: outcome.revokedReason === "terminated",
       });
       break;
   }
@@ -151,12 +156,7 @@ async function outcomeOf(
   }
   if (msg.expires !== null && now >= msg.expires) {
     deps.log.warn(`Task ${msg.task}[${msg.id}] expired at ${new Date(msg.expires).toISOString()} before it started; marking REVOKED`);
-    return {
-      status: "REVOKED",
-      result: { exc_type: "TaskRevokedError", exc_message: ["expired"], exc_module: "celery.exceptions" },
-      traceback: null,
-      revokedReason: "expired",
-    };
+    return revokedOutcome(deps, msg, "expired");
   }
   const state: ContextState = {};
   const running = deps.lifecycle.begin(msg, delivery, deps.signal);
@@ -176,6 +176,50 @@ async function outcomeOf(
   const started = performance.now();
   deps.log.info(`Task ${msg.task}[${msg.id}] received${delivery.redelivered ? " (redelivered)" : ""}`);
   deps.lifecycle.emit("started", running.task);
+  let outcome: TaskOutcome;
+  try {
+    outcome = await runHandler(deps, msg, def, ctx, state, started);
+  } finally {
+    running.end();
+  }
+  // Terminated by remote control: REVOKED, whatever the handler made of its aborted signal.
+  return running.task.signal.aborted && running.task.signal.reason instanceof TaskTerminated
+    ? revokedOutcome(deps, msg, "terminated")
+    : outcome;
+}
+
+/**
+ * The reason a terminated task's signal carries (revoke with terminate): a TaskRevokedError
+ * whose reason is "terminated", so a handler that rethrows signal.reason says what happened.
+ */
+export class TaskTerminated extends TaskRevokedError {
+  constructor(taskId: string, signal: string) {
+    super(taskId, `terminated (${signal})`);
+  }
+}
+
+/** REVOKED with Celery's TaskRevokedError(reason): "expired", "revoked" or "terminated". */
+function revokedOutcome(deps: ExecuteDeps, msg: TaskMessage, reason: "expired" | "revoked" | "terminated"): TaskOutcome {
+  if (reason !== "expired")
+    deps.log.warn(
+      `Task ${msg.task}[${msg.id}] ${reason === "revoked" ? "was revoked; not running it" : "was terminated"}; marking REVOKED`,
+    );
+  return {
+    status: "REVOKED",
+    result: { exc_type: "TaskRevokedError", exc_message: [reason], exc_module: "celery.exceptions" },
+    traceback: null,
+    revokedReason: reason,
+  };
+}
+
+async function runHandler(
+  deps: ExecuteDeps,
+  msg: TaskMessage,
+  def: TaskDefinition,
+  ctx: ReturnType<typeof makeContext>,
+  state: ContextState,
+  started: number,
+): Promise<TaskOutcome> {
   try {
     // Binding kwargs may throw TypeError (an unknown kwarg): the task's FAILURE, as on a Python worker.
     const value = await runInContext(ctx, () => (def.handler as (...a: unknown[]) => unknown)(...bindArguments(def, msg.args, msg.kwargs)));
@@ -209,8 +253,6 @@ async function outcomeOf(
       runtimeMs,
       ...dynamic(state),
     };
-  } finally {
-    running.end();
   }
 }
 

@@ -4,17 +4,21 @@ import type { ResultBackend } from "../backends/result-backend.js";
 import type { ResolvedConfig } from "../config.js";
 import type { Logger } from "../logger.js";
 import type { TaskDefinition } from "../task.js";
-import { executeMessage, type ExecuteDeps, type ExecuteResult } from "./execute-message.js";
+import type { ControlListener } from "../control/broker-control.js";
+import type { ControlReply, ControlRequest } from "../control/control-request.js";
+import { RevokedSet, type RevokedSetOptions } from "../control/revoked-set.js";
+import { executeMessage, TaskTerminated, type ExecuteDeps, type ExecuteResult } from "./execute-message.js";
 import { Slots } from "./slots.js";
 import { TaskLifecycle } from "./task-lifecycle.js";
 import { WorkerEvents } from "./worker-events.js";
+import { WorkerPanel } from "./worker-panel.js";
 
 export interface WorkerOptions {
   /** How many tasks run at once (async handlers interleave on one event loop). Default 10. */
   concurrency?: number;
   /** Queues to consume, in order of preference. Default: the app's defaultQueue. */
   queues?: string[];
-  /** Name stored with each result. Default "ebb-<pid>@<host>". */
+  /** Name stored with each result, and the node name remote control addresses (`celery inspect -d NAME`). Default "ebb-<pid>@<host>". */
   name?: string;
   /** How long one fetch waits for a message before looping. Default 1000 ms. */
   fetchWaitMs?: number;
@@ -32,6 +36,8 @@ export interface WorkerOptions {
   events?: boolean;
   /** How often the event heartbeat is sent while events are on (Celery's --heartbeat-interval). Default 2000 ms. */
   heartbeatIntervalMs?: number;
+  /** Bounds of the revoked ids kept (default Celery's: 50,000 ids, each for 3 hours). */
+  revoked?: RevokedSetOptions;
 }
 
 export interface WorkerDeps {
@@ -62,6 +68,8 @@ export class Worker {
   readonly lifecycle: TaskLifecycle;
   /** Celery events from this worker: enable() / disable() switch them at run time (remote control's enable_events). */
   readonly events: WorkerEvents;
+  /** Task ids this worker was told to revoke (remote control): their messages end REVOKED without running. */
+  readonly revoked: RevokedSet;
   readonly #deps: WorkerDeps;
   readonly #concurrency: number;
   readonly #queues: string[];
@@ -70,7 +78,8 @@ export class Worker {
   readonly #prefetch: number;
   readonly #etaCheckMs: number;
   readonly #slots: Slots;
-  readonly #held = new Set<Delivery>();
+  /** Messages held for their ETA → that ETA (epoch ms, broker clock). */
+  readonly #held = new Map<Delivery, number>();
   readonly #inFlight = new Map<Delivery, Promise<unknown>>();
   /** Wakes the fetch loop when it waits for room and room is made (a message settles or starts waiting for its ETA). */
   #onSettled: (() => void) | null = null;
@@ -81,6 +90,7 @@ export class Worker {
   readonly #execDeps: ExecuteDeps;
   #processed = 0;
   #extending = false;
+  readonly #startedAt = Date.now();
 
   constructor(deps: WorkerDeps, options: WorkerOptions = {}) {
     const concurrency = options.concurrency ?? 10;
@@ -113,7 +123,14 @@ export class Worker {
       },
       options.events ?? deps.config.workerEvents,
     );
-    this.#execDeps = { ...deps, workerName: this.name, signal: this.#hardStop.signal, lifecycle: this.lifecycle };
+    this.revoked = new RevokedSet({ clock: deps.config.clock, ...options.revoked });
+    this.#execDeps = {
+      ...deps,
+      workerName: this.name,
+      signal: this.#hardStop.signal,
+      lifecycle: this.lifecycle,
+      isRevoked: (id) => this.revoked.has(id),
+    };
   }
 
   /** Messages this worker has finished (stored/acked, dead-lettered or deferred). */
@@ -129,6 +146,25 @@ export class Worker {
   /** Messages waiting in memory for their ETA (brokers without delayed delivery); they take no slot. */
   get held(): number {
     return this.#held.size;
+  }
+
+  /**
+   * Revoke task ids on this worker alone (remote control's revoke does this on every worker):
+   * their messages end REVOKED without running; with terminate, a running one's
+   * currentTask().signal aborts and it ends REVOKED("terminated"). Returns the ids terminated.
+   */
+  revoke(ids: string[], options: { terminate?: boolean; signal?: string } = {}): string[] {
+    this.revoked.add(ids);
+    if (!options.terminate) return [];
+    return ids.filter((id) => this.#terminate(id, options.signal ?? "SIGTERM"));
+  }
+
+  #terminate(id: string, signal: string): boolean {
+    const task = this.lifecycle.activeTask(id);
+    if (!task) return false;
+    this.#deps.log.warn(`Terminating task ${task.message.task}[${id}] (${signal}): its signal is aborted`);
+    task.abort(new TaskTerminated(id, signal));
+    return true;
   }
 
   /** Start consuming; resolves when the worker has stopped. Calling it twice returns the same promise. */
@@ -175,6 +211,7 @@ export class Worker {
     );
     this.events.workerStarted();
     let backoffMs = 0;
+    const control = await this.#listenForControl();
     try {
       while (!this.#stopFetching.signal.aborted) {
         // Running + waiting for a slot may reach concurrency + prefetch; held ETA messages count apart.
@@ -208,9 +245,39 @@ export class Worker {
       await Promise.allSettled(this.#inFlight.values());
     } finally {
       clearInterval(heartbeat);
+      await control?.close().catch((e: unknown) => log.warn(`Could not stop listening for remote control: ${(e as Error).message}`));
       await this.events.workerStopped();
       log.info(`Worker ${this.name} stopped after ${this.#processed} messages`);
     }
+  }
+
+  /** Answer Celery's remote control (ping, inspect, revoke, shutdown) when the broker carries it; a worker without it still works. */
+  async #listenForControl(): Promise<ControlListener | null> {
+    const { broker, log } = this.#deps;
+    if (!broker.control) return null;
+    const panel = new WorkerPanel(this, this.#panelView());
+    try {
+      return await broker.control.listen(async (request: ControlRequest): Promise<ControlReply | null> => panel.handle(request));
+    } catch (e) {
+      log.error(`Remote control is off for worker ${this.name}: could not listen on ${broker.url}: ${(e as Error).message}`);
+      return null;
+    }
+  }
+
+  /** What the remote control panel reads of this worker's state. */
+  #panelView() {
+    return {
+      registry: this.#deps.registry,
+      queues: this.#queues,
+      concurrency: this.#concurrency,
+      prefetch: this.#prefetch,
+      startedAt: this.#startedAt,
+      brokerUrl: this.#deps.broker.url,
+      waiting: () => [...this.#inFlight.keys()].filter((d) => !this.#held.has(d)),
+      held: () => [...this.#held.entries()],
+      terminate: (id: string, signal: string) => this.#terminate(id, signal),
+      shutdown: () => void this.stop(),
+    };
   }
 
   #launch(delivery: Delivery): void {
@@ -262,7 +329,9 @@ export class Worker {
    */
   async #holdUntil(delivery: Delivery, at: number): Promise<boolean> {
     const { broker, log } = this.#deps;
-    this.#held.add(delivery);
+    this.#held.set(delivery, at);
+    // A revoked message need not wait for its ETA: it is let go at the next look and ends REVOKED.
+    const id = delivery.message?.headers.id;
     // A held message takes no room: the fetch loop may take more while it waits.
     this.#wake();
     try {
@@ -281,7 +350,7 @@ export class Worker {
           await delay(this.#etaCheckMs, this.#stopFetching.signal);
           continue;
         }
-        if (now >= at) return true;
+        if (now >= at || (typeof id === "string" && this.revoked.has(id))) return true;
         await delay(Math.min(at - now, this.#etaCheckMs), this.#stopFetching.signal);
       }
     } finally {

@@ -84,8 +84,8 @@ describe("a schedule that cannot run stops ebb beat and ebb worker at start-up w
   });
 });
 
-describe("ebb beat and ebb inspect scheduled", () => {
-  it("beat runs until SIGTERM and exits 0; inspect scheduled gives the same next runs from two processes", async () => {
+describe("ebb beat and ebb inspect beat", () => {
+  it("beat runs until SIGTERM and exits 0; inspect beat gives the same next runs from two processes", async () => {
     const { dir, app } = appWith(
       `{ often: { task: "t.ok", schedule: every("2s") }, nightly: { task: "t.ok", schedule: crontab({ hour: 3, minute: 30 }), timezone: "America/New_York" } }`,
     );
@@ -99,8 +99,8 @@ describe("ebb beat and ebb inspect scheduled", () => {
     expect(log).toMatch(/Beat stopped/);
 
     const [a, b] = await Promise.all([
-      ebb(["inspect", "scheduled", "-A", app, "--json"], { cwd: dir }),
-      ebb(["inspect", "scheduled", "-A", app, "--json"], { cwd: dir }),
+      ebb(["inspect", "beat", "-A", app, "--json"], { cwd: dir }),
+      ebb(["inspect", "beat", "-A", app, "--json"], { cwd: dir }),
     ]);
     expect([a.code, b.code]).toEqual([0, 0]);
     const va = JSON.parse(a.stdout) as {
@@ -122,7 +122,7 @@ describe("ebb beat and ebb inspect scheduled", () => {
       }),
     ).toBe("03:30");
 
-    const plain = await ebb(["inspect", "scheduled", "-A", app], { cwd: dir });
+    const plain = await ebb(["inspect", "beat", "-A", app], { cwd: dir });
     expect(plain.code).toBe(0);
     expect(plain.stdout).toMatch(/^entry\s+task\s+schedule\s+next run\s+last run\s+state\s+fired\s+missed\s+catch-ups$/m);
     expect(plain.stdout).toMatch(/^often\s+t\.ok\s+every\("2s"\)/m);
@@ -136,10 +136,11 @@ describe("ebb beat and ebb inspect scheduled", () => {
     expect([both.code, both.stderr]).toEqual([64, expect.stringMatching(/either -B\/--beat or --without-beat, not both/)]);
   });
 
-  it("inspect asks for the app, and names what it can inspect", async () => {
-    expect((await ebb(["inspect", "scheduled"])).stderr).toMatch(/needs -A MODULE/);
-    const r = await ebb(["inspect", "active", "-A", "x.mjs"]);
+  it("inspect beat asks for the app, and inspect names what it can inspect", async () => {
+    const noApp = await ebb(["inspect", "beat"]);
+    expect([noApp.code, noApp.stderr]).toEqual([64, expect.stringMatching(/ebb inspect beat needs -A MODULE/)]);
+    const r = await ebb(["inspect", "everything", "-A", "x.mjs"]);
     expect(r.code).toBe(64);
-    expect(r.stderr).toMatch(/Ebb can inspect scheduled/);
+    expect(r.stderr).toMatch(/Ebb can inspect ping, active, reserved, scheduled, registered, stats, revoked, active_queues, beat/);
   });
 });

@@ -17,6 +17,7 @@ import {
   type FetchOptions,
   type PublishOptions,
 } from "../broker.js";
+import { MemoryControl } from "./memory-control.js";
 
 export interface MemoryBrokerOptions {
   /** memory://NAME; `?delayed=false` makes a broker without delayed delivery (like Redis), for tests of the worker-held path. */
@@ -46,6 +47,8 @@ interface Message {
 export class MemoryBroker implements Broker {
   readonly capabilities: BrokerCapabilities;
   readonly url: string;
+  /** Remote control between the app and the workers of this process. */
+  readonly control = new MemoryControl();
   private readonly clock: Clock;
   /** Per queue, in publish order (Map keeps insertion order). */
   private readonly queues = new Map<string, Map<number, Message>>();

@@ -18,8 +18,18 @@ import type { TransportMessage } from "../../protocol/transport-message.js";
 /** Properties kombu adds when it frames a message; they are not the message's own. */
 const FRAMING = ["delivery_info", "body_encoding", "delivery_tag"] as const;
 
-/** A TransportMessage framed as kombu's Redis transport would put it on `queue`'s list at `priority`. */
-export function frameKombuEnvelope(m: TransportMessage, queue: string, priority: number, deliveryTag: string = randomUUID()): string {
+/**
+ * A TransportMessage framed as kombu's Redis transport would put it on `queue`'s list at `priority`.
+ * `exchange` is the one delivery_info names: "" for task queues (the default exchange, routing key =
+ * queue); a named one (with `queue` then its routing key) for fanout and reply messages.
+ */
+export function frameKombuEnvelope(
+  m: TransportMessage,
+  queue: string,
+  priority: number,
+  deliveryTag: string = randomUUID(),
+  exchange = "",
+): string {
   const { priority: _priority, ...own } = withoutFraming(m.properties);
   // kombu's order: the producer's properties, then setdefault delivery_info and priority, then
   // basic_publish's body_encoding and delivery_tag.
@@ -30,7 +40,7 @@ export function frameKombuEnvelope(m: TransportMessage, queue: string, priority:
     headers: m.headers,
     properties: {
       ...own,
-      delivery_info: { exchange: "", routing_key: queue },
+      delivery_info: { exchange, routing_key: queue },
       priority,
       body_encoding: "base64",
       delivery_tag: deliveryTag,

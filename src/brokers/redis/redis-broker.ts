@@ -23,6 +23,7 @@ import { RedisKeys, toScore } from "./keys.js";
 import { frameKombuEnvelope } from "./kombu-envelope.js";
 import { fanoutChannel, frameFanoutEnvelope } from "./kombu-fanout.js";
 import { Leases, type Lease } from "./leases.js";
+import { RedisPidbox } from "./pidbox.js";
 import { SCRIPTS } from "./scripts.js";
 import { SettlePlan } from "./settle-plan.js";
 
@@ -64,6 +65,8 @@ export class RedisBroker implements Broker {
     events: true,
   };
   readonly url: string;
+  /** Celery's remote control mailbox (pidbox.ts): Python's `celery inspect` and `ebb inspect` reach Ebb workers through it. */
+  readonly control: RedisPidbox;
   readonly #target: RedisTarget;
   readonly #keys: RedisKeys;
   readonly #clock: Clock | undefined;
@@ -82,6 +85,12 @@ export class RedisBroker implements Broker {
     this.#clock = opts.clock;
     this.#name = opts.connectionName ?? "ebb-broker";
     this.#log = opts.log;
+    this.control = new RedisPidbox({
+      target: this.#target,
+      client: async () => (await this.#connected()).client,
+      connectionName: this.#name,
+      ...(opts.log ? { log: opts.log } : {}),
+    });
   }
 
   /** A connected broker; throws StoreUnavailableError naming the (redacted) URL when Redis cannot be reached. */
@@ -250,6 +259,7 @@ export class RedisBroker implements Broker {
   async close(): Promise<void> {
     if (this.#closing.signal.aborted) return;
     this.#closing.abort();
+    await this.control.close();
     const c = await this.#connecting?.catch(() => null);
     await c?.close();
   }

@@ -1,3 +1,4 @@
+import { hostname } from "node:os";
 import type { Command } from "commander";
 import type { Beat } from "../../beat/beat.js";
 import { UsageError } from "../exit-codes.js";
@@ -13,6 +14,7 @@ interface WorkerFlags {
   beat?: boolean;
   withoutBeat?: boolean;
   events?: boolean;
+  hostname?: string;
 }
 
 /**
@@ -32,6 +34,7 @@ export function workerCommand(program: Command, io: CliIO, done: (code: number) 
     .option("--without-beat", "do not run beat in this worker")
     .option("-B, --beat", "run beat in this worker (the default; accepted for Celery users)")
     .option("-E, --events", "send Celery's monitoring events (task events and the heartbeat) for celery events, Flower and celery-exporter")
+    .option("-n, --hostname <name>", "node name for remote control and results, %h = this host (default ebb-<pid>@<host>)")
     .action(async (flags: WorkerFlags) => {
       if (!flags.app) throw new UsageError("ebb worker needs -A MODULE: the module that exports your app and registers its tasks");
       if (flags.beat && flags.withoutBeat) throw new UsageError("Give either -B/--beat or --without-beat, not both");
@@ -44,7 +47,15 @@ export function workerCommand(program: Command, io: CliIO, done: (code: number) 
       try {
         // Beat first: a schedule that cannot run stops the worker before it takes any message.
         const beat: Beat | null = flags.withoutBeat ? null : await startBeat(app);
-        const worker = await app.worker({ concurrency, ...(queues ? { queues } : {}), ...(flags.events ? { events: true } : {}) });
+        const name = flags.hostname?.replace(/%h/g, hostname());
+        if (name !== undefined && name.trim() === "")
+          throw new UsageError("Expected --hostname to be a node name such as ebb1@%h, got an empty one");
+        const worker = await app.worker({
+          concurrency,
+          ...(queues ? { queues } : {}),
+          ...(name ? { name } : {}),
+          ...(flags.events ? { events: true } : {}),
+        });
         const off = io.onStop((count) => {
           if (count === 1) {
             io.err(`Stopping: finishing ${worker.active} task(s) in flight (signal again to stop at once)\n`);
@@ -67,7 +78,8 @@ export function workerCommand(program: Command, io: CliIO, done: (code: number) 
           }
         });
         try {
-          await Promise.all([worker.start(), beat?.start()]);
+          // A remote `shutdown` stops the worker alone: beat stops with it.
+          await Promise.all([worker.start().finally(() => beat?.stop()), beat?.start()]);
         } finally {
           off();
         }
