@@ -1,6 +1,7 @@
 import { z } from "zod";
 import { durationSchema, parseWith } from "./config.js";
 import { parseDuration, type DurationInput } from "./duration.js";
+import { checkLimitPair, timeLimitSchema } from "./time-limit-options.js";
 import type { AsyncResult } from "./result.js";
 
 /** What a resultExpires function sees besides the result (pattern 3 from outside). */
@@ -43,6 +44,12 @@ export interface TaskOptions<R = unknown> {
   retryBackoffMax?: DurationInput;
   /** Errors that retry by themselves: classes, or a predicate. Default: none. */
   autoretryFor?: Array<abstract new (...args: never[]) => unknown> | ((error: unknown) => boolean);
+  /** Store STARTED when the handler starts (Celery's track_started). Default: the app's (false). */
+  trackStarted?: boolean;
+  /** Hard time limit ("30s"): FAILURE TimeLimitExceeded is stored and the handler no longer waited for. Default: the worker's, else the app's (none). */
+  timeLimit?: DurationInput;
+  /** Soft time limit ("25s"): the handler's signal is aborted with SoftTimeLimitExceeded. Default: the worker's, else the app's (none). */
+  softTimeLimit?: DurationInput;
 }
 
 /** Per-call options for applyAsync. They override the task's. */
@@ -63,6 +70,10 @@ export interface CallOptions {
   priority?: number;
   /** Keyword arguments, for Celery tasks that take them. Ebb handlers receive them as a last argument. */
   kwargs?: Record<string, unknown>;
+  /** This call's hard time limit (Celery's apply_async(time_limit=)), sent in the message. Default: the task's. */
+  timeLimit?: DurationInput;
+  /** This call's soft time limit (apply_async(soft_time_limit=)), sent in the message. Default: the task's. */
+  softTimeLimit?: DurationInput;
 }
 
 /** A registered task, options resolved to milliseconds. */
@@ -83,6 +94,9 @@ export interface TaskDefinition {
   retryBackoff: boolean;
   retryBackoffMaxMs: number;
   autoretry: (error: unknown) => boolean;
+  trackStarted?: boolean;
+  timeLimitMs?: number;
+  softTimeLimitMs?: number;
 }
 
 /** What app.task() returns: call it by its handler's types. */
@@ -127,6 +141,9 @@ const taskOptionsSchema = z
         z.custom<(e: unknown) => boolean>((v) => typeof v === "function"),
       ])
       .optional(),
+    trackStarted: z.boolean().optional(),
+    timeLimit: timeLimitSchema("timeLimit").optional(),
+    softTimeLimit: timeLimitSchema("softTimeLimit").optional(),
   })
   .strict();
 
@@ -135,6 +152,7 @@ export function defineTask(name: string, handler: (...args: never[]) => unknown,
     throw new TypeError(`Expected a task name (non-empty string), got ${JSON.stringify(name)}`);
   if (typeof handler !== "function") throw new TypeError(`Expected task "${name}" to have a handler function, got ${typeof handler}`);
   const o = parseWith(taskOptionsSchema, options, `task "${name}"`);
+  checkLimitPair(`task "${name}"`, o.timeLimit, o.softTimeLimit);
   const auto = o.autoretryFor;
   const def: TaskDefinition = {
     name,
@@ -154,5 +172,8 @@ export function defineTask(name: string, handler: (...args: never[]) => unknown,
   if (o.queue !== undefined) def.queue = o.queue;
   if (o.maxRetries !== undefined) def.maxRetries = o.maxRetries;
   if (o.retryDelay !== undefined) def.retryDelayMs = o.retryDelay ?? undefined;
+  if (o.trackStarted !== undefined) def.trackStarted = o.trackStarted;
+  if (o.timeLimit !== undefined) def.timeLimitMs = o.timeLimit;
+  if (o.softTimeLimit !== undefined) def.softTimeLimitMs = o.softTimeLimit;
   return def;
 }

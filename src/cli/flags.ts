@@ -2,6 +2,7 @@ import { type Command, Option } from "commander";
 import { parseDuration } from "../duration.js";
 import { describe } from "../errors.js";
 import { parseCeleryTime } from "../protocol/timestamps.js";
+import { parseTimeLimit } from "../time-limit-options.js";
 import { UsageError } from "./exit-codes.js";
 
 /** Flags every command takes: where the app or the stores are, and --json. */
@@ -21,6 +22,15 @@ export function withAppFlags(cmd: Command): Command {
 export function durationFlag(flag: string, value: string, allowNever = false): number | null {
   try {
     return parseDuration(value, { option: flag, numberUnit: "s", allowNever });
+  } catch (e) {
+    throw new UsageError((e as Error).message);
+  }
+}
+
+/** A time-limit flag (--time-limit): a duration > 0 such as "5m"; a bare number is seconds, as in Celery. */
+export function timeLimitFlag(flag: string, value: string): number {
+  try {
+    return parseTimeLimit(value, flag, "s");
   } catch (e) {
     throw new UsageError((e as Error).message);
   }

@@ -1,6 +1,6 @@
 import type { Broker, Delivery } from "../brokers/broker.js";
 import { deferral } from "../brokers/deferral.js";
-import { MaxRetriesExceededError, NotRegisteredError, RetryRequest } from "../errors.js";
+import { MaxRetriesExceededError, NotRegisteredError, RetryRequest, TimeLimitExceeded } from "../errors.js";
 import { encodeException, formatTraceback } from "../protocol/exception-info.js";
 import { readBeatHeaders } from "../protocol/beat-headers.js";
 import { decodeTaskMessage, encodeTaskMessage, type TaskMessage } from "../protocol/task-message.js";
@@ -9,6 +9,8 @@ import type { TaskDefinition } from "../task.js";
 import { recordResult, type Outcome, type RecordDeps } from "./record-result.js";
 import { retryDelayMs } from "./retry-delay.js";
 import type { TaskLifecycle } from "./task-lifecycle.js";
+import { limitsFor, runUnderLimits } from "./time-limits.js";
+import { recordStarted } from "./track-started.js";
 
 /**
  * Execute one delivery, start to finish. The message is acked only after its outcome is
@@ -18,7 +20,8 @@ import type { TaskLifecycle } from "./task-lifecycle.js";
  *   unknown task       → FAILURE stored naming the task, acked
  *   expired message    → REVOKED("expired") stored, acked, handler not run
  *   future ETA         → released until its ETA, or { holdUntil } if the broker cannot delay
- *   success / failure  → stored per policy, acked
+ *   success / failure  → stored per policy, acked (STARTED stored first with trackStarted)
+ *   hard time limit    → FAILURE TimeLimitExceeded stored, acked; the handler is no longer waited for
  *   retry              → RETRY stored, then a new message with retries+1 published, acked
  */
 export interface ExecuteDeps extends RecordDeps {
@@ -178,13 +181,21 @@ async function outcomeOf(
     );
   }
   deps.lifecycle.emit("started", running.task);
+  await recordStarted(deps, msg, def);
   try {
-    const value = await runInContext(ctx, () => (def.handler as (...a: unknown[]) => unknown)(...args));
+    const value = await runUnderLimits(
+      limitsFor(msg, def, deps.config),
+      running.task,
+      () => runInContext(ctx, () => (def.handler as (...a: unknown[]) => unknown)(...args)),
+      { log: deps.log, onHardLimit: (e) => (state.ended = e) },
+    );
     const runtimeMs = performance.now() - started;
     deps.log.info(`Task ${msg.task}[${msg.id}] succeeded in ${(runtimeMs / 1000).toFixed(3)}s`);
     return { status: "SUCCESS", result: value === undefined ? null : value, traceback: null, runtimeMs, ...dynamic(state) };
   } catch (error) {
     const runtimeMs = performance.now() - started;
+    // Celery's hard limit kills the task: no retry, and no traceback of the handler's.
+    if (error instanceof TimeLimitExceeded) return { status: "FAILURE", result: encodeException(error), traceback: null, error, runtimeMs };
     const retry = error instanceof RetryRequest ? error : def.autoretry(error) ? new RetryRequest(null, error) : null;
     const cause = retry ? (retry.exc ?? error) : error;
     if (retry && !retriesExhausted(deps, msg, def, retry)) {

@@ -5,6 +5,7 @@ import type { ResolvedConfig } from "../config.js";
 import type { Logger } from "../logger.js";
 import type { TaskDefinition } from "../task.js";
 import { executeMessage, type ExecuteDeps, type ExecuteResult } from "./execute-message.js";
+import { checkLimitPair, parseTimeLimit } from "../time-limit-options.js";
 import { Slots } from "./slots.js";
 import { TaskLifecycle } from "./task-lifecycle.js";
 
@@ -23,6 +24,10 @@ export interface WorkerOptions {
   prefetch?: number;
   /** A held ETA message re-reads the broker's clock at least this often, so it follows that clock (not a timer's idea of it). Default 1000 ms. */
   etaCheckMs?: number;
+  /** Hard time limit of tasks that set none themselves (Celery's worker --time-limit). Default: the app's timeLimit. */
+  timeLimitMs?: number;
+  /** Soft time limit of tasks that set none themselves (--soft-time-limit). Default: the app's softTimeLimit. */
+  softTimeLimitMs?: number;
 }
 
 export interface WorkerDeps {
@@ -90,7 +95,13 @@ export class Worker {
     this.#slots = new Slots(concurrency);
     this.name = options.name ?? `ebb-${process.pid}@${hostname()}`;
     this.lifecycle = new TaskLifecycle(deps.log);
-    this.#execDeps = { ...deps, workerName: this.name, signal: this.#hardStop.signal, lifecycle: this.lifecycle };
+    this.#execDeps = {
+      ...deps,
+      config: workerLimits(deps.config, options),
+      workerName: this.name,
+      signal: this.#hardStop.signal,
+      lifecycle: this.lifecycle,
+    };
   }
 
   /** Messages this worker has finished (stored/acked, dead-lettered or deferred). */
@@ -274,6 +285,15 @@ export class Worker {
       this.#extending = false;
     }
   }
+}
+
+/** The app's config with this worker's own default time limits, checked as the app's are. */
+function workerLimits(config: ResolvedConfig, options: WorkerOptions): ResolvedConfig {
+  if (options.timeLimitMs === undefined && options.softTimeLimitMs === undefined) return config;
+  const hard = options.timeLimitMs === undefined ? undefined : parseTimeLimit(options.timeLimitMs, "worker timeLimitMs", "ms");
+  const soft = options.softTimeLimitMs === undefined ? undefined : parseTimeLimit(options.softTimeLimitMs, "worker softTimeLimitMs", "ms");
+  checkLimitPair("worker", hard, soft);
+  return { ...config, timeLimitMs: hard ?? config.timeLimitMs, softTimeLimitMs: soft ?? config.softTimeLimitMs };
 }
 
 function delay(ms: number, signal?: AbortSignal): Promise<void> {

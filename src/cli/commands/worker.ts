@@ -1,7 +1,7 @@
 import type { Command } from "commander";
 import type { Beat } from "../../beat/beat.js";
 import { UsageError } from "../exit-codes.js";
-import { intFlag } from "../flags.js";
+import { intFlag, timeLimitFlag } from "../flags.js";
 import { HARD_EXIT_MS, type CliIO } from "../io.js";
 import { loadApp } from "../load-app.js";
 import { startBeat } from "../start-beat.js";
@@ -12,6 +12,8 @@ interface WorkerFlags {
   queues?: string;
   beat?: boolean;
   withoutBeat?: boolean;
+  timeLimit?: string;
+  softTimeLimit?: string;
 }
 
 /**
@@ -30,10 +32,20 @@ export function workerCommand(program: Command, io: CliIO, done: (code: number) 
     .option("-Q, --queues <q1,q2>", "queues to consume, comma separated")
     .option("--without-beat", "do not run beat in this worker")
     .option("-B, --beat", "run beat in this worker (the default; accepted for Celery users)")
+    .option("--time-limit <dur>", "hard time limit of tasks that set none (e.g. 5m; a bare number is seconds, as in Celery)")
+    .option("--soft-time-limit <dur>", "soft time limit of tasks that set none: their signal is aborted with SoftTimeLimitExceeded")
     .action(async (flags: WorkerFlags) => {
       if (!flags.app) throw new UsageError("ebb worker needs -A MODULE: the module that exports your app and registers its tasks");
       if (flags.beat && flags.withoutBeat) throw new UsageError("Give either -B/--beat or --without-beat, not both");
       const concurrency = intFlag("--concurrency", flags.concurrency ?? "10", 1, 10_000);
+      const limits = {
+        ...(flags.timeLimit !== undefined ? { timeLimitMs: timeLimitFlag("--time-limit", flags.timeLimit) } : {}),
+        ...(flags.softTimeLimit !== undefined ? { softTimeLimitMs: timeLimitFlag("--soft-time-limit", flags.softTimeLimit) } : {}),
+      };
+      if (limits.timeLimitMs !== undefined && limits.softTimeLimitMs !== undefined && limits.softTimeLimitMs >= limits.timeLimitMs)
+        throw new UsageError(
+          `Expected --soft-time-limit (${flags.softTimeLimit}) to be shorter than --time-limit (${flags.timeLimit}): the soft limit warns a task before the hard one stops it`,
+        );
       const queues = flags.queues
         ?.split(",")
         .map((q) => q.trim())
@@ -42,7 +54,7 @@ export function workerCommand(program: Command, io: CliIO, done: (code: number) 
       try {
         // Beat first: a schedule that cannot run stops the worker before it takes any message.
         const beat: Beat | null = flags.withoutBeat ? null : await startBeat(app);
-        const worker = await app.worker({ concurrency, ...(queues ? { queues } : {}) });
+        const worker = await app.worker({ concurrency, ...limits, ...(queues ? { queues } : {}) });
         const off = io.onStop((count) => {
           if (count === 1) {
             io.err(`Stopping: finishing ${worker.active} task(s) in flight (signal again to stop at once)\n`);
