@@ -54,7 +54,7 @@ await describeInterop("time limits and STARTED, Ebb and Python Celery", (redis) 
   let py: PythonWorker;
   const runs = new Map<string, { startedAt: number; abortedAfterMs: number | null }>();
   const stuck: Array<() => void> = [];
-  let stopEbbWorker = async () => undefined as void;
+  let stopEbbWorker: () => Promise<void> = async () => undefined;
 
   beforeAll(async () => {
     ebb = ebbSide(redis.url, (app) => {
