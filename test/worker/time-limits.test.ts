@@ -146,3 +146,21 @@ describe("which limit applies", () => {
     expect(await limitThatFired({ timeLimit: "150ms" }, {}, {})).toEqual([0.15]);
   });
 });
+
+describe("timers", () => {
+  const timeouts = () => process.getActiveResourcesInfo().filter((r) => r === "Timeout").length;
+
+  it("are cleared when a task ends in time: 50 limited tasks leave no timer behind", async () => {
+    const app = newApp();
+    const t = app.task("timers.quick", async (i: number) => i, { timeLimit: "1h", softTimeLimit: "59m" });
+    const { worker } = await startWorker(app, { concurrency: 5 });
+    await (await t.delay(-1)).get({ timeoutMs: 10_000 });
+    await until(() => worker.active === 0, "the first task's slot to be free");
+    const before = timeouts();
+    const results = await Promise.all(Array.from({ length: 50 }, (_, i) => t.delay(i)));
+    await Promise.all(results.map((r) => r.get({ timeoutMs: 10_000 })));
+    await until(() => worker.active === 0, "every slot to be free");
+    // Uncleared, each task would leave two one-hour timers (100); the worker's own fetch wait may come and go.
+    expect(timeouts()).toBeLessThanOrEqual(before + 2);
+  });
+});
