@@ -141,7 +141,11 @@ await describeInterop("time limits and STARTED, Ebb and Python Celery", (redis) 
     const seen = await pyGet(redis.url, res.id);
     expect([seen.state, seen.exception?.class]).toEqual(["FAILURE", "SoftTimeLimitExceeded"]);
     const log = py.log();
-    expect(logTime(log, new RegExp(`Soft time limit \\(1(\\.0)?s\\) exceeded for interop\\.sleep\\[${res.id}\\]`))).toBeGreaterThan(0);
+    const afterMs =
+      logTime(log, new RegExp(`Soft time limit \\(1(\\.0)?s\\) exceeded for interop\\.sleep\\[${res.id}\\]`)) -
+      logTime(log, new RegExp(`interop\\.sleep\\[${res.id}\\] received`));
+    expect(afterMs).toBeGreaterThanOrEqual(900);
+    expect(afterMs).toBeLessThan(2_500);
   });
 
   it("a Python client polling a running trackStarted task on Ebb sees STARTED, with {pid, hostname} as info", async () => {
