@@ -6,11 +6,13 @@ import { makeTaskMessage, type TaskMessage } from "./protocol/task-message.js";
 import { parseCeleryTime } from "./protocol/timestamps.js";
 import type { PublishOptions } from "./brokers/broker.js";
 import type { CallOptions, TaskDefinition } from "./task.js";
+import { checkLimitPair, parseTimeLimit } from "./time-limit-options.js";
 
 /**
  * Turn one call (task name, args, call options, the task's own options if this process knows
  * the task) into a protocol message and where to publish it. Pure: `now` is passed in.
- * Call options win over task options, which win over the app's.
+ * Call options win over task options, which win over the app's. The time limits (the call's,
+ * else the task's) travel in the message, so a Python worker running the task honours them too.
  */
 export function buildCall(
   name: string,
@@ -38,12 +40,20 @@ export function buildCall(
     queue,
     priority,
     ignoreResult: options.ignoreResult === true,
+    ...limitsOf(options, def),
     ...(options.taskId !== undefined ? { id: options.taskId } : {}),
     ...(options.resultExpires !== undefined ? { resultExpiresMs: parseDuration(options.resultExpires, { option: "resultExpires" }) } : {}),
     ...(options.ignoreResult !== undefined ? { ignoreResultOverride: options.ignoreResult } : {}),
     ...(compression !== undefined ? { compression } : {}),
   });
   return { message, publish: { queue, priority, availableAt: eta } };
+}
+
+function limitsOf(options: CallOptions, def: TaskDefinition | undefined): { timeLimitMs: number | null; softTimeLimitMs: number | null } {
+  const hard = options.timeLimit !== undefined ? parseTimeLimit(options.timeLimit, "timeLimit") : undefined;
+  const soft = options.softTimeLimit !== undefined ? parseTimeLimit(options.softTimeLimit, "softTimeLimit") : undefined;
+  checkLimitPair("call options", hard, soft);
+  return { timeLimitMs: hard ?? def?.timeLimitMs ?? null, softTimeLimitMs: soft ?? def?.softTimeLimitMs ?? null };
 }
 
 function etaOf(options: CallOptions, now: number): number | null {

@@ -8,6 +8,7 @@ import { ConfigError } from "./errors.js";
 import { BUILTIN_TIERS, type Tier } from "./retention/tiers.js";
 import { resolveBeatSchedule, type BeatEntryInput, type ResolvedEntry } from "./beat/entry.js";
 import { checkTimeZone } from "./beat/time-zone.js";
+import { checkLimitPair, timeLimitSchema } from "./time-limit-options.js";
 
 /**
  * The app's configuration: what createApp() accepts, each option with its default and unit.
@@ -44,6 +45,19 @@ export interface AppConfig {
   retryDelay?: DurationInput;
   /** Default max retries. Default 3 (Celery's); null = unlimited. */
   maxRetries?: number | null;
+  /**
+   * Store STARTED (with {pid, hostname}) when a task's handler starts (Celery's
+   * task_track_started). Default false, as in Celery. Not stored for results that are ignored.
+   */
+  trackStarted?: boolean;
+  /**
+   * Hard time limit of every task (Celery's task_time_limit), e.g. "5m": past it, FAILURE
+   * (TimeLimitExceeded) is stored, the message acked and its slot freed. Default: none. A task,
+   * a call (the message's timelimit header) or `ebb worker --time-limit` may set its own.
+   */
+  timeLimit?: DurationInput;
+  /** Soft time limit of every task (Celery's task_soft_time_limit): the task's signal is aborted with SoftTimeLimitExceeded. Default: none. */
+  softTimeLimit?: DurationInput;
   /** Where the built-in celery.backend_cleanup task writes archives of archive-tier results. Default "./ebb-archives". */
   archiveDir?: string;
   /** Time zone of crontab schedules (an IANA name). Default "UTC"; an entry may override it. */
@@ -78,6 +92,10 @@ export interface ResolvedConfig {
   visibilityTimeoutMs: number;
   retryDelayMs: number;
   maxRetries: number | null;
+  trackStarted: boolean;
+  /** null = no limit. */
+  timeLimitMs: number | null;
+  softTimeLimitMs: number | null;
   archiveDir: string;
   timezone: string;
   /** Every entry beat runs, the built-in cleanup included (unless removed), validated. */
@@ -98,6 +116,7 @@ export const DEFAULTS = {
   visibilityTimeout: "1h",
   retryDelay: "3m",
   maxRetries: 3,
+  trackStarted: false,
   archiveDir: "./ebb-archives",
   timezone: "UTC",
   workerEvents: false,
@@ -137,6 +156,9 @@ const configSchema = z
     visibilityTimeout: durationSchema("visibilityTimeout", { allowNever: false }).optional(),
     retryDelay: durationSchema("retryDelay", { allowNever: false }).optional(),
     maxRetries: z.number().int().min(0).nullable().optional(),
+    trackStarted: z.boolean().optional(),
+    timeLimit: timeLimitSchema("timeLimit").optional(),
+    softTimeLimit: timeLimitSchema("softTimeLimit").optional(),
     archiveDir: z.string().min(1).optional(),
     timezone: z.string().optional(),
     beatSchedule: z.unknown().optional(),
@@ -164,6 +186,7 @@ export function resolveConfig(input: AppConfig = {}, env: NodeJS.ProcessEnv = pr
   } catch (e) {
     throw new ConfigError(`createApp: option timezone: ${(e as Error).message}`);
   }
+  checkLimitPair("createApp", c.timeLimit, c.softTimeLimit);
   const beatSchedule = resolveBeatSchedule(c.beatSchedule as AppConfig["beatSchedule"], timezone);
   const dur = (v: number | null | undefined, fallback: string) => (v === undefined ? parseDuration(fallback, { option: "default" }) : v);
   return {
@@ -180,6 +203,9 @@ export function resolveConfig(input: AppConfig = {}, env: NodeJS.ProcessEnv = pr
     visibilityTimeoutMs: dur(c.visibilityTimeout, DEFAULTS.visibilityTimeout)!,
     retryDelayMs: dur(c.retryDelay, DEFAULTS.retryDelay)!,
     maxRetries: c.maxRetries === undefined ? DEFAULTS.maxRetries : c.maxRetries,
+    trackStarted: c.trackStarted ?? DEFAULTS.trackStarted,
+    timeLimitMs: c.timeLimit ?? null,
+    softTimeLimitMs: c.softTimeLimit ?? null,
     archiveDir: c.archiveDir ?? DEFAULTS.archiveDir,
     timezone,
     beatSchedule,

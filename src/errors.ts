@@ -9,6 +9,8 @@
  *  ├── ProtocolError           a message or stored value is not Celery protocol v2 JSON (EX_DATAERR 65)
  *  ├── NotRegisteredError      a worker got a task name it does not know
  *  ├── MaxRetriesExceededError a task asked to retry past its maxRetries (stored as its FAILURE)
+ *  ├── SoftTimeLimitExceeded   a task's soft time limit passed (its signal's reason; FAILURE unless the handler catches it)
+ *  ├── TimeLimitExceeded       a task's hard time limit passed (stored as its FAILURE; the handler is no longer waited for)
  *  ├── ResultError             reading a result
  *  │    ├── TimeoutError        get() waited timeoutMs and the result is not ready
  *  │    ├── ResultExpiredError  the result existed and has expired (state EXPIRED)
@@ -24,6 +26,8 @@ export type ErrorCode =
   | "PROTOCOL"
   | "NOT_REGISTERED"
   | "MAX_RETRIES_EXCEEDED"
+  | "SOFT_TIME_LIMIT"
+  | "TIME_LIMIT"
   | "TIMEOUT"
   | "RESULT_EXPIRED"
   | "TASK_FAILED"
@@ -91,6 +95,41 @@ export class MaxRetriesExceededError extends EbbError {
     this.taskName = taskName;
     this.taskId = taskId;
     this.retries = retries;
+  }
+}
+
+/**
+ * billiard's SoftTimeLimitExceeded (Celery's workers raise it in the task): the reason of the
+ * task's signal when its soft time limit passes. Stored as Celery stores it, with no arguments
+ * (exc_message []), so a Python client raises its own class.
+ */
+export class SoftTimeLimitExceeded extends EbbError {
+  readonly excMessage: unknown[] = [];
+  readonly limitMs: number;
+  constructor(taskName: string, taskId: string, limitMs: number) {
+    super(
+      "SOFT_TIME_LIMIT",
+      `Task ${taskName}[${taskId}] exceeded its soft time limit (${limitMs / 1000}s); finish or clean up now: its signal is aborted`,
+    );
+    this.limitMs = limitMs;
+  }
+}
+
+/**
+ * billiard's TimeLimitExceeded: a task's hard time limit passed. The worker stores it as the
+ * task's FAILURE with the limit in seconds as its only argument (exc_message [1], as Celery),
+ * acks the message and stops waiting for the handler.
+ */
+export class TimeLimitExceeded extends EbbError {
+  readonly excMessage: unknown[];
+  readonly limitMs: number;
+  constructor(taskName: string, taskId: string, limitMs: number) {
+    super(
+      "TIME_LIMIT",
+      `Task ${taskName}[${taskId}] exceeded its hard time limit (${limitMs / 1000}s); FAILURE was stored and nothing the handler does now is stored`,
+    );
+    this.excMessage = [limitMs / 1000];
+    this.limitMs = limitMs;
   }
 }
 

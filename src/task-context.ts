@@ -29,6 +29,8 @@ export interface TaskContext {
 /** The state behind a TaskContext that the worker reads back after the handler returns. */
 export interface ContextState {
   dynamicLifetimeMs?: number | null;
+  /** Set when the worker stopped waiting for the handler (hard time limit): nothing it asks for now is stored. */
+  ended?: Error;
 }
 
 const storage = new AsyncLocalStorage<TaskContext>();
@@ -50,9 +52,11 @@ export function makeContext(
   return {
     ...base,
     setResultExpires(lifetime) {
+      if (state.ended) throw state.ended;
       state.dynamicLifetimeMs = parseDuration(lifetime, { option: "setResultExpires()" });
     },
     retry(options = {}) {
+      if (state.ended) throw state.ended;
       const countdown =
         options.countdown === undefined
           ? null

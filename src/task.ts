@@ -2,6 +2,7 @@ import { z } from "zod";
 import { durationSchema, parseWith } from "./config.js";
 import { parseDuration, type DurationInput } from "./duration.js";
 import { checkCompression, type Compression } from "./protocol/compression.js";
+import { checkLimitPair, timeLimitSchema } from "./time-limit-options.js";
 import type { AsyncResult } from "./result.js";
 import type { Signature } from "./canvas/canvas-api.js";
 
@@ -59,6 +60,12 @@ export interface TaskOptions<R = unknown> {
   kwargs?: "last";
   /** Compress this task's messages as kombu does: "zlib" (= "gzip", kombu's application/x-gzip) or "brotli". Default: none. */
   compression?: Compression;
+  /** Store STARTED when the handler starts (Celery's track_started). Default: the app's (false). */
+  trackStarted?: boolean;
+  /** Hard time limit ("30s"): FAILURE TimeLimitExceeded is stored and the handler no longer waited for. Default: the worker's, else the app's (none). */
+  timeLimit?: DurationInput;
+  /** Soft time limit ("25s"): the handler's signal is aborted with SoftTimeLimitExceeded. Default: the worker's, else the app's (none). */
+  softTimeLimit?: DurationInput;
 }
 
 /** Per-call options for applyAsync. They override the task's. */
@@ -84,6 +91,10 @@ export interface CallOptions {
    * its task declares `params`, else as one last argument.
    */
   kwargs?: Record<string, unknown>;
+  /** This call's hard time limit (Celery's apply_async(time_limit=)), sent in the message. Default: the task's. */
+  timeLimit?: DurationInput;
+  /** This call's soft time limit (apply_async(soft_time_limit=)), sent in the message. Default: the task's. */
+  softTimeLimit?: DurationInput;
 }
 
 /** A registered task, options resolved to milliseconds. */
@@ -107,6 +118,9 @@ export interface TaskDefinition {
   /** Parameter names that keyword arguments bind to; undefined: kwargs come as a last object. */
   params?: readonly string[];
   compression?: Compression;
+  trackStarted?: boolean;
+  timeLimitMs?: number;
+  softTimeLimitMs?: number;
 }
 
 /** What app.task() returns: call it by its handler's types. */
@@ -174,6 +188,9 @@ const taskOptionsSchema = z
         }
       })
       .optional(),
+    trackStarted: z.boolean().optional(),
+    timeLimit: timeLimitSchema("timeLimit").optional(),
+    softTimeLimit: timeLimitSchema("softTimeLimit").optional(),
   })
   .strict()
   .refine((o) => o.params === undefined || o.kwargs === undefined, {
@@ -186,6 +203,7 @@ export function defineTask(name: string, handler: (...args: never[]) => unknown,
     throw new TypeError(`Expected a task name (non-empty string), got ${JSON.stringify(name)}`);
   if (typeof handler !== "function") throw new TypeError(`Expected task "${name}" to have a handler function, got ${typeof handler}`);
   const o = parseWith(taskOptionsSchema, options, `task "${name}"`);
+  checkLimitPair(`task "${name}"`, o.timeLimit, o.softTimeLimit);
   const auto = o.autoretryFor;
   const def: TaskDefinition = {
     name,
@@ -207,5 +225,8 @@ export function defineTask(name: string, handler: (...args: never[]) => unknown,
   if (o.retryDelay !== undefined) def.retryDelayMs = o.retryDelay ?? undefined;
   if (o.params !== undefined) def.params = Object.freeze([...o.params]);
   if (o.compression !== undefined) def.compression = o.compression;
+  if (o.trackStarted !== undefined) def.trackStarted = o.trackStarted;
+  if (o.timeLimit !== undefined) def.timeLimitMs = o.timeLimit;
+  if (o.softTimeLimit !== undefined) def.softTimeLimitMs = o.softTimeLimit;
   return def;
 }

@@ -4,6 +4,7 @@ import { describe } from "../errors.js";
 import { parseCeleryJson } from "../protocol/celery-json.js";
 import { checkCompression, type Compression } from "../protocol/compression.js";
 import { parseCeleryTime } from "../protocol/timestamps.js";
+import { parseTimeLimit } from "../time-limit-options.js";
 import { UsageError } from "./exit-codes.js";
 
 /** Flags every command takes: where the app or the stores are, and --json. */
@@ -23,6 +24,15 @@ export function withAppFlags(cmd: Command): Command {
 export function durationFlag(flag: string, value: string, allowNever = false): number | null {
   try {
     return parseDuration(value, { option: flag, numberUnit: "s", allowNever });
+  } catch (e) {
+    throw new UsageError((e as Error).message);
+  }
+}
+
+/** A time-limit flag (--time-limit): a duration > 0 such as "5m"; a bare number is seconds, as in Celery. */
+export function timeLimitFlag(flag: string, value: string): number {
+  try {
+    return parseTimeLimit(value, flag, "s");
   } catch (e) {
     throw new UsageError((e as Error).message);
   }

@@ -27,16 +27,10 @@ const PYTHON_BUILTINS = new Set([
 ]);
 
 // Celery's own exceptions keep their module, so Python raises the real class.
-const CELERY_EXCEPTIONS = new Set([
-  "MaxRetriesExceededError",
-  "TaskRevokedError",
-  "NotRegistered",
-  "TimeLimitExceeded",
-  "SoftTimeLimitExceeded",
-  "Retry",
-  "Reject",
-  "Ignore",
-]);
+const CELERY_EXCEPTIONS = new Set(["MaxRetriesExceededError", "TaskRevokedError", "NotRegistered", "Retry", "Reject", "Ignore"]);
+
+// Raised by billiard, Celery's pool; Celery stores them with that module.
+const BILLIARD_EXCEPTIONS = new Set(["TimeLimitExceeded", "SoftTimeLimitExceeded"]);
 
 /** Module name Ebb uses for JS-only error classes. */
 export const JS_EXC_MODULE = "ebb.js";
@@ -50,10 +44,16 @@ export function encodeException(error: unknown): ExceptionInfo {
     return {
       exc_type: type,
       exc_message: Array.isArray(data) ? data : [error.message],
-      exc_module: PYTHON_BUILTINS.has(type) ? "builtins" : CELERY_EXCEPTIONS.has(type) ? "celery.exceptions" : JS_EXC_MODULE,
+      exc_module: moduleOf(type),
     };
   }
   return { exc_type: "Error", exc_message: [typeof error === "string" ? error : safeJson(error)], exc_module: JS_EXC_MODULE };
+}
+
+function moduleOf(type: string): string {
+  if (PYTHON_BUILTINS.has(type)) return "builtins";
+  if (CELERY_EXCEPTIONS.has(type)) return "celery.exceptions";
+  return BILLIARD_EXCEPTIONS.has(type) ? "billiard.exceptions" : JS_EXC_MODULE;
 }
 
 export function isExceptionInfo(value: unknown): value is { exc_type: string; exc_message: unknown; exc_module?: string } {

@@ -14,6 +14,8 @@ import type { TransportMessage } from "./transport-message.js";
  *
  *   headers     {lang, task, id, shadow, eta, expires, group, group_index, retries, timelimit,
  *                root_id, parent_id, argsrepr, kwargsrepr, origin, ignore_result}
+ *               timelimit is [hard, soft] in seconds, each a number or null (Celery's
+ *               apply_async(time_limit=, soft_time_limit=)); 0 means none, as in Celery
  *   properties  {correlation_id, reply_to, delivery_mode, priority}
  *   body        UTF-8 JSON [args, kwargs, embed], content type application/json
  *
@@ -51,6 +53,10 @@ export interface TaskMessage {
   ignoreResult: boolean;
   priority: number;
   queue: string;
+  /** Hard time limit from headers.timelimit[0], in ms; null when the message sets none. */
+  timeLimitMs: number | null;
+  /** Soft time limit from headers.timelimit[1], in ms; null when the message sets none. */
+  softTimeLimitMs: number | null;
   /** Per-call result lifetime from an Ebb client; undefined when not given. */
   resultExpiresMs?: number | null;
   /** Explicit per-call ignore-result from an Ebb client; undefined when not given. */
@@ -89,6 +95,8 @@ export function makeTaskMessage(input: TaskMessageInput): TaskMessage {
     ignoreResult: input.ignoreResult ?? false,
     priority: input.priority ?? 0,
     queue: input.queue ?? "celery",
+    timeLimitMs: input.timeLimitMs ?? null,
+    softTimeLimitMs: input.softTimeLimitMs ?? null,
     ...(input.resultExpiresMs !== undefined ? { resultExpiresMs: input.resultExpiresMs } : {}),
     ...(input.ignoreResultOverride !== undefined ? { ignoreResultOverride: input.ignoreResultOverride } : {}),
     ...(input.compression !== undefined ? { compression: input.compression } : {}),
@@ -112,7 +120,7 @@ export function encodeTaskMessage(m: TaskMessage): TransportMessage {
     group: m.group,
     group_index: m.groupIndex ?? null,
     retries: m.retries,
-    timelimit: [null, null],
+    timelimit: [seconds(m.timeLimitMs), seconds(m.softTimeLimitMs)],
     root_id: m.rootId,
     parent_id: m.parentId,
     argsrepr: safeRepr(m.args),
@@ -174,6 +182,7 @@ export function decodeTaskMessage(transport: TransportMessage, queue: string): T
     ignoreResult: headers.ignore_result === true,
     priority: typeof properties.priority === "number" ? properties.priority : 0,
     queue,
+    ...timeLimits(headers.timelimit, id),
     headers,
   };
   if ("ebb_result_expires_ms" in headers) {
@@ -202,6 +211,26 @@ function decodeBody(body: Buffer, task: string): { args: unknown[]; kwargs: Reco
   }
   const embed = isObject(parsed[2]) ? { ...EMPTY_EMBED, ...parsed[2] } : EMPTY_EMBED;
   return { args: parsed[0], kwargs: parsed[1], embed };
+}
+
+/** headers.timelimit [hard, soft] (seconds) → ms. 0 or null is "none", as Celery's `limit or default`. */
+function timeLimits(value: unknown, id: string): { timeLimitMs: number | null; softTimeLimitMs: number | null } {
+  if (value === null || value === undefined) return { timeLimitMs: null, softTimeLimitMs: null };
+  const bad = () =>
+    new ProtocolError(
+      `Message ${id} has headers.timelimit ${JSON.stringify(value)}; expected [hard, soft] in seconds, each a number >= 0 or null (Celery's apply_async(time_limit=, soft_time_limit=))`,
+    );
+  if (!Array.isArray(value) || value.length !== 2) throw bad();
+  const [hard, soft] = value.map((v: unknown) => {
+    if (v === null || v === 0) return null;
+    if (typeof v !== "number" || !Number.isFinite(v) || v < 0) throw bad();
+    return Math.max(1, Math.round(v * 1000));
+  });
+  return { timeLimitMs: hard ?? null, softTimeLimitMs: soft ?? null };
+}
+
+function seconds(ms: number | null): number | null {
+  return ms === null ? null : ms / 1000;
 }
 
 function optionalTime(value: unknown, field: string): number | null {

@@ -1,6 +1,6 @@
 import type { Broker, Delivery } from "../brokers/broker.js";
 import { deferral } from "../brokers/deferral.js";
-import { MaxRetriesExceededError, NotRegisteredError, RetryRequest, TaskRevokedError } from "../errors.js";
+import { MaxRetriesExceededError, NotRegisteredError, RetryRequest, TaskRevokedError, TimeLimitExceeded } from "../errors.js";
 import { encodeException, formatTraceback } from "../protocol/exception-info.js";
 import { runCanvasLinks } from "../canvas/after-task.js";
 import { readBeatHeaders } from "../protocol/beat-headers.js";
@@ -10,7 +10,9 @@ import type { TaskDefinition } from "../task.js";
 import { bindArguments } from "./bind-arguments.js";
 import { recordResult, type Outcome, type RecordDeps } from "./record-result.js";
 import { retryDelayMs } from "./retry-delay.js";
-import type { TaskLifecycle } from "./task-lifecycle.js";
+import type { ActiveTask, TaskLifecycle } from "./task-lifecycle.js";
+import { limitsFor, runUnderLimits } from "./time-limits.js";
+import { recordStarted } from "./track-started.js";
 
 /**
  * Execute one delivery, start to finish. The message is acked only after its outcome is
@@ -22,7 +24,8 @@ import type { TaskLifecycle } from "./task-lifecycle.js";
  *   revoked id         → REVOKED("revoked") stored, acked, handler not run (checked before any ETA wait)
  *   terminated         → REVOKED("terminated") stored once the handler ends, whatever it returned
  *   future ETA         → released until its ETA, or { holdUntil } if the broker cannot delay
- *   success / failure  → stored per policy, acked
+ *   success / failure  → stored per policy, acked (STARTED stored first with trackStarted)
+ *   hard time limit    → FAILURE TimeLimitExceeded stored, acked; the handler is no longer waited for
  *   retry              → RETRY stored, then a new message with retries+1 published, acked
  */
 export interface ExecuteDeps extends RecordDeps {
@@ -176,9 +179,10 @@ async function outcomeOf(
   const started = performance.now();
   deps.log.info(`Task ${msg.task}[${msg.id}] received${delivery.redelivered ? " (redelivered)" : ""}`);
   deps.lifecycle.emit("started", running.task);
+  await recordStarted(deps, msg, def);
   let outcome: TaskOutcome;
   try {
-    outcome = await runHandler(deps, msg, def, ctx, state, started);
+    outcome = await runHandler(deps, msg, def, running.task, ctx, state, started);
   } finally {
     running.end();
   }
@@ -216,18 +220,26 @@ async function runHandler(
   deps: ExecuteDeps,
   msg: TaskMessage,
   def: TaskDefinition,
+  task: ActiveTask,
   ctx: ReturnType<typeof makeContext>,
   state: ContextState,
   started: number,
 ): Promise<TaskOutcome> {
   try {
     // Binding kwargs may throw TypeError (an unknown kwarg): the task's FAILURE, as on a Python worker.
-    const value = await runInContext(ctx, () => (def.handler as (...a: unknown[]) => unknown)(...bindArguments(def, msg.args, msg.kwargs)));
+    const value = await runUnderLimits(
+      limitsFor(msg, def, deps.config),
+      task,
+      () => runInContext(ctx, () => (def.handler as (...a: unknown[]) => unknown)(...bindArguments(def, msg.args, msg.kwargs))),
+      { log: deps.log, onHardLimit: (e) => (state.ended = e) },
+    );
     const runtimeMs = performance.now() - started;
     deps.log.info(`Task ${msg.task}[${msg.id}] succeeded in ${(runtimeMs / 1000).toFixed(3)}s`);
     return { status: "SUCCESS", result: value === undefined ? null : value, traceback: null, runtimeMs, ...dynamic(state) };
   } catch (error) {
     const runtimeMs = performance.now() - started;
+    // Celery's hard limit kills the task: no retry, and no traceback of the handler's.
+    if (error instanceof TimeLimitExceeded) return { status: "FAILURE", result: encodeException(error), traceback: null, error, runtimeMs };
     const retry = error instanceof RetryRequest ? error : def.autoretry(error) ? new RetryRequest(null, error) : null;
     const cause = retry ? (retry.exc ?? error) : error;
     if (retry && !retriesExhausted(deps, msg, def, retry)) {

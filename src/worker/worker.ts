@@ -8,6 +8,7 @@ import type { ControlListener } from "../control/broker-control.js";
 import type { ControlReply, ControlRequest } from "../control/control-request.js";
 import { RevokedSet, type RevokedSetOptions } from "../control/revoked-set.js";
 import { executeMessage, TaskTerminated, type ExecuteDeps, type ExecuteResult } from "./execute-message.js";
+import { checkLimitPair, parseTimeLimit } from "../time-limit-options.js";
 import { Slots } from "./slots.js";
 import { TaskLifecycle } from "./task-lifecycle.js";
 import { WorkerEvents } from "./worker-events.js";
@@ -38,6 +39,10 @@ export interface WorkerOptions {
   heartbeatIntervalMs?: number;
   /** Bounds of the revoked ids kept (default Celery's: 50,000 ids, each for 3 hours). */
   revoked?: RevokedSetOptions;
+  /** Hard time limit of tasks that set none themselves (Celery's worker --time-limit). Default: the app's timeLimit. */
+  timeLimitMs?: number;
+  /** Soft time limit of tasks that set none themselves (--soft-time-limit). Default: the app's softTimeLimit. */
+  softTimeLimitMs?: number;
 }
 
 export interface WorkerDeps {
@@ -126,6 +131,7 @@ export class Worker {
     this.revoked = new RevokedSet({ clock: deps.config.clock, ...options.revoked });
     this.#execDeps = {
       ...deps,
+      config: workerLimits(deps.config, options),
       workerName: this.name,
       signal: this.#hardStop.signal,
       lifecycle: this.lifecycle,
@@ -370,6 +376,15 @@ export class Worker {
       this.#extending = false;
     }
   }
+}
+
+/** The app's config with this worker's own default time limits, checked as the app's are. */
+function workerLimits(config: ResolvedConfig, options: WorkerOptions): ResolvedConfig {
+  if (options.timeLimitMs === undefined && options.softTimeLimitMs === undefined) return config;
+  const hard = options.timeLimitMs === undefined ? undefined : parseTimeLimit(options.timeLimitMs, "worker timeLimitMs", "ms");
+  const soft = options.softTimeLimitMs === undefined ? undefined : parseTimeLimit(options.softTimeLimitMs, "worker softTimeLimitMs", "ms");
+  checkLimitPair("worker", hard, soft);
+  return { ...config, timeLimitMs: hard ?? config.timeLimitMs, softTimeLimitMs: soft ?? config.softTimeLimitMs };
 }
 
 function delay(ms: number, signal?: AbortSignal): Promise<void> {

@@ -171,6 +171,10 @@ export function backendConformance(name: string, make: () => Promise<BackendFixt
       const second = await backend.store(request("t-final", { status: "FAILURE", result: "second", lifetimeMs: null }));
       expect(second).toEqual({ stored: false, result: first.result });
       expect(await backend.store(request("t-final", { status: "RETRY" }))).toMatchObject({ stored: false });
+      // trackStarted on a redelivery of a finished task: STARTED never replaces the outcome.
+      expect(await backend.store(request("t-final", { status: "STARTED", result: { pid: 1, hostname: "w" } }))).toMatchObject({
+        stored: false,
+      });
       expect(await backend.lookup("t-final", GRACE)).toEqual({ kind: "found", result: first.result });
     });
 

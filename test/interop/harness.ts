@@ -216,14 +216,18 @@ export async function pyCall(url: string, task: string, ...flags: string[]): Pro
   return JSON.parse(await pyClient(url, ["call", task, "--timeout", "25", ...flags])) as PyResult;
 }
 
-/** A real `celery worker` (solo pool) on the suite's redis-server, with tasks from python/interop_tasks.py. */
+/**
+ * A real `celery worker` (solo pool) on the suite's redis-server, with tasks from
+ * python/interop_tasks.py. `extraArgs` go last and win over the defaults (e.g. "--pool=prefork",
+ * which time limits need: the solo pool does not enforce them).
+ */
 export interface PythonWorker {
   log: () => string;
   waitFor: (pattern: RegExp, timeoutMs?: number) => Promise<RegExpMatchArray>;
   stop: () => Promise<void>;
 }
 
-export async function startPythonWorker(url: string, env: NodeJS.ProcessEnv = {}): Promise<PythonWorker> {
+export async function startPythonWorker(url: string, env: NodeJS.ProcessEnv = {}, extraArgs: string[] = []): Promise<PythonWorker> {
   const args = [
     "-m",
     "celery",
@@ -241,6 +245,7 @@ export async function startPythonWorker(url: string, env: NodeJS.ProcessEnv = {}
     "info",
     "-n",
     `interop-${process.pid}@%h`,
+    ...extraArgs,
   ];
   const child = spawn(PY, args, { cwd: PY_DIR, env: pyEnv(url, env), stdio: ["ignore", "pipe", "pipe"] });
   children.add(child);

@@ -2,7 +2,7 @@ import { hostname } from "node:os";
 import type { Command } from "commander";
 import type { Beat } from "../../beat/beat.js";
 import { UsageError } from "../exit-codes.js";
-import { intFlag } from "../flags.js";
+import { intFlag, timeLimitFlag } from "../flags.js";
 import { HARD_EXIT_MS, type CliIO } from "../io.js";
 import { loadApp } from "../load-app.js";
 import { startBeat } from "../start-beat.js";
@@ -15,6 +15,8 @@ interface WorkerFlags {
   withoutBeat?: boolean;
   events?: boolean;
   hostname?: string;
+  timeLimit?: string;
+  softTimeLimit?: string;
 }
 
 /**
@@ -35,10 +37,20 @@ export function workerCommand(program: Command, io: CliIO, done: (code: number) 
     .option("-B, --beat", "run beat in this worker (the default; accepted for Celery users)")
     .option("-E, --events", "send Celery's monitoring events (task events and the heartbeat) for celery events, Flower and celery-exporter")
     .option("-n, --hostname <name>", "node name for remote control and results, %h = this host (default ebb-<pid>@<host>)")
+    .option("--time-limit <dur>", "hard time limit of tasks that set none (e.g. 5m; a bare number is seconds, as in Celery)")
+    .option("--soft-time-limit <dur>", "soft time limit of tasks that set none: their signal is aborted with SoftTimeLimitExceeded")
     .action(async (flags: WorkerFlags) => {
       if (!flags.app) throw new UsageError("ebb worker needs -A MODULE: the module that exports your app and registers its tasks");
       if (flags.beat && flags.withoutBeat) throw new UsageError("Give either -B/--beat or --without-beat, not both");
       const concurrency = intFlag("--concurrency", flags.concurrency ?? "10", 1, 10_000);
+      const limits = {
+        ...(flags.timeLimit !== undefined ? { timeLimitMs: timeLimitFlag("--time-limit", flags.timeLimit) } : {}),
+        ...(flags.softTimeLimit !== undefined ? { softTimeLimitMs: timeLimitFlag("--soft-time-limit", flags.softTimeLimit) } : {}),
+      };
+      if (limits.timeLimitMs !== undefined && limits.softTimeLimitMs !== undefined && limits.softTimeLimitMs >= limits.timeLimitMs)
+        throw new UsageError(
+          `Expected --soft-time-limit (${flags.softTimeLimit}) to be shorter than --time-limit (${flags.timeLimit}): the soft limit warns a task before the hard one stops it`,
+        );
       const queues = flags.queues
         ?.split(",")
         .map((q) => q.trim())
@@ -52,6 +64,7 @@ export function workerCommand(program: Command, io: CliIO, done: (code: number) 
           throw new UsageError("Expected --hostname to be a node name such as ebb1@%h, got an empty one");
         const worker = await app.worker({
           concurrency,
+          ...limits,
           ...(queues ? { queues } : {}),
           ...(name ? { name } : {}),
           ...(flags.events ? { events: true } : {}),
