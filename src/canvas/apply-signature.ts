@@ -1,3 +1,4 @@
+import { checkCompression } from "../protocol/compression.js";
 import { randomUUID } from "node:crypto";
 import type { ChordStore } from "../backends/chord-store.js";
 import type { ResolvedConfig } from "../config.js";
@@ -164,6 +165,11 @@ async function send(
       ? now + Math.max(0, expiresS) * 1000
       : (instant(o.expires, "expires", name) ?? (def?.expiresMs != null ? now + def.expiresMs : null));
   const priority = typeof o.priority === "number" ? o.priority : (def?.priority ?? 0);
+  // Celery's apply_async(time_limit=, soft_time_limit=) in seconds, else the task's own limits.
+  const hardS = seconds(o.time_limit, "time_limit", name);
+  const softS = seconds(o.soft_time_limit, "soft_time_limit", name);
+  const compression = typeof o.compression === "string" ? o.compression : def?.compression;
+  if (compression !== undefined) checkCompression(compression);
   const message = makeTaskMessage({
     task: name,
     args,
@@ -182,6 +188,9 @@ async function send(
     group: str(o.group_id),
     groupIndex: typeof o.group_index === "number" ? o.group_index : null,
     parentId: str(o.parent_id),
+    timeLimitMs: hardS !== null && hardS > 0 ? hardS * 1000 : (def?.timeLimitMs ?? null),
+    softTimeLimitMs: softS !== null && softS > 0 ? softS * 1000 : (def?.softTimeLimitMs ?? null),
+    ...(compression !== undefined ? { compression } : {}),
     ...(str(o.task_id) ? { id: o.task_id as string } : {}),
     ...(str(o.root_id) ? { rootId: o.root_id as string } : {}),
   });

@@ -112,3 +112,15 @@ describe("applySignature", () => {
     expect(sent[0]).toMatchObject({ queue: "py", priority: 3, eta: deps.now() + 10_000 });
   });
 });
+
+describe("signature options Celery's apply_async takes", () => {
+  it("carries time_limit / soft_time_limit (seconds) and compression into the message", async () => {
+    const { deps, sent } = harness();
+    await applySignature(deps, taskSignature("t", [1], {}, { time_limit: 30, soft_time_limit: 20, compression: "zlib" }), []);
+    await applySignature(deps, taskSignature("u", [1]), []);
+    expect(sent[0]).toMatchObject({ timeLimitMs: 30_000, softTimeLimitMs: 20_000, compression: "zlib" });
+    expect(sent[1]).toMatchObject({ timeLimitMs: null, softTimeLimitMs: null });
+    expect(sent[1]!.compression).toBeUndefined();
+    await expect(applySignature(deps, taskSignature("v", [], {}, { compression: "lzma" }), [])).rejects.toThrow(/lzma/);
+  });
+});
