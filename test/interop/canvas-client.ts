@@ -1,3 +1,5 @@
+import type { App } from "../../src/app.js";
+import { currentTask } from "../../src/task-context.js";
 import { spawn } from "node:child_process";
 import { PY, PY_DIR, pyEnv } from "./harness.js";
 
@@ -38,4 +40,31 @@ export function pyCanvas(url: string, spec: CanvasSpec, timeoutS = 30): Promise<
       else reject(new Error(`canvas_client.py ${signal ? `was killed (${signal})` : `exited ${code}`}\n${stderr}`));
     });
   });
+}
+
+/**
+ * Register the canvas suites' Ebb tasks (interop.add, interop.mul, interop.tsum, as
+ * python/interop_tasks.py has them), each noting in `ran` the ids it ran; returns the wrapper for
+ * a suite's own extra tasks.
+ */
+export function registerCanvasTasks(app: App, ran: Set<string>) {
+  const run =
+    <A extends unknown[], R>(fn: (...a: A) => R) =>
+    (...a: A) => {
+      ran.add(currentTask().id);
+      return fn(...a);
+    };
+  app.task(
+    "interop.add",
+    run((a: number, b: number) => a + b),
+  );
+  app.task(
+    "interop.mul",
+    run((a: number, b: number) => a * b),
+  );
+  app.task(
+    "interop.tsum",
+    run((xs: number[]) => xs.reduce((s, x) => s + x, 0)),
+  );
+  return run;
 }

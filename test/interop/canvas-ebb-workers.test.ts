@@ -1,7 +1,6 @@
 import { afterAll, beforeAll, expect, it } from "vitest";
-import { currentTask } from "../../src/task-context.js";
 import { waitFor } from "../support/wait.js";
-import { pyCanvas } from "./canvas-client.js";
+import { pyCanvas, registerCanvasTasks } from "./canvas-client.js";
 import { describeInterop, ebbSide, type EbbSide } from "./harness.js";
 
 /**
@@ -17,24 +16,7 @@ let ebb: EbbSide;
 await describeInterop("Python canvas → Ebb workers only (a redis-server of its own)", (redis) => {
   beforeAll(async () => {
     ebb = ebbSide(redis.url, (app) => {
-      const run =
-        <A extends unknown[], R>(fn: (...a: A) => R) =>
-        (...a: A) => {
-          ran.add(currentTask().id);
-          return fn(...a);
-        };
-      app.task(
-        "interop.add",
-        run((a: number, b: number) => a + b),
-      );
-      app.task(
-        "interop.mul",
-        run((a: number, b: number) => a * b),
-      );
-      app.task(
-        "interop.tsum",
-        run((xs: number[]) => xs.reduce((s, x) => s + x, 0)),
-      );
+      const run = registerCanvasTasks(app, ran);
       app.task(
         "interop.fail",
         run((_kind: string, message: string) => {

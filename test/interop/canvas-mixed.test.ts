@@ -1,9 +1,8 @@
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { chain, chord } from "../../src/canvas/canvas-api.js";
-import { currentTask } from "../../src/task-context.js";
 import type { Worker } from "../../src/worker/worker.js";
 import { waitFor } from "../support/wait.js";
-import { pyCanvas } from "./canvas-client.js";
+import { pyCanvas, registerCanvasTasks } from "./canvas-client.js";
 import { describeInterop, ebbSide, startPythonWorker, type EbbSide, type PythonWorker } from "./harness.js";
 
 /**
@@ -29,24 +28,7 @@ const ranOnPython = (id: string): Promise<boolean> =>
 await describeInterop("Canvas steps mixed between Python and Ebb workers (a redis-server of its own)", (redis) => {
   beforeAll(async () => {
     ebb = ebbSide(redis.url, (app) => {
-      const run =
-        <A extends unknown[], R>(fn: (...a: A) => R) =>
-        (...a: A) => {
-          ran.add(currentTask().id);
-          return fn(...a);
-        };
-      app.task(
-        "interop.add",
-        run((a: number, b: number) => a + b),
-      );
-      app.task(
-        "interop.mul",
-        run((a: number, b: number) => a * b),
-      );
-      app.task(
-        "interop.tsum",
-        run((xs: number[]) => xs.reduce((s, x) => s + x, 0)),
-      );
+      registerCanvasTasks(app, ran);
     });
     const worker = await ebb.app.worker({ concurrency: 4, fetchWaitMs: 500, queues: ["ebb"] });
     ebbWorker = { worker, done: worker.start() };

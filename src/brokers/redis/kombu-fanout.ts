@@ -1,5 +1,5 @@
+import { frameKombuEnvelope } from "./kombu-envelope.js";
 import { randomUUID } from "node:crypto";
-import { dumpsCeleryJson } from "../../protocol/celery-json.js";
 import type { TransportMessage } from "../../protocol/transport-message.js";
 
 /**
@@ -27,20 +27,8 @@ export function fanoutChannel(prefix: string, db: number, exchange: string, rout
   return routingKey === "" ? `${prefix}/${db}.${exchange}` : `${prefix}/${db}.${exchange}/${routingKey}`;
 }
 
-/** A message framed as kombu frames a fanout publish on Redis. */
+/** A message framed as kombu frames a fanout publish on Redis: its envelope, with the exchange and routing key in delivery_info. */
 export function frameFanoutEnvelope(m: TransportMessage, exchange: string, routingKey: string, deliveryTag: string = randomUUID()): string {
-  const { delivery_info: _info, body_encoding: _encoding, delivery_tag: _tag, priority, ...own } = m.properties;
-  return dumpsCeleryJson({
-    body: m.body.toString("base64"),
-    "content-encoding": m.contentEncoding,
-    "content-type": m.contentType,
-    headers: m.headers,
-    properties: {
-      ...own,
-      delivery_info: { exchange, routing_key: routingKey },
-      priority: typeof priority === "number" ? priority : 0,
-      body_encoding: "base64",
-      delivery_tag: deliveryTag,
-    },
-  });
+  const priority = typeof m.properties.priority === "number" ? m.properties.priority : 0;
+  return frameKombuEnvelope(m, routingKey, priority, deliveryTag, exchange);
 }
