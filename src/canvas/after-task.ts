@@ -7,6 +7,7 @@ import type { TaskDefinition } from "../task.js";
 import { recordResult, type Outcome, type RecordDeps } from "../worker/record-result.js";
 import { applySignature, type CanvasDeps } from "./apply-signature.js";
 import { chordPartReturned } from "./chord-part.js";
+import { sendErrbacks } from "./errbacks.js";
 import { groupOfTasks } from "./make-signature.js";
 import { isObject, listOf, toSignature } from "./signature.js";
 
@@ -104,13 +105,6 @@ async function onFailure(deps: AfterTaskDeps, msg: TaskMessage, outcome: Outcome
     if ("chord" in o) await chordPartOf(deps, stepMsg, outcome);
   }
   await sendErrbacks(deps, msg.embed.errbacks, msg.id, msg.rootId);
-}
-
-/** Celery's _call_task_errbacks for errbacks sent as tasks: one group, each given the failed task's id. */
-export async function sendErrbacks(deps: AfterTaskDeps, errbacks: unknown, taskId: string, rootId: string): Promise<void> {
-  const sigs = listOf(errbacks, "errbacks").map((e) => toSignature(e, "errback"));
-  if (sigs.length === 0) return;
-  await applySignature(deps, groupOfTasks(sigs), [taskId], {}, { parent_id: taskId, root_id: rootId });
 }
 
 async function chordPartOf(deps: AfterTaskDeps, msg: TaskMessage, outcome: Pick<Outcome, "status" | "result">): Promise<void> {

@@ -1,8 +1,10 @@
 import type { ChordPart } from "../backends/chord-store.js";
-import type { ExceptionInfo } from "../protocol/exception-info.js";
+import { isExceptionInfo, type ExceptionInfo } from "../protocol/exception-info.js";
+import { pythonExceptionRepr, pythonRepr } from "../protocol/python-repr.js";
 import { makeTaskMessage, type TaskMessage } from "../protocol/task-message.js";
 import { recordResult, type Outcome } from "../worker/record-result.js";
-import { sendErrbacks, type AfterTaskDeps } from "./after-task.js";
+import type { AfterTaskDeps } from "./after-task.js";
+import { sendErrbacks } from "./errbacks.js";
 import { applySignature } from "./apply-signature.js";
 import { toSignature, type SignatureDict } from "./signature.js";
 
@@ -36,7 +38,7 @@ export async function chordPartReturned(deps: AfterTaskDeps, msg: TaskMessage, o
   const failed = parts.find((p) => PROPAGATE.has(p.state));
   if (failed) {
     deps.log.error(`Chord ${groupId}: part ${failed.taskId} ended ${failed.state}; its body ${body.task} fails with ChordError`);
-    await chordError(deps, body, `Dependency ${failed.taskId} raised ${pythonRepr(failed.result)}`);
+    await chordError(deps, body, `Dependency ${failed.taskId} raised ${reprOfFailure(failed.result)}`);
     await deps.chords.chordCompleted(groupId);
     return;
   }
@@ -44,7 +46,7 @@ export async function chordPartReturned(deps: AfterTaskDeps, msg: TaskMessage, o
     await applySignature(deps, body, [parts.map((p) => p.result)]);
   } catch (e) {
     deps.log.error(`Chord ${groupId}: its body ${body.task} could not be sent: ${(e as Error).message}`);
-    await chordError(deps, body, `Callback error: ${(e as Error).name}(${pythonRepr((e as Error).message)})`);
+    await chordError(deps, body, `Callback error: ${pythonExceptionRepr(e)}`);
   }
   await deps.chords.chordCompleted(groupId);
 }
@@ -62,21 +64,7 @@ async function chordError(deps: AfterTaskDeps, body: SignatureDict, reason: stri
   await recordResult(deps, msg, deps.registry.get(body.task), { status: "FAILURE", result: error, traceback: null });
 }
 
-/** A part's result as Python's repr would show it in ChordError's message ("ValueError('boom')"). */
-export function pythonRepr(value: unknown): string {
-  if (typeof value === "string") return `'${value.replace(/\\/g, "\\\\").replace(/'/g, "\\'")}'`;
-  if (value === null || value === undefined) return "None";
-  if (value === true) return "True";
-  if (value === false) return "False";
-  if (typeof value === "object" && typeof (value as ExceptionInfo).exc_type === "string") {
-    const e = value as ExceptionInfo;
-    const args = Array.isArray(e.exc_message) ? e.exc_message : [e.exc_message];
-    return `${e.exc_type}(${args.map(pythonRepr).join(", ")})`;
-  }
-  if (Array.isArray(value)) return `[${value.map(pythonRepr).join(", ")}]`;
-  if (typeof value === "object")
-    return `{${Object.entries(value)
-      .map(([k, v]) => `${pythonRepr(k)}: ${pythonRepr(v)}`)
-      .join(", ")}}`;
-  return String(value);
+/** What Celery's ChordError says a failed part raised: `ValueError('boom')`. */
+function reprOfFailure(result: unknown): string {
+  return isExceptionInfo(result) ? pythonExceptionRepr(result) : pythonRepr(result);
 }

@@ -1,4 +1,4 @@
-import { encodeException } from "./exception-info.js";
+import { encodeException, isExceptionInfo } from "./exception-info.js";
 
 /**
  * Python reprs of JSON values, as Celery writes them into its events: a task's result through
@@ -17,10 +17,14 @@ export function pythonRepr(value: unknown, maxLength = REPR_MAX): string {
   return out.length > maxLength ? `${out.slice(0, maxLength - 3)}...` : out;
 }
 
-/** repr() of an exception as Python prints it: `ValueError('boom')`, `KeyError('a', 1)`. */
+/**
+ * repr() of an exception as Python prints it: `ValueError('boom')`, `KeyError('a', 1)`. Takes a
+ * thrown value, or a stored exception ({exc_type, exc_message}) such as a failed task's result.
+ */
 export function pythonExceptionRepr(error: unknown, maxLength = REPR_MAX): string {
-  const info = encodeException(error);
-  const out = `${info.exc_type}(${info.exc_message.map((a) => reprOf(a, new Set(), reprText)).join(", ")})`;
+  const info = isExceptionInfo(error) ? error : encodeException(error);
+  const args = Array.isArray(info.exc_message) ? info.exc_message : [info.exc_message];
+  const out = `${info.exc_type}(${args.map((a) => reprOf(a, new Set(), reprText)).join(", ")})`;
   return out.length > maxLength ? `${out.slice(0, maxLength - 3)}...` : out;
 }
 

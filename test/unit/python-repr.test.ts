@@ -57,4 +57,9 @@ describe("pythonExceptionRepr (repr() of the exception)", () => {
     expect(pythonExceptionRepr(Object.assign(new Error("x"), { name: "KeyError", excMessage: ["a", 1] }))).toBe("KeyError('a', 1)");
     expect(pythonExceptionRepr("plain")).toBe("Error('plain')");
   });
+
+  it("prints a stored exception (a failed task's result) the same way", () => {
+    expect(pythonExceptionRepr({ exc_type: "ValueError", exc_message: ["it's", 2], exc_module: "builtins" })).toBe(`ValueError("it's", 2)`);
+    expect(pythonExceptionRepr({ exc_type: "KeyError", exc_message: "k" })).toBe("KeyError('k')");
+  });
 });
