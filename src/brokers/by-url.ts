@@ -32,7 +32,7 @@ const BROKERS: Record<string, BrokerFactory> = {
   },
   sqlite: async (url, opts) => {
     const { SqliteBroker } = await import("./sqlite/sqlite-broker.js");
-    return new SqliteBroker({ url, clock: opts.clock });
+    return new SqliteBroker({ url, clock: opts.clock, log: opts.log });
   },
   redis: async (url, opts) => {
     const { RedisBroker } = await import("./redis/redis-broker.js");

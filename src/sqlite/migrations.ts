@@ -184,6 +184,29 @@ CREATE TABLE ebb_chord_parts (
 );
 `;
 
+/**
+ * Remote control on SQLite (brokers/sqlite/sqlite-control.ts): requests are rows every worker
+ * reads past its own cursor (AUTOINCREMENT, so an id is never reused after pruning); replies
+ * are rows under the sender's ticket.
+ */
+const CONTROL_SQL = `
+CREATE TABLE ebb_control_requests (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  method TEXT NOT NULL,
+  body TEXT NOT NULL,
+  sent_at INTEGER NOT NULL
+);
+CREATE INDEX ebb_control_requests_sent_at ON ebb_control_requests (sent_at);
+CREATE TABLE ebb_control_replies (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  ticket TEXT NOT NULL,
+  body TEXT NOT NULL,
+  sent_at INTEGER NOT NULL
+);
+CREATE INDEX ebb_control_replies_ticket ON ebb_control_replies (ticket, id);
+CREATE INDEX ebb_control_replies_sent_at ON ebb_control_replies (sent_at);
+`;
+
 export const MIGRATIONS: readonly Migration[] = [
   { id: "0001_messages", sql: MESSAGES_SQL },
   { id: "0002_dead_letters", sql: DEAD_LETTERS_SQL },
@@ -194,6 +217,7 @@ export const MIGRATIONS: readonly Migration[] = [
   { id: "0007_publish_keys", sql: PUBLISH_KEYS_SQL },
   { id: "0008_tombstone_archive", sql: TOMBSTONE_ARCHIVE_SQL },
   { id: "0009_chords", sql: CHORDS_SQL },
+  { id: "0010_control", sql: CONTROL_SQL },
 ];
 
 /** Records which migrations ran; applied_at is the wall clock of the process that ran it. */

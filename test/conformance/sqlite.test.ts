@@ -173,6 +173,7 @@ describe("sqlite store details", () => {
       "0007_publish_keys",
       "0008_tombstone_archive",
       "0009_chords",
+      "0010_control",
     ]);
     expect(handle.db.pragma("journal_mode", { simple: true })).toBe("wal");
     handle.close();

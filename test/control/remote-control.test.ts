@@ -1,182 +1,51 @@
-import { describe, expect, it } from "vitest";
-import { TaskRevokedError } from "../../src/errors.js";
-import { currentTask } from "../../src/task-context.js";
+import { randomUUID } from "node:crypto";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { Redis } from "ioredis";
+import { onTestFinished } from "vitest";
+import { createApp } from "../../src/app.js";
+import type { AppConfig } from "../../src/config.js";
+import { silentLogger } from "../../src/logger.js";
 import { memUrl, newApp } from "../app/helpers.js";
-import { waitFor } from "../support/wait.js";
+import { controlConformance } from "../conformance/control-conformance.js";
+import { unlinkPrefix } from "../support/redis-namespace.js";
+import { SERVICES } from "../support/services.js";
 
-/** A task that runs until the test opens its gate (or its signal aborts). */
-function gated(app: ReturnType<typeof newApp>) {
-  let open!: () => void;
-  const gate = new Promise<void>((r) => {
-    open = r;
+controlConformance("memory", {
+  app: (config) => newApp(config),
+  heldEta: () => newApp({ broker: `${memUrl()}?delayed=false` }),
+  events: true,
+  kept: false,
+});
+
+/** An app on a SQLite file of its own (broker and backend), removed when the test ends. */
+function sqliteApp(config: AppConfig = {}) {
+  const dir = mkdtempSync(join(tmpdir(), "ebb-control-"));
+  const url = `sqlite://${join(dir, "ebb.db")}`;
+  const app = createApp({ broker: url, backend: url, ...config }, { log: silentLogger });
+  onTestFinished(async () => {
+    await app.close();
+    rmSync(dir, { recursive: true, force: true });
   });
-  const ran: string[] = [];
-  const busy = app.task("busy", async () => {
-    const signal = currentTask().signal;
-    await Promise.race([gate, new Promise((_, reject) => signal.addEventListener("abort", () => reject(signal.reason), { once: true }))]);
-    return "done";
-  });
-  const quick = app.task("quick", async (n: number) => {
-    ran.push(String(n));
-    return n;
-  });
-  return { busy, quick, ran, open: () => open() };
+  return app;
 }
 
-describe("remote control on the memory broker", () => {
-  it("ping, registered, active_queues, stats and active answer with Celery's shapes, by node name", async () => {
-    const app = newApp();
-    const { busy, open } = gated(app);
-    const worker = await app.worker({ concurrency: 1, name: "ebb-a@test" });
-    const running = worker.start();
-    await waitFor("the worker to listen", async () => Object.keys(await app.control.ping()).length === 1);
-    expect(await app.control.ping()).toEqual({ "ebb-a@test": { ok: "pong" } });
-    const inspect = app.control.inspect();
-    expect(await inspect.registered()).toEqual({ "ebb-a@test": ["busy", "ebb.cleanup", "quick"] });
-    const queues = (await inspect.activeQueues())["ebb-a@test"] as Record<string, unknown>[];
-    expect(queues.map((q) => [q.name, q.routing_key, (q.exchange as { type: string }).type])).toEqual([["celery", "celery", "direct"]]);
-    const r = await busy.delay();
-    await waitFor("the busy task to run", () => worker.active === 1);
-    const active = (await inspect.active())["ebb-a@test"] as Record<string, unknown>[];
-    expect(active).toHaveLength(1);
-    expect(active[0]).toMatchObject({
-      id: r.id,
-      name: "busy",
-      type: "busy",
-      args: [],
-      kwargs: {},
-      hostname: "ebb-a@test",
-      worker_pid: process.pid,
-    });
-    expect(typeof active[0]!.time_start).toBe("number");
-    const stats = (await inspect.stats())["ebb-a@test"] as Record<string, unknown>;
-    expect(stats).toMatchObject({ total: { busy: 1 }, pid: process.pid, pool: { "max-concurrency": 1 } });
-    open();
-    expect(await r.get({ timeoutMs: 5_000 })).toBe("done");
-    await worker.stop();
-    await running;
-    expect(await app.control.ping({ timeoutMs: 50 })).toEqual({});
-  });
+controlConformance("sqlite", { app: sqliteApp, heldEta: null, events: false, kept: true });
 
-  it("answers only requests addressed to it; an unknown command answers an error naming it", async () => {
-    const app = newApp();
-    const a = await app.worker({ name: "ebb-a@test" });
-    const b = await app.worker({ name: "ebb-b@test" });
-    const runs = [a.start(), b.start()];
-    await waitFor("both to listen", async () => Object.keys(await app.control.ping()).length === 2);
-    expect(Object.keys(await app.control.ping({ destination: ["ebb-b@test"] }))).toEqual(["ebb-b@test"]);
-    const replies = await app.control.broadcast("frobnicate", {}, { reply: true, destination: ["ebb-a@test"] });
-    expect(replies["ebb-a@test"]).toEqual({
-      error: expect.stringMatching(/No such control command: "frobnicate"; Ebb workers answer ping/),
-    });
-    await Promise.all([a.stop(), b.stop()]);
-    await Promise.all(runs);
+/** An app under a Redis key prefix of its own (so its pidbox channel is its own too), its keys removed when the test ends. */
+function redisApp(config: AppConfig = {}) {
+  const { host, port } = SERVICES.redis;
+  const prefix = `ebbtest:${randomUUID()}:`;
+  const url = `redis://${host}:${port}/0?prefix=${prefix}`;
+  const app = createApp({ broker: url, backend: url, ...config }, { log: silentLogger });
+  onTestFinished(async () => {
+    await app.close();
+    const redis = new Redis({ host, port });
+    await unlinkPrefix(redis, prefix);
+    redis.disconnect();
   });
+  return app;
+}
 
-  it("20 tasks revoked while queued behind a busy worker never run, and each ends REVOKED", async () => {
-    const app = newApp();
-    const { busy, quick, ran, open } = gated(app);
-    const worker = await app.worker({ concurrency: 1, prefetch: 4 });
-    const running = worker.start();
-    const blocker = await busy.delay();
-    await waitFor("the busy task to run", () => worker.active === 1);
-    const queued = await Promise.all(Array.from({ length: 20 }, (_, i) => quick.delay(i)));
-    const keep = await quick.delay(99);
-    await waitFor("some to be prefetched", () => worker.lifecycle.active.length === 1);
-    const reserved = (await app.control.inspect().reserved())[worker.name] as { id: string }[];
-    expect(reserved.length).toBeGreaterThan(0);
-    const replies = await app.control.revoke(
-      queued.map((r) => r.id),
-      { reply: true },
-    );
-    expect(replies[worker.name]).toEqual({ ok: expect.stringMatching(/^tasks .* flagged as revoked$/) });
-    expect(((await app.control.inspect().revoked())[worker.name] as string[]).sort()).toEqual(queued.map((r) => r.id).sort());
-    open();
-    expect(await blocker.get({ timeoutMs: 5_000 })).toBe("done");
-    expect(await keep.get({ timeoutMs: 5_000 })).toBe(99);
-    for (const r of queued) {
-      const err = await r.get({ timeoutMs: 5_000 }).catch((e: unknown) => e);
-      expect(err).toBeInstanceOf(TaskRevokedError);
-      expect((err as TaskRevokedError).reason).toBe("revoked");
-    }
-    expect(ran).toEqual(["99"]);
-    await worker.stop();
-    await running;
-  });
-
-  it("AsyncResult.revoke({ terminate }) aborts the running task's signal and stores REVOKED (terminated)", async () => {
-    const app = newApp();
-    const { busy } = gated(app);
-    const worker = await app.worker({ concurrency: 2 });
-    const told: unknown[] = [];
-    worker.lifecycle.on("revoked", (_m, info) => told.push(info));
-    const running = worker.start();
-    const r = await busy.delay();
-    await waitFor("the busy task to run", () => worker.lifecycle.activeTask(r.id));
-    const signal = worker.lifecycle.activeTask(r.id)!.signal;
-    const replies = await r.revoke({ terminate: true, reply: true });
-    expect(replies[worker.name]).toEqual({ ok: `terminate: ${r.id}` });
-    expect(signal.aborted).toBe(true);
-    expect(signal.reason).toBeInstanceOf(TaskRevokedError);
-    const err = await r.get({ timeoutMs: 5_000 }).catch((e: unknown) => e);
-    expect((err as TaskRevokedError).reason).toBe("terminated");
-    expect((await r.info()).result).toEqual({ exc_type: "TaskRevokedError", exc_message: ["terminated"], exc_module: "celery.exceptions" });
-    expect(told).toEqual([{ reason: "terminated", expired: false, terminated: true }]);
-    await worker.stop();
-    await running;
-  });
-
-  it("a terminated handler that ignores its signal still ends REVOKED, its return value dropped", async () => {
-    const app = newApp();
-    let release!: () => void;
-    const gate = new Promise<void>((r) => {
-      release = r;
-    });
-    const stubborn = app.task("stubborn", async () => {
-      await gate;
-      return "finished anyway";
-    });
-    const worker = await app.worker();
-    const running = worker.start();
-    const r = await stubborn.delay();
-    await waitFor("it to run", () => worker.lifecycle.activeTask(r.id));
-    expect(worker.revoke([r.id], { terminate: true })).toEqual([r.id]);
-    release();
-    expect(((await r.get({ timeoutMs: 5_000 }).catch((e: unknown) => e)) as TaskRevokedError).reason).toBe("terminated");
-    await worker.stop();
-    await running;
-  });
-
-  it("a message held for its ETA is shown by inspect scheduled, and once revoked ends REVOKED without waiting for its ETA", async () => {
-    const url = `${memUrl()}?delayed=false`;
-    const app = newApp({ broker: url });
-    const { quick, ran } = gated(app);
-    const worker = await app.worker({ etaCheckMs: 20 });
-    const running = worker.start();
-    const r = await quick.applyAsync([1], { countdown: "1h" });
-    await waitFor("the message to be held", () => worker.held === 1);
-    const scheduled = (await app.control.inspect().scheduled())[worker.name] as { eta: string; request: { id: string } }[];
-    expect(scheduled.map((s) => s.request.id)).toEqual([r.id]);
-    expect(Date.parse(scheduled[0]!.eta)).toBeGreaterThan(Date.now() + 3_500_000);
-    await app.control.revoke(r.id);
-    const err = await r.get({ timeoutMs: 5_000 }).catch((e: unknown) => e);
-    expect((err as TaskRevokedError).reason).toBe("revoked");
-    expect(ran).toEqual([]);
-    await worker.stop();
-    await running;
-  });
-
-  it("shutdown stops the worker warmly; enable_events / disable_events toggle its events switch", async () => {
-    const app = newApp();
-    const worker = await app.worker({ name: "ebb-s@test" });
-    const running = worker.start();
-    await waitFor("the worker to listen", async () => Object.keys(await app.control.ping()).length === 1);
-    expect(await app.control.enableEvents({ reply: true })).toEqual({ "ebb-s@test": { ok: "task events enabled" } });
-    expect(await app.control.enableEvents({ reply: true })).toEqual({ "ebb-s@test": { ok: "task events already enabled" } });
-    expect(worker.events.enabled).toBe(true);
-    expect(await app.control.disableEvents({ reply: true })).toEqual({ "ebb-s@test": { ok: "task events disabled" } });
-    expect(worker.events.enabled).toBe(false);
-    expect(await app.control.shutdown({ reply: true })).toEqual({ "ebb-s@test": { ok: expect.stringMatching(/shutting down/) } });
-    await running;
-  });
-});
+controlConformance("redis", { app: redisApp, heldEta: () => redisApp(), events: true, kept: false });

@@ -1,11 +1,13 @@
 import { randomUUID } from "node:crypto";
 import type Database from "better-sqlite3";
 import type { Clock } from "../../clock.js";
+import type { Logger } from "../../logger.js";
 import { redactUrl } from "../../url.js";
 import { openDatabase, storeClock, type SqliteHandle } from "../../sqlite/open-database.js";
 import { sqlitePathFromUrl } from "../../sqlite/sqlite-url.js";
 import { serializeTransportMessage, type TransportMessage } from "../../protocol/transport-message.js";
 import { parseStoredMessage } from "../stored-message.js";
+import { SqliteControl } from "./sqlite-control.js";
 import {
   deadLetterCursor,
   deadLetterLimit,
@@ -26,7 +28,12 @@ export interface SqliteBrokerOptions {
   clock?: Clock;
   /** How often an idle fetch looks for messages published by other processes. Default 50. */
   pollIntervalMs?: number;
+  /** Where remote control says what it could not read or do. */
+  log?: Logger;
 }
+
+/** How often a worker looks for remote control requests from other processes, at the least. */
+const CONTROL_POLL_MS = 100;
 
 interface Row {
   id: number;
@@ -60,6 +67,8 @@ export class SqliteBroker implements Broker {
     events: false,
   };
   readonly url: string;
+  /** Remote control in ebb_control_requests / ebb_control_replies (Ebb's workers and clients). */
+  readonly control: SqliteControl;
   private readonly handle: SqliteHandle;
   private readonly clock: Clock;
   private readonly pollIntervalMs: number;
@@ -75,6 +84,12 @@ export class SqliteBroker implements Broker {
     this.clock = storeClock(this.handle.db, opts.clock);
     this.pollIntervalMs = opts.pollIntervalMs ?? 50;
     this.sql = prepare(this.handle.db);
+    this.control = new SqliteControl({
+      handle: this.handle,
+      clock: this.clock,
+      pollIntervalMs: Math.max(this.pollIntervalMs, CONTROL_POLL_MS),
+      log: opts.log,
+    });
     this.lease = this.handle.db.transaction((queues: readonly string[], max: number, visibilityTimeoutMs: number) => {
       const now = this.clock();
       const out: Delivery[] = [];
@@ -169,6 +184,7 @@ export class SqliteBroker implements Broker {
   async close(): Promise<void> {
     if (this.closing.signal.aborted) return;
     this.closing.abort();
+    await this.control.close();
     this.handle.close();
   }
 
