@@ -15,8 +15,13 @@ import { EBB_BIN, EBB_INDEX } from "./cli-harness.js";
 
 export const SOAK_MS = Number(process.env.EBB_BEAT_SOAK_MS ?? 180_000);
 const SKEW_MS = 30_000;
-/** After a restart, how long until a process is surely beating (node start, app load, store connect). */
-const START_MS = 4_000;
+/**
+ * A down window ends when a process started after it says its beat is running (the "Beat: N
+ * entries" line), plus this margin for its first claim. Timed by that line rather than by a
+ * guess at start-up time, which a loaded machine overruns (4.7 s seen with three suites at once).
+ */
+const FIRST_CLAIM_MS = 1_000;
+const BEAT_UP = /INFO Beat: \d+ entries/;
 
 export interface Run {
   entry: string;
@@ -29,7 +34,7 @@ export interface Run {
 export interface SoakOutcome {
   runs: Run[];
   fires: FireRecord[];
-  /** [from, to] epoch ms in which no process was running, widened by START_MS at the end. */
+  /** [from, to] epoch ms in which no beat was running: from the last kill until a restarted one beats (+FIRST_CLAIM_MS). */
   downWindows: Array<[number, number]>;
   start: number;
   end: number;
@@ -92,15 +97,24 @@ export async function runSoak(dir: string, url: string, opts: { durationMs?: num
   const alive = () => procs.filter((p) => p.child !== null).length;
   let lastAllDown: number | null = null;
   const downWindows: Array<[number, number]> = [];
+  /** The window whose end waits for a restarted process's beat to come up. */
+  let openWindow: [number, number] | null = null;
   let kills = 0;
 
   const startProc = (p: Proc) => {
     const pre = p.skewed ? ["--import", `file://${join(dir, "skew.mjs")}`] : [];
     const child = spawn(process.execPath, [...pre, EBB_BIN, ...p.args], { cwd: dir, stdio: ["ignore", "pipe", "pipe"] });
-    child.stderr!.on("data", (d) => appendFileSync(join(dir, `${p.name}.log`), d));
+    child.stderr!.on("data", (d: Buffer) => {
+      if (openWindow && BEAT_UP.test(d.toString("utf8"))) {
+        openWindow[1] = Date.now() + FIRST_CLAIM_MS;
+        openWindow = null;
+      }
+      appendFileSync(join(dir, `${p.name}.log`), d);
+    });
     p.child = child;
     if (lastAllDown !== null) {
-      downWindows.push([lastAllDown, Date.now() + START_MS]);
+      openWindow = [lastAllDown, Number.POSITIVE_INFINITY];
+      downWindows.push(openWindow);
       lastAllDown = null;
     }
   };
@@ -176,7 +190,9 @@ export async function runSoak(dir: string, url: string, opts: { durationMs?: num
         .filter(Boolean)
         .map((l) => JSON.parse(l)) as Run[])
     : [];
-  return { runs, fires: [], downWindows, start, end: Math.min(end, stopAt), kills, log };
+  // A window no restarted beat closed lasts until the soak stopped.
+  const windows = downWindows.map(([from, to]): [number, number] => [from, Math.min(to, stopAt)]);
+  return { runs, fires: [], downWindows: windows, start, end: Math.min(end, stopAt), kills, log };
 }
 
 export interface Verdict {
