@@ -36,6 +36,8 @@ export interface SoakOutcome {
   fires: FireRecord[];
   /** [from, to] epoch ms in which no beat was running: from the last kill until a restarted one beats (+FIRST_CLAIM_MS). */
   downWindows: Array<[number, number]>;
+  /** From the soak's start until the first beat was up (+FIRST_CLAIM_MS): ticks then are owed catch-ups too. */
+  startupWindow: [number, number];
   start: number;
   end: number;
   kills: number;
@@ -81,6 +83,8 @@ interface Proc {
   args: string[];
   skewed: boolean;
   child: ChildProcess | null;
+  /** Its beat said it is running (the BEAT_UP line), and it has not been stopped since. */
+  beating: boolean;
 }
 
 export async function runSoak(dir: string, url: string, opts: { durationMs?: number } = {}): Promise<SoakOutcome> {
@@ -88,35 +92,39 @@ export async function runSoak(dir: string, url: string, opts: { durationMs?: num
   const app = writeSoakApp(dir, url);
   let log = "";
   const procs: Proc[] = [
-    ...Array.from({ length: 5 }, (_, i): Proc => ({ name: `beat${i}`, args: ["beat", "-A", app], skewed: i === 0, child: null })),
+    ...Array.from(
+      { length: 5 },
+      (_, i): Proc => ({ name: `beat${i}`, args: ["beat", "-A", app], skewed: i === 0, child: null, beating: false }),
+    ),
     ...Array.from(
       { length: 2 },
-      (_, i): Proc => ({ name: `worker${i}`, args: ["worker", "-A", app, "-c", "4"], skewed: false, child: null }),
+      (_, i): Proc => ({ name: `worker${i}`, args: ["worker", "-A", app, "-c", "4"], skewed: false, child: null, beating: false }),
     ),
   ];
-  const alive = () => procs.filter((p) => p.child !== null).length;
-  let lastAllDown: number | null = null;
+  const beating = () => procs.filter((p) => p.beating).length;
+  /**
+   * Windows in which no beat was running: from the moment the last beating process stopped (or
+   * the soak began) until a process's beat says it is up, plus FIRST_CLAIM_MS for its first claim.
+   * A process counts once its beat is up, not once it is spawned: one still loading beats nothing.
+   */
   const downWindows: Array<[number, number]> = [];
-  /** The window whose end waits for a restarted process's beat to come up. */
-  let openWindow: [number, number] | null = null;
+  let openWindow: [number, number] | null = [Date.now(), Number.POSITIVE_INFINITY];
+  const startupWindow = openWindow;
   let kills = 0;
 
   const startProc = (p: Proc) => {
     const pre = p.skewed ? ["--import", `file://${join(dir, "skew.mjs")}`] : [];
     const child = spawn(process.execPath, [...pre, EBB_BIN, ...p.args], { cwd: dir, stdio: ["ignore", "pipe", "pipe"] });
     child.stderr!.on("data", (d: Buffer) => {
-      if (openWindow && BEAT_UP.test(d.toString("utf8"))) {
-        openWindow[1] = Date.now() + FIRST_CLAIM_MS;
+      // Output read after a kill is from a process that no longer beats.
+      if (p.child === child && !p.beating && BEAT_UP.test(d.toString("utf8"))) {
+        p.beating = true;
+        if (openWindow) openWindow[1] = Date.now() + FIRST_CLAIM_MS;
         openWindow = null;
       }
       appendFileSync(join(dir, `${p.name}.log`), d);
     });
     p.child = child;
-    if (lastAllDown !== null) {
-      openWindow = [lastAllDown, Number.POSITIVE_INFINITY];
-      downWindows.push(openWindow);
-      lastAllDown = null;
-    }
   };
   // Beat processes die by SIGKILL. Workers (beat embedded) stop by SIGTERM: a SIGKILLed worker can
   // lose a message in the broker's own at-least-once window (see the closing note of the beat issue),
@@ -124,8 +132,12 @@ export async function runSoak(dir: string, url: string, opts: { durationMs?: num
   const kill = (p: Proc) => {
     p.child?.kill(p.args[0] === "worker" ? "SIGTERM" : "SIGKILL");
     p.child = null;
+    p.beating = false;
     kills++;
-    if (alive() === 0) lastAllDown = Date.now();
+    if (beating() === 0 && !openWindow) {
+      openWindow = [Date.now(), Number.POSITIVE_INFINITY];
+      downWindows.push(openWindow);
+    }
   };
   const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
   let seed = Number(process.env.EBB_BEAT_SOAK_SEED ?? Date.now() % 100_000);
@@ -158,10 +170,11 @@ export async function runSoak(dir: string, url: string, opts: { durationMs?: num
         startProc(p);
       }
     }
-    // A random kill, never of the last process running: gaps may only come from the blackouts.
+    // A random kill, never of the last process whose beat is up: gaps may only come from the blackouts.
     const running = procs.filter((p) => p.child !== null && p.args[0] === "beat");
     if (running.length > 1 && rand() < 0.6) {
       const victim = running[Math.floor(rand() * running.length)]!;
+      if (victim.beating && beating() === 1) continue;
       kill(victim);
       restartAt.set(victim, now + 300 + rand() * 3_000);
     }
@@ -191,8 +204,17 @@ export async function runSoak(dir: string, url: string, opts: { durationMs?: num
         .map((l) => JSON.parse(l)) as Run[])
     : [];
   // A window no restarted beat closed lasts until the soak stopped.
-  const windows = downWindows.map(([from, to]): [number, number] => [from, Math.min(to, stopAt)]);
-  return { runs, fires: [], downWindows: windows, start, end: Math.min(end, stopAt), kills, log };
+  const close = ([from, to]: [number, number]): [number, number] => [from, Math.min(to, stopAt)];
+  return {
+    runs,
+    fires: [],
+    startupWindow: close(startupWindow),
+    downWindows: downWindows.map(close),
+    start,
+    end: Math.min(end, stopAt),
+    kills,
+    log,
+  };
 }
 
 export interface Verdict {
@@ -211,7 +233,8 @@ export interface Verdict {
 export function verify(o: SoakOutcome): Verdict {
   const problems: string[] = [];
   const stats: Record<string, number> = { kills: o.kills, runs: o.runs.length, fires: o.fires.length, downWindows: o.downWindows.length };
-  const inDown = (t: number) => o.downWindows.some(([a, b]) => t >= a - 1_000 && t <= b);
+  const windows = [o.startupWindow, ...o.downWindows];
+  const inDown = (t: number) => windows.some(([a, b]) => t >= a - 1_000 && t <= b);
   const periods: Record<string, number> = { second: 1_000, minute: 60_000, pair: 2_000 };
   for (const entry of Object.keys(periods)) {
     const period = periods[entry]!;
@@ -250,7 +273,7 @@ export function verify(o: SoakOutcome): Verdict {
       }
     }
     // After each window in which ticks were missed, the policy sends at least one catch-up (latest: one per claim; all: up to max).
-    for (const [a, b] of o.downWindows) {
+    for (const [a, b] of windows) {
       const owed =
         missing.filter((t) => t >= a - 1_000 && t <= b).length + catchUps.filter((c) => c.tick >= a - 1_000 && c.tick <= b).length;
       const sent = catchUps.filter((c) => c.tick >= a - 1_000 && c.tick <= b).length;

@@ -7,7 +7,7 @@
  * even one killed by SIGKILL (setpriv --pdeathsig, where util-linux has it).
  */
 import { spawn, type ChildProcess } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { createServer, Socket } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -23,16 +23,41 @@ async function waitFor(what: string, check: () => boolean | Promise<boolean>, ti
   }
 }
 
-/** A port nobody listens on now, in 63000-63999. */
+/**
+ * Ports taken by test runs on this machine, one file each, named by the port and holding the
+ * owner's pid. A server's port stays reserved while it is stopped for a restart test, so another
+ * run started at the same time cannot take it in between (seen: a restart failing with "Address
+ * already in use" while a second `npm test` ran). Released by destroy() or when the process exits.
+ */
+const PORTS_DIR = join(tmpdir(), "ebb-test-ports");
+
+function reservePort(port: number): boolean {
+  mkdirSync(PORTS_DIR, { recursive: true });
+  try {
+    writeFileSync(join(PORTS_DIR, String(port)), String(process.pid), { flag: "wx" });
+    return true;
+  } catch {
+    // Reserved by another run (or left by one that was killed): pick another port.
+    return false;
+  }
+}
+
+function releasePort(port: number): void {
+  rmSync(join(PORTS_DIR, String(port)), { force: true });
+}
+
+/** A port in 61000-64999 (above Linux's ephemeral range) that no run has reserved and nobody listens on, now reserved. */
 async function freePort(): Promise<number> {
   for (;;) {
-    const port = 63_000 + Math.floor(Math.random() * 1_000);
+    const port = 61_000 + Math.floor(Math.random() * 4_000);
+    if (!reservePort(port)) continue;
     const free = await new Promise<boolean>((resolve) => {
       const s = createServer();
       s.once("error", () => resolve(false));
       s.listen(port, "127.0.0.1", () => s.close(() => resolve(true)));
     });
     if (free) return port;
+    releasePort(port);
   }
 }
 
@@ -84,8 +109,11 @@ export class RedisServer {
     // Another run may take the free port between the look and the bind: then try another one.
     for (let attempt = 1; ; attempt++) {
       const server = new RedisServer(await freePort(), options.persist ?? true);
-      // Whatever happens to the test, never leave a redis-server behind.
-      process.once("exit", () => server.#child?.kill("SIGKILL"));
+      // Whatever happens to the test, never leave a redis-server (or its port's reservation) behind.
+      process.once("exit", () => {
+        server.#child?.kill("SIGKILL");
+        releasePort(server.port);
+      });
       try {
         await server.start();
         return server;
@@ -146,10 +174,11 @@ export class RedisServer {
     clearTimeout(timer);
   }
 
-  /** Stop it and remove its files (afterAll). */
+  /** Stop it, remove its files and give its port back (afterAll). */
   async destroy(): Promise<void> {
     await this.stop("SIGKILL");
     rmSync(this.dir, { recursive: true, force: true });
+    releasePort(this.port);
   }
 
   /** A plain client for looking at keys; it does not queue commands while the server is down. */

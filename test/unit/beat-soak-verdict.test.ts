@@ -5,8 +5,11 @@ import { verify, type Run, type SoakOutcome } from "../e2e/beat-soak.js";
 const S = Date.UTC(2026, 0, 1, 12, 0, 0);
 const run = (entry: string, tick: number, id = `${entry}-${tick}`, catchUp = false): Run => ({ entry, tick, catchUp, id, pid: 1 });
 
-function outcome(runs: Run[], downWindows: Array<[number, number]> = []): SoakOutcome {
-  return { runs, fires: [], downWindows, start: S, end: S + 60_000, kills: 0, log: "" };
+/** No beat was up until S - 4 s: the first ticks the runs hold are after it. */
+const STARTUP: [number, number] = [S - 10_000, S - 4_000];
+
+function outcome(runs: Run[], downWindows: Array<[number, number]> = [], startupWindow = STARTUP): SoakOutcome {
+  return { runs, fires: [], startupWindow, downWindows, start: S, end: S + 60_000, kills: 0, log: "" };
 }
 
 /** A clean run: every second, every 2 s and every minute tick of 2 minutes, once. */
@@ -21,6 +24,16 @@ function clean(): Run[] {
 describe("the soak's verdict", () => {
   it("passes a clean run", () => {
     expect(verify(outcome(clean())).problems).toEqual([]);
+  });
+
+  it("takes the time before the first beat was up as a down window: its catch-up is owed there, and only there", () => {
+    // The first beat came up late (S + 2 s): ticks S and S + 1 s were missed, and the latest is caught up.
+    const late = clean().filter((r) => !(r.entry === "second" && r.tick <= S + 1_000));
+    const caughtUp = [...late, run("second", S + 1_000, "late-catch-up", true)];
+    expect(verify(outcome(caughtUp, [], [S - 3_000, S + 2_000])).problems).toEqual([]);
+    expect(verify(outcome(caughtUp)).problems).toEqual([
+      expect.stringMatching(/second: catch-up run for .*12:00:01.* outside every down window/),
+    ]);
   });
 
   it("catches a tick sent twice (two task ids), but not a redelivery of one message", () => {
