@@ -15,6 +15,8 @@ export const PANEL_COMMANDS = [
   "stats",
   "revoked",
   "active_queues",
+  "query_task",
+  "conf",
   "revoke",
   "terminate",
   "shutdown",
@@ -38,6 +40,8 @@ export interface PanelTarget {
   stats(): Record<string, unknown>;
   /** Queues consumed, in order. */
   queues(): string[];
+  /** The worker's settings under Celery's names (`inspect conf`, which Flower shows). */
+  conf(): Record<string, unknown>;
   /** Abort a running task's signal so that it ends REVOKED("terminated"); false when it is not running here. */
   terminate(id: string, signal: string): boolean;
   /** Stop warmly, as SIGTERM does. */
@@ -127,6 +131,10 @@ function run(t: PanelTarget, method: string, args: Record<string, unknown>): unk
       return t.revoked.ids();
     case "active_queues":
       return t.queues().map(queueInfo);
+    case "query_task":
+      return queryTask(t, args.ids ?? args.id);
+    case "conf":
+      return t.conf();
     case "revoke":
       return revoke(t, args.task_id, args.terminate === true, typeof args.signal === "string" ? args.signal : "SIGTERM");
     case "terminate":
@@ -141,6 +149,18 @@ function run(t: PanelTarget, method: string, args: Record<string, unknown>): unk
     default:
       return { error: `No such control command: ${JSON.stringify(method)}; Ebb workers answer ${PANEL_COMMANDS.join(", ")}` };
   }
+}
+
+/**
+ * celery/worker/control.py query_task(): {id: [state, request info]} for the ids this worker
+ * holds: "active" when running, "reserved" when prefetched or held for its ETA; others are left out.
+ */
+function queryTask(t: PanelTarget, ids: unknown): Record<string, [string, TaskInfo]> {
+  const wanted = new Set((Array.isArray(ids) ? ids : [ids]).filter((id): id is string => typeof id === "string"));
+  const out: Record<string, [string, TaskInfo]> = {};
+  for (const info of [...t.reserved(), ...t.scheduled().map((s) => s.request)]) if (wanted.has(info.id)) out[info.id] = ["reserved", info];
+  for (const info of t.active()) if (wanted.has(info.id)) out[info.id] = ["active", info];
+  return out;
 }
 
 /** celery/worker/control.py revoke(): remember the ids, and with terminate end the running ones. */

@@ -3,6 +3,7 @@ import type { Delivery } from "../brokers/broker.js";
 import type { ControlReply, ControlRequest } from "../control/control-request.js";
 import { handleControl, taskInfo, type PanelTarget, type ScheduledInfo, type TaskInfo } from "../control/panel.js";
 import { decodeTaskMessage, type TaskMessage } from "../protocol/task-message.js";
+import type { ResolvedConfig } from "../config.js";
 import type { TaskDefinition } from "../task.js";
 import type { Worker } from "./worker.js";
 
@@ -15,6 +16,9 @@ export interface WorkerPanelView {
   /** Epoch ms. */
   startedAt: number;
   brokerUrl: string;
+  /** The result backend's URL, password hidden. */
+  backendUrl: string;
+  config: ResolvedConfig;
   /** Deliveries taken and not held for an ETA: running, or prefetched and waiting for a slot. */
   waiting(): Delivery[];
   /** Deliveries held for their ETA, with it (epoch ms). */
@@ -123,6 +127,31 @@ export class WorkerPanel implements PanelTarget {
 
   queues(): string[] {
     return [...this.#view.queues];
+  }
+
+  /**
+   * Celery's setting names for what an Ebb worker has (Celery's `inspect conf` lists the settings
+   * that differ from its defaults; these are the ones that mean something here). Durations in
+   * seconds, as Celery's; URLs without passwords.
+   */
+  conf(): Record<string, unknown> {
+    const c = this.#view.config;
+    const seconds = (ms: number | null) => (ms === null ? null : ms / 1000);
+    return {
+      broker_url: this.#view.brokerUrl,
+      result_backend: this.#view.backendUrl,
+      result_expires: seconds(c.resultExpiresMs),
+      result_extended: c.resultExtended,
+      task_ignore_result: c.ignoreResult,
+      task_track_started: c.trackStarted,
+      task_time_limit: seconds(c.timeLimitMs),
+      task_soft_time_limit: seconds(c.softTimeLimitMs),
+      task_acks_late: true,
+      timezone: c.timezone,
+      worker_concurrency: this.#view.concurrency,
+      worker_prefetch_multiplier: this.#view.concurrency > 0 ? (this.#view.concurrency + this.#view.prefetch) / this.#view.concurrency : 0,
+      broker_transport_options: { visibility_timeout: seconds(c.visibilityTimeoutMs) },
+    };
   }
 
   terminate(id: string, signal: string): boolean {

@@ -279,6 +279,8 @@ export class Worker {
       prefetch: this.#prefetch,
       startedAt: this.#startedAt,
       brokerUrl: this.#deps.broker.url,
+      backendUrl: this.#deps.backend.url,
+      config: this.#deps.config,
       waiting: () => [...this.#inFlight.keys()].filter((d) => !this.#held.has(d)),
       held: () => [...this.#held.entries()],
       terminate: (id: string, signal: string) => this.#terminate(id, signal),

@@ -44,7 +44,7 @@ function gated(app: App) {
 export function controlConformance(name: string, target: ControlTarget): void {
   const newApp = target.app;
   describe(`remote control conformance: ${name}`, () => {
-    it("ping, registered, active_queues, stats and active answer with Celery's shapes, by node name", async () => {
+    it("ping, registered, active_queues, stats, active, query_task and conf answer with Celery's shapes, by node name", async () => {
       const app = newApp();
       const { busy, open } = gated(app);
       const worker = await app.worker({ concurrency: 1, name: "ebb-a@test" });
@@ -69,6 +69,11 @@ export function controlConformance(name: string, target: ControlTarget): void {
         worker_pid: process.pid,
       });
       expect(typeof active[0]!.time_start).toBe("number");
+      const query = await app.control.broadcast("query_task", { ids: [r.id, "not-here"] }, { reply: true });
+      expect(query["ebb-a@test"]).toEqual({ [r.id]: ["active", expect.objectContaining({ id: r.id, name: "busy" })] });
+      const conf = (await app.control.broadcast("conf", {}, { reply: true }))["ebb-a@test"] as Record<string, unknown>;
+      expect(conf).toMatchObject({ worker_concurrency: 1, task_acks_late: true, task_track_started: false, timezone: "UTC" });
+      expect(conf.broker_url).toEqual(expect.any(String));
       const stats = (await inspect.stats())["ebb-a@test"] as Record<string, unknown>;
       expect(stats).toMatchObject({ total: { busy: 1 }, pid: process.pid, pool: { "max-concurrency": 1 } });
       open();

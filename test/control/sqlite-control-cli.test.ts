@@ -25,7 +25,7 @@ describe("ebb inspect and ebb revoke on the SQLite broker, from another process"
     return `sqlite://${join(dir, "ebb.db")}`;
   };
 
-  it("inspect ping and active see the worker; revoke --terminate ends its running task REVOKED", async () => {
+  it("inspect ping, active, query_task and conf see the worker; revoke --terminate ends its running task REVOKED", async () => {
     const url = dbUrl();
     const app = createApp({ broker: url, backend: url }, { log: silentLogger });
     const wait = app.task("wait", async () => {
@@ -45,6 +45,12 @@ describe("ebb inspect and ebb revoke on the SQLite broker, from another process"
       const active = await ebb(["inspect", "active", "--json", ...store]);
       expect(active.code).toBe(0);
       expect((JSON.parse(active.stdout)["ebb-sq@test"] as { id: string }[]).map((t) => t.id)).toEqual([r.id]);
+      const query = await ebb(["inspect", "query_task", r.id, "--json", ...store]);
+      expect(JSON.parse(query.stdout)).toEqual({
+        "ebb-sq@test": { [r.id]: ["active", expect.objectContaining({ id: r.id, name: "wait" })] },
+      });
+      const conf = await ebb(["inspect", "conf", "--json", ...store]);
+      expect(JSON.parse(conf.stdout)["ebb-sq@test"]).toMatchObject({ broker_url: url, worker_concurrency: 1, task_acks_late: true });
 
       const revoke = await ebb(["revoke", r.id, "--terminate", ...store]);
       expect(revoke.code).toBe(0);
@@ -58,10 +64,13 @@ describe("ebb inspect and ebb revoke on the SQLite broker, from another process"
     }
   });
 
-  it("inspect ping exits 69 when no worker listens on the file", async () => {
+  it("inspect ping exits 69 when no worker listens on the file; query_task without ids exits 64", async () => {
     const url = dbUrl();
     const r = await ebb(["inspect", "ping", "--timeout", "0.3", "--broker", url, "--backend", url]);
     expect(r.code).toBe(69);
     expect(r.stderr).toMatch(/^ebb: no worker replied within/);
+    const bare = await ebb(["inspect", "query_task", "--broker", url, "--backend", url]);
+    expect(bare.code).toBe(64);
+    expect(bare.stderr).toBe("ebb: ebb inspect query_task needs one or more task ids\n");
   });
 });

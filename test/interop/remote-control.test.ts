@@ -87,7 +87,7 @@ describeInterop("remote control between Ebb and Python Celery", (redis) => {
     return worker;
   }
 
-  it("celery inspect ping lists the Ebb worker; Python's Inspect reads its active, registered, stats, revoked and active_queues", async () => {
+  it("celery inspect ping lists the Ebb worker; Python's Inspect reads its active, query_task, conf, registered, stats, revoked and active_queues", async () => {
     const { side, open } = ebbApp();
     const worker = await startEbb(side, "ebb-ping@interop");
     const ping = await celery(redis.url, ["inspect", "ping", "--timeout", "3"]);
@@ -99,6 +99,10 @@ describeInterop("remote control between Ebb and Python Celery", (redis) => {
     const dest = ["--destination", "ebb-ping@interop"];
     const active = JSON.parse(await control(redis.url, ["inspect", "active", ...dest])) as Record<string, { id: string; name: string }[]>;
     expect(active["ebb-ping@interop"]!.map((t) => [t.id, t.name])).toEqual([[busy.id, "ebb.busy"]]);
+    const query = JSON.parse(await control(redis.url, ["inspect", "query_task", busy.id, "not-here", ...dest])) as Record<string, unknown>;
+    expect(query["ebb-ping@interop"]).toEqual({ [busy.id]: ["active", expect.objectContaining({ id: busy.id, name: "ebb.busy" })] });
+    const conf = JSON.parse(await control(redis.url, ["inspect", "conf", ...dest])) as Record<string, Record<string, unknown>>;
+    expect(conf["ebb-ping@interop"]).toMatchObject({ worker_concurrency: 1, task_acks_late: true, timezone: "UTC" });
     const registered = JSON.parse(await control(redis.url, ["inspect", "registered", ...dest])) as Record<string, string[]>;
     expect(registered["ebb-ping@interop"]).toEqual(expect.arrayContaining(["ebb.busy", "ebb.record"]));
     const stats = JSON.parse(await control(redis.url, ["inspect", "stats", ...dest])) as Record<string, Record<string, unknown>>;

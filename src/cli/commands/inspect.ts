@@ -15,11 +15,23 @@ interface InspectFlags extends AppFlags {
 }
 
 /** What the workers answer (Celery's remote control), then beat's view read from the store. */
-const REMOTE = ["ping", "active", "reserved", "scheduled", "registered", "stats", "revoked", "active_queues"] as const;
+const REMOTE = [
+  "ping",
+  "active",
+  "reserved",
+  "scheduled",
+  "registered",
+  "stats",
+  "revoked",
+  "active_queues",
+  "query_task",
+  "conf",
+] as const;
 const WHAT = [...REMOTE, "beat"] as const;
 
 /**
- * `ebb inspect ping|active|reserved|scheduled|registered|stats|revoked|active_queues`: asks every
+ * `ebb inspect ping|active|reserved|scheduled|registered|stats|revoked|active_queues|conf` and
+ * `ebb inspect query_task ID...`: asks every
  * worker, Ebb or Python, through Celery's remote control on the broker, and prints {node: reply}
  * as `celery inspect --json` does; exit 69 when no worker replied in time. `scheduled` is
  * Celery's meaning: ETA messages the workers hold. `ebb inspect beat -A MODULE` prints beat's
@@ -31,20 +43,25 @@ export function inspectCommand(program: Command, io: CliIO, done: (code: number)
     program
       .command("inspect")
       .description("what the workers know (Celery's remote control; Python workers too), or beat's schedule: inspect beat")
-      .argument("<what>", `one of: ${WHAT.join(", ")}`),
+      .argument("<what>", `one of: ${WHAT.join(", ")}`)
+      .argument("[ids...]", "task ids, for query_task"),
   )
     .option("--timeout <dur>", "how long to wait for replies (a bare number is seconds)", "1s")
     .option("-d, --destination <nodes>", "only these workers, by node name, comma separated")
-    .action(async (what: string, flags: InspectFlags) => {
+    .action(async (what: string, ids: string[], flags: InspectFlags) => {
       if (!(WHAT as readonly string[]).includes(what))
         throw new UsageError(`ebb inspect ${JSON.stringify(what)}: Ebb can inspect ${WHAT.join(", ")}`);
+      if (what === "query_task" && ids.length === 0) throw new UsageError("ebb inspect query_task needs one or more task ids");
+      if (what !== "query_task" && ids.length > 0)
+        throw new UsageError(`ebb inspect ${what} takes no task ids (got ${ids.join(" ")}); only query_task does`);
       if (what === "beat") return inspectBeat(io, flags, done);
       const timeoutMs = durationFlag("--timeout", flags.timeout ?? "1s")!;
       const destination = nodesFlag(flags.destination);
       const app = await loadApp(flags);
       let replies: NodeReplies;
       try {
-        replies = await app.control.broadcast(what, {}, { reply: true, timeoutMs, ...(destination ? { destination } : {}) });
+        const args = what === "query_task" ? { ids } : {};
+        replies = await app.control.broadcast(what, args, { reply: true, timeoutMs, ...(destination ? { destination } : {}) });
       } finally {
         await app.close();
       }

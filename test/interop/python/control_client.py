@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """Celery's remote control client (app.control, JSON only) for Ebb's interop tests.
 
-  control_client.py inspect METHOD [--destination NODE,...] [--timeout S]
-      -> JSON of app.control.inspect(...).METHOD() (None when no node replied)
+  control_client.py inspect METHOD [ARG ...] [--destination NODE,...] [--timeout S]
+      -> JSON of app.control.inspect(...).METHOD(*ARGS) (None when no node replied)
   control_client.py revoke ID [ID ...] [--terminate] [--signal NAME]
       -> app.control.revoke(ids, terminate=..., signal=...) (a cast: no reply), prints "sent"
   control_client.py result-revoke ID [--terminate]
@@ -30,7 +30,7 @@ def main():
     if a.command == "inspect":
         dest = a.destination.split(",") if a.destination else None
         inspect = app.control.inspect(destination=dest, timeout=a.timeout)
-        print(json.dumps(getattr(inspect, a.rest[0])()))
+        print(json.dumps(getattr(inspect, a.rest[0])(*a.rest[1:])))
     elif a.command == "revoke":
         app.control.revoke(a.rest if len(a.rest) > 1 else a.rest[0], terminate=a.terminate, signal=a.signal)
         print("sent")
