@@ -141,6 +141,8 @@ describe("ebb beat and ebb inspect beat", () => {
     expect([noApp.code, noApp.stderr]).toEqual([64, expect.stringMatching(/ebb inspect beat needs -A MODULE/)]);
     const r = await ebb(["inspect", "everything", "-A", "x.mjs"]);
     expect(r.code).toBe(64);
-    expect(r.stderr).toMatch(/Ebb can inspect ping, active, reserved, scheduled, registered, stats, revoked, active_queues, query_task, conf, beat/);
+    expect(r.stderr).toMatch(
+      /Ebb can inspect ping, active, reserved, scheduled, registered, stats, revoked, active_queues, query_task, conf, beat/,
+    );
   });
 });
