@@ -6,7 +6,8 @@ import type { RevokedSet } from "./revoked-set.js";
  * The commands an Ebb worker answers, with the reply shapes of Celery's worker
  * (celery/worker/control.py), so Python's `celery inspect` and app.control read them as their own.
  */
-export const PANEL_COMMANDS = [
+/** The read-only questions (`celery inspect …`, `ebb inspect …`). */
+export const INSPECT_COMMANDS = [
   "ping",
   "active",
   "reserved",
@@ -17,12 +18,9 @@ export const PANEL_COMMANDS = [
   "active_queues",
   "query_task",
   "conf",
-  "revoke",
-  "terminate",
-  "shutdown",
-  "enable_events",
-  "disable_events",
 ] as const;
+
+export const PANEL_COMMANDS = [...INSPECT_COMMANDS, "revoke", "terminate", "shutdown", "enable_events", "disable_events"] as const;
 
 /** What the panel needs from a worker. */
 export interface PanelTarget {

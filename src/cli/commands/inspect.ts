@@ -3,6 +3,7 @@ import type { ScheduledView } from "../../beat/inspect-scheduled.js";
 import { formatDuration } from "../../duration.js";
 import { formatBytes } from "../../monitor/size.js";
 import type { NodeReplies } from "../../control/control-client.js";
+import { INSPECT_COMMANDS } from "../../control/panel.js";
 import { EX, UsageError } from "../exit-codes.js";
 import { durationFlag, withAppFlags } from "../flags.js";
 import { printJson, type CliIO } from "../io.js";
@@ -15,19 +16,7 @@ interface InspectFlags extends AppFlags {
 }
 
 /** What the workers answer (Celery's remote control), then beat's view read from the store. */
-const REMOTE = [
-  "ping",
-  "active",
-  "reserved",
-  "scheduled",
-  "registered",
-  "stats",
-  "revoked",
-  "active_queues",
-  "query_task",
-  "conf",
-] as const;
-const WHAT = [...REMOTE, "beat"] as const;
+const WHAT = [...INSPECT_COMMANDS, "beat"] as const;
 
 /**
  * `ebb inspect ping|active|reserved|scheduled|registered|stats|revoked|active_queues|conf` and
