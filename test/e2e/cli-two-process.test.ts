@@ -1,4 +1,4 @@
-import { readFileSync } from "node:fs";
+import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import Database from "better-sqlite3";
 import { afterEach, beforeAll, describe, expect, it } from "vitest";
@@ -15,6 +15,11 @@ app.task("add", async (a, b) => a + b);
 app.task("ticker", async (v) => ({ v }), { resultExpires: "5m" });
 app.task("smart", async (d) => d, { resultExpires: (r) => (r.priority === "critical" ? "30d" : "1h") });
 app.task("sleep", async (ms) => { await new Promise((r) => setTimeout(r, ms)); return ms; });
+app.task("gate", async (file) => {
+  const { existsSync } = await import("node:fs");
+  while (!existsSync(file)) await new Promise((r) => setTimeout(r, 50));
+  return "opened";
+});
 app.task("notify", async (to) => "sent " + to, { ignoreResult: true });
 app.task("slow.once", async (runsFile) => {
   appendFileSync(runsFile, "start\\n");
@@ -93,13 +98,15 @@ describe("ebb worker + ebb call + ebb result across processes on one SQLite file
     expect(got.never).toMatchObject({ state: "SUCCESS", expiresAt: null });
   });
 
-  it("reads a --result-expires 2s result as EXPIRED three seconds later, exit 1", async () => {
+  it("reads a --result-expires 6s result as EXPIRED once its expiry has passed, exit 1", async () => {
     worker();
-    const id = await call("add", "--args", "[20, 22]", "--result-expires", "2s");
+    // 6 s, not less: on a loaded machine (two test runs at once) a call and a read took over 2 s.
+    const id = await call("add", "--args", "[20, 22]", "--result-expires", "6s");
     const first = await result(id, "--wait", "15s");
     expect(first.json).toMatchObject({ state: "SUCCESS", result: 42 });
-    expect(lifetimeMs(first.json)).toBe(2_000);
-    await new Promise((r) => setTimeout(r, 3_000));
+    expect(lifetimeMs(first.json)).toBe(6_000);
+    // Real time must pass the stored expiry (the stores judge by their own clock, which is this machine's).
+    await new Promise((r) => setTimeout(r, Date.parse(String(first.json.expiresAt)) - Date.now() + 500));
     const later = await result(id);
     expect(later.code).toBe(1);
     expect(later.json).toMatchObject({ id, state: "EXPIRED", expiresAt: first.json.expiresAt });
@@ -129,14 +136,21 @@ describe("ebb worker + ebb call + ebb result across processes on one SQLite file
     expect(r.json.state).toBe("PENDING");
   });
 
-  it("revokes a message sent with --expires 1s that waits behind a 3-second task", async () => {
+  it("revokes a message sent with --expires 1s that waits behind a running task until after its expiry", async () => {
     const w = worker("-c", "1");
-    const slow = await call("sleep", "--args", "[3000]");
+    // The task ahead runs until the test opens its gate, which it does only once the late
+    // message's expiry (1 s after it was sent, so before its call returned) has passed.
+    const gateFile = join(dir, `gate-${Date.now()}`);
+    const ahead = await call("gate", "--args", JSON.stringify([gateFile]));
     const late = await call("add", "--args", "[1, 2]", "--expires", "1s");
+    await new Promise((r) => setTimeout(r, 1_500));
+    writeFileSync(gateFile, "open");
     const r = await result(late, "--wait", "20s");
-    expect(r.code, `late: ${JSON.stringify(r.json)}\nslow: ${JSON.stringify((await result(slow)).json)}\nworker log:\n${w.log()}`).toBe(1);
+    expect(r.code, `late: ${JSON.stringify(r.json)}\nahead: ${JSON.stringify((await result(ahead)).json)}\nworker log:\n${w.log()}`).toBe(
+      1,
+    );
     expect(r.json).toMatchObject({ state: "REVOKED", result: { exc_type: "TaskRevokedError", exc_message: ["expired"] } });
-    expect((await result(slow, "--wait", "10s")).json).toMatchObject({ state: "SUCCESS", result: 3000 });
+    expect((await result(ahead, "--wait", "10s")).json).toMatchObject({ state: "SUCCESS", result: "opened" });
   });
 
   it("runs a task again on the next worker after SIGKILL mid-task, and stores its result once", async () => {
