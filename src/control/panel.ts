@@ -130,7 +130,7 @@ function run(t: PanelTarget, method: string, args: Record<string, unknown>): unk
     case "active_queues":
       return t.queues().map(queueInfo);
     case "query_task":
-      return queryTask(t, args.ids ?? args.id);
+      return queryTask(t, args.ids);
     case "conf":
       return t.conf();
     case "revoke":

@@ -1,16 +1,13 @@
-import { randomUUID } from "node:crypto";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { Redis } from "ioredis";
 import { onTestFinished } from "vitest";
 import { createApp } from "../../src/app.js";
 import type { AppConfig } from "../../src/config.js";
 import { silentLogger } from "../../src/logger.js";
 import { memUrl, newApp } from "../app/helpers.js";
 import { controlConformance } from "../conformance/control-conformance.js";
-import { unlinkPrefix } from "../support/redis-namespace.js";
-import { SERVICES } from "../support/services.js";
+import { redisNamespaceNow } from "../support/redis-namespace.js";
 
 controlConformance("memory", {
   app: (config) => newApp(config),
@@ -35,15 +32,11 @@ controlConformance("sqlite", { app: sqliteApp, heldEta: null, events: false, kep
 
 /** An app under a Redis key prefix of its own (so its pidbox channel is its own too), its keys removed when the test ends. */
 function redisApp(config: AppConfig = {}) {
-  const { host, port } = SERVICES.redis;
-  const prefix = `ebbtest:${randomUUID()}:`;
-  const url = `redis://${host}:${port}/0?prefix=${prefix}`;
-  const app = createApp({ broker: url, backend: url, ...config }, { log: silentLogger });
+  const ns = redisNamespaceNow();
+  const app = createApp({ broker: ns.url, backend: ns.url, ...config }, { log: silentLogger });
   onTestFinished(async () => {
     await app.close();
-    const redis = new Redis({ host, port });
-    await unlinkPrefix(redis, prefix);
-    redis.disconnect();
+    await ns.cleanup();
   });
   return app;
 }

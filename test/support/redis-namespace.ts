@@ -16,6 +16,11 @@ export interface RedisNamespace {
 
 /** On the shared test Redis, or on a private redis-server's port (MONITOR tests). */
 export async function redisNamespace(port: number = SERVICES.redis.port): Promise<RedisNamespace> {
+  return redisNamespaceNow(port);
+}
+
+/** The same, for callers that cannot wait (an app factory): nothing here waits for the server. */
+export function redisNamespaceNow(port: number = SERVICES.redis.port): RedisNamespace {
   const { host } = SERVICES.redis;
   const prefix = `ebbtest:${randomUUID()}:`;
   const redis = new Redis({ host, port });

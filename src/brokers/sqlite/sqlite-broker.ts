@@ -89,6 +89,7 @@ export class SqliteBroker implements Broker {
       clock: this.clock,
       pollIntervalMs: Math.max(this.pollIntervalMs, CONTROL_POLL_MS),
       log: opts.log,
+      store: `SQLite at ${this.url}`,
     });
     this.lease = this.handle.db.transaction((queues: readonly string[], max: number, visibilityTimeoutMs: number) => {
       const now = this.clock();

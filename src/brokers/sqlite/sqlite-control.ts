@@ -6,6 +6,7 @@ import { parseRequestBody, requestBody, type ControlReply, type ControlRequest }
 import { REVOKED_EXPIRES_MS } from "../../control/revoked-set.js";
 import type { Logger } from "../../logger.js";
 import type { SqliteHandle } from "../../sqlite/open-database.js";
+import { StoreHealth } from "../../store-health.js";
 
 /** In-process wake-ups: a request was written, a reply was written. Other processes find them by polling. */
 const REQUESTS = "control-requests";
@@ -19,6 +20,9 @@ const PRUNE_BATCH = 100;
 const REPLY_KEEP_MS = 600_000;
 /** The reply address Celery's mailbox uses; only the ticket matters here. */
 const REPLY_EXCHANGE = "reply.celery.pidbox";
+
+/** The component name poll failures are logged under. */
+const LISTENER = "Remote control listener";
 
 type OnRequest = (request: ControlRequest) => Promise<ControlReply | null>;
 
@@ -39,14 +43,17 @@ export class SqliteControl implements BrokerControl {
   readonly #clock: Clock;
   readonly #pollMs: number;
   readonly #log: Logger | undefined;
+  /** Read failures of the listeners' polls: logged once per distinct error, and the recovery once. */
+  readonly #health: StoreHealth | undefined;
   readonly #sql: ReturnType<typeof prepare>;
   readonly #listeners = new Set<ControlListener>();
 
-  constructor(opts: { handle: SqliteHandle; clock: Clock; pollIntervalMs: number; log?: Logger }) {
+  constructor(opts: { handle: SqliteHandle; clock: Clock; pollIntervalMs: number; log?: Logger; store?: string }) {
     this.#handle = opts.handle;
     this.#clock = opts.clock;
     this.#pollMs = opts.pollIntervalMs;
     this.#log = opts.log;
+    this.#health = opts.log ? new StoreHealth(opts.log, opts.store ?? "SQLite") : undefined;
     this.#sql = prepare(opts.handle.db);
   }
 
@@ -100,9 +107,10 @@ export class SqliteControl implements BrokerControl {
       let rows: { id: number; body: string }[];
       try {
         rows = this.#sql.requestsAfter.all(cursor, READ_BATCH);
+        this.#health?.succeeded(LISTENER);
       } catch (e) {
-        // The file went away or is locked beyond busy_timeout: say so, and look again later.
-        this.#log?.warn(`Could not read remote control requests: ${(e as Error).message}`);
+        // Locked beyond busy_timeout, or the database is gone: say so once, and look again later.
+        this.#health?.failed(LISTENER, e);
         rows = [];
       }
       for (const row of rows) {
