@@ -5,7 +5,7 @@ import { backendFromUrl } from "./backends/by-url.js";
 import { buildCall } from "./call.js";
 import { Control } from "./control/control-client.js";
 import { resolveConfig, type AppConfig, type ResolvedConfig } from "./config.js";
-import { ConfigError } from "./errors.js";
+import { ConfigError, describe, PartialSendError } from "./errors.js";
 import { streamLogger, type Logger } from "./logger.js";
 import { encodeTaskMessage } from "./protocol/task-message.js";
 import { serializeTransportMessage } from "./protocol/transport-message.js";
@@ -40,6 +40,14 @@ export interface App {
   /** Send a task by name, registered here or not (Celery's send_task). */
   sendTask<R = unknown>(name: string, args?: unknown[], options?: CallOptions): Promise<AsyncResult<R>>;
   /**
+   * Send many calls of one task: one round trip (Redis) or one transaction (SQLite) per chunk of
+   * `chunkSize` (default 1000). `argsList[i]` is the i-th call's arguments; the options apply to
+   * every call (a taskId cannot: each call gets its own id). Resolves once every chunk is
+   * published, with a handle per call in order. When a chunk fails the error says how many
+   * calls went out before it; those are published, the rest are not.
+   */
+  sendMany<R = unknown>(name: string, argsList: readonly unknown[][], options?: SendManyOptions): Promise<AsyncResult<R>[]>;
+  /**
    * A canvas signature by task name, registered here or not (Celery's signature()); combine with
    * chain(), group() and chord(). kwargs are for Celery tasks that take them.
    */
@@ -71,6 +79,9 @@ export interface App {
   /** Close the broker and backend connections. */
   close(): Promise<void>;
 }
+
+/** sendMany()'s options: a call's options (minus taskId), and the chunk size. */
+export type SendManyOptions = Omit<CallOptions, "taskId"> & { chunkSize?: number };
 
 export interface AppDeps {
   log?: Logger;
@@ -113,6 +124,34 @@ export function createApp(config: AppConfig = {}, deps: AppDeps = {}): App {
     return new AsyncResult<R>(message.id, source);
   }
 
+  async function sendMany<R>(name: string, argsList: readonly unknown[][], options: SendManyOptions): Promise<AsyncResult<R>[]> {
+    const { chunkSize = 1000, ...call } = options;
+    if (!Array.isArray(argsList))
+      throw new ConfigError(`Expected sendMany()'s argsList for task "${name}" to be an array of argument arrays`);
+    if ("taskId" in call)
+      throw new ConfigError(`sendMany() cannot take a taskId: each of its calls gets its own id (use sendTask for one call with an id)`);
+    if (!Number.isInteger(chunkSize) || chunkSize < 1)
+      throw new ConfigError(`Expected sendMany()'s chunkSize to be an integer >= 1, got ${chunkSize}`);
+    const def = registry.get(name);
+    // Every call is built (and checked) before anything is sent: a bad argument list sends nothing.
+    const now = resolved.clock();
+    const built = argsList.map((args, i) => {
+      if (!Array.isArray(args))
+        throw new ConfigError(`Expected argsList[${i}] of sendMany("${name}") to be an array of arguments, got ${describe(args)}`);
+      return buildCall(name, args, call, def, resolved, now);
+    });
+    const b = await getBroker();
+    for (let i = 0; i < built.length; i += chunkSize) {
+      const chunk = built.slice(i, i + chunkSize);
+      try {
+        await b.publishMany(chunk.map(({ message, publish }) => ({ message: encodeTaskMessage(message), options: publish })));
+      } catch (e) {
+        throw new PartialSendError(name, i, built.length, e);
+      }
+    }
+    return built.map(({ message }) => new AsyncResult<R>(message.id, source));
+  }
+
   const canvas: CanvasHost = {
     async apply(sig, args, kwargs, options) {
       const [b, backend] = [await getBroker(), await getBackend()];
@@ -149,11 +188,13 @@ export function createApp(config: AppConfig = {}, deps: AppDeps = {}): App {
         name,
         delay: (...args: A) => send<R>(name, args, {}),
         applyAsync: (args: A, opts: CallOptions = {}) => send<R>(name, args, opts),
+        delayMany: (argsList: readonly A[], opts: SendManyOptions = {}) => sendMany<R>(name, argsList, opts),
         s: (...args: unknown[]) => makeSignature<R>(canvas, name, args),
         si: (...args: A) => makeSignature<R>(canvas, name, args, { immutable: true }),
       };
     },
     sendTask: (name, args = [], options = {}) => send(name, args, options),
+    sendMany: (name, argsList, options = {}) => sendMany(name, argsList, options),
     signature: (name, args = [], options = {}) => makeSignature(canvas, name, args, options),
     asyncResult: (id) => new AsyncResult(id, source),
     async worker(options) {

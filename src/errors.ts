@@ -61,6 +61,25 @@ export class StoreUnavailableError extends EbbError {
   }
 }
 
+/**
+ * sendMany() stopped at a chunk that could not be published. `sent` calls (the chunks before it)
+ * are in the queue; the rest are not. Code STORE_UNAVAILABLE when the broker could not be
+ * reached, as for a single send.
+ */
+export class PartialSendError extends EbbError {
+  readonly sent: number;
+  readonly total: number;
+  constructor(task: string, sent: number, total: number, cause: unknown) {
+    super(
+      cause instanceof EbbError ? cause.code : "STORE_UNAVAILABLE",
+      `sendMany("${task}") published ${sent} of ${total} calls, then failed: ${(cause as Error)?.message ?? String(cause)}; the first ${sent} are queued, send the remaining ${total - sent} again`,
+      { cause },
+    );
+    this.sent = sent;
+    this.total = total;
+  }
+}
+
 export class ProtocolError extends EbbError {
   constructor(message: string, options?: { cause?: unknown }) {
     super("PROTOCOL", message, options);

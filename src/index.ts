@@ -1,4 +1,4 @@
-export { createApp, type App, type AppDeps } from "./app.js";
+export { createApp, type App, type AppDeps, type SendManyOptions } from "./app.js";
 export type { AppConfig, ResolvedConfig } from "./config.js";
 export { DEFAULTS } from "./config.js";
 export type { TaskOptions, CallOptions, TaskHandle, Outcome } from "./task.js";

@@ -128,6 +128,8 @@ export interface TaskHandle<A extends unknown[], R> {
   readonly name: string;
   delay(...args: A): Promise<AsyncResult<R>>;
   applyAsync(args: A, options?: CallOptions): Promise<AsyncResult<R>>;
+  /** Many calls at once, one round trip or transaction per chunk (app.sendMany). */
+  delayMany(argsList: readonly A[], options?: Omit<CallOptions, "taskId"> & { chunkSize?: number }): Promise<AsyncResult<R>[]>;
   /** A signature for a canvas (chain, group, chord): a parent's result goes before these args. */
   s(...args: unknown[]): Signature<R>;
   /** An immutable signature: it gets exactly these args, not its parent's result. */

@@ -103,6 +103,12 @@ export interface DeadLetterPage {
   next: string | null;
 }
 
+/** One message of a publishMany() batch. */
+export interface Outgoing {
+  message: TransportMessage;
+  options: PublishOptions;
+}
+
 export interface Broker {
   readonly capabilities: BrokerCapabilities;
   /** The URL with any password replaced by "***". */
@@ -110,6 +116,12 @@ export interface Broker {
   /** The broker's clock (capabilities.clock), epoch ms: ETA and message expiry are judged by it. */
   now(): Promise<number>;
   publish(message: TransportMessage, options: PublishOptions): Promise<void>;
+  /**
+   * Publish many messages in one round trip or one transaction (app.sendMany). All of them are
+   * published or, when it throws, none of them is known to be: the caller sends the batch again
+   * (at-least-once, as with publish()). Order within one queue and priority is kept.
+   */
+  publishMany(batch: readonly Outgoing[]): Promise<void>;
   /**
    * Publish unless a message was already published under `key` in the last keyTtlMs; true when
    * this call published. The check and the publish are one atomic step in the store, so a sender

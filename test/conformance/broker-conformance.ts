@@ -95,6 +95,32 @@ export function brokerConformance(name: string, declared: BrokerCapabilities, ma
       expect(new Set(got.map((d) => d.tag)).size).toBe(3);
     });
 
+    it("publishMany puts a batch in the queues in order, each message as publish() would", async () => {
+      await publish("before");
+      const batch = ["m1", "other1", "m2", "m3", "p9", "other2"].map((text) => ({
+        message: textMessage(text),
+        options: { queue: text.startsWith("other") ? "other" : "q", priority: text === "p9" ? 9 : 0, availableAt: null },
+      }));
+      await broker.publishMany(batch);
+      await broker.publishMany([]);
+      await publish("after");
+      const inQ = raws(await broker.fetch(["q"], 10, NOW));
+      const p0 = ["before", "m1", "m2", "m3", "after"];
+      expect(inQ.filter((t) => t !== "p9")).toEqual(p0);
+      expect(inQ).toContain("p9");
+      expect(raws(await broker.fetch(["other"], 10, NOW))).toEqual(["other1", "other2"]);
+    });
+
+    leaseIt?.("settles many deliveries acked at once (one batch) and keeps the rest leased", async () => {
+      for (let i = 0; i < 30; i++) await publish(`m${i}`);
+      const got = await broker.fetch(["q"], 30, NOW);
+      expect(got).toHaveLength(30);
+      await Promise.all(got.filter((_, i) => i % 3 !== 0).map((d) => broker.ack(d)));
+      f.clock.advance(VT * 10);
+      const back = raws(await broker.fetch(["q"], 30, NOW));
+      expect(back.sort()).toEqual(raws(got.filter((_, i) => i % 3 === 0)).sort());
+    });
+
     it(`serves priorities in the declared order (${declared.priorityOrder}), FIFO within a priority`, async () => {
       await publish("p5", "q", 5);
       await publish("p0-first", "q", 0);

@@ -38,7 +38,8 @@ import { RedisRetention } from "./redis-retention.js";
 import { RedisScheduleStore } from "./redis-schedule-store.js";
 import { RedisChords } from "./redis-chords.js";
 import type { ChordStore } from "../chord-store.js";
-import { readRaw, storeResult } from "./result-commands.js";
+import { readRaw, storeResults, type StoreArgs, type StoreReply } from "./result-commands.js";
+import { TickBatch } from "../../tick-batch.js";
 import { resultKeys, type ResultKeys } from "./result-keys.js";
 import { scheduleKeys } from "./schedule-keys.js";
 import { stampsFor } from "../../retention/expiry.js";
@@ -97,6 +98,8 @@ export class RedisBackend implements ResultBackend, RetentionStore, ScheduleStor
   private readonly ops: RedisRetention;
   private readonly health: StoreHealth | undefined;
   private schedules: RedisScheduleStore | undefined;
+  /** Stores made in the same turn of the event loop (a worker's tasks finishing together) go as one script call. */
+  private readonly storeBatch = new TickBatch<StoreArgs, StoreReply>((batch) => storeResults(this.redis(), this.keys, batch));
 
   constructor(opts: RedisBackendOptions) {
     this.target = parseRedisUrl(opts.url);
@@ -159,7 +162,7 @@ export class RedisBackend implements ResultBackend, RetentionStore, ScheduleStor
   }
 
   async store(request: StoreRequest): Promise<StoreOutcome> {
-    const client = this.redis();
+    this.redis(); // throws when not connected, or closed
     const now = this.clockNow();
     const ready = isReady(request.status);
     const { dateDone, expiresAt } = stampsFor(request.status, request.lifetimeMs, now);
@@ -176,7 +179,7 @@ export class RedisBackend implements ResultBackend, RetentionStore, ScheduleStor
     });
     // Lifetime 0 is "expired at once": 1 ms is the shortest TTL Redis has, and the index says EXPIRED.
     const ttlMs = request.lifetimeMs === null || request.action === "archive" ? null : Math.max(1, Math.ceil(request.lifetimeMs));
-    const outcome = await storeResult(client, this.keys, {
+    const outcome = await this.storeBatch.add({
       taskId: request.taskId,
       value,
       expiresAt,
@@ -275,6 +278,7 @@ export class RedisBackend implements ResultBackend, RetentionStore, ScheduleStor
     if (this.closing.closed) return;
     this.closing.close();
     this.serverClock?.stop();
+    await this.storeBatch.drain();
     await this.trimmer.stop();
     await this.watcher.close();
     await this.client?.quit().catch(() => this.client?.disconnect());

@@ -45,14 +45,19 @@ export interface StoreArgs {
 
 export type StoreReply = { stored: true; held: boolean } | { stored: false; raw: RawResult & { value: string } };
 
-/** Run store-result-4.lua (see its header for the contract). */
-export async function storeResult(client: Redis, keys: ResultKeys, a: StoreArgs): Promise<StoreReply> {
-  const reply = (await SCRIPTS.store.run(
+/** Run store-results-3+.lua (see its header for the contract): many results in one call, a reply for each. */
+export async function storeResults(client: Redis, keys: ResultKeys, batch: readonly StoreArgs[]): Promise<StoreReply[]> {
+  const args: (string | number)[] = [];
+  for (const a of batch)
+    args.push(a.taskId, a.value, keys.channel(a.taskId), a.expiresAt === null ? "+inf" : a.expiresAt, a.ttlMs ?? "", a.flags, a.tier ?? "");
+  const replies = (await SCRIPTS.store.run(
     client,
-    [keys.value(a.taskId), keys.ttlIndex, keys.noTtlIndex, keys.info],
-    [a.taskId, a.value, keys.channel(a.taskId), a.expiresAt === null ? "+inf" : a.expiresAt, a.ttlMs ?? "", a.flags, a.tier ?? ""],
-  )) as unknown[];
-  if (reply[0] === 1) return { stored: true, held: reply[1] === 1 };
-  const [, value, pttl, ttlScore, noTtlScore, info] = reply as [0, string, number, string | null, string | null, string | null];
-  return { stored: false, raw: { value, pttl, ttlScore: ttlScore ?? null, noTtlScore: noTtlScore ?? null, info: info ?? null } };
+    [keys.ttlIndex, keys.noTtlIndex, keys.info, ...batch.map((a) => keys.value(a.taskId))],
+    args,
+  )) as unknown[][];
+  return replies.map((reply) => {
+    if (reply[0] === 1) return { stored: true, held: reply[1] === 1 };
+    const [, value, pttl, ttlScore, noTtlScore, info] = reply as [0, string, number, string | null, string | null, string | null];
+    return { stored: false, raw: { value, pttl, ttlScore: ttlScore ?? null, noTtlScore: noTtlScore ?? null, info: info ?? null } };
+  });
 }

@@ -16,6 +16,7 @@ import {
   type EventRouting,
   type FetchOptions,
   type PublishOptions,
+  type Outgoing,
 } from "../broker.js";
 import { MemoryControl } from "./memory-control.js";
 
@@ -96,6 +97,10 @@ export class MemoryBroker implements Broker {
     };
     this.queue(options.queue).set(seq, message);
     this.wakeAll();
+  }
+
+  async publishMany(batch: readonly Outgoing[]): Promise<void> {
+    for (const { message, options } of batch) await this.publish(message, options);
   }
 
   async publishOnce(key: string, message: TransportMessage, options: PublishOptions, keyTtlMs: number): Promise<boolean> {

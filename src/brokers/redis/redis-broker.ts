@@ -13,6 +13,7 @@ import type {
   EventRouting,
   FetchOptions,
   PublishOptions,
+  Outgoing,
 } from "../broker.js";
 import type { Move } from "./blocking-move.js";
 import { openConnections, type Connections } from "./connections.js";
@@ -25,7 +26,8 @@ import { fanoutChannel, frameFanoutEnvelope } from "./kombu-fanout.js";
 import { Leases, type Lease } from "./leases.js";
 import { RedisPidbox } from "./pidbox.js";
 import { SCRIPTS } from "./scripts.js";
-import { SettlePlan } from "./settle-plan.js";
+import { SettlePlan, type SettleEntry } from "./settle-plan.js";
+import { TickBatch } from "../../tick-batch.js";
 
 export interface RedisBrokerOptions {
   url: string;
@@ -77,6 +79,13 @@ export class RedisBroker implements Broker {
   /** The last lease operation per delivery tag, so operations on one delivery never overlap. */
   readonly #lanes = new Map<string, Promise<void>>();
   #connecting: Promise<Connections> | null = null;
+  /** A worker's tasks finish together: their acks go as one settle script call (tick-batch.ts). */
+  readonly #settles = new TickBatch<SettleEntry, number>(async (entries) => {
+    const c = await this.#connected();
+    const plan = new SettlePlan(this.#keys);
+    for (const e of entries) plan.add(e.field, e.score, e.kind, e.payload, e.lists);
+    return (await SCRIPTS.settle.run(c.client, plan.keys, plan.args)) as number[];
+  });
 
   constructor(opts: RedisBrokerOptions) {
     this.#target = parseRedisUrl(opts.url);
@@ -114,6 +123,32 @@ export class RedisBroker implements Broker {
       .lpush(this.#keys.list(options.queue, options.priority), raw)
       .exec();
     const failed = replies?.find(([e]) => e);
+    if (failed) throw failed[0];
+  }
+
+  /**
+   * One pipeline, sent as one write: each queue's binding once, then per list one LPUSH of all its
+   * messages in order (the consumer end is the right, so the first one is served first). A MULTI,
+   * so a batch is in the lists whole or not at all.
+   */
+  async publishMany(batch: readonly Outgoing[]): Promise<void> {
+    if (batch.length === 0) return;
+    const lists = new Map<string, string[]>();
+    const queues = new Set<string>();
+    for (const { message, options } of batch) {
+      queues.add(options.queue);
+      const list = this.#keys.list(options.queue, options.priority);
+      const raws = lists.get(list) ?? [];
+      raws.push(frameKombuEnvelope(message, options.queue, options.priority));
+      lists.set(list, raws);
+    }
+    const { client } = await this.#connected();
+    const multi = client.multi();
+    for (const q of queues) multi.sadd(this.#keys.binding(q), this.#keys.bindingMember(q));
+    for (const [list, raws] of lists) multi.lpush(list, ...raws);
+    const replies = await multi.exec();
+    if (!replies) throw new Error(`The MULTI publishing ${batch.length} messages to ${this.url} was discarded`);
+    const failed = replies.find(([e]) => e);
     if (failed) throw failed[0];
   }
 
@@ -158,7 +193,7 @@ export class RedisBroker implements Broker {
     return this.#inLane([delivery], async () => {
       const lease = this.#leases.of(delivery);
       if (!lease) return;
-      await this.#settle((plan) => plan.add(lease.field, lease.score, "ack"));
+      await this.#settle({ field: lease.field, score: lease.score, kind: "ack" });
       this.#leases.forget(delivery);
     });
   }
@@ -201,7 +236,13 @@ export class RedisBroker implements Broker {
     if (raw !== null) {
       const requeue = requeueOf(raw);
       const list = this.#keys.lists(delivery.queue)[lease.listIndex] ?? this.#keys.list(delivery.queue, 0);
-      await this.#settle((plan) => plan.add(lease.field, lease.score, requeue.mark ? "mark" : "push", requeue.payload, [list]));
+      await this.#settle({
+        field: lease.field,
+        score: lease.score,
+        kind: requeue.mark ? "mark" : "push",
+        payload: requeue.payload,
+        lists: [list],
+      });
     }
     this.#leases.forget(delivery);
   }
@@ -225,7 +266,12 @@ export class RedisBroker implements Broker {
       const at = Math.round((await this.#connected()).now());
       const raw = await this.#rawOf(lease);
       if (raw !== null)
-        await this.#settle((plan) => plan.add(lease.field, lease.score, "dead", deadLetterEntry(raw, delivery.queue, reason, at)));
+        await this.#settle({
+          field: lease.field,
+          score: lease.score,
+          kind: "dead",
+          payload: deadLetterEntry(raw, delivery.queue, reason, at),
+        });
       this.#leases.forget(delivery);
     });
   }
@@ -258,6 +304,8 @@ export class RedisBroker implements Broker {
   /** Ends waiting fetches with [] (a message moved meanwhile goes back first), then disconnects. */
   async close(): Promise<void> {
     if (this.#closing.signal.aborted) return;
+    // Acks asked for before close() still go out (their batch may not have run yet).
+    await this.#settles.drain();
     this.#closing.abort();
     await this.control.close();
     const c = await this.#connecting?.catch(() => null);
@@ -310,11 +358,9 @@ export class RedisBroker implements Broker {
     }
   }
 
-  async #settle(build: (plan: SettlePlan) => void): Promise<void> {
-    const c = await this.#connected();
-    const plan = new SettlePlan(this.#keys);
-    build(plan);
-    await SCRIPTS.settle.run(c.client, plan.keys, plan.args);
+  /** Settle one lease; settles asked for in the same turn of the event loop go to Redis as one script call. */
+  #settle(entry: SettleEntry): Promise<number> {
+    return this.#settles.add(entry);
   }
 
   #connected(): Promise<Connections> {

@@ -4,6 +4,15 @@ import type { RedisKeys } from "./keys.js";
 
 export type SettleKind = "ack" | "push" | "mark" | "dead";
 
+/** One lease to settle: see add(). */
+export interface SettleEntry {
+  field: string;
+  score: string;
+  kind: SettleKind;
+  payload?: string;
+  lists?: readonly string[];
+}
+
 /** Which queues a message published to (exchange, routing key) goes to. */
 export type QueueLookup = (exchange: string, routingKey: string) => Promise<string[]>;
 

@@ -20,6 +20,7 @@ import {
   type Delivery,
   type FetchOptions,
   type PublishOptions,
+  type Outgoing,
 } from "../broker.js";
 
 export interface SqliteBrokerOptions {
@@ -77,6 +78,7 @@ export class SqliteBroker implements Broker {
   private readonly lease: (queues: readonly string[], max: number, visibilityTimeoutMs: number) => Delivery[];
   private readonly moveToDeadLetters: (id: number, token: string, reason: string) => void;
   private readonly publishUnderKey: (key: string, raw: string, options: PublishOptions, keyTtlMs: number) => boolean;
+  private readonly insertMany: (rows: { raw: string; options: PublishOptions }[]) => void;
 
   constructor(opts: SqliteBrokerOptions) {
     this.url = redactUrl(opts.url);
@@ -109,6 +111,10 @@ export class SqliteBroker implements Broker {
     this.moveToDeadLetters = this.handle.db.transaction((id: number, token: string, reason: string) => {
       if (this.sql.copyToDeadLetters.run(reason, this.clock(), id, token).changes > 0) this.sql.ack.run(id, token);
     }).immediate;
+    this.insertMany = this.handle.db.transaction((rows: { raw: string; options: PublishOptions }[]) => {
+      const now = this.clock();
+      for (const { raw, options } of rows) this.sql.insert.run(options.queue, options.priority, raw, options.availableAt ?? now, now);
+    }).immediate;
     // The key is taken and the message inserted under one write lock, so of several processes
     // publishing under one key exactly one sees the key free.
     this.publishUnderKey = this.handle.db.transaction((key: string, raw: string, options: PublishOptions, keyTtlMs: number) => {
@@ -128,6 +134,13 @@ export class SqliteBroker implements Broker {
   async publish(message: TransportMessage, options: PublishOptions): Promise<void> {
     const now = this.clock();
     this.sql.insert.run(options.queue, options.priority, serializeTransportMessage(message), options.availableAt ?? now, now);
+    this.handle.changes.notify(TOPIC);
+  }
+
+  /** One transaction: every message of the batch is in the queue, or none is. */
+  async publishMany(batch: readonly Outgoing[]): Promise<void> {
+    if (batch.length === 0) return;
+    this.insertMany(batch.map(({ message, options }) => ({ raw: serializeTransportMessage(message), options })));
     this.handle.changes.notify(TOPIC);
   }
 
