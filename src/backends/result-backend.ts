@@ -1,3 +1,4 @@
+import type { Broker, Delivery } from "../brokers/broker.js";
 import type { Watch } from "../change-hub.js";
 import type { StoredState } from "../states.js";
 import type { ChordStore } from "./chord-store.js";
@@ -112,5 +113,16 @@ export interface ResultBackend {
    * stores wake on the store's notification; others wake at least every poll interval.
    */
   watch(taskId: string): Promise<Watch>;
+  /**
+   * Store a task's outcome and ack its message as one step, when this backend and `broker` share
+   * one store (one Redis server and database, one SQLite file): one script call or one
+   * transaction, for many tasks finishing together. Null (or absent) when they do not: the worker
+   * then stores, and acks once the store has succeeded. Either way the ack never lands without
+   * the result (at-least-once). The step settles the delivery as broker.ack() would.
+   */
+  finishWith?(broker: Broker): FinishStep | null;
   close(): Promise<void>;
 }
+
+/** See ResultBackend.finishWith(). Resolves once both the result and the ack are durable. */
+export type FinishStep = (request: StoreRequest, delivery: Delivery) => Promise<StoreOutcome>;

@@ -34,10 +34,15 @@ export type AfterTaskDeps = Omit<CanvasDeps, "config"> & RecordDeps & { log: Log
 /** What the worker hands over: its broker, backend, tasks, config and log. */
 export type WorkerCanvasDeps = RecordDeps & { broker: Broker; registry: ReadonlyMap<string, TaskDefinition> };
 
+/** Whether the message asks for anything after its task (callbacks, errbacks, a chain, a chord). */
+export function hasCanvasLinks(msg: TaskMessage): boolean {
+  const { embed } = msg;
+  return embed.callbacks != null || embed.errbacks != null || embed.chain != null || embed.chord != null;
+}
+
 /** The worker's entry point (execute-message.ts): run what the message's canvas links ask for. */
 export async function runCanvasLinks(worker: WorkerCanvasDeps, msg: TaskMessage, outcome: Outcome): Promise<void> {
-  const { embed } = msg;
-  if (embed.callbacks == null && embed.errbacks == null && embed.chain == null && embed.chord == null) return;
+  if (!hasCanvasLinks(msg)) return;
   await afterTask(
     {
       ...worker,
@@ -52,8 +57,7 @@ export async function runCanvasLinks(worker: WorkerCanvasDeps, msg: TaskMessage,
 }
 
 export async function afterTask(deps: AfterTaskDeps, msg: TaskMessage, outcome: Outcome): Promise<void> {
-  const { embed } = msg;
-  if (embed.callbacks == null && embed.errbacks == null && embed.chain == null && embed.chord == null) return;
+  if (!hasCanvasLinks(msg)) return;
   try {
     if (outcome.status === "SUCCESS") await onSuccess(deps, msg, outcome.result);
     else if (outcome.status === "FAILURE") await onFailure(deps, msg, outcome);
@@ -62,7 +66,7 @@ export async function afterTask(deps: AfterTaskDeps, msg: TaskMessage, outcome: 
     if (!(e instanceof ProtocolError)) throw e; // the store or broker: the message runs again
     // A malformed canvas would fail the same way on every rerun: say what it was, keep it in the log.
     deps.log.error(
-      `Task ${msg.task}[${msg.id}] ended ${outcome.status}, but its canvas could not be run: ${e.message}. Its links were: ${stringifyCeleryJson(embed)}`,
+      `Task ${msg.task}[${msg.id}] ended ${outcome.status}, but its canvas could not be run: ${e.message}. Its links were: ${stringifyCeleryJson(msg.embed)}`,
     );
   }
 }

@@ -2,13 +2,14 @@ import type { Broker, Delivery } from "../brokers/broker.js";
 import { deferral } from "../brokers/deferral.js";
 import { MaxRetriesExceededError, NotRegisteredError, RetryRequest, TaskRevokedError, TimeLimitExceeded } from "../errors.js";
 import { encodeException, formatTraceback } from "../protocol/exception-info.js";
-import { runCanvasLinks } from "../canvas/after-task.js";
+import { hasCanvasLinks, runCanvasLinks } from "../canvas/after-task.js";
 import { readBeatHeaders } from "../protocol/beat-headers.js";
 import { decodeTaskMessage, encodeTaskMessage, type TaskMessage } from "../protocol/task-message.js";
 import { makeContext, runInContext, type ContextState } from "../task-context.js";
 import type { TaskDefinition } from "../task.js";
 import { bindArguments } from "./bind-arguments.js";
-import { recordResult, type Outcome, type RecordDeps } from "./record-result.js";
+import { recordResult, storeRequestFor, type Outcome, type RecordDeps } from "./record-result.js";
+import type { FinishStep } from "../backends/result-backend.js";
 import { retryDelayMs } from "./retry-delay.js";
 import type { ActiveTask, TaskLifecycle } from "./task-lifecycle.js";
 import { limitsFor, runUnderLimits } from "./time-limits.js";
@@ -37,6 +38,8 @@ export interface ExecuteDeps extends RecordDeps {
   lifecycle: TaskLifecycle;
   /** Whether a task id was revoked (remote control); such a message is not run. */
   isRevoked?: (id: string) => boolean;
+  /** Store and ack as one step (ResultBackend.finishWith), when the backend and broker share a store. */
+  finish?: FinishStep | null;
 }
 
 /**
@@ -77,6 +80,13 @@ export async function executeMessage(deps: ExecuteDeps, delivery: Delivery): Pro
     return "requeued";
   }
   try {
+    // The common case, no retry and no canvas: store and ack as one step where the stores allow.
+    const request = deps.finish && !outcome.retry && !hasCanvasLinks(msg) ? storeRequestFor(deps, msg, def, outcome) : null;
+    if (request) {
+      await deps.finish!(request, delivery);
+      told(deps, msg, outcome);
+      return "done";
+    }
     await recordResult(deps, msg, def, outcome);
     // Store RETRY first: if storing fails, this message runs again and nothing was published, so
     // one retry chain. (Published first, the rerun would start a second chain under the same id.)

@@ -1,4 +1,4 @@
-import type { ExtendedFields, ResultBackend, StoreOutcome } from "../backends/result-backend.js";
+import type { ExtendedFields, ResultBackend, StoreOutcome, StoreRequest } from "../backends/result-backend.js";
 import type { ResolvedConfig } from "../config.js";
 import { parseDuration } from "../duration.js";
 import type { Logger } from "../logger.js";
@@ -46,6 +46,17 @@ export async function recordResult(
   def: TaskDefinition | undefined,
   outcome: Outcome,
 ): Promise<StoreOutcome | null> {
+  const request = storeRequestFor(deps, msg, def, outcome);
+  return request === null ? null : deps.backend.store(request);
+}
+
+/** What recordResult() stores for this outcome, or null when it is (rightly) not stored. */
+export function storeRequestFor(
+  deps: RecordDeps,
+  msg: TaskMessage,
+  def: TaskDefinition | undefined,
+  outcome: Outcome,
+): StoreRequest | null {
   const ignored = isIgnored(msg, def, deps.config);
   const isError = outcome.status === "FAILURE" || outcome.status === "REVOKED";
   const storeErrors = def?.storeErrorsEvenIfIgnored ?? deps.config.storeErrorsEvenIfIgnored;
@@ -58,7 +69,7 @@ export async function recordResult(
     globalMs: deps.config.resultExpiresMs,
     tiers: deps.config.tiers,
   });
-  return deps.backend.store({
+  return {
     taskId: msg.id,
     status: outcome.status,
     result: outcome.result,
@@ -68,7 +79,7 @@ export async function recordResult(
     tier: decision.tier,
     action: decision.action,
     ...((def?.resultExtended ?? deps.config.resultExtended) ? extendedFields(msg, deps.workerName) : {}),
-  });
+  };
 }
 
 function extendedFields(msg: TaskMessage, workerName: string): ExtendedFields {

@@ -136,6 +136,7 @@ export class Worker {
       signal: this.#hardStop.signal,
       lifecycle: this.lifecycle,
       isRevoked: (id) => this.revoked.has(id),
+      finish: deps.backend.finishWith?.(deps.broker) ?? null,
     };
   }
 
