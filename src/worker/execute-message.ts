@@ -187,7 +187,7 @@ async function outcomeOf(
     state,
   );
   const started = performance.now();
-  deps.log.info(`Task ${msg.task}[${msg.id}] received${delivery.redelivered ? " (redelivered)" : ""}`);
+  deps.log.debug?.(`Task ${msg.task}[${msg.id}] received${delivery.redelivered ? " (redelivered)" : ""}`);
   deps.lifecycle.emit("started", running.task);
   await recordStarted(deps, msg, def);
   let outcome: TaskOutcome;
@@ -244,7 +244,7 @@ async function runHandler(
       { log: deps.log, onHardLimit: (e) => (state.ended = e) },
     );
     const runtimeMs = performance.now() - started;
-    deps.log.info(`Task ${msg.task}[${msg.id}] succeeded in ${(runtimeMs / 1000).toFixed(3)}s`);
+    deps.log.debug?.(`Task ${msg.task}[${msg.id}] succeeded in ${(runtimeMs / 1000).toFixed(3)}s`);
     return { status: "SUCCESS", result: value === undefined ? null : value, traceback: null, runtimeMs, ...dynamic(state) };
   } catch (error) {
     const runtimeMs = performance.now() - started;

@@ -1,7 +1,7 @@
 import { spawn } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, expect, it } from "vitest";
-import type { StoreRequest } from "../../src/backends/result-backend.js";
+import type { StoreOutcome, StoreRequest } from "../../src/backends/result-backend.js";
 import { StoreUnavailableError } from "../../src/errors.js";
 import { currentTask } from "../../src/task-context.js";
 import { collectingLogger } from "../app/helpers.js";
@@ -59,11 +59,17 @@ await describeWithService("redis", "redis e2e: a Redis restart under a running w
     // Count the writes that really stored a SUCCESS (store-result.lua keeps a ready result and says stored: false).
     const backend = await app.backend();
     const stores = new Map<string, number>();
-    const store = backend.store.bind(backend);
-    backend.store = async (req: StoreRequest) => {
-      const out = await store(req);
+    const count = (req: StoreRequest, out: StoreOutcome) => {
       if (out.stored && req.status === "SUCCESS") stores.set(req.taskId, (stores.get(req.taskId) ?? 0) + 1);
       return out;
+    };
+    const store = backend.store.bind(backend);
+    backend.store = async (req: StoreRequest) => count(req, await store(req));
+    // Broker and backend share this Redis: the worker stores and acks in one step (finishWith).
+    const finishWith = backend.finishWith!.bind(backend);
+    backend.finishWith = (broker) => {
+      const step = finishWith(broker)!;
+      return async (req, delivery) => count(req, await step(req, delivery));
     };
     const { worker, state } = await runWorker(app, { concurrency: 4 });
 

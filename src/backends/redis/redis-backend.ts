@@ -11,6 +11,7 @@ import { classifyRead } from "../../retention/expiry.js";
 import { isReady } from "../../states.js";
 import type {
   BackendCapabilities,
+  FinishStep,
   Lookup,
   LookupOptions,
   ResultBackend,
@@ -38,7 +39,9 @@ import { RedisRetention } from "./redis-retention.js";
 import { RedisScheduleStore } from "./redis-schedule-store.js";
 import { RedisChords } from "./redis-chords.js";
 import type { ChordStore } from "../chord-store.js";
-import { readRaw, storeResults, type StoreArgs, type StoreReply } from "./result-commands.js";
+import { finishTasks, readRaw, storeResults, type FinishArgs, type StoreArgs, type StoreReply } from "./result-commands.js";
+import type { Broker } from "../../brokers/broker.js";
+import { RedisBroker } from "../../brokers/redis/redis-broker.js";
 import { TickBatch } from "../../tick-batch.js";
 import { resultKeys, type ResultKeys } from "./result-keys.js";
 import { scheduleKeys } from "./schedule-keys.js";
@@ -65,6 +68,13 @@ export interface RedisBackendOptions {
 }
 
 const DEFAULT_GRACE_MS = 7 * 86_400_000;
+
+/** A store request made ready to send (prepareStore), with the store clock it was stamped by. */
+interface PreparedStore {
+  request: StoreRequest;
+  args: StoreArgs;
+  now: number;
+}
 
 /**
  * Results in Redis, laid out exactly as Celery's Redis backend lays them out (celery-task-meta-<id>,
@@ -100,6 +110,8 @@ export class RedisBackend implements ResultBackend, RetentionStore, ScheduleStor
   private schedules: RedisScheduleStore | undefined;
   /** Stores made in the same turn of the event loop (a worker's tasks finishing together) go as one script call. */
   private readonly storeBatch = new TickBatch<StoreArgs, StoreReply>((batch) => storeResults(this.redis(), this.keys, batch));
+  /** The same for finishWith()'s stores with their acks. */
+  private readonly finishBatch = new TickBatch<FinishArgs, StoreReply>((batch) => finishTasks(this.redis(), this.keys, batch));
 
   constructor(opts: RedisBackendOptions) {
     this.target = parseRedisUrl(opts.url);
@@ -163,6 +175,28 @@ export class RedisBackend implements ResultBackend, RetentionStore, ScheduleStor
 
   async store(request: StoreRequest): Promise<StoreOutcome> {
     this.redis(); // throws when not connected, or closed
+    const prepared = this.prepareStore(request);
+    return this.storeOutcome(prepared, await this.storeBatch.add(prepared.args));
+  }
+
+  /**
+   * When `broker` is a RedisBroker on this same Redis database: a step that stores a result and
+   * acks its message in one script call (finish-5+.lua), batched with the other tasks finishing in
+   * the same turn of the event loop. Null for any other broker (the worker stores, then acks).
+   */
+  finishWith(broker: Broker): FinishStep | null {
+    if (!(broker instanceof RedisBroker) || !broker.sharesDatabase(this.target)) return null;
+    return (request, delivery) => {
+      this.redis();
+      const prepared = this.prepareStore(request);
+      return broker.ackAlongside(delivery, async (ack) =>
+        this.storeOutcome(prepared, await this.finishBatch.add({ store: prepared.args, ack })),
+      );
+    };
+  }
+
+  /** What store() sends for a request: the exact bytes Celery would write, the TTL, the index flags. */
+  private prepareStore(request: StoreRequest): PreparedStore {
     const now = this.clockNow();
     const ready = isReady(request.status);
     const { dateDone, expiresAt } = stampsFor(request.status, request.lifetimeMs, now);
@@ -179,20 +213,20 @@ export class RedisBackend implements ResultBackend, RetentionStore, ScheduleStor
     });
     // Lifetime 0 is "expired at once": 1 ms is the shortest TTL Redis has, and the index says EXPIRED.
     const ttlMs = request.lifetimeMs === null || request.action === "archive" ? null : Math.max(1, Math.ceil(request.lifetimeMs));
-    const outcome = await this.storeBatch.add({
-      taskId: request.taskId,
-      value,
-      expiresAt,
-      ttlMs,
-      flags: storeFlags(request.action, ready),
-      tier: request.tier,
-    });
+    const args = { taskId: request.taskId, value, expiresAt, ttlMs, flags: storeFlags(request.action, ready), tier: request.tier };
+    return { request, args, now };
+  }
+
+  private storeOutcome({ request, args, now }: PreparedStore, outcome: StoreReply): StoreOutcome {
     this.trimmer.poke();
     const key = this.keys.value(request.taskId);
     if (!outcome.stored) return { stored: false, result: toStoredResult(outcome.raw, key, now) };
     // Read back from the bytes just written, so store() and lookup() return the same thing.
-    const written = toStoredResult({ value, pttl: -1, ttlScore: null, noTtlScore: null, info: null }, key, now);
-    return { stored: true, result: { ...written, expiresAt, tier: request.tier, action: request.action, held: outcome.held } };
+    const written = toStoredResult({ value: args.value, pttl: -1, ttlScore: null, noTtlScore: null, info: null }, key, now);
+    return {
+      stored: true,
+      result: { ...written, expiresAt: args.expiresAt, tier: request.tier, action: request.action, held: outcome.held },
+    };
   }
 
   async lookup(taskId: string, options: LookupOptions): Promise<Lookup> {
@@ -278,7 +312,7 @@ export class RedisBackend implements ResultBackend, RetentionStore, ScheduleStor
     if (this.closing.closed) return;
     this.closing.close();
     this.serverClock?.stop();
-    await this.storeBatch.drain();
+    await Promise.all([this.storeBatch.drain(), this.finishBatch.drain()]);
     await this.trimmer.stop();
     await this.watcher.close();
     await this.client?.quit().catch(() => this.client?.disconnect());

@@ -5,6 +5,7 @@ const FOLDER = new URL("./scripts/", import.meta.url);
 /** The backend's scripts (./scripts/, with the KEYS count in each name), read once per process. */
 export const SCRIPTS = {
   store: new LuaScript(FOLDER, "store-results-3+"),
+  finish: new LuaScript(FOLDER, "finish-5+"),
   setHeld: new LuaScript(FOLDER, "set-held-4"),
   forget: new LuaScript(FOLDER, "forget-result-5"),
   trim: new LuaScript(FOLDER, "trim-index-3"),

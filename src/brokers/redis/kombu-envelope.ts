@@ -80,9 +80,10 @@ export function parseKombuEnvelope(raw: string): TransportMessage {
   };
 }
 
+/** A copy without the framing properties (built key by key: delete would slow every later read of it). */
 function withoutFraming(properties: Record<string, unknown>): Record<string, unknown> {
-  const own = { ...properties };
-  for (const k of FRAMING) delete own[k];
+  const own: Record<string, unknown> = {};
+  for (const k in properties) if (!(FRAMING as readonly string[]).includes(k)) own[k] = properties[k];
   return own;
 }
 

@@ -39,6 +39,15 @@ export interface RedisBrokerOptions {
   log?: Logger;
 }
 
+/** What a script acking a delivery alongside its own work needs (ackAlongside). */
+export interface AlongsideAck {
+  unacked: string;
+  unackedIndex: string;
+  /** The unacked field and the unacked_index score this worker holds. */
+  field: string;
+  score: string;
+}
+
 /** One blocking wait lasts at most this long before the fetch looks again (expired leases), like kombu's `BRPOP ... 1`. */
 const BLOCK_SLICE_MS = 1_000;
 
@@ -195,6 +204,29 @@ export class RedisBroker implements Broker {
       if (!lease) return;
       await this.#settle({ field: lease.field, score: lease.score, kind: "ack" });
       this.#leases.forget(delivery);
+    });
+  }
+
+  /** Whether `target` names this broker's Redis database (same host, port, database and TLS). */
+  sharesDatabase(target: RedisTarget): boolean {
+    const t = this.#target;
+    return t.host === target.host && t.port === target.port && t.db === target.db && t.tls === target.tls;
+  }
+
+  /**
+   * Ack a delivery inside another script on this Redis database (RedisBackend.finishWith stores a
+   * result and acks in one). `op` runs in the delivery's lane, after any extend or release in
+   * flight, with what the ack needs (null when this broker holds no lease for it); the lease is
+   * forgotten once `op` succeeds, as after ack().
+   */
+  async ackAlongside<T>(delivery: Delivery, op: (ack: AlongsideAck | null) => Promise<T>): Promise<T> {
+    return this.#inLane([delivery], async () => {
+      const lease = this.#leases.of(delivery);
+      const out = await op(
+        lease && { unacked: this.#keys.unacked, unackedIndex: this.#keys.unackedIndex, field: lease.field, score: lease.score },
+      );
+      this.#leases.forget(delivery);
+      return out;
     });
   }
 

@@ -6,6 +6,8 @@ import { intFlag, timeLimitFlag } from "../flags.js";
 import { HARD_EXIT_MS, type CliIO } from "../io.js";
 import { loadApp } from "../load-app.js";
 import { startBeat } from "../start-beat.js";
+import { childName, PROCESS_INDEX_ENV, sendReady, superviseWorkers } from "../worker-processes.js";
+import { parseLogLevel } from "../../logger.js";
 
 interface WorkerFlags {
   app?: string;
@@ -17,6 +19,8 @@ interface WorkerFlags {
   hostname?: string;
   timeLimit?: string;
   softTimeLimit?: string;
+  processes?: string;
+  loglevel?: string;
 }
 
 /**
@@ -39,8 +43,23 @@ export function workerCommand(program: Command, io: CliIO, done: (code: number) 
     .option("-n, --hostname <name>", "node name for remote control and results, %h = this host (default ebb-<pid>@<host>)")
     .option("--time-limit <dur>", "hard time limit of tasks that set none (e.g. 5m; a bare number is seconds, as in Celery)")
     .option("--soft-time-limit <dur>", "soft time limit of tasks that set none: their signal is aborted with SoftTimeLimitExceeded")
+    .option("-P, --processes <n>", "worker processes to run (one core each); beat runs in the first", "1")
+    .option("-l, --loglevel <level>", "debug (adds a line per task received and succeeded), info, warning or error", "info")
     .action(async (flags: WorkerFlags) => {
       if (!flags.app) throw new UsageError("ebb worker needs -A MODULE: the module that exports your app and registers its tasks");
+      const level = parseLogLevel(flags.loglevel ?? "info");
+      if (level === null)
+        throw new UsageError(`Expected --loglevel to be debug, info, warning or error, got ${JSON.stringify(flags.loglevel)}`);
+      // Before the app module loads: its default logger reads the level from here.
+      process.env.EBB_LOG_LEVEL = level;
+      const processes = intFlag("--processes", flags.processes ?? "1", 1, 256);
+      const index = process.env[PROCESS_INDEX_ENV];
+      if (processes > 1 && index === undefined) {
+        done(await superviseWorkers(io, processes, process.argv.slice(2), process.argv[1]!));
+        return;
+      }
+      // A worker process of --processes: its supervisor's exit closes the IPC channel; stop warmly then.
+      if (index !== undefined) process.once("disconnect", () => process.kill(process.pid, "SIGTERM"));
       if (flags.beat && flags.withoutBeat) throw new UsageError("Give either -B/--beat or --without-beat, not both");
       const concurrency = intFlag("--concurrency", flags.concurrency ?? "10", 1, 10_000);
       const limits = {
@@ -58,8 +77,9 @@ export function workerCommand(program: Command, io: CliIO, done: (code: number) 
       const app = await loadApp({ app: flags.app });
       try {
         // Beat first: a schedule that cannot run stops the worker before it takes any message.
-        const beat: Beat | null = flags.withoutBeat ? null : await startBeat(app);
-        const name = flags.hostname?.replace(/%h/g, hostname());
+        const beat: Beat | null = flags.withoutBeat || (index !== undefined && index !== "0") ? null : await startBeat(app);
+        const given = flags.hostname?.replace(/%h/g, hostname());
+        const name = given !== undefined && index !== undefined ? childName(given, Number(index)) : given;
         if (name !== undefined && name.trim() === "")
           throw new UsageError("Expected --hostname to be a node name such as ebb1@%h, got an empty one");
         const worker = await app.worker({
@@ -92,7 +112,9 @@ export function workerCommand(program: Command, io: CliIO, done: (code: number) 
         });
         try {
           // A remote `shutdown` stops the worker alone: beat stops with it.
-          await Promise.all([worker.start().finally(() => beat?.stop()), beat?.start()]);
+          const running = Promise.all([worker.start().finally(() => beat?.stop()), beat?.start()]);
+          if (index !== undefined) sendReady();
+          await running;
         } finally {
           off();
         }
