@@ -1,9 +1,10 @@
 import { ChangeHub } from "../change-hub.js";
-import { existsSync } from "node:fs";
-import { dirname } from "node:path";
+import { existsSync, realpathSync } from "node:fs";
+import { basename, dirname, join } from "node:path";
 import Database from "better-sqlite3";
 import type { Clock } from "../clock.js";
 import { StoreUnavailableError } from "../errors.js";
+import { GroupCommit } from "./group-commit.js";
 import { migrate } from "./migrations.js";
 import { MEMORY_PATH } from "./sqlite-url.js";
 
@@ -14,10 +15,16 @@ import { MEMORY_PATH } from "./sqlite-url.js";
  */
 export interface SqliteHandle {
   readonly db: Database.Database;
-  /** Absolute path, or ":memory:". */
+  /** Absolute path with symbolic links resolved (one file, one path), or ":memory:". */
   readonly path: string;
   /** Wakes waiters in this process at once; other processes still find changes by polling. */
   readonly changes: ChangeHub;
+  /**
+   * Writes queued in one event-loop turn commit as one transaction (the broker's acks, the
+   * backend's stores, and finishes that do both). Shared by every user of the connection, so a
+   * broker's ack and a backend's store of the same turn share a commit.
+   */
+  readonly commits: GroupCommit;
   /** Give this user's reference back; the connection closes with the last one. Idempotent. */
   close(): void;
 }
@@ -25,13 +32,15 @@ export interface SqliteHandle {
 interface Shared {
   db: Database.Database;
   changes: ChangeHub;
+  commits: GroupCommit;
   refs: number;
 }
 
 const open = new Map<string, Shared>();
 
 /** Open (or share) the database at an absolute path or ":memory:", with pragmas set and the schema migrated. */
-export function openDatabase(path: string): SqliteHandle {
+export function openDatabase(given: string): SqliteHandle {
+  const path = canonicalPath(given);
   let shared = open.get(path);
   if (!shared) {
     const db = connect(path);
@@ -41,7 +50,7 @@ export function openDatabase(path: string): SqliteHandle {
       db.close();
       throw err;
     }
-    shared = { db, changes: new ChangeHub(), refs: 0 };
+    shared = { db, changes: new ChangeHub(), commits: new GroupCommit(db), refs: 0 };
     open.set(path, shared);
   }
   shared.refs += 1;
@@ -51,16 +60,40 @@ export function openDatabase(path: string): SqliteHandle {
     db: entry.db,
     path,
     changes: entry.changes,
+    commits: entry.commits,
     close() {
       if (closed) return;
       closed = true;
       entry.refs -= 1;
       if (entry.refs === 0) {
         open.delete(path);
-        entry.db.close();
+        // What was queued commits before the connection goes; later writes are refused.
+        try {
+          entry.commits.close(`The SQLite database ${path} is closed`);
+        } finally {
+          entry.db.close();
+        }
       }
     },
   };
+}
+
+/**
+ * One key per file, so two URLs naming one file (a relative and an absolute path, a symbolic
+ * link to its directory) share one connection: the broker and the backend then share its group
+ * commit, and finishWith() recognises them as one store. The file itself may not exist yet.
+ */
+function canonicalPath(path: string): string {
+  if (path === MEMORY_PATH) return path;
+  try {
+    return realpathSync(path);
+  } catch {
+    try {
+      return join(realpathSync(dirname(path)), basename(path));
+    } catch {
+      return path; // connect() says what is wrong with it
+    }
+  }
 }
 
 function connect(path: string): Database.Database {

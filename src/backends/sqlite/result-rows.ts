@@ -64,7 +64,9 @@ function json(value: unknown): string | null {
 }
 
 function parse<T>(text: string | null): T | null {
-  return text === null ? null : (parseCeleryJson(text) as T);
+  if (text === null) return null;
+  // Most results have no children: skip the parser for them.
+  return (text === "[]" ? [] : parseCeleryJson(text)) as T;
 }
 
 export function toParams(r: StoreRequest | StoredResult, dateDone: number | null, expiresAt: number | null): Params {
@@ -73,7 +75,7 @@ export function toParams(r: StoreRequest | StoredResult, dateDone: number | null
     status: r.status,
     result: json(r.result),
     traceback: r.traceback,
-    children: stringifyCeleryJson(r.children ?? []),
+    children: r.children == null || (Array.isArray(r.children) && r.children.length === 0) ? "[]" : stringifyCeleryJson(r.children),
     date_done: dateDone,
     expires_at: expiresAt,
     tier: r.tier,
@@ -85,6 +87,27 @@ export function toParams(r: StoreRequest | StoredResult, dateDone: number | null
     retries: r.retries ?? null,
     queue: r.queue ?? null,
   };
+}
+
+/** The params as positional values, in COLUMNS order. */
+export function toValues(p: Params): unknown[] {
+  return [
+    p.task_id,
+    p.status,
+    p.result,
+    p.traceback,
+    p.children,
+    p.date_done,
+    p.expires_at,
+    p.tier,
+    p.action,
+    p.name,
+    p.args,
+    p.kwargs,
+    p.worker,
+    p.retries,
+    p.queue,
+  ];
 }
 
 export function fromRow(row: ResultRow): StoredResult {

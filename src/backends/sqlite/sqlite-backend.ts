@@ -1,5 +1,8 @@
 import type Database from "better-sqlite3";
+import type { Broker, Delivery } from "../../brokers/broker.js";
+import { SqliteBroker } from "../../brokers/sqlite/sqlite-broker.js";
 import type { Clock } from "../../clock.js";
+import { isStoredState } from "../../states.js";
 import { classifyRead, stampsFor } from "../../retention/expiry.js";
 import { redactUrl } from "../../url.js";
 import { openDatabase, storeClock, type SqliteHandle } from "../../sqlite/open-database.js";
@@ -8,6 +11,7 @@ import type { Watch } from "../../change-hub.js";
 import { Closing } from "../../closing.js";
 import type {
   BackendCapabilities,
+  FinishStep,
   Lookup,
   LookupOptions,
   ResultBackend,
@@ -25,7 +29,7 @@ import type {
   ScanQuery,
   StoreFacts,
 } from "../retention-store.js";
-import { COLUMNS, fromRow, toParams, type Params, type ResultRow } from "./result-rows.js";
+import { COLUMNS, fromRow, toParams, toValues, type ResultRow } from "./result-rows.js";
 import { SqliteRetention } from "./sqlite-retention.js";
 import type { ScheduleStore, ScheduleStoreHost } from "../../beat/schedule-store.js";
 import { SqliteScheduleStore } from "./sqlite-schedule-store.js";
@@ -48,7 +52,10 @@ const DEFAULT_GRACE_MS = 7 * 86_400_000;
  * Results in the ebb_results table (schema in src/sqlite/migrations.ts). store() reads the
  * store clock and upserts inside one BEGIN IMMEDIATE transaction, so date_done and expires_at
  * are decided by the store, and a ready row is never replaced (at-least-once redelivery stores
- * a result once). The retention operations live in sqlite-retention.ts.
+ * a result once). Stores made in one event-loop turn share that transaction (group commit, see
+ * src/sqlite/group-commit.ts), with the broker's acks of the same turn when the broker is on the
+ * same file; finishWith() stores a result and acks its message as one write of such a batch.
+ * The retention operations live in sqlite-retention.ts.
  */
 export class SqliteBackend implements ResultBackend, RetentionStore, ScheduleStoreHost {
   readonly capabilities: BackendCapabilities = { nativeExpiry: false, pushNotify: false };
@@ -67,7 +74,6 @@ export class SqliteBackend implements ResultBackend, RetentionStore, ScheduleSto
   private readonly pollIntervalMs: number;
   private readonly closing = new Closing();
   private readonly sql: ReturnType<typeof prepare>;
-  private readonly upsert: (request: StoreRequest) => StoreOutcome;
   private readonly ops: SqliteRetention;
   private graceMs: number;
   private schedules: SqliteScheduleStore | undefined;
@@ -87,13 +93,6 @@ export class SqliteBackend implements ResultBackend, RetentionStore, ScheduleSto
       graceMs: () => this.graceMs,
       notify: (id) => this.notify(id),
     });
-    this.upsert = this.handle.db.transaction((request: StoreRequest): StoreOutcome => {
-      const now = this.clock();
-      const { dateDone, expiresAt } = stampsFor(request.status, request.lifetimeMs, now);
-      const stored = this.sql.upsert.run(toParams(request, dateDone, expiresAt)).changes > 0;
-      if (stored) this.sql.dropTombstone.run(request.taskId);
-      return { stored, result: fromRow(this.sql.get.get(request.taskId)!) };
-    }).immediate;
   }
 
   async now(): Promise<number> {
@@ -106,10 +105,68 @@ export class SqliteBackend implements ResultBackend, RetentionStore, ScheduleSto
     return this.schedules;
   }
 
+  /**
+   * Stored in the next group transaction (with the other stores and acks of this event-loop
+   * turn); resolves once it has committed. The request is checked and encoded now, so a bad
+   * value fails this call alone, and a caller changing its objects afterwards changes nothing.
+   */
   async store(request: StoreRequest): Promise<StoreOutcome> {
-    const outcome = this.upsert(request);
+    const write = this.storeWrite(request);
+    const outcome = await this.handle.commits.run(write);
     if (outcome.stored) this.notify(request.taskId);
     return outcome;
+  }
+
+  /**
+   * Store and ack as one write when `broker` keeps its messages in this backend's file (compared
+   * with symbolic links resolved): the result and the ack commit in one transaction, shared with
+   * every store and ack of the same event-loop turn. Exactly store() then ack(): the same rows,
+   * a ready result already there is kept (stored: false) and the message is still acked, an ack
+   * whose lease was taken over does nothing, and watchers of the result wake. Null for another
+   * file or another kind of broker: the worker then stores, and acks once stored.
+   */
+  finishWith(broker: Broker): FinishStep | null {
+    if (!(broker instanceof SqliteBroker) || broker.file !== this.handle.path) return null;
+    return async (request: StoreRequest, delivery: Delivery): Promise<StoreOutcome> => {
+      const store = this.storeWrite(request);
+      const ack = broker.ackWrite(delivery);
+      const outcome = await this.handle.commits.run(
+        ack
+          ? () => {
+              const out = store();
+              ack();
+              return out;
+            }
+          : store,
+      );
+      if (outcome.stored) this.notify(request.taskId);
+      return outcome;
+    };
+  }
+
+  /**
+   * The request checked and encoded, as a write to run inside a transaction. The common case, a
+   * task id seen for the first time, is one plain INSERT; an id already there (STARTED, RETRY, a
+   * redelivery) takes the conditional UPDATE, which leaves a ready row as it is.
+   */
+  private storeWrite(request: StoreRequest): () => StoreOutcome {
+    checkRequest(request);
+    const params = toParams(request, null, null);
+    const { status, lifetimeMs, taskId } = request;
+    return () => {
+      const { dateDone, expiresAt } = stampsFor(status, lifetimeMs, this.clock());
+      params.date_done = dateDone;
+      params.expires_at = expiresAt;
+      const values = toValues(params);
+      let held = 0;
+      if (this.sql.insert.run(values).changes === 0) {
+        const replaced = this.sql.replaceUnfinished.get([...values.slice(1), taskId]);
+        if (replaced === undefined) return { stored: false, result: fromRow(this.sql.get.get(taskId)!) };
+        held = replaced.held;
+      }
+      this.sql.dropTombstone.run(taskId);
+      return { stored: true, result: fromRow({ ...params, held }) };
+    };
   }
 
   async lookup(taskId: string, options: LookupOptions): Promise<Lookup> {
@@ -125,6 +182,7 @@ export class SqliteBackend implements ResultBackend, RetentionStore, ScheduleSto
   }
 
   async forget(taskId: string): Promise<boolean> {
+    this.handle.commits.flush();
     const removed = this.sql.delete.run(taskId).changes + this.sql.dropTombstone.run(taskId).changes > 0;
     if (removed) this.notify(taskId);
     return removed;
@@ -141,6 +199,7 @@ export class SqliteBackend implements ResultBackend, RetentionStore, ScheduleSto
 
   /** Put a legal hold on a stored result, or release it. False when there is no such result. */
   async setHeld(taskId: string, held: boolean): Promise<boolean> {
+    this.handle.commits.flush();
     const changed = this.sql.setHeld.run(held ? 1 : 0, taskId).changes > 0;
     if (changed) this.notify(taskId);
     return changed;
@@ -155,14 +214,17 @@ export class SqliteBackend implements ResultBackend, RetentionStore, ScheduleSto
   }
 
   async remove(records: readonly ResultRecord[], options: RemoveOptions): Promise<RemoveOutcome> {
+    this.handle.commits.flush();
     return this.ops.remove(records, options);
   }
 
   async markArchived(taskIds: readonly string[]): Promise<number> {
+    this.handle.commits.flush();
     return this.ops.markArchived(taskIds);
   }
 
   async put(result: StoredResult, options: { replace: boolean }): Promise<boolean> {
+    this.handle.commits.flush();
     return this.ops.put(result, options.replace);
   }
 
@@ -185,18 +247,35 @@ function topic(taskId: string): string {
   return `result:${taskId}`;
 }
 
+/** What SQLite would take but must not be stored: said now, naming the field, rather than as a constraint error. */
+function checkRequest(request: StoreRequest): void {
+  const { taskId, status, lifetimeMs } = request;
+  if (typeof taskId !== "string" || taskId.length === 0)
+    throw new TypeError(`Expected a result's taskId to be a non-empty string, got ${JSON.stringify(taskId) ?? String(taskId)}`);
+  if (!isStoredState(status))
+    throw new TypeError(`Expected the status of result ${taskId} to be a Celery state (SUCCESS, FAILURE, ...), got ${String(status)}`);
+  if (lifetimeMs !== null && !Number.isFinite(lifetimeMs))
+    throw new TypeError(
+      `Expected the lifetime of result ${taskId} to be a number of ms or null (never expires), got ${String(lifetimeMs)}`,
+    );
+}
+
 /** Every statement the backend runs, prepared once per backend. */
 function prepare(db: Database.Database) {
   return {
-    // The WHERE on DO UPDATE is what makes a ready result final: the conflict is then a no-op (changes = 0).
-    // held is not in the SET list, so a hold survives later stores. archived is reset: the
-    // archive, if any, holds the replaced (unfinished) row, not this one.
-    upsert: db.prepare<[Params]>(
-      `INSERT INTO ebb_results (${COLUMNS.join(", ")}) VALUES (${COLUMNS.map((c) => `@${c}`).join(", ")})
-       ON CONFLICT(task_id) DO UPDATE SET ${COLUMNS.filter((c) => c !== "task_id")
-         .map((c) => `${c} = excluded.${c}`)
-         .join(", ")}, archived = 0
-       WHERE ebb_results.status NOT IN ('SUCCESS', 'FAILURE', 'REVOKED')`,
+    // A first store of an id: changes = 0 when the id is already there, for replaceUnfinished.
+    insert: db.prepare<[unknown[]]>(
+      `INSERT INTO ebb_results (${COLUMNS.join(", ")}) VALUES (${COLUMNS.map(() => "?").join(", ")}) ON CONFLICT(task_id) DO NOTHING`,
+    ),
+    // The WHERE is what makes a ready result final: no row comes back when it is kept. held is
+    // not in the SET list, so a hold survives later stores (and comes back for the outcome).
+    // archived is reset: the archive, if any, holds the replaced (unfinished) row, not this one.
+    replaceUnfinished: db.prepare<[unknown[]], { held: number }>(
+      `UPDATE ebb_results SET ${COLUMNS.filter((c) => c !== "task_id")
+        .map((c) => `${c} = ?`)
+        .join(", ")}, archived = 0
+       WHERE task_id = ? AND status NOT IN ('SUCCESS', 'FAILURE', 'REVOKED')
+       RETURNING held`,
     ),
     get: db.prepare<[string], ResultRow>(`SELECT ${COLUMNS.join(", ")}, held FROM ebb_results WHERE task_id = ?`),
     tombstone: db.prepare<[string], { expired_at: number; archive_file: string | null; archived_at: number | null }>(

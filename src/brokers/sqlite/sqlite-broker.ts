@@ -36,11 +36,14 @@ export interface SqliteBrokerOptions {
 /** How often a worker looks for remote control requests from other processes, at the least. */
 const CONTROL_POLL_MS = 100;
 
-interface Row {
+interface LeasedRow {
   id: number;
   queue: string;
   body: string;
+  /** After this lease: 1 on a first delivery. */
   delivered_count: number;
+  priority: number;
+  available_at: number;
 }
 
 /** The in-process wake-up topic for "a message may have become visible". */
@@ -93,18 +96,20 @@ export class SqliteBroker implements Broker {
       log: opts.log,
       store: `SQLite at ${this.url}`,
     });
+    // One UPDATE leases the whole batch under one fresh token (a tag is "rowid:token", so a token
+    // need only differ between leases of one row); RETURNING hands the rows back in no set order.
     this.lease = this.handle.db.transaction((queues: readonly string[], max: number, visibilityTimeoutMs: number) => {
       const now = this.clock();
+      const token = randomUUID();
       const out: Delivery[] = [];
       for (const queue of queues) {
         if (out.length >= max) break;
-        for (const row of this.sql.visible.all(queue, now, now, max - out.length)) {
-          const token = randomUUID();
-          this.sql.takeLease.run(now + visibilityTimeoutMs, token, row.id);
+        const rows = this.sql.lease.all(now + visibilityTimeoutMs, token, queue, now, now, max - out.length);
+        rows.sort((a, b) => a.priority - b.priority || a.available_at - b.available_at || a.id - b.id);
+        for (const row of rows)
           out.push(
-            deliveryOf({ tag: `${row.id}:${token}`, queue: row.queue, redelivered: row.delivered_count > 0 }, row.body, parseStoredMessage),
+            deliveryOf({ tag: `${row.id}:${token}`, queue: row.queue, redelivered: row.delivered_count > 1 }, row.body, parseStoredMessage),
           );
-        }
       }
       return out;
     }).immediate;
@@ -161,12 +166,36 @@ export class SqliteBroker implements Broker {
     }
   }
 
+  /**
+   * Acks made in one event-loop turn (a worker's tasks finishing together) commit as one
+   * transaction, with the stores queued in that turn (see group-commit.ts). Resolves once the
+   * delete has committed. A lease taken over since (another token) is left alone.
+   */
   async ack(delivery: Delivery): Promise<void> {
+    const write = this.ackWrite(delivery);
+    if (write) await this.handle.commits.run(write);
+  }
+
+  /**
+   * The database file (symbolic links resolved) and, for a delivery of this broker, its ack as a
+   * write to run inside a transaction on this broker's connection: SqliteBackend.finishWith()
+   * runs it in the transaction that stores the task's result. Null for a tag that is not ours.
+   */
+  get file(): string {
+    return this.handle.path;
+  }
+
+  ackWrite(delivery: Delivery): (() => void) | null {
     const t = parseTag(delivery.tag);
-    if (t) this.sql.ack.run(t.id, t.token);
+    if (!t) return null;
+    const ack = this.sql.ack;
+    return () => {
+      ack.run(t.id, t.token);
+    };
   }
 
   async extend(deliveries: readonly Delivery[], visibilityTimeoutMs: number): Promise<void> {
+    this.handle.commits.flush();
     const leaseUntil = this.clock() + visibilityTimeoutMs;
     for (const d of deliveries) {
       const t = parseTag(d.tag);
@@ -177,12 +206,15 @@ export class SqliteBroker implements Broker {
   async release(delivery: Delivery, availableAt: number | null): Promise<void> {
     const t = parseTag(delivery.tag);
     if (!t) return;
+    this.handle.commits.flush();
     if (this.sql.release.run(availableAt ?? this.clock(), t.id, t.token).changes > 0) this.handle.changes.notify(TOPIC);
   }
 
   async deadLetter(delivery: Delivery, reason: string): Promise<void> {
     const t = parseTag(delivery.tag);
-    if (t) this.moveToDeadLetters(t.id, t.token, reason);
+    if (!t) return;
+    this.handle.commits.flush();
+    this.moveToDeadLetters(t.id, t.token, reason);
   }
 
   /** Newest first by insertion (id); the cursor is the id of the previous page's last item. */
@@ -224,11 +256,10 @@ function prepare(db: Database.Database) {
       `INSERT INTO ebb_messages (queue, priority, body, available_at, created_at) VALUES (?, ?, ?, ?, ?)`,
     ),
     anyVisible: db.prepare<[string, number, number], { one: 1 }>(`SELECT 1 AS one FROM ebb_messages WHERE ${VISIBLE} LIMIT 1`),
-    visible: db.prepare<[string, number, number, number], Row>(
-      `SELECT id, queue, body, delivered_count FROM ebb_messages WHERE ${VISIBLE} ORDER BY priority, available_at, id LIMIT ?`,
-    ),
-    takeLease: db.prepare<[number, string, number]>(
-      `UPDATE ebb_messages SET lease_until = ?, lease_token = ?, delivered_count = delivered_count + 1 WHERE id = ?`,
+    lease: db.prepare<[number, string, string, number, number, number], LeasedRow>(
+      `UPDATE ebb_messages SET lease_until = ?, lease_token = ?, delivered_count = delivered_count + 1
+       WHERE id IN (SELECT id FROM ebb_messages WHERE ${VISIBLE} ORDER BY priority, available_at, id LIMIT ?)
+       RETURNING id, queue, body, delivered_count, priority, available_at`,
     ),
     ack: db.prepare<[number, string]>(`DELETE FROM ebb_messages WHERE id = ? AND lease_token = ?`),
     extend: db.prepare<[number, number, string]>(`UPDATE ebb_messages SET lease_until = ? WHERE id = ? AND lease_token = ?`),
