@@ -32,7 +32,7 @@ export class LuaScript {
     this.sha = createHash("sha1").update(this.source).digest("hex");
   }
 
-  async run(client: Redis, keys: readonly string[], args: readonly (string | number)[]): Promise<unknown> {
+  async run(client: Redis, keys: readonly string[], args: readonly (string | number | Buffer)[]): Promise<unknown> {
     const fits = this.#atLeast ? keys.length >= this.#keys : keys.length === this.#keys;
     if (!fits || keys.length === 0) {
       throw new Error(`${this.name}.lua takes ${this.#atLeast ? "at least " : ""}${this.#keys} keys, got ${keys.length}`);

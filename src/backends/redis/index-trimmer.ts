@@ -15,6 +15,8 @@ export interface IndexTrimmerOptions {
   batch?: number;
   /** Where trims started by poke() report their errors (as "index trimmer"). */
   report?: BackgroundReport;
+  /** Run after each trim (the tombstone compactor): same schedule, same error report. */
+  afterTrim?: () => Promise<unknown>;
 }
 
 const COMPONENT = "index trimmer";
@@ -61,7 +63,9 @@ export class IndexTrimmer {
     for (;;) {
       const dropped = await this.opts.trimBatch(this.opts.now() - this.opts.graceMs(), this.batch);
       total += dropped;
-      if (dropped < this.batch || this.stopped) return total;
+      if (dropped < this.batch || this.stopped) break;
     }
+    if (!this.stopped) await this.opts.afterTrim?.();
+    return total;
   }
 }

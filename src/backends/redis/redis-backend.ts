@@ -33,6 +33,8 @@ import type {
 import type { ScheduleStore, ScheduleStoreHost } from "../../beat/schedule-store.js";
 import { storeFlags } from "./index-info.js";
 import { IndexTrimmer } from "./index-trimmer.js";
+import { TombstoneCompactor } from "./tombstone-compactor.js";
+import { recordKey, shardOf, tombstoneKeys } from "./tombstones.js";
 import { SCRIPTS } from "./scripts.js";
 import { PubSubWatcher } from "./pubsub-watcher.js";
 import { RedisRetention } from "./redis-retention.js";
@@ -63,6 +65,12 @@ export interface RedisBackendOptions {
   trimIntervalMs?: number;
   /** Index entries dropped per trim script call. Default 1000. */
   trimBatch?: number;
+  /**
+   * How long after its expiry an id's ttl-index entry (~160 bytes) is moved into the compact store
+   * of expired ids (14 bytes, exact; see tombstones.ts) for the rest of its grace window.
+   * Default 10 minutes.
+   */
+  compactAfterMs?: number;
   /** The app's log: an unreachable Redis (once per outage) and background errors (index trimmer, clock refresh). */
   log?: Logger;
 }
@@ -121,7 +129,17 @@ export class RedisBackend implements ResultBackend, RetentionStore, ScheduleStor
     this.chords = new RedisChords(() => this.redis(), this.target.prefix);
     this.injectedClock = opts.clock;
     this.graceMs = opts.graceMs ?? DEFAULT_GRACE_MS;
+    const compactor = new TombstoneCompactor({
+      redis: () => this.redis(),
+      keys: this.keys,
+      prefix: this.target.prefix,
+      now: () => this.clockNow(),
+      graceMs: () => this.graceMs,
+      compactAfterMs: opts.compactAfterMs ?? 10 * 60_000,
+      batch: opts.trimBatch ?? 1000,
+    });
     this.trimmer = new IndexTrimmer({
+      afterTrim: () => compactor.run(),
       trimBatch: async (cutoff, limit) =>
         Number(await SCRIPTS.trim.run(this.redis(), [this.keys.ttlIndex, this.keys.info, this.keys.archived], [cutoff, limit])),
       now: () => this.clockNow(),
@@ -221,11 +239,22 @@ export class RedisBackend implements ResultBackend, RetentionStore, ScheduleStor
     this.trimmer.poke();
     const key = this.keys.value(request.taskId);
     if (!outcome.stored) return { stored: false, result: toStoredResult(outcome.raw, key, now) };
-    // Read back from the bytes just written, so store() and lookup() return the same thing.
-    const written = toStoredResult({ value: args.value, pttl: -1, ttlScore: null, noTtlScore: null, info: null }, key, now);
+    const held = outcome.held;
+    // Read back from the bytes just written, so store() and lookup() return the same thing; on
+    // first use only: a worker finishing tasks never looks, and decoding is most of a store's cost.
+    let result: StoredResult | undefined;
     return {
       stored: true,
-      result: { ...written, expiresAt: args.expiresAt, tier: request.tier, action: request.action, held: outcome.held },
+      get result(): StoredResult {
+        result ??= {
+          ...toStoredResult({ value: args.value, pttl: -1, ttlScore: null, noTtlScore: null, info: null }, key, now),
+          expiresAt: args.expiresAt,
+          tier: request.tier,
+          action: request.action,
+          held,
+        };
+        return result;
+      },
     };
   }
 
@@ -233,6 +262,8 @@ export class RedisBackend implements ResultBackend, RetentionStore, ScheduleStor
     // Trimming must not forget what a reader still expects to see as EXPIRED.
     this.graceMs = Math.max(this.graceMs, options.graceMs);
     const raw = await readRaw(this.redis(), this.keys, taskId);
+    // Not in either index: an id expired long enough ago may be in the compact store.
+    if (raw.value === null && raw.ttlScore === null && raw.noTtlScore === null) raw.ttlScore = await this.compactTombstone(taskId);
     const now = this.clockNow();
     this.trimmer.poke();
     if (raw.value !== null)
@@ -244,6 +275,14 @@ export class RedisBackend implements ResultBackend, RetentionStore, ScheduleStor
         options.graceMs,
       );
     return classifyRead(taskId, undefined, tombstoneOf(raw, now), now, options.graceMs);
+  }
+
+  /** The expiry the compact store remembers for an id (as a ttl-index score), or null. */
+  private async compactTombstone(taskId: string): Promise<string | null> {
+    const keys = tombstoneKeys(this.target.prefix);
+    const shard = shardOf(taskId);
+    const at = await SCRIPTS.findTombstone.run(this.redis(), [keys.sorted(shard), keys.tail(shard)], [recordKey(taskId)]);
+    return typeof at === "number" ? String(at) : null;
   }
 
   async forget(taskId: string): Promise<boolean> {

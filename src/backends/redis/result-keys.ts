@@ -19,6 +19,11 @@
  *                                   --delete put a result it removed, read with its ttl entry (the
  *                                   tombstone) and trusted only while that entry is the same; trimmed
  *                                   with it. Costs the file's path per id, for the grace window.
+ *   <prefix>ebb:results:expired:<hh>[:new]  STRING: the compact memory of expired ids (tombstones.ts).
+ *                                   Ten minutes after its expiry, a ttl-index entry (~160 bytes) is
+ *                                   moved here as a 13-byte record (fingerprint + expiry ms) for the
+ *                                   rest of its grace window; 256 shards (<hh>), each a sorted part
+ *                                   and an appended tail; ebb:results:expired:gen counts their merges.
  *   <prefix>ebb:results:info        HASH id → what Celery's value cannot hold (tier, action, hold, in
  *                                   progress, archived, foreign), see index-info.ts. Only results that differ from the
  *                                   default (no tier, action delete, not held, ready) have an entry.
