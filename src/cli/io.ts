@@ -16,6 +16,8 @@ export interface CliIO {
    * callers (tests) record it instead.
    */
   exitNow(code: number): void;
+  /** Where `ebb call --stdin` reads its lines; process.stdin when absent. */
+  stdin?: NodeJS.ReadableStream;
 }
 
 /** How long a hard stop waits for output to drain before it exits anyway. */

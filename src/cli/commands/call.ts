@@ -4,6 +4,8 @@ import { compressionFlag, durationFlag, instantFlag, intFlag, jsonFlag, withAppF
 import { printJson, type CliIO } from "../io.js";
 import { loadApp, type AppFlags } from "../load-app.js";
 import { requireKnownTask } from "../known-names.js";
+import { sendLines } from "../call-lines.js";
+import { UsageError } from "../exit-codes.js";
 
 interface CallFlags extends AppFlags {
   args?: string;
@@ -18,13 +20,19 @@ interface CallFlags extends AppFlags {
   compression?: string;
   force?: boolean;
   json?: boolean;
+  stdin?: boolean;
 }
 
 const isArray = (v: unknown): v is unknown[] => Array.isArray(v);
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === "object" && v !== null && !Array.isArray(v);
 
 export function callCommand(program: Command, io: CliIO, done: (code: number) => void): void {
-  withAppFlags(program.command("call").argument("<task>", "task name").description("send one task by name"))
+  withAppFlags(
+    program
+      .command("call")
+      .argument("[task]", "task name (with --stdin, the default for lines that name none)")
+      .description("send one task by name, or many from stdin (--stdin, JSON Lines)"),
+  )
     .option("--args <json-array>", "positional arguments, a JSON array", "[]")
     .option("--kwargs <json-object>", "keyword arguments, a JSON object")
     .option("--countdown <dur>", "run no earlier than this from now (30s, 5m; a bare number is seconds)")
@@ -36,7 +44,12 @@ export function callCommand(program: Command, io: CliIO, done: (code: number) =>
     .option("--priority <n>", "0..9, 0 first")
     .option("--compression <method>", "compress the message as kombu does: zlib (= gzip) or brotli")
     .option("--force", "with -A, send even a task the app does not register (e.g. one only Python workers run)")
-    .action(async (task: string, flags: CallFlags) => {
+    .option("--stdin", 'send one call per line of stdin: a JSON array of arguments, or {"task", "args", "kwargs"}; prints one id per line')
+    .action(async (task: string | undefined, flags: CallFlags) => {
+      if (task === undefined && !flags.stdin)
+        throw new UsageError("ebb call needs a task name (or --stdin with lines that name their tasks)");
+      if (flags.stdin && (flags.args !== "[]" || flags.kwargs !== undefined))
+        throw new UsageError("With --stdin the arguments come from each line: drop --args and --kwargs");
       const options: CallOptions = {};
       const args = jsonFlag("--args", flags.args ?? "[]", isArray, "a JSON array such as '[2, 3]'");
       if (flags.kwargs !== undefined) options.kwargs = jsonFlag("--kwargs", flags.kwargs, isObject, `a JSON object such as '{"x": 1}'`);
@@ -53,9 +66,18 @@ export function callCommand(program: Command, io: CliIO, done: (code: number) =>
       if (flags.compression !== undefined) options.compression = compressionFlag(flags.compression);
       const app = await loadApp(flags);
       try {
-        if (flags.app !== undefined && !flags.force)
-          requireKnownTask(app, task, flags.app, ", or pass --force to send it by name anyway (e.g. to a Python worker)");
-        const res = await app.sendTask(task, args, options);
+        const check = (name: string) => {
+          if (flags.app !== undefined && !flags.force)
+            requireKnownTask(app, name, flags.app, ", or pass --force to send it by name anyway (e.g. to a Python worker)");
+        };
+        if (flags.stdin) {
+          const write = (id: string) => (flags.json ? printJson(io, { id }) : io.out(`${id}\n`));
+          await sendLines(app, io.stdin ?? process.stdin, task, options, write, check);
+          done(0);
+          return;
+        }
+        check(task!);
+        const res = await app.sendTask(task!, args, options);
         if (flags.json) printJson(io, { id: res.id });
         else io.out(`${res.id}\n`);
       } finally {
