@@ -19,8 +19,12 @@ async function run(stdin: string, ...argv: string[]) {
   let out = "";
   let err = "";
   const io: CliIO = {
-    out: (t) => void (out += t),
-    err: (t) => void (err += t),
+    out: (t) => {
+      out += t;
+    },
+    err: (t) => {
+      err += t;
+    },
     onStop: () => () => undefined,
     exitNow: () => undefined,
     stdin: Readable.from([stdin]),
