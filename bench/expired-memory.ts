@@ -31,10 +31,13 @@ export async function expiredMemory(o: ExpiredOptions): Promise<void> {
     const clients = await clientsOnDb(redis);
     const before = await settledMemory(redis);
     await sendMany(o.url, o.n, o.chunkSize);
-    const d = await drain(o.n, () =>
-      spawnReady(process.execPath, [here("./peers/ebb-worker.js"), o.url, String(o.concurrency), String(o.n)], /^ready$/m, {
-        EBB_BENCH_RESULT_EXPIRES: o.lifetime,
-      }),
+    const d = await drain(
+      o.n,
+      () =>
+        spawnReady(process.execPath, [here("./peers/ebb-worker.js"), o.url, String(o.concurrency), String(o.n)], /^ready$/m, {
+          EBB_BENCH_RESULT_EXPIRES: o.lifetime,
+        }),
+      redis,
     );
     const storedAt = performance.now();
     await waitForClients(redis, clients);
@@ -55,6 +58,7 @@ export async function expiredMemory(o: ExpiredOptions): Promise<void> {
           "processed/s": fmt(d.perSecond),
           "used_memory B/expired id": fixed((after - before) / o.n),
           "MEMORY USAGE B/expired id": fixed(space.bytes / o.n),
+          "other clients": String(d.redis!.company),
           "keys left": `${space.keys}${space.keys > 0 ? ` (${space.sample.slice(0, 4).join(", ")}${space.keys > 4 ? ", …" : ""})` : ""}`,
         },
       ],

@@ -10,6 +10,8 @@ import { tableLines, type PrintedTable } from "./harness.js";
 export interface RunFacts {
   command: string;
   startedAt: Date;
+  /** os.loadavg() when the run started. */
+  loadAtStart: number[];
   seconds: number;
   settings: [string, string][];
   redisVersion?: string;
@@ -22,10 +24,10 @@ export function latestMarkdown(facts: RunFacts, tables: PrintedTable[]): string 
     `\`${facts.command}\`, written by the run itself (bench/latest-md.ts). Numbers are from one machine and`,
     "noisy when it is shared: compare the ratios, and run twice.",
     "",
-    `- Node ${process.version}, ${cpus().length} cores (${cpus()[0]?.model.trim() ?? "?"}), load average at the end ${loadavg()
+    `- Node ${process.version}, ${cpus().length} cores (${cpus()[0]?.model.trim() ?? "?"}), load average ${facts.loadAtStart.map((l) => l.toFixed(2)).join(" ")} at the start, ${loadavg()
       .map((l) => l.toFixed(2))
-      .join(" ")}`,
-    `- Started ${facts.startedAt.toISOString()}, took ${Math.round(facts.seconds / 60)} min ${Math.round(facts.seconds % 60)} s`,
+      .join(" ")} at the end`,
+    `- Started ${facts.startedAt.toISOString()}, took ${Math.floor(facts.seconds / 60)} min ${Math.round(facts.seconds % 60)} s`,
     ...(facts.redisVersion ? [`- Redis ${facts.redisVersion}`] : []),
     ...facts.settings.map(([k, v]) => `- ${k}: ${v}`),
   ];

@@ -22,7 +22,7 @@
  *   EBB_BENCH_CHUNK        bulk enqueue: calls per chunk (default 1000)
  *   EBB_BENCH_SCALE_NS     scale: comma-separated N at EBB_BENCH_CONCURRENCY (default 10000,100000,1000000)
  *   EBB_BENCH_SCALE_CONCURRENCIES  scale: comma-separated concurrencies (default 1,10,50,200)
- *   EBB_BENCH_SCALE_CONCURRENCY_N  scale: N for the concurrency runs (default 20000)
+ *   EBB_BENCH_SCALE_CONCURRENCY_N  scale: N for the concurrency runs (default 20000); an empty list skips its half
  *   EBB_BENCH_EXPIRED_N    expired-memory: results stored (default 200000)
  *   EBB_BENCH_EXPIRED_LIFETIME     expired-memory: their resultExpires (default 2s)
  *   EBB_BENCH_WRITE        1: write bench/results/latest.md after any run; 0: never
@@ -38,6 +38,7 @@
  * Numbers are noisy on shared machines: compare the ratios, and run twice.
  */
 import { EventEmitter } from "node:events";
+import { loadavg } from "node:os";
 import { fileURLToPath } from "node:url";
 import { Redis } from "ioredis";
 import { archiveBench } from "./archive-throughput.js";
@@ -56,7 +57,8 @@ import { sqliteCompare } from "./sqlite-peers.js";
 EventEmitter.defaultMaxListeners = 0;
 
 const env = process.env;
-const list = (v: string | undefined, fallback: number[]) => (v ? v.split(",").map(Number) : fallback);
+// An empty list skips that half of the scale part.
+const list = (v: string | undefined, fallback: number[]) => (v === undefined ? fallback : v.split(",").filter(Boolean).map(Number));
 const url = env.EBB_BENCH_REDIS ?? "redis://127.0.0.1:6379/9";
 const n = Number(env.EBB_BENCH_N ?? 20_000);
 const rounds = Number(env.EBB_BENCH_ROUNDS ?? 3);
@@ -92,6 +94,7 @@ const chosen = new Set<Part>(named.length === 0 ? PARTS : named.flatMap((name) =
 const runs = (part: Part) => chosen.has(part);
 
 const startedAt = new Date();
+const loadAtStart = loadavg();
 const redisVersion = await redisServerVersion();
 console.log(
   `Ebb benchmarks — node ${process.version}, ${startedAt.toISOString()}, Redis ${redisVersion ?? "?"}; parts: ${[...chosen].join(", ")}`,
@@ -163,6 +166,7 @@ if (write) {
     {
       command,
       startedAt,
+      loadAtStart,
       seconds,
       ...(redisVersion ? { redisVersion } : {}),
       settings: [

@@ -20,20 +20,36 @@ export async function info(redis: Redis, ...sections: string[]): Promise<Map<str
 
 /** Redis's CPU and commands at one moment; two of them make a window (costOf). */
 export interface RedisSnapshot {
+  at: number;
   /** used_cpu_sys + used_cpu_user, seconds. */
   cpuSeconds: number;
   /** INFO commandstats: calls per command (Lua's redis.call()s are counted under their own command). */
   calls: Map<string, number>;
+  /** Connections the server has accepted so far (INFO stats total_connections_received). */
+  connections: number;
+  /** CLIENT LIST: each client's db, age and idle seconds. */
+  clients: { db: number; age: number; idle: number }[];
 }
 
 export async function snapshot(redis: Redis): Promise<RedisSnapshot> {
-  const all = await info(redis, "cpu", "commandstats");
+  const all = await info(redis, "cpu", "commandstats", "stats");
   const calls = new Map<string, number>();
   for (const [key, value] of all) {
     if (!key.startsWith("cmdstat_")) continue;
     calls.set(key.slice("cmdstat_".length), Number(/calls=(\d+)/.exec(value)?.[1] ?? 0));
   }
-  return { cpuSeconds: Number(all.get("used_cpu_sys")) + Number(all.get("used_cpu_user")), calls };
+  const list = (await redis.call("CLIENT", "LIST")) as string;
+  const field = (line: string, name: string) => Number(new RegExp(` ${name}=(\\d+)`).exec(line)?.[1] ?? 0);
+  return {
+    at: performance.now(),
+    cpuSeconds: Number(all.get("used_cpu_sys")) + Number(all.get("used_cpu_user")),
+    calls,
+    connections: Number(all.get("total_connections_received")),
+    clients: list
+      .split("\n")
+      .filter((l) => l.startsWith("id="))
+      .map((l) => ({ db: field(l, "db"), age: field(l, "age"), idle: field(l, "idle") })),
+  };
 }
 
 /** Script calls: what runs a Lua script or function (its redis.call()s count as commands too). */
@@ -46,9 +62,15 @@ export interface RedisCost {
   scripts: number;
   /** Calls per command, largest first (for the notes under the table). */
   byCommand: [string, number][];
+  /**
+   * Other clients of the same server seen in the window: clients of other databases that ran a
+   * command in it, and connections accepted in it that are not on this database at its end.
+   * The counters above are server-wide, so a window with company may count their work too.
+   */
+  company: number;
 }
 
-export function costOf(before: RedisSnapshot, after: RedisSnapshot): RedisCost {
+export function costOf(before: RedisSnapshot, after: RedisSnapshot, db: number): RedisCost {
   const byCommand: [string, number][] = [];
   let commands = 0;
   let scripts = 0;
@@ -60,7 +82,17 @@ export function costOf(before: RedisSnapshot, after: RedisSnapshot): RedisCost {
     if (SCRIPT_COMMANDS.has(name)) scripts += delta;
   }
   byCommand.sort((a, b) => b[1] - a[1]);
-  return { cpuSeconds: after.cpuSeconds - before.cpuSeconds, commands, scripts, byCommand };
+  const window = Math.ceil((after.at - before.at) / 1000) + 1;
+  const busyElsewhere = after.clients.filter((c) => c.db !== db && c.idle <= window).length;
+  const joinedHere = after.clients.filter((c) => c.db === db && c.age <= window).length;
+  const joinedElsewhere = Math.max(0, after.connections - before.connections - joinedHere);
+  return {
+    cpuSeconds: after.cpuSeconds - before.cpuSeconds,
+    commands,
+    scripts,
+    byCommand,
+    company: Math.max(busyElsewhere, joinedElsewhere),
+  };
 }
 
 /**

@@ -30,6 +30,8 @@ interface Point {
 }
 
 const here = (p: string) => fileURLToPath(new URL(p, import.meta.url));
+const OTHER_CLIENTS =
+  "Other clients: of this Redis server, seen in the timed window (other databases' busy clients, connections made elsewhere); Redis CPU, commands and used_memory are server-wide and count their work too.";
 const SEND_SLICE = 100_000;
 
 export async function scaleCurve(o: ScaleOptions): Promise<void> {
@@ -58,7 +60,9 @@ export async function scaleCurve(o: ScaleOptions): Promise<void> {
           "Redis used_memory MB": fixed(p.redisBytes / 1_048_576),
           "B/result": fmt(p.redisBytes / n),
           "commands/task": fixed(p.drain.redis!.commands / n, 2),
+          "other clients": String(p.drain.redis!.company),
         })),
+        [OTHER_CLIENTS],
       );
     if (byConcurrency.length > 0)
       printTable(
@@ -70,7 +74,9 @@ export async function scaleCurve(o: ScaleOptions): Promise<void> {
           "Redis CPU µs/task": fixed((p.drain.redis!.cpuSeconds * 1e6) / o.concurrencyN),
           "commands/task": fixed(p.drain.redis!.commands / o.concurrencyN, 2),
           "worker max RSS MB": fixed(p.drain.maxRssMB),
+          "other clients": String(p.drain.redis!.company),
         })),
+        [OTHER_CLIENTS],
       );
   } finally {
     await flush(redis).catch(() => undefined);

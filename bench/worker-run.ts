@@ -35,7 +35,7 @@ export async function drain(n: number, start: () => Promise<Child>, redis?: Redi
       seconds,
       workerCpuUs: (((r.cpuDone - r.cpuFirst) / clockTicksPerSecond()) * 1e6) / n,
       maxRssMB: r.hwmKB / 1024,
-      ...(before && after ? { redis: costOf(before, after) } : {}),
+      ...(before && after && redis ? { redis: costOf(before, after, redis.options.db ?? 0) } : {}),
     };
   } finally {
     await child.stop();
