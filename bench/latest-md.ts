@@ -3,6 +3,7 @@
  * what (Node version, date, cores, load, Redis version), with which N, rounds and concurrency, and
  * every table printed, with its notes.
  */
+import { execFileSync } from "node:child_process";
 import { writeFileSync } from "node:fs";
 import { cpus, loadavg } from "node:os";
 import { tableLines, type PrintedTable } from "./harness.js";
@@ -28,6 +29,7 @@ export function latestMarkdown(facts: RunFacts, tables: PrintedTable[]): string 
       .map((l) => l.toFixed(2))
       .join(" ")} at the end`,
     `- Started ${facts.startedAt.toISOString()}, took ${Math.floor(facts.seconds / 60)} min ${Math.round(facts.seconds % 60)} s`,
+    `- Code: ${codeVersion()}`,
     ...(facts.redisVersion ? [`- Redis ${facts.redisVersion}`] : []),
     ...facts.settings.map(([k, v]) => `- ${k}: ${v}`),
   ];
@@ -37,6 +39,21 @@ export function latestMarkdown(facts: RunFacts, tables: PrintedTable[]): string 
     if (t.notes.length > 0) lines.push("", ...t.notes.map((n) => `- ${n}`));
   }
   return `${lines.join("\n")}\n`;
+}
+
+/** The commit the run built from, and whether src/ had changes not committed yet. */
+function codeVersion(): string {
+  try {
+    const git = (...args: string[]) =>
+      execFileSync("git", args, { stdio: ["ignore", "pipe", "ignore"] })
+        .toString()
+        .trim();
+    const head = git("log", "-1", "--format=%h %s").slice(0, 100);
+    const dirty = git("status", "--porcelain", "--", "src").length > 0;
+    return `${head}${dirty ? " (plus changes in src/ not committed yet)" : ""}`;
+  } catch {
+    return "unknown (not a git checkout)";
+  }
 }
 
 export function writeLatest(path: string, facts: RunFacts, tables: PrintedTable[]): void {
