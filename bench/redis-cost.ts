@@ -3,11 +3,12 @@
  * (Debian's redis-tools) with 16 commands pipelined per round trip, SET, GET, LPUSH and RPOP,
  * 200,000 each, on the benchmark's database; its mean ops/s ÷ a system's commands per task (from
  * INFO commandstats over the drain) is "tasks/s if Redis only ran these commands", an upper bound
- * that ignores what its scripts and blocking reads cost beyond a plain command.
+ * that ignores what its scripts and blocking reads cost beyond a plain command. The window's cost
+ * (costOf) is the difference of two INFO snapshots (redis-stats.ts).
  */
 import { execFileSync } from "node:child_process";
 import type { Redis } from "ioredis";
-import { flush } from "./redis-stats.js";
+import { flush, type RedisSnapshot } from "./redis-stats.js";
 
 export interface RedisFloor {
   /** Mean of the four tests' requests per second. */
@@ -35,5 +36,48 @@ export async function redisFloor(redis: Redis, url: string): Promise<RedisFloor>
     opsPerSecond: values.reduce((a, b) => a + b, 0) / values.length,
     byTest,
     command: `redis-benchmark ${shown.join(" ")}`,
+  };
+}
+
+/** Script calls: what runs a Lua script or function (its redis.call()s count as commands too). */
+const SCRIPT_COMMANDS = new Set(["eval", "evalsha", "eval_ro", "evalsha_ro", "fcall", "fcall_ro"]);
+
+export interface RedisCost {
+  cpuSeconds: number;
+  /** Every command called in the window, scripts' inner calls included, INFO (the harness's own) left out. */
+  commands: number;
+  scripts: number;
+  /** Calls per command, largest first (for the notes under the table). */
+  byCommand: [string, number][];
+  /**
+   * Other clients of the same server seen in the window: clients of other databases that ran a
+   * command in it, and connections accepted in it that are not on this database at its end.
+   * The counters above are server-wide, so a window with company may count their work too.
+   */
+  company: number;
+}
+
+export function costOf(before: RedisSnapshot, after: RedisSnapshot, db: number): RedisCost {
+  const byCommand: [string, number][] = [];
+  let commands = 0;
+  let scripts = 0;
+  for (const [name, calls] of after.calls) {
+    const delta = calls - (before.calls.get(name) ?? 0);
+    if (delta <= 0 || name === "info") continue;
+    byCommand.push([name, delta]);
+    commands += delta;
+    if (SCRIPT_COMMANDS.has(name)) scripts += delta;
+  }
+  byCommand.sort((a, b) => b[1] - a[1]);
+  const window = Math.ceil((after.at - before.at) / 1000) + 1;
+  const busyElsewhere = after.clients.filter((c) => c.db !== db && c.idle <= window).length;
+  const joinedHere = after.clients.filter((c) => c.db === db && c.age <= window).length;
+  const joinedElsewhere = Math.max(0, after.connections - before.connections - joinedHere);
+  return {
+    cpuSeconds: after.cpuSeconds - before.cpuSeconds,
+    commands,
+    scripts,
+    byCommand,
+    company: Math.max(busyElsewhere, joinedElsewhere),
   };
 }

@@ -1,5 +1,5 @@
 /**
- * What the benchmarks read from Redis itself: INFO (used_memory, CPU, per-command call counts),
+ * What the benchmarks read from Redis itself: INFO (used_memory, CPU, per-command call counts, clients),
  * the clients on the benchmark's database, and MEMORY USAGE summed over every key in it (SCAN of
  * the whole database, on a connection of its own, only outside timed windows). Also the guard that
  * refuses a non-empty database and the FLUSHDB SYNC between runs.
@@ -49,49 +49,6 @@ export async function snapshot(redis: Redis): Promise<RedisSnapshot> {
       .split("\n")
       .filter((l) => l.startsWith("id="))
       .map((l) => ({ db: field(l, "db"), age: field(l, "age"), idle: field(l, "idle") })),
-  };
-}
-
-/** Script calls: what runs a Lua script or function (its redis.call()s count as commands too). */
-const SCRIPT_COMMANDS = new Set(["eval", "evalsha", "eval_ro", "evalsha_ro", "fcall", "fcall_ro"]);
-
-export interface RedisCost {
-  cpuSeconds: number;
-  /** Every command called in the window, scripts' inner calls included, INFO (the harness's own) left out. */
-  commands: number;
-  scripts: number;
-  /** Calls per command, largest first (for the notes under the table). */
-  byCommand: [string, number][];
-  /**
-   * Other clients of the same server seen in the window: clients of other databases that ran a
-   * command in it, and connections accepted in it that are not on this database at its end.
-   * The counters above are server-wide, so a window with company may count their work too.
-   */
-  company: number;
-}
-
-export function costOf(before: RedisSnapshot, after: RedisSnapshot, db: number): RedisCost {
-  const byCommand: [string, number][] = [];
-  let commands = 0;
-  let scripts = 0;
-  for (const [name, calls] of after.calls) {
-    const delta = calls - (before.calls.get(name) ?? 0);
-    if (delta <= 0 || name === "info") continue;
-    byCommand.push([name, delta]);
-    commands += delta;
-    if (SCRIPT_COMMANDS.has(name)) scripts += delta;
-  }
-  byCommand.sort((a, b) => b[1] - a[1]);
-  const window = Math.ceil((after.at - before.at) / 1000) + 1;
-  const busyElsewhere = after.clients.filter((c) => c.db !== db && c.idle <= window).length;
-  const joinedHere = after.clients.filter((c) => c.db === db && c.age <= window).length;
-  const joinedElsewhere = Math.max(0, after.connections - before.connections - joinedHere);
-  return {
-    cpuSeconds: after.cpuSeconds - before.cpuSeconds,
-    commands,
-    scripts,
-    byCommand,
-    company: Math.max(busyElsewhere, joinedElsewhere),
   };
 }
 

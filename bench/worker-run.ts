@@ -8,7 +8,8 @@ import type { Redis } from "ioredis";
 import { DONE_LINE, type DoneReport } from "./peers/done-report.js";
 import type { Child } from "./harness.js";
 import { clockTicksPerSecond } from "./proc-stats.js";
-import { costOf, snapshot, type RedisCost } from "./redis-stats.js";
+import { costOf, type RedisCost } from "./redis-cost.js";
+import { snapshot } from "./redis-stats.js";
 
 export interface Drain {
   /** Tasks per second, first handler call to the last task stored and acked. */
