@@ -2,6 +2,7 @@ import { afterAll, afterEach, beforeAll, beforeEach, expect, it } from "vitest";
 import { RedisServer } from "../support/redis-server.js";
 import type { StoreRequest } from "../../src/backends/result-backend.js";
 import { SCRIPTS } from "../../src/backends/redis/scripts.js";
+import { shardOf } from "../../src/backends/redis/tombstones.js";
 import { RedisBackend } from "../../src/backends/redis/redis-backend.js";
 import { manualClock } from "../../src/clock.js";
 import { redisNamespace } from "../support/redis-namespace.js";
@@ -29,9 +30,12 @@ await describeWithService("redis", "redis result backend: the index", () => {
   const noTtlIndex = () => `${ns.prefix}ebb:results:no-ttl`;
   const info = () => `${ns.prefix}ebb:results:info`;
 
+  /** Results with a tier, so each has a ttl-index entry (a default result has a compact record instead). */
   async function storeMany(n: number, over: Partial<StoreRequest> = {}, from = 0): Promise<void> {
     for (let i = from; i < from + n; i += 250) {
-      await Promise.all(Array.from({ length: Math.min(250, from + n - i) }, (_, j) => backend.store(request(`t-${i + j}`, over))));
+      await Promise.all(
+        Array.from({ length: Math.min(250, from + n - i) }, (_, j) => backend.store(request(`t-${i + j}`, { tier: "bulk", ...over }))),
+      );
     }
   }
 
@@ -86,12 +90,31 @@ await describeWithService("redis", "redis result backend: the index", () => {
     expect(await ns.redis.hgetall(info())).toEqual({ "to-archive": "1audit", held: "2" });
   });
 
+  it("indexes a default result by its 13-byte record alone, and reads its exact expiry from it", async () => {
+    const { result } = await backend.store(request("plain", { lifetimeMs: 60_000 }));
+    expect(await ns.redis.zscore(ttlIndex(), "plain")).toBeNull();
+    expect(await ns.redis.hexists(info(), "plain")).toBe(0);
+    const shard = shardOf("plain");
+    expect(await ns.redis.strlen(`${ns.prefix}ebb:results:expired:${shard}:new`)).toBe(13);
+    expect(await backend.lookup("plain", { graceMs: GRACE_MS })).toMatchObject({ kind: "found", result: { expiresAt: result.expiresAt } });
+    // STARTED first (in progress: indexed with its flag), then the final default store replaces that entry.
+    await backend.store(request("later", { status: "STARTED", lifetimeMs: 60_000 }));
+    expect(await ns.redis.zscore(ttlIndex(), "later")).not.toBeNull();
+    await backend.store(request("later", { lifetimeMs: 5_000 }));
+    expect(await ns.redis.zscore(ttlIndex(), "later")).toBeNull();
+    expect(await ns.redis.hexists(info(), "later")).toBe(0);
+    // Forgotten: unknown, also once its recorded expiry has passed.
+    expect(await backend.forget("plain")).toBe(true);
+    clock.advance(120_000);
+    expect((await backend.lookup("plain", { graceMs: GRACE_MS })).kind).toBe("missing");
+  });
+
   it("a long-running process trims by itself: store() starts a trim at most once per interval", async () => {
     const busy = await new RedisBackend({ url: ns.url, clock, graceMs: GRACE_MS, trimIntervalMs: 0, trimBatch: 100 }).connect();
     try {
       await storeMany(1_000);
       clock.advance(GRACE_MS);
-      await busy.store(request("late", { lifetimeMs: 60_000 }));
+      await busy.store(request("late", { lifetimeMs: 60_000, tier: "bulk" }));
       await expect.poll(() => ns.redis.zcard(ttlIndex()), { timeout: 5_000 }).toBe(1);
       expect(await ns.redis.zrange(ttlIndex(), 0, -1)).toEqual(["late"]);
     } finally {

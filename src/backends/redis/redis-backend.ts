@@ -34,7 +34,6 @@ import type { ScheduleStore, ScheduleStoreHost } from "../../beat/schedule-store
 import { storeFlags } from "./index-info.js";
 import { IndexTrimmer } from "./index-trimmer.js";
 import { TombstoneCompactor } from "./tombstone-compactor.js";
-import { recordKey, shardOf, tombstoneKeys } from "./tombstones.js";
 import { SCRIPTS } from "./scripts.js";
 import { PubSubWatcher } from "./pubsub-watcher.js";
 import { RedisRetention } from "./redis-retention.js";
@@ -262,8 +261,8 @@ export class RedisBackend implements ResultBackend, RetentionStore, ScheduleStor
     // Trimming must not forget what a reader still expects to see as EXPIRED.
     this.graceMs = Math.max(this.graceMs, options.graceMs);
     const raw = await readRaw(this.redis(), this.keys, taskId);
-    // Not in either index: an id expired long enough ago may be in the compact store.
-    if (raw.value === null && raw.ttlScore === null && raw.noTtlScore === null) raw.ttlScore = await this.compactTombstone(taskId);
+    // In neither index: a default result (or one expired long enough ago) has a compact record.
+    if (raw.ttlScore === null && raw.noTtlScore === null) raw.ttlScore = await this.compactRecord(taskId);
     const now = this.clockNow();
     this.trimmer.poke();
     if (raw.value !== null)
@@ -277,11 +276,9 @@ export class RedisBackend implements ResultBackend, RetentionStore, ScheduleStor
     return classifyRead(taskId, undefined, tombstoneOf(raw, now), now, options.graceMs);
   }
 
-  /** The expiry the compact store remembers for an id (as a ttl-index score), or null. */
-  private async compactTombstone(taskId: string): Promise<string | null> {
-    const keys = tombstoneKeys(this.target.prefix);
-    const shard = shardOf(taskId);
-    const at = await SCRIPTS.findTombstone.run(this.redis(), [keys.sorted(shard), keys.tail(shard)], [recordKey(taskId)]);
+  /** The expiry the compact records hold for an id (as a ttl-index score), or null. */
+  private async compactRecord(taskId: string): Promise<string | null> {
+    const at = await SCRIPTS.findTombstone.run(this.redis(), [this.keys.ttlIndex, this.keys.info], [taskId]);
     return typeof at === "number" ? String(at) : null;
   }
 

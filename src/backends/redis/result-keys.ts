@@ -4,9 +4,11 @@
  *   <prefix>celery-task-meta-<id>   the value, exactly as Celery writes it (STRING), and the pub/sub
  *                                   channel Celery's AsyncResult.get() listens on (same name)
  *   <prefix>ebb:results:ttl         ZSET id → expiresAt (epoch ms): results whose value Redis expires
- *                                   itself (action "delete", not held). After the TTL has removed the
- *                                   value the entry stays on as the tombstone that makes the id read
- *                                   EXPIRED during the grace window; trimming drops it after that.
+ *                                   itself (action "delete", not held) and that are not default
+ *                                   (a tier, or in progress); default ones have a record instead.
+ *                                   After the TTL has removed the value the entry stays on as the
+ *                                   tombstone that makes the id read EXPIRED (for ten minutes; then
+ *                                   as a record); trimming drops what is left after the grace window.
  *                                   Cleanup that removes a value by hand may ZADD it here for the same
  *                                   reason.
  *   <prefix>ebb:results:no-ttl      ZSET id → expiresAt, or +inf for never: results that have no TTL
@@ -19,11 +21,12 @@
  *                                   --delete put a result it removed, read with its ttl entry (the
  *                                   tombstone) and trusted only while that entry is the same; trimmed
  *                                   with it. Costs the file's path per id, for the grace window.
- *   <prefix>ebb:results:expired:<hh>[:new]  STRING: the compact memory of expired ids (tombstones.ts).
- *                                   Ten minutes after its expiry, a ttl-index entry (~160 bytes) is
- *                                   moved here as a 13-byte record (fingerprint + expiry ms) for the
- *                                   rest of its grace window; 256 shards (<hh>), each a sorted part
- *                                   and an appended tail; ebb:results:expired:gen counts their merges.
+ *   <prefix>ebb:results:expired:<hh>[:new]  STRING: compact 13-byte records of expiries (tombstones.ts).
+ *                                   A default result (no tier, ready, not held, a TTL) is indexed
+ *                                   by its record alone, written with its value; any other expired
+ *                                   ttl-index entry moves here ten minutes after its expiry. 256
+ *                                   shards (<hh>), each a sorted part and an appended tail;
+ *                                   ebb:results:expired:gen counts their merges.
  *   <prefix>ebb:results:info        HASH id → what Celery's value cannot hold (tier, action, hold, in
  *                                   progress, archived, foreign), see index-info.ts. Only results that differ from the
  *                                   default (no tier, action delete, not held, ready) have an entry.

@@ -27,7 +27,8 @@ const SCAN_COUNT = 1000;
  * Every result matching the query, each once, batch by batch:
  *  1. Ebb's results, from its two indexes (ttl, then no-ttl), paged by scan-index-1.lua up to
  *     expiresBy. Index entries whose value is gone are tombstones, not results: skipped.
- *  2. Results Python Celery wrote, which have no index entry: SCAN MATCH celery-task-meta-*, then
+ *  2. Results Python Celery wrote, and Ebb's default results (a compact record is their only index
+ *     entry, see includes/expired-records.lua), which no index lists: SCAN MATCH celery-task-meta-*, then
  *     read-unindexed-2+.lua checks each key's index membership in the same call that reads its value,
  *     so an indexed key met again here is skipped (and its value not even read). Skipped entirely when no such result can match: a tier was asked for
  *     (Celery's results have none), or expiresBy <= now (a key with a TTL ends after now, and one
@@ -43,8 +44,11 @@ export async function* scanResults(ctx: ScanContext, query: ScanQuery): AsyncGen
       if (batch.length > 0) yield batch;
     }
   }
+  // With Redis's own clock, a key with a TTL is gone once its expiry passes; an injected clock
+  // (tests) may run ahead of Redis's, so nothing can be ruled out by time then.
   const foreignCanMatch =
-    (query.tier === undefined || query.tier === null) && (query.expiresBy === undefined || query.expiresBy > scanStartedAt);
+    (query.tier === undefined || query.tier === null) &&
+    (query.expiresBy === undefined || query.expiresBy > scanStartedAt || ctx.tombstonesBefore === null);
   if (!foreignCanMatch) return;
   for await (const keys of scanKeys(ctx.client, `${ctx.keys.everything.slice(0, -1)}celery-task-meta-*`)) {
     for (let i = 0; i < keys.length; i += query.batchSize) {
@@ -119,10 +123,13 @@ async function fetchForeign(ctx: ScanContext, keys: string[]): Promise<ResultRec
   const now = ctx.now();
   const out: ResultRecord[] = [];
   keys.forEach((key, i) => {
-    const value = flat[2 * i] as string | null;
+    const value = flat[3 * i] as string | null;
     // Indexed: reported from the index already. Gone: expired or removed since SCAN saw it.
     if (value === null) return;
-    const record = toRecord(ctx, { value, pttl: flat[2 * i + 1] as number, ttlScore: null, noTtlScore: null, info: null }, key, now);
+    // A default result of Ebb's has a compact record (its expiry) and no index entry.
+    const recorded = flat[3 * i + 2] as number | null;
+    const raw = { value, pttl: flat[3 * i + 1] as number, ttlScore: recorded === null ? null : String(recorded), noTtlScore: null, info: null };
+    const record = toRecord(ctx, raw, key, now);
     if (record) out.push(record);
   });
   return out;

@@ -40,7 +40,7 @@ export class TombstoneCompactor {
     const touched = new Set<string>();
     let moved = 0;
     for (;;) {
-      const reply = (await SCRIPTS.compact.run(client, [keys.ttlIndex, keys.info, keys.archived], [ceiling, batch, this.#keys.base])) as (
+      const reply = (await SCRIPTS.compact.run(client, [keys.ttlIndex, keys.info, keys.archived], [ceiling, batch])) as (
         | number
         | string
       )[];

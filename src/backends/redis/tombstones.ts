@@ -1,26 +1,34 @@
 import { createHash } from "node:crypto";
 
 /**
- * The compact memory of expired ids (Redis). The ttl index remembers an expired id for the whole
- * grace window (7 days by default) so that it reads EXPIRED, not unknown; as a zset entry that
- * costs ~160 bytes per id. Once an entry has been expired for a while (compactAfterMs), the
- * trimmer moves it here, where it costs 13 bytes:
+ * Compact records of result expiries (Redis), 13 bytes per id. They index two kinds of id:
  *
- *   record    bytes 2-8 of sha1(id) (the fingerprint's first byte is the shard), then the expiry
- *             in epoch ms as 6 bytes, big-endian (exact to the millisecond, good until 10889)
- *   shards    256, by the fingerprint's first byte: <prefix>ebb:results:expired:<hh> holds its
- *             records sorted by fingerprint (binary search), and <prefix>ebb:results:expired:<hh>:new
- *             the ones appended since its last merge, unsorted (scanned)
- *   merges    when a tail grows past an eighth of its shard (or 1 KB: an APPENDed string keeps up to as much again spare), and once an hour for every
- *             shard: records past the grace window are dropped, the tail is sorted in and emptied
- *             (compare-and-swap on a generation counter, ebb:results:expired:gen, so two processes
- *             merging at once cannot lose an append)
+ *  - A default result (no tier, ready, not held, with a TTL: nearly every result) is indexed by
+ *    its record alone, written by the store script beside the value. A zset entry would cost
+ *    ~160 bytes for as long as the result lives and as long again for the grace window.
+ *  - Any other result that Redis expires has a ttl-index entry (its tier and flags live beside it);
+ *    once that entry has been expired for compactAfterMs (10 minutes), the trimmer moves it here
+ *    for the rest of its grace window.
  *
- * Reads stay exact for every practical purpose: a fingerprint is 64 bits, so an id that never
- * expired matches a stored one with probability n / 2^64 (about 4e-13 for 7 million remembered
- * ids; 56 bits within a shard), and such an error only ever makes an unknown id read EXPIRED, never an expired id read
- * unknown. What the compact form cannot hold is removed on purpose: forget() of an id after it
- * expired leaves it reading EXPIRED (its value is gone either way).
+ * A read finds an id's expiry in its record, exactly (to the millisecond), whether the value is
+ * still there or Redis has expired it: then the id reads EXPIRED for the grace window, as before.
+ *
+ *   record    bytes 2-8 of sha1(id) (the first byte is the shard), then the expiry in epoch ms as
+ *             6 bytes, big-endian (good until the year 10889); an expiry of 0 is a cancelled
+ *             record (the result was removed on purpose: forget(), cleanup) and reads as none
+ *   shards    256, by the first byte of sha1(id): <prefix>ebb:results:expired:<hh> holds its
+ *             records sorted (binary search), <prefix>ebb:results:expired:<hh>:new the ones
+ *             appended since its last merge (scanned)
+ *   merges    when a tail grows past an eighth of its shard (or 1 KB: an APPENDed string keeps up
+ *             to as much again spare), and once an hour for every shard: records past the grace
+ *             window and cancelled ones are dropped, the tail is sorted in and emptied
+ *             (compare-and-swap on a generation counter, ebb:results:expired:gen, so two
+ *             processes merging at once cannot lose an append)
+ *
+ * The Lua side is scripts/includes/expired-records.lua. A fingerprint is 56 bits within a shard,
+ * so an id that was never stored matches a record with probability about n / 2^64 (4e-13 for 7
+ * million remembered ids); such an error can only make an unknown id read EXPIRED, never an
+ * expired id read unknown.
  */
 export const RECORD_BYTES = 13;
 /** The fingerprint bytes a record holds (the first byte, the shard, is in its key). */

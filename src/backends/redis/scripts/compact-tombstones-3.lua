@@ -11,27 +11,18 @@
   KEYS[3]  archived       HASH
   ARGV[1]  ceiling, epoch ms: entries expired at or before it are moved
   ARGV[2]  the most entries to move in this call
-  ARGV[3]  the shard key prefix (<prefix>ebb:results:expired:); a shard's tail is prefix..hh..":new".
-           Standalone Redis only (as the rest of the backend): shard keys are named here, not in KEYS.
 
   Returns {moved, skipped, hh, hh, ...}: entries moved (records written or dropped), entries left
   for an archive location, and the shards whose tails grew.
 ]]
 --@include "includes/index-info.lua"
+--@include "includes/expired-records.lua"
 
 local IN_PROGRESS = 4 -- index-info.ts INFO_IN_PROGRESS
 local limit = tonumber(ARGV[2])
 local moved, skipped = 0, 0
 local touched, shards = {}, {}
-
-local function bytes6(ms)
-  local out = {}
-  for i = 6, 1, -1 do
-    out[i] = string.char(ms % 256)
-    ms = math.floor(ms / 256)
-  end
-  return table.concat(out)
-end
+local base = recordsBase(KEYS[1])
 
 while moved < limit do
   local page = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'WITHSCORES', 'LIMIT', skipped, limit - moved)
@@ -43,11 +34,7 @@ while moved < limit do
     else
       local flags = readInfo(KEYS[2], id)
       if not hasFlag(flags, IN_PROGRESS) then
-        local hex = redis.sha1hex(id)
-        local fp = {}
-        for j = 3, 16, 2 do fp[#fp + 1] = string.char(tonumber(string.sub(hex, j, j + 1), 16)) end
-        local shard = string.sub(hex, 1, 2)
-        redis.call('APPEND', ARGV[3] .. shard .. ':new', table.concat(fp) .. bytes6(score))
+        local shard = appendRecord(base, id, score)
         if not touched[shard] then
           touched[shard] = true
           shards[#shards + 1] = shard

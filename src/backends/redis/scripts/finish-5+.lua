@@ -23,6 +23,7 @@
   acks are ignored by their caller: a lost lease means the message comes back, at-least-once).
 ]]
 --@include "includes/index-info.lua"
+--@include "includes/expired-records.lua"
 local ttlIndex, noTtlIndex, infoKey = KEYS[1], KEYS[2], KEYS[3]
 --@include "includes/store-result.lua"
 

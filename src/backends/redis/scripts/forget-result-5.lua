@@ -16,9 +16,11 @@
 
   Returns 1 when a value or an index entry was removed, else 0.
 ]]
+--@include "includes/expired-records.lua"
 local id = ARGV[1]
 local removed = redis.call('UNLINK', KEYS[1]) + redis.call('ZREM', KEYS[2], id)
   + redis.call('ZREM', KEYS[3], id) + redis.call('HDEL', KEYS[4], id) + redis.call('HDEL', KEYS[5], id)
+  + cancelRecords(recordsBase(KEYS[2]), id)
 if removed == 0 then return 0 end
 redis.call('PUBLISH', ARGV[2], ARGV[3])
 return 1

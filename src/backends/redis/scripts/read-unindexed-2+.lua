@@ -1,6 +1,6 @@
 --[[
   For keys a retention scan met by SCAN: the value and PTTL of each one Ebb has no index entry for
-  (Python Celery wrote it), in one call. An indexed key is reported from the index instead, so its
+  (Python Celery wrote it, or it is a default result of Ebb's), in one call. An indexed key is reported from the index instead, so its
   value is not read here at all: on a store of Ebb's results that is nearly every key. Read-only,
   O(1) per key.
 
@@ -10,16 +10,24 @@
 
   ARGV[i]    the task id in the i-th key
 
-  Returns a flat array, two entries per key: the value (false, read as null, when the key is
-  indexed or gone) and its PTTL.
+  A key with a compact record (a default result Ebb wrote: includes/expired-records.lua) is Ebb's
+  too, though no index holds it: its value is read here, with the record's expiry.
+
+  Returns a flat array, three entries per key: the value (false, read as null, when the key is
+  indexed or gone), its PTTL, and its record's expiry (false when it has none).
 ]]
+--@include "includes/expired-records.lua"
+local base = recordsBase(KEYS[1])
 local out = {}
 for i = 1, #ARGV do
   local id, key = ARGV[i], KEYS[2 + i]
+  local at = 3 * i - 2
   if redis.call('ZSCORE', KEYS[1], id) or redis.call('ZSCORE', KEYS[2], id) then
-    out[2 * i - 1], out[2 * i] = false, -2
+    out[at], out[at + 1], out[at + 2] = false, -2, false
   else
-    out[2 * i - 1], out[2 * i] = redis.call('GET', key), redis.call('PTTL', key)
+    local value = redis.call('GET', key)
+    out[at], out[at + 1] = value, redis.call('PTTL', key)
+    out[at + 2] = value and findRecord(base, id) or false
   end
 end
 return out

@@ -21,6 +21,7 @@
   Returns an array with 1 (removed) or 0 (kept) per result, in order.
 ]]
 --@include "includes/index-info.lua"
+--@include "includes/expired-records.lua"
 
 local function isHeld(id)
   return hasFlag((readInfo(KEYS[3], id)), HELD)
@@ -49,6 +50,8 @@ for i = 1, #KEYS - 4 do
   if value and not isHeld(id) and unchanged(value, status, doneAt) then
     redis.call('UNLINK', KEYS[4 + i])
     redis.call('ZREM', KEYS[2], id)
+    -- A default result's record says when it would have expired; the removal decides instead.
+    cancelRecords(recordsBase(KEYS[1]), id)
     if tombstone ~= '' then
       -- Trimming drops the entry (and its info and archive location) once the grace window is over.
       redis.call('ZADD', KEYS[1], tombstone, id)

@@ -16,6 +16,7 @@
   Returns 1 when the result exists (hold set or released), 0 when there is no such value.
 ]]
 --@include "includes/index-info.lua"
+--@include "includes/expired-records.lua"
 
 local id = ARGV[1]
 if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
@@ -27,8 +28,12 @@ local now = tonumber(ARGV[3])
 if ARGV[2] == '1' then
   flags = withFlag(flags, HELD)
   local score = redis.call('ZSCORE', KEYS[2], id)
+  local record = not score and not redis.call('ZSCORE', KEYS[3], id) and findRecord(recordsBase(KEYS[2]), id)
   if score then
     indexIn(KEYS[3], KEYS[2], id, score)
+  elseif record then
+    -- A default result, indexed by its record alone: it joins the no-ttl index at its expiry.
+    redis.call('ZADD', KEYS[3], record, id)
   elseif not redis.call('ZSCORE', KEYS[3], id) then
     -- Written by Python Celery, so not indexed: remember when its TTL would have ended (read
     -- before PERSIST drops it), so that releasing the hold can give it back; flag 16 keeps

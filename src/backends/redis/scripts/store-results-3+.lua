@@ -25,6 +25,7 @@
                a ready result was already stored and is kept; its state is returned for the caller
 ]]
 --@include "includes/index-info.lua"
+--@include "includes/expired-records.lua"
 local ttlIndex, noTtlIndex, infoKey = KEYS[1], KEYS[2], KEYS[3]
 --@include "includes/store-result.lua"
 
