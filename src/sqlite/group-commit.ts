@@ -24,6 +24,8 @@ export class GroupCommit {
   #queued: Queued[] = [];
   #scheduled: NodeJS.Immediate | null = null;
   #closed: string | null = null;
+  /** Values computed once per transaction (memo()); cleared when a transaction starts. */
+  readonly #memo = new Map<object, unknown>();
   readonly #batch: (ops: readonly Queued[], failed: { index: number }) => unknown[];
   readonly #single: (op: () => unknown) => unknown;
   /** Transactions committed (batches, and ops run alone after a batch failed). For tests and stats. */
@@ -32,8 +34,11 @@ export class GroupCommit {
   constructor(
     private readonly db: Database.Database,
     private readonly maxOps = 256,
+    /** Called after each commit with the count so far. */
+    private readonly afterCommit?: (commits: number) => void,
   ) {
     this.#batch = db.transaction((ops: readonly Queued[], failed: { index: number }) => {
+      this.#memo.clear();
       const out = new Array<unknown>(ops.length);
       for (let i = 0; i < ops.length; i++) {
         failed.index = i;
@@ -42,7 +47,10 @@ export class GroupCommit {
       failed.index = -1;
       return out;
     }).immediate;
-    this.#single = db.transaction((op: () => unknown) => op()).immediate;
+    this.#single = db.transaction((op: () => unknown) => {
+      this.#memo.clear();
+      return op();
+    }).immediate;
   }
 
   /** Queue `op` for the next group transaction; resolves with its value once that transaction has committed. */
@@ -56,6 +64,18 @@ export class GroupCommit {
       if (this.#queued.length >= this.maxOps) this.flush();
       else this.#scheduled ??= setImmediate(() => this.flush());
     });
+  }
+
+  /**
+   * For ops: `compute()` once per transaction, under `key`. What an op reads once for the whole
+   * batch (the store's clock, whether a table has any rows) is read inside the transaction, so it
+   * holds for every op of it: all of them commit at the same instant, under the same write lock.
+   */
+  memo<T>(key: object, compute: () => T): T {
+    if (this.#memo.has(key)) return this.#memo.get(key) as T;
+    const value = compute();
+    this.#memo.set(key, value);
+    return value;
   }
 
   /** Whether writes are waiting for the next group transaction. */
@@ -94,7 +114,7 @@ export class GroupCommit {
       }
       return;
     }
-    this.commits += 1;
+    this.#committed();
     for (let i = 0; i < batch.length; i++) batch[i]!.resolve(out[i]);
   }
 
@@ -102,6 +122,11 @@ export class GroupCommit {
   close(reason: string): void {
     this.flush();
     this.#closed = reason;
+  }
+
+  #committed(): void {
+    this.commits += 1;
+    this.afterCommit?.(this.commits);
   }
 
   #alone(q: Queued): void {
@@ -112,7 +137,7 @@ export class GroupCommit {
       q.reject(e);
       return;
     }
-    this.commits += 1;
+    this.#committed();
     q.resolve(value);
   }
 }

@@ -4,6 +4,7 @@ import { basename, dirname, join } from "node:path";
 import Database from "better-sqlite3";
 import type { Clock } from "../clock.js";
 import { StoreUnavailableError } from "../errors.js";
+import { Checkpointer, START_AFTER_COMMITS } from "./checkpointer.js";
 import { GroupCommit } from "./group-commit.js";
 import { migrate } from "./migrations.js";
 import { MEMORY_PATH } from "./sqlite-url.js";
@@ -33,6 +34,8 @@ interface Shared {
   db: Database.Database;
   changes: ChangeHub;
   commits: GroupCommit;
+  /** Checkpoints on a thread, once this connection commits steadily (checkpointer.ts). */
+  checkpointer: Checkpointer | null;
   refs: number;
 }
 
@@ -50,7 +53,17 @@ export function openDatabase(given: string): SqliteHandle {
       db.close();
       throw err;
     }
-    shared = { db, changes: new ChangeHub(), commits: new GroupCommit(db), refs: 0 };
+    const startCheckpointer = (n: number) => {
+      if (n === START_AFTER_COMMITS && entry.refs > 0 && path !== MEMORY_PATH) entry.checkpointer = new Checkpointer(path, db);
+    };
+    const entry: Shared = {
+      db,
+      changes: new ChangeHub(),
+      commits: new GroupCommit(db, undefined, startCheckpointer),
+      checkpointer: null,
+      refs: 0,
+    };
+    shared = entry;
     open.set(path, shared);
   }
   shared.refs += 1;
@@ -71,6 +84,7 @@ export function openDatabase(given: string): SqliteHandle {
         try {
           entry.commits.close(`The SQLite database ${path} is closed`);
         } finally {
+          entry.checkpointer?.stop();
           entry.db.close();
         }
       }

@@ -75,7 +75,7 @@ export function toParams(r: StoreRequest | StoredResult, dateDone: number | null
     status: r.status,
     result: json(r.result),
     traceback: r.traceback,
-    children: r.children == null || (Array.isArray(r.children) && r.children.length === 0) ? "[]" : stringifyCeleryJson(r.children),
+    children: stringifyCeleryJson(r.children ?? []),
     date_done: dateDone,
     expires_at: expiresAt,
     tier: r.tier,
@@ -89,25 +89,68 @@ export function toParams(r: StoreRequest | StoredResult, dateDone: number | null
   };
 }
 
-/** The params as positional values, in COLUMNS order. */
-export function toValues(p: Params): unknown[] {
+/** A row as positional values, in COLUMNS order (Values[5] is date_done, Values[6] expires_at). */
+export type Values = [
+  task_id: string,
+  status: StoredState,
+  result: string | null,
+  traceback: string | null,
+  children: string,
+  date_done: number | null,
+  expires_at: number | null,
+  tier: string | null,
+  action: RetentionAction,
+  name: string | null,
+  args: string | null,
+  kwargs: string | null,
+  worker: string | null,
+  retries: number | null,
+  queue: string | null,
+];
+export const DATE_DONE = 5;
+export const EXPIRES_AT = 6;
+
+/** What store() writes for a request, encoded now (date_done and expires_at are stamped in the transaction). */
+export function toValues(r: StoreRequest): Values {
   return [
-    p.task_id,
-    p.status,
-    p.result,
-    p.traceback,
-    p.children,
-    p.date_done,
-    p.expires_at,
-    p.tier,
-    p.action,
-    p.name,
-    p.args,
-    p.kwargs,
-    p.worker,
-    p.retries,
-    p.queue,
+    r.taskId,
+    r.status,
+    json(r.result),
+    r.traceback,
+    r.children == null || (Array.isArray(r.children) && r.children.length === 0) ? "[]" : stringifyCeleryJson(r.children),
+    null,
+    null,
+    r.tier,
+    r.action,
+    r.name ?? null,
+    json(r.args),
+    json(r.kwargs),
+    r.worker ?? null,
+    r.retries ?? null,
+    r.queue ?? null,
   ];
+}
+
+/** The stored result those values make, with its hold: read back as a lookup would (the JSON parsed anew). */
+export function fromValues(v: Values, held: number): StoredResult {
+  return {
+    taskId: v[0],
+    status: v[1],
+    result: parse(v[2]),
+    traceback: v[3],
+    children: parse<unknown[]>(v[4]) ?? [],
+    dateDone: v[5],
+    expiresAt: v[6],
+    tier: v[7],
+    action: v[8],
+    held: held !== 0,
+    name: v[9],
+    args: parse<unknown[]>(v[10]),
+    kwargs: parse<Record<string, unknown>>(v[11]),
+    worker: v[12],
+    retries: v[13],
+    queue: v[14],
+  };
 }
 
 export function fromRow(row: ResultRow): StoredResult {

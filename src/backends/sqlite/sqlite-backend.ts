@@ -29,7 +29,7 @@ import type {
   ScanQuery,
   StoreFacts,
 } from "../retention-store.js";
-import { COLUMNS, fromRow, toParams, toValues, type ResultRow } from "./result-rows.js";
+import { COLUMNS, DATE_DONE, EXPIRES_AT, fromRow, fromValues, toValues, type ResultRow, type Values } from "./result-rows.js";
 import { SqliteRetention } from "./sqlite-retention.js";
 import type { ScheduleStore, ScheduleStoreHost } from "../../beat/schedule-store.js";
 import { SqliteScheduleStore } from "./sqlite-schedule-store.js";
@@ -151,21 +151,24 @@ export class SqliteBackend implements ResultBackend, RetentionStore, ScheduleSto
    */
   private storeWrite(request: StoreRequest): () => StoreOutcome {
     checkRequest(request);
-    const params = toParams(request, null, null);
+    const values = toValues(request);
     const { status, lifetimeMs, taskId } = request;
+    const { commits } = this.handle;
+    const sql = this.sql;
     return () => {
-      const { dateDone, expiresAt } = stampsFor(status, lifetimeMs, this.clock());
-      params.date_done = dateDone;
-      params.expires_at = expiresAt;
-      const values = toValues(params);
+      // One clock read per transaction: every store of it commits at that instant.
+      const { dateDone, expiresAt } = stampsFor(status, lifetimeMs, commits.memo(this.clock, this.clock));
+      values[DATE_DONE] = dateDone;
+      values[EXPIRES_AT] = expiresAt;
       let held = 0;
-      if (this.sql.insert.run(values).changes === 0) {
-        const replaced = this.sql.replaceUnfinished.get([...values.slice(1), taskId]);
-        if (replaced === undefined) return { stored: false, result: fromRow(this.sql.get.get(taskId)!) };
+      if (sql.insert.run(values).changes === 0) {
+        const replaced = sql.replaceUnfinished.get([...values.slice(1), taskId]);
+        if (replaced === undefined) return { stored: false, result: fromRow(sql.get.get(taskId)!) };
         held = replaced.held;
       }
-      this.sql.dropTombstone.run(taskId);
-      return { stored: true, result: fromRow({ ...params, held }) };
+      // A tombstone of this id is of no use once it is stored again; most batches find none at all.
+      if (commits.memo(sql.anyTombstone, () => sql.anyTombstone.get() !== undefined)) sql.dropTombstone.run(taskId);
+      return storedOutcome(values, held);
     };
   }
 
@@ -247,6 +250,24 @@ function topic(taskId: string): string {
   return `result:${taskId}`;
 }
 
+/**
+ * A stored outcome whose result is read back from what was written only when someone asks (the
+ * worker does not): parsing the JSON anew gives the caller its own copy, as a lookup would.
+ */
+function storedOutcome(values: Values, held: number): StoreOutcome {
+  let result: StoredResult | undefined;
+  return {
+    stored: true,
+    get result(): StoredResult {
+      result ??= fromValues(values, held);
+      return result;
+    },
+    set result(value: StoredResult) {
+      result = value;
+    },
+  };
+}
+
 /** What SQLite would take but must not be stored: said now, naming the field, rather than as a constraint error. */
 function checkRequest(request: StoreRequest): void {
   const { taskId, status, lifetimeMs } = request;
@@ -283,6 +304,7 @@ function prepare(db: Database.Database) {
     ),
     delete: db.prepare<[string]>(`DELETE FROM ebb_results WHERE task_id = ?`),
     dropTombstone: db.prepare<[string]>(`DELETE FROM ebb_tombstones WHERE task_id = ?`),
+    anyTombstone: db.prepare<[], { one: 1 }>(`SELECT 1 AS one FROM ebb_tombstones LIMIT 1`),
     setHeld: db.prepare<[number, string]>(`UPDATE ebb_results SET held = ? WHERE task_id = ?`),
   };
 }

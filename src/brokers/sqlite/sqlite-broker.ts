@@ -256,9 +256,11 @@ function prepare(db: Database.Database) {
       `INSERT INTO ebb_messages (queue, priority, body, available_at, created_at) VALUES (?, ?, ?, ?, ?)`,
     ),
     anyVisible: db.prepare<[string, number, number], { one: 1 }>(`SELECT 1 AS one FROM ebb_messages WHERE ${VISIBLE} LIMIT 1`),
+    // LIMIT ? + 0, not LIMIT ?: SQLite (3.47 on) reads a bare bound LIMIT into the query plan, so
+    // every new binding of it expires the statement and the next run parses and plans it again.
     lease: db.prepare<[number, string, string, number, number, number], LeasedRow>(
       `UPDATE ebb_messages SET lease_until = ?, lease_token = ?, delivered_count = delivered_count + 1
-       WHERE id IN (SELECT id FROM ebb_messages WHERE ${VISIBLE} ORDER BY priority, available_at, id LIMIT ?)
+       WHERE id IN (SELECT id FROM ebb_messages WHERE ${VISIBLE} ORDER BY priority, available_at, id LIMIT ? + 0)
        RETURNING id, queue, body, delivered_count, priority, available_at`,
     ),
     ack: db.prepare<[number, string]>(`DELETE FROM ebb_messages WHERE id = ? AND lease_token = ?`),
