@@ -43,7 +43,7 @@ export function workerCommand(program: Command, io: CliIO, done: (code: number) 
     .option("-n, --hostname <name>", "node name for remote control and results, %h = this host (default ebb-<pid>@<host>)")
     .option("--time-limit <dur>", "hard time limit of tasks that set none (e.g. 5m; a bare number is seconds, as in Celery)")
     .option("--soft-time-limit <dur>", "soft time limit of tasks that set none: their signal is aborted with SoftTimeLimitExceeded")
-    .option("-P, --processes <n>", "worker processes to run (one core each); beat runs in the first", "1")
+    .option("--processes <n>", "worker processes to run (one core each); beat runs in the first", "1")
     .option("-l, --loglevel <level>", "debug (adds a line per task received and succeeded), info, warning or error", "info")
     .action(async (flags: WorkerFlags) => {
       if (!flags.app) throw new UsageError("ebb worker needs -A MODULE: the module that exports your app and registers its tasks");
