@@ -62,7 +62,10 @@ export async function expiredMemory(o: ExpiredOptions): Promise<void> {
           "keys left": `${space.keys}${space.keys > 0 ? ` (${space.sample.slice(0, 4).join(", ")}${space.keys > 4 ? ", …" : ""})` : ""}`,
         },
       ],
-      ["used_memory: after every value expired minus before enqueue on the empty database, Lua script cache left out, both settled; ÷ N."],
+      [
+        "used_memory: after every value expired minus before enqueue on the empty database, Lua script cache left out, both settled; ÷ N. It is server-wide; MEMORY USAGE counts this database's keys only.",
+        "Other clients: of this Redis server, seen while the worker ran.",
+      ],
     );
   } finally {
     await flush(redis).catch(() => undefined);
