@@ -23,8 +23,8 @@ import type Database from "better-sqlite3";
 export const START_AFTER_COMMITS = 200;
 /** How often the thread checkpoints. */
 const EVERY_MS = 10;
-/** WAL pages at which the main connection checkpoints by itself while the thread runs (about 40 MB of 4 KB pages). */
-const FALLBACK_AUTOCHECKPOINT = 10_000;
+/** WAL pages at which the main connection checkpoints by itself while the thread runs (8 MB of 4 KB pages): the thread has copied most of them by then, and a checkpoint that completes lets the next commit start the WAL over, which keeps it small. */
+const FALLBACK_AUTOCHECKPOINT = 2_000;
 /** SQLite's own default, put back when the thread stops. */
 const DEFAULT_AUTOCHECKPOINT = 1_000;
 

@@ -53,14 +53,18 @@ export class GroupCommit {
     }).immediate;
   }
 
-  /** Queue `op` for the next group transaction; resolves with its value once that transaction has committed. */
-  run<T>(op: () => T): Promise<T> {
+  /**
+   * Queue `op` for the next group transaction; resolves with its value once that transaction has
+   * committed. `committed`, if given, is called with that value first, synchronously after the
+   * commit (to wake watchers of what it wrote), so a caller needs no second promise for it.
+   */
+  run<T>(op: () => T, committed?: (value: T) => void): Promise<T> {
     return new Promise<T>((resolve, reject) => {
       if (this.#closed !== null) {
         reject(new Error(this.#closed));
         return;
       }
-      this.#queued.push({ op, resolve: resolve as (v: unknown) => void, reject });
+      this.#queued.push({ op, resolve: resolve as (v: unknown) => void, reject, committed: committed as Queued["committed"] });
       if (this.#queued.length >= this.maxOps) this.flush();
       else this.#scheduled ??= setImmediate(() => this.flush());
     });
@@ -115,7 +119,7 @@ export class GroupCommit {
       return;
     }
     this.#committed();
-    for (let i = 0; i < batch.length; i++) batch[i]!.resolve(out[i]);
+    for (let i = 0; i < batch.length; i++) settle(batch[i]!, out[i]);
   }
 
   /** Run what is queued, then refuse later ops with `reason` (the connection is about to close). */
@@ -138,7 +142,7 @@ export class GroupCommit {
       return;
     }
     this.#committed();
-    q.resolve(value);
+    settle(q, value);
   }
 }
 
@@ -146,4 +150,19 @@ interface Queued {
   op: () => unknown;
   resolve: (value: unknown) => void;
   reject: (e: unknown) => void;
+  committed: ((value: unknown) => void) | undefined;
+}
+
+/**
+ * Resolve a committed op, after its `committed` callback. That callback only wakes in-process
+ * watchers; if it threw, the write is committed all the same, and neither this caller nor the
+ * rest of the batch may be left waiting for it.
+ */
+function settle(q: Queued, value: unknown): void {
+  try {
+    q.committed?.(value);
+  } catch {
+    // See above: the commit stands.
+  }
+  q.resolve(value);
 }

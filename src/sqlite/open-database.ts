@@ -157,12 +157,24 @@ function whileBusy<T>(fn: () => T, budgetMs = 5_000): T {
 /**
  * The store's clock. Time decisions (leases, expiry) come from SQLite's own clock unless a
  * clock is injected (tests). ROUND, not a bare CAST: unixepoch('subsec') is a REAL and
- * truncating x.311 * 1000 can give ...310.
+ * truncating x.311 * 1000 can give ...310. A worker asks for the time once per task (and
+ * the answer is in whole milliseconds): a reading is reused for REUSE_MS of monotonic time, so
+ * SQLite is asked at most about once a millisecond and the answer is still SQLite's clock.
  */
 export function storeClock(db: Database.Database, clock?: Clock): Clock {
   if (clock) return clock;
   const stmt = db.prepare<[], number>("SELECT CAST(ROUND(unixepoch('subsec') * 1000) AS INTEGER)").pluck();
-  return () => stmt.get()!;
+  let reading = 0;
+  let readAt = Number.NEGATIVE_INFINITY;
+  return () => {
+    const t = performance.now();
+    if (t - readAt < REUSE_MS) return reading;
+    reading = stmt.get()!;
+    readAt = t;
+    return reading;
+  };
 }
+
+const REUSE_MS = 1;
 
 /** Topic-keyed wake-ups within one process. */

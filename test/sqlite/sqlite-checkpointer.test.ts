@@ -45,7 +45,7 @@ describe("sqlite checkpoints from a thread", () => {
         action: "delete",
       });
     // Once the thread is up, the main connection's own threshold is only a fallback.
-    expect(await until(() => handle.db.pragma("wal_autocheckpoint", { simple: true }) === 10_000)).toBe(true);
+    expect(await until(() => handle.db.pragma("wal_autocheckpoint", { simple: true }) === 2_000)).toBe(true);
     // The thread copies the committed pages into the database file.
     expect(await until(() => fileBytes() > before + 200 * 2_000)).toBe(true);
     handle.close();

@@ -110,11 +110,14 @@ export class SqliteBackend implements ResultBackend, RetentionStore, ScheduleSto
    * turn); resolves once it has committed. The request is checked and encoded now, so a bad
    * value fails this call alone, and a caller changing its objects afterwards changes nothing.
    */
-  async store(request: StoreRequest): Promise<StoreOutcome> {
-    const write = this.storeWrite(request);
-    const outcome = await this.handle.commits.run(write);
-    if (outcome.stored) this.notify(request.taskId);
-    return outcome;
+  store(request: StoreRequest): Promise<StoreOutcome> {
+    let write: () => StoreOutcome;
+    try {
+      write = this.storeWrite(request);
+    } catch (e) {
+      return Promise.reject(e);
+    }
+    return this.handle.commits.run(write, this.wake(request.taskId));
   }
 
   /**
@@ -127,20 +130,29 @@ export class SqliteBackend implements ResultBackend, RetentionStore, ScheduleSto
    */
   finishWith(broker: Broker): FinishStep | null {
     if (!(broker instanceof SqliteBroker) || broker.file !== this.handle.path) return null;
-    return async (request: StoreRequest, delivery: Delivery): Promise<StoreOutcome> => {
-      const store = this.storeWrite(request);
+    return (request: StoreRequest, delivery: Delivery): Promise<StoreOutcome> => {
+      let store: () => StoreOutcome;
+      try {
+        store = this.storeWrite(request);
+      } catch (e) {
+        return Promise.reject(e);
+      }
       const ack = broker.ackWrite(delivery);
-      const outcome = await this.handle.commits.run(
-        ack
-          ? () => {
-              const out = store();
-              ack();
-              return out;
-            }
-          : store,
-      );
-      if (outcome.stored) this.notify(request.taskId);
-      return outcome;
+      const write = ack
+        ? () => {
+            const out = store();
+            ack();
+            return out;
+          }
+        : store;
+      return this.handle.commits.run(write, this.wake(request.taskId));
+    };
+  }
+
+  /** After a store commits: wake this process's watchers of the result, if it was written. */
+  private wake(taskId: string): (outcome: StoreOutcome) => void {
+    return (outcome) => {
+      if (outcome.stored) this.notify(taskId);
     };
   }
 

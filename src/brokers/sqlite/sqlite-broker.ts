@@ -171,9 +171,9 @@ export class SqliteBroker implements Broker {
    * transaction, with the stores queued in that turn (see group-commit.ts). Resolves once the
    * delete has committed. A lease taken over since (another token) is left alone.
    */
-  async ack(delivery: Delivery): Promise<void> {
+  ack(delivery: Delivery): Promise<void> {
     const write = this.ackWrite(delivery);
-    if (write) await this.handle.commits.run(write);
+    return write ? this.handle.commits.run(write) : Promise.resolve();
   }
 
   /**
