@@ -23,13 +23,15 @@ export interface Drain {
   redis?: RedisCost;
 }
 
-export async function drain(n: number, start: () => Promise<Child>, redis?: Redis): Promise<Drain> {
+/** `before stop`: runs after the done line while the worker is still up (it is stopped after). */
+export async function drain(n: number, start: () => Promise<Child>, redis?: Redis, beforeStop?: () => Promise<void>): Promise<Drain> {
   const before = redis ? await snapshot(redis) : undefined;
   const child = await start();
   try {
     const m = await child.waitFor(DONE_LINE, Math.max(180_000, n * 10));
     const after = redis ? await snapshot(redis) : undefined;
     const r = JSON.parse(m[1]!) as DoneReport;
+    await beforeStop?.();
     const seconds = Math.max(0.001, (r.doneAt - r.firstAt) / 1000);
     return {
       perSecond: n / seconds,
