@@ -158,7 +158,7 @@ export async function refuseNonEmpty(redis: Redis, url: string): Promise<void> {
   const held = await redis.dbsize();
   if (held > 0)
     throw new Error(
-      `The benchmark's Redis database (${redactUrl(url)}) holds ${held} keys, and the benchmark empties the database it uses; point EBB_BENCH_REDIS at an empty database`,
+      `The benchmark's Redis database (${redactUrl(url)}) holds ${held} keys, and the benchmark empties the database it uses; point EBB_BENCH_REDIS at an empty database (a benchmark run that was killed leaves its keys behind: empty it with FLUSHDB if they are the benchmark's)`,
     );
 }
 
