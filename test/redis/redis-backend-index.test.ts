@@ -90,12 +90,12 @@ await describeWithService("redis", "redis result backend: the index", () => {
     expect(await ns.redis.hgetall(info())).toEqual({ "to-archive": "1audit", held: "2" });
   });
 
-  it("indexes a default result by its 13-byte record alone, and reads its exact expiry from it", async () => {
+  it("indexes a default result by its 12-byte record alone, and reads its exact expiry from it", async () => {
     const { result } = await backend.store(request("plain", { lifetimeMs: 60_000 }));
     expect(await ns.redis.zscore(ttlIndex(), "plain")).toBeNull();
     expect(await ns.redis.hexists(info(), "plain")).toBe(0);
     const shard = shardOf("plain");
-    expect(await ns.redis.strlen(`${ns.prefix}ebb:results:expired:${shard}:new`)).toBe(13);
+    expect(await ns.redis.strlen(`${ns.prefix}ebb:results:expired:${shard}:new`)).toBe(12);
     expect(await backend.lookup("plain", { graceMs: GRACE_MS })).toMatchObject({ kind: "found", result: { expiresAt: result.expiresAt } });
     // STARTED first (in progress: indexed with its flag), then the final default store replaces that entry.
     await backend.store(request("later", { status: "STARTED", lifetimeMs: 60_000 }));

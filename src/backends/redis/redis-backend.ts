@@ -66,7 +66,7 @@ export interface RedisBackendOptions {
   trimBatch?: number;
   /**
    * How long after its expiry an id's ttl-index entry (~160 bytes) is moved into the compact store
-   * of expired ids (14 bytes, exact; see tombstones.ts) for the rest of its grace window.
+   * of expired ids (12 bytes, exact; see tombstones.ts) for the rest of its grace window.
    * Default 10 minutes.
    */
   compactAfterMs?: number;

@@ -21,7 +21,7 @@
  *                                   --delete put a result it removed, read with its ttl entry (the
  *                                   tombstone) and trusted only while that entry is the same; trimmed
  *                                   with it. Costs the file's path per id, for the grace window.
- *   <prefix>ebb:results:expired:<hh>[:new]  STRING: compact 13-byte records of expiries (tombstones.ts).
+ *   <prefix>ebb:results:expired:<hh>[:new]  STRING: compact 12-byte records of expiries (tombstones.ts).
  *                                   A default result (no tier, ready, not held, a TTL) is indexed
  *                                   by its record alone, written with its value; any other expired
  *                                   ttl-index entry moves here ten minutes after its expiry. 256

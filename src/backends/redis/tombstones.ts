@@ -1,7 +1,7 @@
 import { createHash } from "node:crypto";
 
 /**
- * Compact records of result expiries (Redis), 13 bytes per id. They index two kinds of id:
+ * Compact records of result expiries (Redis), 12 bytes per id. They index two kinds of id:
  *
  *  - A default result (no tier, ready, not held, with a TTL: nearly every result) is indexed by
  *    its record alone, written by the store script beside the value. A zset entry would cost
@@ -13,7 +13,7 @@ import { createHash } from "node:crypto";
  * A read finds an id's expiry in its record, exactly (to the millisecond), whether the value is
  * still there or Redis has expired it: then the id reads EXPIRED for the grace window, as before.
  *
- *   record    bytes 2-8 of sha1(id) (the first byte is the shard), then the expiry in epoch ms as
+ *   record    bytes 2-7 of sha1(id) (the first byte is the shard), then the expiry in epoch ms as
  *             6 bytes, big-endian (good until the year 10889); an expiry of 0 is a cancelled
  *             record (the result was removed on purpose: forget(), cleanup) and reads as none
  *   shards    256, by the first byte of sha1(id): <prefix>ebb:results:expired:<hh> holds its
@@ -25,21 +25,21 @@ import { createHash } from "node:crypto";
  *             (compare-and-swap on a generation counter, ebb:results:expired:gen, so two
  *             processes merging at once cannot lose an append)
  *
- * The Lua side is scripts/includes/expired-records.lua. A fingerprint is 56 bits within a shard,
- * so an id that was never stored matches a record with probability about n / 2^64 (4e-13 for 7
+ * The Lua side is scripts/includes/expired-records.lua. A fingerprint is 48 bits within a shard,
+ * so an id that was never stored matches a record with probability about n / 2^56 (1e-10 for 7
  * million remembered ids); such an error can only make an unknown id read EXPIRED, never an
  * expired id read unknown.
  */
-export const RECORD_BYTES = 13;
+export const RECORD_BYTES = 12;
 /** The fingerprint bytes a record holds (the first byte, the shard, is in its key). */
-const FP_BYTES = 7;
+const FP_BYTES = 6;
 export const SHARDS = 256;
 /** A tail this long (bytes), or an eighth of its shard if that is more, is merged. */
 export const TAIL_MERGE_BYTES = 1024;
 
-/** The first 8 bytes of sha1(id): byte 0 picks the shard, bytes 1-7 are in the record (recordKey). */
+/** The first 7 bytes of sha1(id): byte 0 picks the shard, bytes 1-6 are in the record (recordKey). */
 export function fingerprint(taskId: string): Buffer {
-  return createHash("sha1").update(taskId, "utf8").digest().subarray(0, 8);
+  return createHash("sha1").update(taskId, "utf8").digest().subarray(0, 1 + FP_BYTES);
 }
 
 /** What a record holds of the fingerprint. */

@@ -1,6 +1,6 @@
 --[[
   Move one bounded batch of ttl-index entries that expired at or before a ceiling into the compact
-  store of expired ids (see tombstones.ts): for each, a 13-byte record (bytes 2-8 of sha1(id), the
+  store of expired ids (see tombstones.ts): for each, a 12-byte record (bytes 2-7 of sha1(id), the
   expiry in epoch ms as 6 big-endian bytes) is appended to its shard's tail, and the zset and info
   entries are removed. An entry whose result was still in progress is dropped without a record
   (such an id reads unknown once its value is gone, see stored-result.ts). An entry with an archive

@@ -1,5 +1,5 @@
 --[[
-  The compact records of result expiries (tombstones.ts): 13 bytes per id, bytes 2-8 of sha1(id)
+  The compact records of result expiries (tombstones.ts): 12 bytes per id, bytes 2-7 of sha1(id)
   then the expiry in epoch ms as 6 big-endian bytes, in 256 shards by the first byte of sha1(id):
   <prefix>ebb:results:expired:<hh> sorted, <prefix>ebb:results:expired:<hh>:new appended since
   the shard's last merge. A default result (no tier, no hold, ready, with a TTL) is indexed by its
@@ -7,18 +7,18 @@
   moved here by compaction. Shard keys are derived here from the ttl index's name (standalone
   Redis, as the rest of the backend).
 ]]
-local RECORD_SIZE, RECORD_KEY = 13, 7
+local RECORD_SIZE, RECORD_KEY = 12, 6
 
 -- "<prefix>ebb:results:expired:" from "<prefix>ebb:results:ttl".
 local function recordsBase(ttlIndexKey)
   return string.sub(ttlIndexKey, 1, #ttlIndexKey - 3) .. 'expired:'
 end
 
--- The id's shard (two hex digits) and record key (7 bytes).
+-- The id's shard (two hex digits) and record key (6 bytes).
 local function recordKeyOf(id)
   local hex = redis.sha1hex(id)
   local key = {}
-  for j = 3, 16, 2 do key[#key + 1] = string.char(tonumber(string.sub(hex, j, j + 1), 16)) end
+  for j = 3, 14, 2 do key[#key + 1] = string.char(tonumber(string.sub(hex, j, j + 1), 16)) end
   return string.sub(hex, 1, 2), table.concat(key)
 end
 

@@ -32,7 +32,7 @@ local function store(key, id, value, channel, expiresAt, ttl, flags, tier)
     indexIn(noTtlIndex, ttlIndex, id, expiresAt)
     writeInfo(infoKey, id, tonumber(flags) + (held and HELD or 0), tier)
   elseif tonumber(flags) == 0 and tier == '' then
-    -- A default result (no tier, ready, a TTL): its 13-byte record is its whole index entry.
+    -- A default result (no tier, ready, a TTL): its 12-byte record is its whole index entry.
     redis.call('SET', key, value, 'PX', ttl)
     appendRecord(recordsBase(ttlIndex), id, expiresAt)
     -- What an earlier write of this id left (STARTED's entry, an old tombstone) would be read first.
