@@ -61,7 +61,8 @@ export async function executeMessage(deps: ExecuteDeps, delivery: Delivery): Pro
   const msg = decoded;
   deps.lifecycle.announce(msg, delivery);
   const def = deps.registry.get(msg.task);
-  const now = await deps.broker.now();
+  // The broker's clock judges an ETA and an expiry; a message with neither needs no look at it.
+  const now = msg.eta !== null || msg.expires !== null ? await deps.broker.now() : Number.NaN;
   const revoked = deps.isRevoked?.(msg.id) === true;
   if (def && !revoked && msg.eta !== null && msg.eta > now) {
     const plan = deferral(deps.broker.capabilities, msg.eta);
@@ -189,7 +190,7 @@ async function outcomeOf(
   const started = performance.now();
   deps.log.debug?.(`Task ${msg.task}[${msg.id}] received${delivery.redelivered ? " (redelivered)" : ""}`);
   deps.lifecycle.emit("started", running.task);
-  await recordStarted(deps, msg, def);
+  if (def.trackStarted ?? deps.config.trackStarted) await recordStarted(deps, msg, def);
   let outcome: TaskOutcome;
   try {
     outcome = await runHandler(deps, msg, def, running.task, ctx, state, started);

@@ -66,6 +66,8 @@ export async function runUnderLimits<T>(
   options: LimitedRunOptions,
 ): Promise<T> {
   const { log } = options;
+  // No limit at all (the default): nothing to arm or clear.
+  if (limits.hardMs === null && limits.softMs === null) return Promise.resolve().then(handler);
   const timers = options.timers ?? realTimers;
   const label = `${task.message.task}[${task.message.id}]`;
   const handles: unknown[] = [];
