@@ -207,6 +207,36 @@ CREATE INDEX ebb_control_replies_ticket ON ebb_control_replies (ticket, id);
 CREATE INDEX ebb_control_replies_sent_at ON ebb_control_replies (sent_at);
 `;
 
+/**
+ * Compact tombstones (src/backends/sqlite/tombstone-packs.ts). ebb_tombstones stays where cleanup
+ * writes them, exact; past a couple of thousand, the oldest move into packs: a pack holds the
+ * tombstones of a range of 48-bit id fingerprints, from `lo` (its rowid: one seek finds the pack
+ * of a fingerprint) to the next pack's, as one blob of (fingerprint delta, expiry ms, archive)
+ * varints sorted by fingerprint, n of them. stale_at is the expiry of its eighth-oldest entry
+ * (indexed): once that is past the grace window, the pack is rewritten without what can go.
+ * ebb_tombstone_archives names each archive (file, at) that packed tombstones point to;
+ * ebb_tombstone_forgotten lists ids forgotten while a pack still remembers their fingerprint.
+ */
+const TOMBSTONE_PACKS_SQL = `
+CREATE TABLE ebb_tombstone_packs (
+  lo INTEGER PRIMARY KEY,
+  n INTEGER NOT NULL,
+  stale_at INTEGER NOT NULL,
+  entries BLOB NOT NULL
+);
+CREATE INDEX ebb_tombstone_packs_stale ON ebb_tombstone_packs (stale_at);
+CREATE TABLE ebb_tombstone_archives (
+  id INTEGER PRIMARY KEY,
+  file TEXT NOT NULL,
+  at INTEGER NOT NULL,
+  UNIQUE (file, at)
+);
+CREATE TABLE ebb_tombstone_forgotten (
+  task_id TEXT PRIMARY KEY,
+  until INTEGER NOT NULL
+);
+`;
+
 export const MIGRATIONS: readonly Migration[] = [
   { id: "0001_messages", sql: MESSAGES_SQL },
   { id: "0002_dead_letters", sql: DEAD_LETTERS_SQL },
@@ -218,6 +248,7 @@ export const MIGRATIONS: readonly Migration[] = [
   { id: "0008_tombstone_archive", sql: TOMBSTONE_ARCHIVE_SQL },
   { id: "0009_chords", sql: CHORDS_SQL },
   { id: "0010_control", sql: CONTROL_SQL },
+  { id: "0011_tombstone_packs", sql: TOMBSTONE_PACKS_SQL },
 ];
 
 /** Records which migrations ran; applied_at is the wall clock of the process that ran it. */

@@ -174,6 +174,7 @@ describe("sqlite store details", () => {
       "0008_tombstone_archive",
       "0009_chords",
       "0010_control",
+      "0011_tombstone_packs",
     ]);
     expect(handle.db.pragma("journal_mode", { simple: true })).toBe("wal");
     handle.close();

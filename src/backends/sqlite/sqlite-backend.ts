@@ -3,7 +3,7 @@ import type { Broker, Delivery } from "../../brokers/broker.js";
 import { SqliteBroker } from "../../brokers/sqlite/sqlite-broker.js";
 import type { Clock } from "../../clock.js";
 import { isStoredState } from "../../states.js";
-import { classifyRead, stampsFor } from "../../retention/expiry.js";
+import { classifyRead, stampsFor, type Tombstone } from "../../retention/expiry.js";
 import { redactUrl } from "../../url.js";
 import { openDatabase, storeClock, type SqliteHandle } from "../../sqlite/open-database.js";
 import { sqlitePathFromUrl } from "../../sqlite/sqlite-url.js";
@@ -34,6 +34,7 @@ import { SqliteRetention } from "./sqlite-retention.js";
 import type { ScheduleStore, ScheduleStoreHost } from "../../beat/schedule-store.js";
 import { SqliteScheduleStore } from "./sqlite-schedule-store.js";
 import { SqliteChords } from "./sqlite-chords.js";
+import { TombstonePacks } from "./tombstone-packs.js";
 import type { ChordStore } from "../chord-store.js";
 
 export interface SqliteBackendOptions {
@@ -74,7 +75,9 @@ export class SqliteBackend implements ResultBackend, RetentionStore, ScheduleSto
   private readonly pollIntervalMs: number;
   private readonly closing = new Closing();
   private readonly sql: ReturnType<typeof prepare>;
+  private readonly forgetOne: (taskId: string) => boolean;
   private readonly ops: SqliteRetention;
+  private readonly packs: TombstonePacks;
   private graceMs: number;
   private schedules: SqliteScheduleStore | undefined;
 
@@ -86,7 +89,14 @@ export class SqliteBackend implements ResultBackend, RetentionStore, ScheduleSto
     this.sql = prepare(this.handle.db);
     this.chords = new SqliteChords(this.handle.db, this.clock);
     this.graceMs = opts.graceMs ?? DEFAULT_GRACE_MS;
+    this.packs = new TombstonePacks(this.handle.db);
+    // The result, its exact tombstone and its packed one, in one transaction.
+    this.forgetOne = this.handle.db.transaction((taskId: string): boolean => {
+      const gone = this.sql.delete.run(taskId).changes + this.sql.dropTombstone.run(taskId).changes > 0;
+      return this.packs.forget(taskId) || gone;
+    }).immediate;
     this.ops = new SqliteRetention({
+      packs: this.packs,
       db: this.handle.db,
       path: this.handle.path,
       clock: this.clock,
@@ -188,17 +198,22 @@ export class SqliteBackend implements ResultBackend, RetentionStore, ScheduleSto
     // Tombstones must outlive the longest grace anyone reads with.
     this.graceMs = Math.max(this.graceMs, options.graceMs);
     const row = this.sql.get.get(taskId);
-    const t = row ? undefined : this.sql.tombstone.get(taskId);
-    const tombstone = t && {
+    return classifyRead(taskId, row && fromRow(row), row ? undefined : this.tombstoneOf(taskId), this.clock(), options.graceMs);
+  }
+
+  /** The id's tombstone: ebb_tombstones first (exact, and the newest), then the packs. */
+  private tombstoneOf(taskId: string): Tombstone | undefined {
+    const t = this.sql.tombstone.get(taskId);
+    if (!t) return this.packs.lookup(taskId);
+    return {
       expiredAt: t.expired_at,
       ...(t.archive_file !== null ? { archived: { file: t.archive_file, at: t.archived_at ?? t.expired_at } } : {}),
     };
-    return classifyRead(taskId, row && fromRow(row), tombstone, this.clock(), options.graceMs);
   }
 
   async forget(taskId: string): Promise<boolean> {
     this.handle.commits.flush();
-    const removed = this.sql.delete.run(taskId).changes + this.sql.dropTombstone.run(taskId).changes > 0;
+    const removed = this.forgetOne(taskId);
     if (removed) this.notify(taskId);
     return removed;
   }

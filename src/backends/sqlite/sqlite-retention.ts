@@ -6,6 +6,7 @@ import { tombstoneInstant } from "../../retention/expiry.js";
 import type { StoredResult } from "../result-backend.js";
 import type { RemoveOptions, RemoveOutcome, ResultRecord, ScanQuery, StoreFacts } from "../retention-store.js";
 import { BYTES_SQL, COLUMNS, toParams, toRecord, type Params, type RecordRow } from "./result-rows.js";
+import type { TombstonePacks } from "./tombstone-packs.js";
 
 /** Tombstones past the grace window dropped per remove() call: bounded, so each transaction stays short. */
 const PRUNE_BATCH = 500;
@@ -18,6 +19,8 @@ export interface SqliteRetentionDeps {
   graceMs: () => number;
   /** Wake this process's watchers of a result. */
   notify: (taskId: string) => void;
+  /** Where the tombstones go once there are many (tombstone-packs.ts). */
+  packs: TombstonePacks;
 }
 
 const SELECT = `SELECT ${COLUMNS.join(", ")}, held, archived, ${BYTES_SQL} AS bytes FROM ebb_results`;
@@ -61,8 +64,13 @@ export class SqliteRetention {
         out.removed.push(r.taskId);
         out.bytes += row.bytes;
         if (remember) tomb.run(r.taskId, tombstoneInstant(row.expires_at, now), archive?.file ?? null, archive?.at ?? null);
+        // Removed without a tombstone: an older, packed one of this id must not speak for it.
+        else deps.packs.forget(r.taskId);
       }
-      if (remember) prune.run(now - deps.graceMs(), PRUNE_BATCH);
+      if (remember) {
+        prune.run(now - deps.graceMs(), PRUNE_BATCH);
+        deps.packs.maintain(now - deps.graceMs());
+      }
       return out;
     }).immediate;
 
@@ -132,7 +140,7 @@ export class SqliteRetention {
     const pageSize = db.pragma("page_size", { simple: true }) as number;
     const pageCount = db.pragma("page_count", { simple: true }) as number;
     const freePages = db.pragma("freelist_count", { simple: true }) as number;
-    const tombstones = this.statement(`SELECT count(*) FROM ebb_tombstones`).pluck().get() as number;
+    const tombstones = (this.statement(`SELECT count(*) FROM ebb_tombstones`).pluck().get() as number) + this.deps.packs.count();
     const file = path === MEMORY_PATH ? null : path;
     return {
       kind: "sqlite",
