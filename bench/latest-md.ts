@@ -48,7 +48,8 @@ function codeVersion(): string {
       execFileSync("git", args, { stdio: ["ignore", "pipe", "ignore"] })
         .toString()
         .trim();
-    const head = git("log", "-1", "--format=%h %s").slice(0, 100);
+    const full = git("log", "-1", "--format=%h %s");
+    const head = full.length > 100 ? `${full.slice(0, 99)}…` : full;
     const dirty = git("status", "--porcelain", "--", "src").length > 0;
     return `${head}${dirty ? " (plus changes in src/ not committed yet)" : ""}`;
   } catch {
