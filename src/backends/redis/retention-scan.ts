@@ -128,7 +128,13 @@ async function fetchForeign(ctx: ScanContext, keys: string[]): Promise<ResultRec
     if (value === null) return;
     // A default result of Ebb's has a compact record (its expiry) and no index entry.
     const recorded = flat[3 * i + 2] as number | null;
-    const raw = { value, pttl: flat[3 * i + 1] as number, ttlScore: recorded === null ? null : String(recorded), noTtlScore: null, info: null };
+    const raw = {
+      value,
+      pttl: flat[3 * i + 1] as number,
+      ttlScore: recorded === null ? null : String(recorded),
+      noTtlScore: null,
+      info: null,
+    };
     const record = toRecord(ctx, raw, key, now);
     if (record) out.push(record);
   });

@@ -40,10 +40,7 @@ export class TombstoneCompactor {
     const touched = new Set<string>();
     let moved = 0;
     for (;;) {
-      const reply = (await SCRIPTS.compact.run(client, [keys.ttlIndex, keys.info, keys.archived], [ceiling, batch])) as (
-        | number
-        | string
-      )[];
+      const reply = (await SCRIPTS.compact.run(client, [keys.ttlIndex, keys.info, keys.archived], [ceiling, batch])) as (number | string)[];
       moved += Number(reply[0]);
       for (const shard of reply.slice(2)) touched.add(String(shard));
       if (Number(reply[0]) < batch) break;

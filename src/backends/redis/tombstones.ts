@@ -39,7 +39,10 @@ export const TAIL_MERGE_BYTES = 1024;
 
 /** The first 7 bytes of sha1(id): byte 0 picks the shard, bytes 1-6 are in the record (recordKey). */
 export function fingerprint(taskId: string): Buffer {
-  return createHash("sha1").update(taskId, "utf8").digest().subarray(0, 1 + FP_BYTES);
+  return createHash("sha1")
+    .update(taskId, "utf8")
+    .digest()
+    .subarray(0, 1 + FP_BYTES);
 }
 
 /** What a record holds of the fingerprint. */
