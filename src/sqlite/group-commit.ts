@@ -23,6 +23,7 @@ import type Database from "better-sqlite3";
 export class GroupCommit {
   #queued: Queued[] = [];
   #scheduled: NodeJS.Immediate | null = null;
+  #microtask = false;
   #closed: string | null = null;
   /** Values computed once per transaction (memo()); cleared when a transaction starts. */
   readonly #memo = new Map<object, unknown>();
@@ -57,8 +58,12 @@ export class GroupCommit {
    * Queue `op` for the next group transaction; resolves with its value once that transaction has
    * committed. `committed`, if given, is called with that value first, synchronously after the
    * commit (to wake watchers of what it wrote), so a caller needs no second promise for it.
+   *
+   * `soon`: run the batch once the current microtasks have run, rather than at the next turn. For
+   * a writer that awaits each write before the next (a loop of sends), a turn per write is a
+   * wait of its own; writes made together (their promises settled together) still share a batch.
    */
-  run<T>(op: () => T, committed?: (value: T) => void): Promise<T> {
+  run<T>(op: () => T, committed?: (value: T) => void, soon = false): Promise<T> {
     return new Promise<T>((resolve, reject) => {
       if (this.#closed !== null) {
         reject(new Error(this.#closed));
@@ -66,7 +71,15 @@ export class GroupCommit {
       }
       this.#queued.push({ op, resolve: resolve as (v: unknown) => void, reject, committed: committed as Queued["committed"] });
       if (this.#queued.length >= this.maxOps) this.flush();
-      else this.#scheduled ??= setImmediate(() => this.flush());
+      else if (soon) {
+        if (!this.#microtask) {
+          this.#microtask = true;
+          queueMicrotask(() => {
+            this.#microtask = false;
+            this.flush();
+          });
+        }
+      } else this.#scheduled ??= setImmediate(() => this.flush());
     });
   }
 

@@ -87,6 +87,20 @@ describe("sqlite group commit: finishWith, batched stores and acks", () => {
     expect((await backend.lookup("b", GRACE)).kind).toBe("found");
   });
 
+  it("publishes made together commit as one transaction, keep their order before a publishMany, and wake a waiting fetch", async () => {
+    const { broker, handle } = stores();
+    const waiting = broker.fetch(["q"], 10, { visibilityTimeoutMs: 10_000, waitMs: 60_000 });
+    const before = handle.commits.commits;
+    await Promise.all(["a", "b", "c"].map((id) => broker.publish(textMessage(id), Q)));
+    expect(handle.commits.commits - before).toBe(1);
+    expect((await waiting).map((d) => d.message?.headers.id)).toEqual(["a", "b", "c"]);
+    // Not awaited, then a publishMany: the queued publish goes first.
+    const d = broker.publish(textMessage("d"), Q);
+    await broker.publishMany([{ message: textMessage("e"), options: Q }]);
+    await d;
+    expect((await broker.fetch(["q"], 10, LEASE)).map((x) => x.message?.headers.id)).toEqual(["d", "e"]);
+  });
+
   it("a batch is bounded: past maxOps the writes go in more than one transaction", async () => {
     const { backend, handle } = stores();
     const before = handle.commits.commits;

@@ -136,20 +136,43 @@ export class SqliteBroker implements Broker {
     return this.clock();
   }
 
-  async publish(message: TransportMessage, options: PublishOptions): Promise<void> {
-    const now = this.clock();
-    this.sql.insert.run(options.queue, options.priority, serializeTransportMessage(message), options.availableAt ?? now, now);
-    this.handle.changes.notify(TOPIC);
+  /**
+   * Publishes made together (many senders at once) commit as one transaction, with the acks and
+   * stores queued by then (group-commit.ts), in the order they were made; the batch runs once the
+   * current microtasks have run, so a sender that awaits each publish does not wait a turn for
+   * each. Resolves once the message is committed; fetchers in this process are woken then.
+   */
+  publish(message: TransportMessage, options: PublishOptions): Promise<void> {
+    let raw: string;
+    try {
+      raw = serializeTransportMessage(message);
+    } catch (e) {
+      return Promise.reject(e);
+    }
+    const { queue, priority, availableAt } = options;
+    return this.handle.commits.run(
+      () => {
+        const now = this.clock();
+        this.sql.insert.run(queue, priority, raw, availableAt ?? now, now);
+      },
+      this.wakeFetchers,
+      true,
+    );
   }
+
+  private readonly wakeFetchers = (): void => this.handle.changes.notify(TOPIC);
 
   /** One transaction: every message of the batch is in the queue, or none is. */
   async publishMany(batch: readonly Outgoing[]): Promise<void> {
     if (batch.length === 0) return;
+    // After the publishes queued before it, as they were made.
+    this.handle.commits.flush();
     this.insertMany(batch.map(({ message, options }) => ({ raw: serializeTransportMessage(message), options })));
     this.handle.changes.notify(TOPIC);
   }
 
   async publishOnce(key: string, message: TransportMessage, options: PublishOptions, keyTtlMs: number): Promise<boolean> {
+    this.handle.commits.flush();
     const published = this.publishUnderKey(key, serializeTransportMessage(message), options, keyTtlMs);
     if (published) this.handle.changes.notify(TOPIC);
     return published;
