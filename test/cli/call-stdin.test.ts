@@ -3,8 +3,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Readable } from "node:stream";
 import { afterEach, describe, expect, it } from "vitest";
-import type { CliIO } from "../../src/cli/io.js";
-import { runCli } from "../../src/cli/program.js";
+import { runEbbWith } from "../support/run-cli.js";
 import { createApp } from "../../src/index.js";
 import { silentLogger } from "../../src/logger.js";
 
@@ -16,21 +15,8 @@ afterEach(() => {
 });
 
 async function run(stdin: string, ...argv: string[]) {
-  let out = "";
-  let err = "";
-  const io: CliIO = {
-    out: (t) => {
-      out += t;
-    },
-    err: (t) => {
-      err += t;
-    },
-    onStop: () => () => undefined,
-    exitNow: () => undefined,
-    stdin: Readable.from([stdin]),
-  };
-  const code = await runCli(argv, io);
-  return { code, out, err };
+  const r = await runEbbWith({ stdin: Readable.from([stdin]) }, ...argv);
+  return { code: r.code, out: r.out, err: r.err };
 }
 
 function db(): string {

@@ -48,6 +48,19 @@ describe("compact tombstone records", () => {
   });
 });
 
+/** A compactor of its own on the test's namespace: due at once, batches of 1000. */
+function compactorFor(ns: RedisNamespace, clock: () => number): TombstoneCompactor {
+  return new TombstoneCompactor({
+    redis: () => ns.redis,
+    keys: resultKeys(ns.prefix),
+    prefix: ns.prefix,
+    now: clock,
+    graceMs: () => GRACE_MS,
+    compactAfterMs: 0,
+    batch: 1_000,
+  });
+}
+
 await describeWithService("redis", "redis compact tombstones", () => {
   let ns: RedisNamespace;
   let clock: ReturnType<typeof manualClock>;
@@ -106,15 +119,7 @@ await describeWithService("redis", "redis compact tombstones", () => {
     clock.advance(HOUR);
     await backend.trimIndex();
     expect(await ns.redis.zcard(`${ns.prefix}ebb:results:ttl`)).toBe(0);
-    const compactor = new TombstoneCompactor({
-      redis: () => ns.redis,
-      keys: resultKeys(ns.prefix),
-      prefix: ns.prefix,
-      now: clock,
-      graceMs: () => GRACE_MS,
-      compactAfterMs: 0,
-      batch: 1_000,
-    });
+    const compactor = compactorFor(ns, clock);
     // A compactor's first run merges every shard (as each does hourly): measure the settled layout.
     await compactor.run();
     const keys = tombstoneKeys(ns.prefix);
@@ -140,16 +145,7 @@ await describeWithService("redis", "redis compact tombstones", () => {
     clock.advance(HOUR);
     await backend.trimIndex();
     const shard = shardOf("x-1");
-    const make = () =>
-      new TombstoneCompactor({
-        redis: () => ns.redis,
-        keys: resultKeys(ns.prefix),
-        prefix: ns.prefix,
-        now: clock,
-        graceMs: () => GRACE_MS,
-        compactAfterMs: 0,
-        batch: 1_000,
-      });
+    const make = () => compactorFor(ns, clock);
     // Append one more id to this shard's tail, then two merges read the same generation at once.
     let extra = "";
     for (let i = 0; shardOf(extra) !== shard; i++) extra = `extra-${i}`;

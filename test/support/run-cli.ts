@@ -9,6 +9,11 @@ export interface CliRun {
 
 /** `ebb ARGV` in-process through the real runCli, capturing stdout and stderr. */
 export async function runEbb(...argv: string[]): Promise<CliRun> {
+  return runEbbWith({}, ...argv);
+}
+
+/** The same, with what the command reads on stdin. */
+export async function runEbbWith(input: { stdin?: NodeJS.ReadableStream }, ...argv: string[]): Promise<CliRun> {
   let out = "";
   let err = "";
   const io: CliIO = {
@@ -20,6 +25,7 @@ export async function runEbb(...argv: string[]): Promise<CliRun> {
     },
     onStop: () => () => undefined,
     exitNow: () => undefined,
+    ...input,
   };
   const code = await runCli(argv, io);
   return { code, out, err };

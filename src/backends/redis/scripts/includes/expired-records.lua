@@ -49,12 +49,12 @@ local function compareKeys(a, b)
   return 0
 end
 
--- The latest expiry recorded for an id (epoch ms), or false. A binary search of the sorted part
--- (GETRANGE a record at a time: a large shard is never copied whole), then a scan of the tail.
-local function findRecord(base, id)
+-- Call visit(key, offset, expiry) for each live record of an id: the one in the shard's sorted
+-- part (a binary search, GETRANGE a record at a time: a large shard is never copied whole), then
+-- each in its tail (a scan). offset is 0-based, in bytes. Returns the id's shard.
+local function eachRecord(base, id, visit)
   local shard, key = recordKeyOf(id)
   local sorted, tailKey = base .. shard, base .. shard .. ':new'
-  local best = false
   local lo, hi = 0, math.floor(redis.call('STRLEN', sorted) / RECORD_SIZE) - 1
   while lo <= hi do
     local mid = math.floor((lo + hi) / 2)
@@ -62,7 +62,7 @@ local function findRecord(base, id)
     local c = compareKeys(record, key)
     if c == 0 then
       local ms = recordExpiry(record)
-      if ms > 0 then best = ms end
+      if ms > 0 then visit(sorted, mid * RECORD_SIZE, ms) end
       break
     elseif c < 0 then
       lo = mid + 1
@@ -71,18 +71,25 @@ local function findRecord(base, id)
     end
   end
   local tail = redis.call('GET', tailKey)
-  if tail then
-    local from = 1
-    while true do
-      local at = string.find(tail, key, from, true)
-      if not at then break end
-      if (at - 1) % RECORD_SIZE == 0 then
-        local ms = recordExpiry(string.sub(tail, at, at + RECORD_SIZE - 1))
-        if ms > 0 and (not best or ms > best) then best = ms end
-      end
-      from = at + 1
+  local from = 1
+  while tail do
+    local at = string.find(tail, key, from, true)
+    if not at then break end
+    if (at - 1) % RECORD_SIZE == 0 then
+      local ms = recordExpiry(string.sub(tail, at, at + RECORD_SIZE - 1))
+      if ms > 0 then visit(tailKey, at - 1, ms) end
     end
+    from = at + 1
   end
+  return shard
+end
+
+-- The latest expiry recorded for an id (epoch ms), or false.
+local function findRecord(base, id)
+  local best = false
+  eachRecord(base, id, function(_, _, ms)
+    if not best or ms > best then best = ms end
+  end)
   return best
 end
 
@@ -91,40 +98,12 @@ end
 -- A later store appends a new record, which counts again. Bumps the shard's generation, so a
 -- merge in flight gives up (swap-tombstones-3.lua). Returns how many were cancelled.
 local function cancelRecords(base, id)
-  local shard, key = recordKeyOf(id)
-  local sorted, tailKey = base .. shard, base .. shard .. ':new'
   local zero = string.rep('\0', RECORD_SIZE - RECORD_KEY)
   local cancelled = 0
-  local lo, hi = 0, math.floor(redis.call('STRLEN', sorted) / RECORD_SIZE) - 1
-  while lo <= hi do
-    local mid = math.floor((lo + hi) / 2)
-    local record = redis.call('GETRANGE', sorted, mid * RECORD_SIZE, mid * RECORD_SIZE + RECORD_SIZE - 1)
-    local c = compareKeys(record, key)
-    if c == 0 then
-      if recordExpiry(record) > 0 then
-        redis.call('SETRANGE', sorted, mid * RECORD_SIZE + RECORD_KEY, zero)
-        cancelled = cancelled + 1
-      end
-      break
-    elseif c < 0 then
-      lo = mid + 1
-    else
-      hi = mid - 1
-    end
-  end
-  local tail = redis.call('GET', tailKey)
-  if tail then
-    local from = 1
-    while true do
-      local at = string.find(tail, key, from, true)
-      if not at then break end
-      if (at - 1) % RECORD_SIZE == 0 and recordExpiry(string.sub(tail, at, at + RECORD_SIZE - 1)) > 0 then
-        redis.call('SETRANGE', tailKey, at - 1 + RECORD_KEY, zero)
-        cancelled = cancelled + 1
-      end
-      from = at + 1
-    end
-  end
+  local shard = eachRecord(base, id, function(key, offset)
+    redis.call('SETRANGE', key, offset + RECORD_KEY, zero)
+    cancelled = cancelled + 1
+  end)
   -- A merge that read this shard before the cancel must not write the old records back.
   if cancelled > 0 then redis.call('HINCRBY', base .. 'gen', shard, 1) end
   return cancelled
