@@ -164,10 +164,15 @@ function hasBigInt(v: unknown, depth = 0): boolean {
   return false;
 }
 
+/** Every envelope has a null, so this runs on each one: index and key loops, no arrays of values. */
 function hasNonFinite(v: unknown, depth = 0): boolean {
   if (typeof v === "number") return !Number.isFinite(v);
   if (typeof v !== "object" || v === null || depth > 200) return false;
-  for (const x of Array.isArray(v) ? v : Object.values(v)) if (hasNonFinite(x, depth + 1)) return true;
+  if (Array.isArray(v)) {
+    for (let i = 0; i < v.length; i++) if (hasNonFinite(v[i], depth + 1)) return true;
+    return false;
+  }
+  for (const k in v) if (Object.hasOwn(v, k) && hasNonFinite((v as Record<string, unknown>)[k], depth + 1)) return true;
   return false;
 }
 

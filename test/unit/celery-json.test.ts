@@ -70,6 +70,14 @@ describe("parseCeleryJson", () => {
 });
 
 describe("dumpsCeleryJson", () => {
+  it("leaves separators, quotes and backslashes inside strings alone, and escapes surrogates and DEL as Python does", () => {
+    const value = { "k,é": 'a, b: "c" \\ 😀', n: [1, { "x:": ",y" }], e: "", q: '\\"', DEL: "\x7f~" };
+    // /usr/bin/python3 -c 'import json; print(json.dumps(...))' on the same value:
+    expect(dumpsCeleryJson(value)).toBe(
+      '{"k,\\u00e9": "a, b: \\"c\\" \\\\ \\ud83d\\ude00", "n": [1, {"x:": ",y"}], "e": "", "q": "\\\\\\"", "DEL": "\\u007f~"}',
+    );
+  });
+
   it("writes what Python's json.dumps writes: separators and ensure_ascii", () => {
     expect(dumpsCeleryJson({ a: [1, 2.5, null], s: "é\u2028x", t: true })).toBe('{"a": [1, 2.5, null], "s": "\\u00e9\\u2028x", "t": true}');
   });
