@@ -278,7 +278,7 @@ export class RedisBackend implements ResultBackend, RetentionStore, ScheduleStor
 
   /** The expiry the compact records hold for an id (as a ttl-index score), or null. */
   private async compactRecord(taskId: string): Promise<string | null> {
-    const at = await SCRIPTS.findTombstone.run(this.redis(), [this.keys.ttlIndex, this.keys.info], [taskId]);
+    const at = await SCRIPTS.findRecord.run(this.redis(), [this.keys.ttlIndex], [taskId]);
     return typeof at === "number" ? String(at) : null;
   }
 

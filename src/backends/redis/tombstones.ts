@@ -106,8 +106,6 @@ export function findInSorted(sorted: Buffer, taskId: string): number | null {
 export function tombstoneKeys(prefix: string) {
   const base = `${prefix}ebb:results:expired:`;
   return {
-    /** The prefix the compaction script appends "<hh>:new" to. */
-    base,
     sorted: (shard: string) => `${base}${shard}`,
     tail: (shard: string) => `${base}${shard}:new`,
     generation: `${base}gen`,

@@ -2,7 +2,6 @@
   The latest expiry recorded for one id in the compact records (includes/expired-records.lua).
 
   KEYS[1]  ttl index (its name locates the records)
-  KEYS[2]  info (unused; keeps the KEYS of the read scripts alike)
   ARGV[1]  task id
 
   Returns the expiry (epoch ms), or false when the id has no record.
