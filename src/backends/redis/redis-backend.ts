@@ -262,7 +262,7 @@ export class RedisBackend implements ResultBackend, RetentionStore, ScheduleStor
     this.graceMs = Math.max(this.graceMs, options.graceMs);
     const raw = await readRaw(this.redis(), this.keys, taskId);
     // In neither index: a default result (or one expired long enough ago) has a compact record.
-    if (raw.ttlScore === null && raw.noTtlScore === null) raw.ttlScore = await this.compactRecord(taskId);
+    if (raw.recordAt !== null) raw.ttlScore = String(raw.recordAt);
     const now = this.clockNow();
     this.trimmer.poke();
     if (raw.value !== null)
@@ -274,12 +274,6 @@ export class RedisBackend implements ResultBackend, RetentionStore, ScheduleStor
         options.graceMs,
       );
     return classifyRead(taskId, undefined, tombstoneOf(raw, now), now, options.graceMs);
-  }
-
-  /** The expiry the compact records hold for an id (as a ttl-index score), or null. */
-  private async compactRecord(taskId: string): Promise<string | null> {
-    const at = await SCRIPTS.findRecord.run(this.redis(), [this.keys.ttlIndex], [taskId]);
-    return typeof at === "number" ? String(at) : null;
   }
 
   async forget(taskId: string): Promise<boolean> {

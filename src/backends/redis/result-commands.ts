@@ -4,31 +4,18 @@ import { SCRIPTS } from "./scripts.js";
 import type { ResultKeys } from "./result-keys.js";
 import type { RawResult } from "./stored-result.js";
 
-/** Everything about one id in one round trip. MULTI, so a concurrent store is seen whole or not at all. */
-export async function readRaw(client: Redis, keys: ResultKeys, taskId: string): Promise<RawResult> {
-  const replies = await client
-    .multi()
-    .get(keys.value(taskId))
-    .pttl(keys.value(taskId))
-    .zscore(keys.ttlIndex, taskId)
-    .zscore(keys.noTtlIndex, taskId)
-    .hget(keys.info, taskId)
-    .hget(keys.archived, taskId)
-    .exec();
-  if (!replies) throw new Error(`MULTI for ${keys.value(taskId)} was discarded`);
-  const values = replies.map(([error, value]) => {
-    if (error) throw error;
-    return value;
-  });
-  const [value, pttl, ttlScore, noTtlScore, info, archived] = values as [
-    string | null,
-    number,
-    string | null,
-    string | null,
-    string | null,
-    string | null,
-  ];
-  return { value, pttl, ttlScore, noTtlScore, info, archived };
+/**
+ * Everything about one id in one round trip (read-result-5.lua), with `recordAt`: the expiry its
+ * compact records hold (epoch ms) when neither index has it, else null.
+ */
+export async function readRaw(client: Redis, keys: ResultKeys, taskId: string): Promise<RawResult & { recordAt: number | null }> {
+  const reply = (await SCRIPTS.read.run(
+    client,
+    [keys.value(taskId), keys.ttlIndex, keys.noTtlIndex, keys.info, keys.archived],
+    [taskId],
+  )) as [string | null, number, string | null, string | null, string | null, string | null, number | null];
+  const [value, pttl, ttlScore, noTtlScore, info, archived, recordAt] = reply;
+  return { value, pttl, ttlScore, noTtlScore, info, archived, recordAt };
 }
 
 export interface StoreArgs {

@@ -10,7 +10,7 @@ export const SCRIPTS = {
   forget: new LuaScript(FOLDER, "forget-result-5"),
   trim: new LuaScript(FOLDER, "trim-index-3"),
   compact: new LuaScript(FOLDER, "compact-tombstones-3"),
-  findRecord: new LuaScript(FOLDER, "find-record-1"),
+  read: new LuaScript(FOLDER, "read-result-5"),
   swapTombstones: new LuaScript(FOLDER, "swap-tombstones-3"),
   scanIndex: new LuaScript(FOLDER, "scan-index-1"),
   remove: new LuaScript(FOLDER, "remove-results-4+"),
