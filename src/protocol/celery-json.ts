@@ -42,8 +42,7 @@ export function dumpsCeleryJson(value: unknown): string {
  * (the CLI's --json, argsrepr), where JSON.stringify would throw or write null.
  */
 export function stringifyCeleryJson(value: unknown): string {
-  const text = compact(value);
-  return text.includes("E") ? pythonText(text, false) : text;
+  return nativeJson(value) ?? pythonText(losslessJson(value), false);
 }
 
 /** 16 digits in a row, anywhere (a string's digits too: that only sends it down the slow path). */
@@ -135,19 +134,28 @@ function replaceNonFinite(text: string, s: Sentinels): string {
 /**
  * Compact JSON. A non-finite number is written as a number token with a capital E (0E0 NaN,
  * 1E1 Infinity, -1E1 -Infinity), which neither JSON.stringify nor a bigint ever writes, so
- * pythonSpacing() can tell them from every real number and write Python's tokens instead.
+ * pythonText() can tell them from every real number and write Python's tokens instead.
  */
 function compact(value: unknown): string {
+  return nativeJson(value) ?? losslessJson(value);
+}
+
+/** JSON.stringify's text when it is exact; null when the value holds a bigint or a non-finite number. */
+function nativeJson(value: unknown): string | null {
   let text: string | undefined;
   try {
     text = JSON.stringify(value);
   } catch (e) {
     if (!(e instanceof TypeError) || !hasBigInt(value)) throw e;
-    return losslessStringify(value, undefined, undefined, NON_FINITE) ?? "null";
+    return null;
   }
   if (text === undefined) return "null";
-  if (text.includes("null") && hasNonFinite(value)) return losslessStringify(value, undefined, undefined, NON_FINITE) ?? "null";
+  if (text.includes("null") && hasNonFinite(value)) return null;
   return text;
+}
+
+function losslessJson(value: unknown): string {
+  return losslessStringify(value, undefined, undefined, NON_FINITE) ?? "null";
 }
 
 const NON_FINITE: NumberStringifier[] = [
