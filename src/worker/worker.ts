@@ -1,3 +1,4 @@
+import { setMaxListeners } from "node:events";
 import { hostname } from "node:os";
 import type { Broker, Delivery } from "../brokers/broker.js";
 import type { ResultBackend } from "../backends/result-backend.js";
@@ -98,6 +99,9 @@ export class Worker {
   readonly #startedAt = Date.now();
 
   constructor(deps: WorkerDeps, options: WorkerOptions = {}) {
+    // Each running task links its own signal to the hard stop (task-lifecycle.ts), so a worker
+    // with concurrency above 10 has more than 10 listeners on it by design, not by a leak.
+    setMaxListeners(0, this.#hardStop.signal);
     const concurrency = options.concurrency ?? 10;
     if (!Number.isInteger(concurrency) || concurrency < 1)
       throw new TypeError(`Expected worker concurrency to be an integer >= 1, got ${concurrency}`);

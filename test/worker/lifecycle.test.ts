@@ -5,6 +5,7 @@
  */
 import { describe, expect, it } from "vitest";
 import { decodeTaskMessage } from "../../src/protocol/task-message.js";
+import { currentTask } from "../../src/task-context.js";
 import { deferred, letItRun, newApp, startWorker } from "../app/helpers.js";
 
 describe("graceful stop", () => {
@@ -94,6 +95,33 @@ describe("concurrency", () => {
     expect(await Promise.all(results.map((r) => r.get({ timeoutMs: 15_000 })))).toEqual([0, 1, 2, 3, 4, 5]);
     expect(startedCount).toBe(6);
     expect(maxRunning).toBe(3);
+  });
+
+  it("concurrency 30 with 30 tasks running at once: no MaxListenersExceededWarning, and a hard stop still aborts every one", async () => {
+    const warnings: Error[] = [];
+    const onWarning = (w: Error) => warnings.push(w);
+    process.on("warning", onWarning);
+    try {
+      const app = newApp();
+      const gate = deferred();
+      const allRunning = deferred();
+      const signals: AbortSignal[] = [];
+      const t = app.task("gated", async () => {
+        signals.push(currentTask().signal);
+        if (signals.length === 30) allRunning.resolve();
+        await gate.promise;
+      });
+      await Promise.all(Array.from({ length: 30 }, () => t.delay()));
+      const { worker } = await startWorker(app, { concurrency: 30 });
+      await allRunning.promise;
+      await letItRun(20); // a warning is emitted on the next tick
+      expect(warnings.filter((w) => w.name === "MaxListenersExceededWarning")).toEqual([]);
+      worker.abort();
+      expect(signals.filter((s) => s.aborted)).toHaveLength(30);
+      gate.resolve();
+    } finally {
+      process.off("warning", onWarning);
+    }
   });
 
   it("a freed slot is filled: the 4th task starts only when one of the first 3 finishes", async () => {
