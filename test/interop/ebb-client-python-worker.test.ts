@@ -34,6 +34,14 @@ await describeInterop("Ebb client → Python Celery worker (a redis-server of it
     expect(await res.info()).toMatchObject({ id: res.id, state: "SUCCESS", result: 5 });
   });
 
+  it("app.sendMany: one chunk framed from one template; Python runs every call with its own args, quotes and non-ASCII included", async () => {
+    const argsList = [[1], ["é ☕ 𝄞"], ['say "hi" \\ /'], [{ nested: [1.5, null] }], ["\n\t"]];
+    const results = await ebb.app.sendMany("interop.echo", argsList);
+    expect(new Set(results.map((r) => r.id)).size).toBe(argsList.length);
+    const values = await Promise.all(results.map((r) => r.get(T)));
+    expect(values).toEqual(argsList.map((args) => ({ args, kwargs: {} })));
+  });
+
   it("a typed handle whose name matches the Python task sends args, kwargs and a custom task id", async () => {
     // Registered on the client only, for its types and name: the handler never runs here.
     const add = ebb.app.task("interop.add", async (a: number, b: number): Promise<number> => {

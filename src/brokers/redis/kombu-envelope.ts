@@ -30,11 +30,19 @@ export function frameKombuEnvelope(
   deliveryTag: string = randomUUID(),
   exchange = "",
 ): string {
+  return `{"body": "${m.body.toString("base64")}", ${envelopeRest(m, queue, priority, deliveryTag, exchange).slice(1)}`;
+}
+
+/**
+ * The envelope without its body, as a JSON object: `{"content-encoding": ..., "properties":
+ * {...}}`. frameKombuEnvelope() puts the base64 body in front (it needs no escaping and has no
+ * separators, so it is spliced in rather than walked by dumpsCeleryJson).
+ */
+export function envelopeRest(m: TransportMessage, queue: string, priority: number, deliveryTag: string, exchange = ""): string {
   const { priority: _priority, ...own } = withoutFraming(m.properties);
   // kombu's order: the producer's properties, then setdefault delivery_info and priority, then
-  // basic_publish's body_encoding and delivery_tag. The base64 body (most of the bytes) needs no
-  // escaping and has no separators, so it is spliced in rather than walked by dumpsCeleryJson.
-  const rest = dumpsCeleryJson({
+  // basic_publish's body_encoding and delivery_tag.
+  return dumpsCeleryJson({
     "content-encoding": m.contentEncoding,
     "content-type": m.contentType,
     headers: m.headers,
@@ -46,7 +54,6 @@ export function frameKombuEnvelope(
       delivery_tag: deliveryTag,
     },
   });
-  return `{"body": "${m.body.toString("base64")}", ${rest.slice(1)}`;
 }
 
 /** A list entry → TransportMessage. Throws ProtocolError naming what is wrong when the bytes are not a kombu envelope. */

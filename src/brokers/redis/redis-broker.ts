@@ -21,6 +21,7 @@ import { deadLetterEntry, readDeadLetters } from "./dead-letters.js";
 import { parseUnacked, requeueOf } from "./envelope.js";
 import { fetchBatch } from "./fetch-batch.js";
 import { RedisKeys, toScore } from "./keys.js";
+import { frameKombuEnvelopes } from "./envelope-batch.js";
 import { frameKombuEnvelope } from "./kombu-envelope.js";
 import { fanoutChannel, frameFanoutEnvelope } from "./kombu-fanout.js";
 import { Leases, type Lease } from "./leases.js";
@@ -142,19 +143,19 @@ export class RedisBroker implements Broker {
    */
   async publishMany(batch: readonly Outgoing[]): Promise<void> {
     if (batch.length === 0) return;
-    const lists = new Map<string, string[]>();
-    const queues = new Set<string>();
+    // Per list, in the order sent; the messages of one list are framed together (envelope-batch.ts).
+    const lists = new Map<string, { queue: string; priority: number; messages: TransportMessage[] }>();
     for (const { message, options } of batch) {
-      queues.add(options.queue);
       const list = this.#keys.list(options.queue, options.priority);
-      const raws = lists.get(list) ?? [];
-      raws.push(frameKombuEnvelope(message, options.queue, options.priority));
-      lists.set(list, raws);
+      const group = lists.get(list) ?? { queue: options.queue, priority: options.priority, messages: [] };
+      group.messages.push(message);
+      lists.set(list, group);
     }
+    const framed = [...lists].map(([list, g]) => [list, frameKombuEnvelopes(g.messages, g.queue, g.priority)] as const);
     const { client } = await this.#connected();
     const multi = client.multi();
-    for (const q of queues) multi.sadd(this.#keys.binding(q), this.#keys.bindingMember(q));
-    for (const [list, raws] of lists) multi.lpush(list, ...raws);
+    for (const q of new Set(batch.map((o) => o.options.queue))) multi.sadd(this.#keys.binding(q), this.#keys.bindingMember(q));
+    for (const [list, raws] of framed) multi.lpush(list, ...raws);
     const replies = await multi.exec();
     if (!replies) throw new Error(`The MULTI publishing ${batch.length} messages to ${this.url} was discarded`);
     const failed = replies.find(([e]) => e);
