@@ -101,17 +101,20 @@ async function point(redis: Redis, o: ScaleOptions, n: number, concurrency: numb
 }
 
 /** Enqueue n no-op tasks with app.sendMany; seconds taken (after connecting). */
-export async function sendMany(url: string, n: number, chunkSize: number): Promise<number> {
+/** Enqueue N no-op calls with app.sendMany; the time it took (s). `ids`, when given, collects the calls' ids. */
+export async function sendMany(url: string, n: number, chunkSize: number, ids?: string[]): Promise<number> {
   const app = createApp({ broker: url, backend: url }, { log: silentLogger });
   try {
     await app.broker();
     return await timed(async () => {
-      for (let i = 0; i < n; i += SEND_SLICE)
-        await app.sendMany(
+      for (let i = 0; i < n; i += SEND_SLICE) {
+        const sent = await app.sendMany(
           "bench.noop",
           Array.from({ length: Math.min(SEND_SLICE, n - i) }, (_, j) => [i + j]),
           { chunkSize },
         );
+        if (ids) for (const r of sent) ids.push(r.id);
+      }
     });
   } finally {
     await app.close();
