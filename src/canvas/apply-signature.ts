@@ -8,6 +8,7 @@ import { parseCeleryTime } from "../protocol/timestamps.js";
 import type { TaskDefinition } from "../task.js";
 import { freeze, freezeGroupTasks, groupOf, prepareSteps } from "./freeze.js";
 import { chordSizeOf, clone, given, isObject, listOf, merge, toSignature, type SignatureDict, type SignatureOptions } from "./signature.js";
+import { newTaskId } from "../protocol/task-id.js";
 
 /**
  * Send a signature the way Celery's apply_async does (celery/canvas.py), so that whatever Celery
@@ -94,7 +95,7 @@ async function applyGroup(
   if (options.link !== undefined) throw new ConfigError("Cannot link a callback to a group: use a chord (chord(header, body))");
   if (options.link_error !== undefined) throw new ConfigError("Cannot link an errback to a group: link it to each task of the group");
   const { task_id, chord, ...opts } = { ...group.options, ...options };
-  const groupId = str(task_id) ?? randomUUID();
+  const groupId = str(task_id) ?? newTaskId();
   opts.group_id = groupId;
   const rootId = str(opts.root_id);
   const members: { sig: SignatureDict; id: string }[] = [];
@@ -134,7 +135,7 @@ async function applyChord(
   const body = clone(toSignature(kwargs.body ?? chord.kwargs.body, "chord body"), [], {}, options);
   const header = clone(groupOf(chord));
   const { task_id, ...opts } = { ...chord.options, ...options };
-  const groupId = str(header.options.task_id) ?? randomUUID();
+  const groupId = str(header.options.task_id) ?? newTaskId();
   const rootId = str(body.options.root_id);
   Object.assign(body.options, opts);
   const bodyId = freeze(body, { id: str(task_id), rootId });

@@ -1,6 +1,7 @@
 import { randomUUID } from "node:crypto";
 import { chordOf } from "./make-signature.js";
 import { clone, headerOf, listOf, toSignature, type SignatureDict } from "./signature.js";
+import { newTaskId } from "../protocol/task-id.js";
 
 /**
  * Celery's freeze(): give a signature (and everything it will run) its task ids before anything
@@ -32,7 +33,7 @@ export function freeze(sig: SignatureDict, o: FreezeOptions = {}): string {
       });
       // Steps read from JSON are new objects: keep their ids in the chain itself.
       sig.kwargs.tasks = [...tasks].reverse();
-      return ids[0] ?? randomUUID();
+      return ids[0] ?? newTaskId();
     }
     case "group":
       return freezeGroupTasks(sig, o);
@@ -52,7 +53,7 @@ export function freeze(sig: SignatureDict, o: FreezeOptions = {}): string {
     }
     default: {
       const opts = sig.options;
-      if (typeof opts.task_id !== "string") opts.task_id = o.id ?? randomUUID();
+      if (typeof opts.task_id !== "string") opts.task_id = o.id ?? newTaskId();
       if (o.rootId) opts.root_id = o.rootId;
       if (o.parentId) opts.parent_id = o.parentId;
       if (o.groupId && !("group_id" in opts)) opts.group_id = o.groupId;
@@ -76,7 +77,7 @@ export function groupOf(chord: SignatureDict): SignatureDict {
  */
 export function freezeGroupTasks(group: SignatureDict, o: FreezeOptions): string {
   const opts = group.options;
-  if (typeof opts.task_id !== "string") opts.task_id = o.groupId ?? randomUUID();
+  if (typeof opts.task_id !== "string") opts.task_id = o.groupId ?? newTaskId();
   if (o.groupId) opts.group_id = o.groupId;
   if (o.chord) opts.chord = o.chord;
   if (o.groupIndex !== null && o.groupIndex !== undefined) opts.group_index = o.groupIndex;

@@ -5,6 +5,7 @@ import { dumpsCeleryJson, parseCeleryJson, stringifyCeleryJson } from "./celery-
 import { compressBody, decompressBody } from "./compression.js";
 import { parseCeleryTime, toCeleryAware } from "./timestamps.js";
 import type { TransportMessage } from "./transport-message.js";
+import { newTaskId } from "./task-id.js";
 
 /**
  * Celery message protocol v2 with a JSON body, as Celery's as_task_v2 builds it: headers,
@@ -78,7 +79,7 @@ const ORIGIN = `${process.pid}@${hostname()}`;
 
 /** Build a full message from what a caller gives, filling Celery's defaults. */
 export function makeTaskMessage(input: TaskMessageInput): TaskMessage {
-  const id = input.id ?? randomUUID();
+  const id = input.id ?? newTaskId();
   return {
     id,
     task: input.task,

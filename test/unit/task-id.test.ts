@@ -1,0 +1,32 @@
+import { describe, expect, it } from "vitest";
+import { newTaskId } from "../../src/protocol/task-id.js";
+import { makeTaskMessage } from "../../src/protocol/task-message.js";
+
+const V7 = /^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
+
+describe("newTaskId: version 7 UUIDs, ordered by time", () => {
+  it("has the UUID form with version 7 and the RFC variant, and carries its millisecond", () => {
+    const now = Date.parse("2026-12-02T08:00:00.123Z");
+    const id = newTaskId(now);
+    expect(id).toMatch(V7);
+    expect(Number.parseInt(id.slice(0, 8) + id.slice(9, 13), 16)).toBe(now);
+  });
+
+  it("ids made later sort after ids made earlier; 100,000 made in one millisecond are all different", () => {
+    const times = [0, 1, 999, 1_000, 1_700_000_000_000, 1_800_000_000_000, 2 ** 48 - 1];
+    const ids = times.map((t) => newTaskId(t));
+    expect([...ids].sort()).toEqual(ids);
+    const same = new Set(Array.from({ length: 100_000 }, () => newTaskId(1_800_000_000_000)));
+    expect(same.size).toBe(100_000);
+    for (const id of [...same].slice(0, 1_000)) expect(id).toMatch(V7);
+  });
+
+  it("is what a message gets when no id is given", () => {
+    const before = Date.now();
+    const m = makeTaskMessage({ task: "t", args: [] });
+    expect(m.id).toMatch(V7);
+    const ms = Number.parseInt(m.id.slice(0, 8) + m.id.slice(9, 13), 16);
+    expect(ms).toBeGreaterThanOrEqual(before);
+    expect(ms).toBeLessThanOrEqual(Date.now());
+  });
+});
