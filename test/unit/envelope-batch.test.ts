@@ -3,7 +3,7 @@
  * on each message: the same bytes, whatever differs between the messages.
  */
 import { describe, expect, it } from "vitest";
-import { frameKombuEnvelopes, templateOf } from "../../src/brokers/redis/envelope-batch.js";
+import { frameKombuEnvelopes, shapeOf, templateOf } from "../../src/brokers/redis/envelope-batch.js";
 import { frameKombuEnvelope, parseKombuEnvelope } from "../../src/brokers/redis/kombu-envelope.js";
 import { encodeTaskMessage, makeTaskMessage } from "../../src/protocol/task-message.js";
 import type { TransportMessage } from "../../src/protocol/transport-message.js";
@@ -35,7 +35,10 @@ describe("frameKombuEnvelopes: one template per chunk, the bytes of framing each
     const messages = sendManyChunk(ARGS);
     // The template path is taken: ids, reply_to and argsrepr do differ between the messages.
     expect(new Set(messages.map((m) => m.headers.id)).size).toBe(ARGS.length);
-    const varying = { headers: new Set(["id", "root_id", "argsrepr"]), properties: new Set(["correlation_id", "reply_to"]) };
+    // What frameKombuEnvelopes derives: every message fits, and only these strings vary.
+    const { varying, fits } = shapeOf(messages);
+    expect(fits).toEqual(messages.map(() => true));
+    expect(varying).toEqual({ headers: new Set(["id", "root_id", "argsrepr"]), properties: new Set(["correlation_id", "reply_to"]) });
     const template = templateOf(messages[0]!, varying, "celery", 0);
     expect(template?.slots).toEqual([
       { part: "headers", key: "id" },
@@ -73,6 +76,8 @@ describe("frameKombuEnvelopes: one template per chunk, the bytes of framing each
     const { origin: _origin, ...withoutOrigin } = f.headers;
     f.headers = withoutOrigin;
     g.headers = { ...g.headers, timelimit: [Number.NaN, null] };
+    // Only the first (itself) fits: each of the others differs in something other than a string.
+    expect(shapeOf([a, b, c, d, e, f, g]).fits).toEqual([true, false, false, false, false, false, false]);
     expectSameAsOneByOne([a, b, c, d, e, f, g]);
   });
 
@@ -80,6 +85,11 @@ describe("frameKombuEnvelopes: one template per chunk, the bytes of framing each
     const messages = sendManyChunk([[1], [2], [3]]).map((m, i) => ({ ...m, properties: { ...m.properties, delivery_tag: `own-${i}` } }));
     expect(templateOf(messages[0]!, { headers: new Set(), properties: new Set(["delivery_tag"]) }, "celery", 0)).toBeNull();
     expectSameAsOneByOne(messages);
+  });
+
+  it("no messages give no envelopes; one message is framed as alone", () => {
+    expect(frameKombuEnvelopes([], "celery", 0)).toEqual([]);
+    expectSameAsOneByOne(sendManyChunk([["only"]]));
   });
 
   it("without tags, each envelope gets its own delivery tag and parses back to its message", () => {

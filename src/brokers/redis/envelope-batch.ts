@@ -20,14 +20,7 @@ export function frameKombuEnvelopes(
   const tagOf = (i: number) => tags?.[i] ?? randomUUID();
   const first = messages[0];
   if (!first || messages.length < 2) return messages.map((m, i) => frameKombuEnvelope(m, queue, priority, tagOf(i)));
-  const varying = { headers: new Set<string>(), properties: new Set<string>() };
-  const fits = messages.map(
-    (m) =>
-      m.contentType === first.contentType &&
-      m.contentEncoding === first.contentEncoding &&
-      sameShape(first.headers, m.headers, varying.headers) &&
-      sameShape(first.properties, m.properties, varying.properties),
-  );
+  const { varying, fits } = shapeOf(messages);
   const template = templateOf(first, varying, queue, priority);
   return messages.map((m, i) => {
     if (!template || !fits[i]) return frameKombuEnvelope(m, queue, priority, tagOf(i));
@@ -38,6 +31,26 @@ export function frameKombuEnvelopes(
     }
     return out;
   });
+}
+
+/**
+ * Which strings vary across the messages (by key, in headers and properties), and which
+ * messages have the first's shape otherwise: its content type and encoding, its keys in its
+ * order, and equal values apart from those strings.
+ */
+export function shapeOf(messages: readonly TransportMessage[]) {
+  const varying = { headers: new Set<string>(), properties: new Set<string>() };
+  const first = messages[0];
+  if (!first) return { varying, fits: [] };
+  const keys = { headers: Object.keys(first.headers), properties: Object.keys(first.properties) };
+  const fits = messages.map(
+    (m) =>
+      m.contentType === first.contentType &&
+      m.contentEncoding === first.contentEncoding &&
+      sameShape(first.headers, keys.headers, m.headers, varying.headers) &&
+      sameShape(first.properties, keys.properties, m.properties, varying.properties),
+  );
+  return { varying, fits };
 }
 
 const MARK = `\u0001${randomUUID()}\u0001`;
@@ -76,12 +89,11 @@ export function templateOf(
 }
 
 /**
- * Whether `m` has `first`'s keys in `first`'s order with equal values, apart from strings that
- * differ: those keys are added to `varying`. Other values must be equal primitives, or objects
- * and arrays that are written alike.
+ * Whether `m` has `first`'s keys (`keys`) in that order with equal values, apart from strings
+ * that differ: those keys are added to `varying`. Other values must be equal primitives, or
+ * objects and arrays that are written alike.
  */
-function sameShape(first: Record<string, unknown>, m: Record<string, unknown>, varying: Set<string>): boolean {
-  const keys = Object.keys(first);
+function sameShape(first: Record<string, unknown>, keys: readonly string[], m: Record<string, unknown>, varying: Set<string>): boolean {
   let i = 0;
   for (const k in m) {
     if (keys[i++] !== k) return false;
