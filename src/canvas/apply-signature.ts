@@ -1,5 +1,4 @@
 import { checkCompression } from "../protocol/compression.js";
-import { randomUUID } from "node:crypto";
 import type { ChordStore } from "../backends/chord-store.js";
 import type { ResolvedConfig } from "../config.js";
 import { ConfigError, ProtocolError } from "../errors.js";

@@ -1,4 +1,3 @@
-import { randomUUID } from "node:crypto";
 import { chordOf } from "./make-signature.js";
 import { clone, headerOf, listOf, toSignature, type SignatureDict } from "./signature.js";
 import { newTaskId } from "../protocol/task-id.js";

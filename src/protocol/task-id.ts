@@ -22,12 +22,13 @@ export function newTaskId(now: number = Date.now()): string {
   const r = random;
   const i = at;
   at += 20;
-  // 3 hex digits of rand_a; the variant (10xx) and 2 random bits; 62 more random bits.
-  return `${lastPrefix}${r.slice(i, i + 3)}-${VARIANT[r.charCodeAt(i + 3) & 3]}${r.slice(i + 4, i + 7)}-${r.slice(i + 7, i + 19)}`;
+  // 3 hex digits of rand_a; the variant (10xx) with 2 random bits; 62 more random bits.
+  return `${lastPrefix}${r.slice(i, i + 3)}-${VARIANT[r[i + 3]!]}${r.slice(i + 4, i + 7)}-${r.slice(i + 7, i + 19)}`;
 }
 
 const POOL = Buffer.alloc(2048);
-const VARIANT = ["8", "9", "a", "b"];
+/** A random hex digit → the variant digit 10xx keeping its two low bits (uniform over 8, 9, a, b). */
+const VARIANT: Record<string, string> = Object.fromEntries([..."0123456789abcdef"].map((h, v) => [h, "89ab"[v & 3]!]));
 let random = "";
 let at = 0;
 let lastMs = -1;

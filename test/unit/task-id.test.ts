@@ -21,6 +21,20 @@ describe("newTaskId: version 7 UUIDs, ordered by time", () => {
     for (const id of [...same].slice(0, 1_000)) expect(id).toMatch(V7);
   });
 
+  it("spreads its variant digit evenly over 8, 9, a and b (two random bits)", () => {
+    const counts = new Map<string, number>();
+    for (let i = 0; i < 40_000; i++) {
+      const v = newTaskId(1_800_000_000_000)[19]!;
+      counts.set(v, (counts.get(v) ?? 0) + 1);
+    }
+    expect([...counts.keys()].sort()).toEqual(["8", "9", "a", "b"]);
+    // Each is 25% (10,000); 22–28% is over 13 standard deviations wide.
+    for (const n of counts.values()) {
+      expect(n / 40_000).toBeGreaterThan(0.22);
+      expect(n / 40_000).toBeLessThan(0.28);
+    }
+  });
+
   it("is what a message gets when no id is given", () => {
     const before = Date.now();
     const m = makeTaskMessage({ task: "t", args: [] });
