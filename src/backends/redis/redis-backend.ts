@@ -260,7 +260,7 @@ export class RedisBackend implements ResultBackend, RetentionStore, ScheduleStor
   async lookup(taskId: string, options: LookupOptions): Promise<Lookup> {
     // Trimming must not forget what a reader still expects to see as EXPIRED.
     this.graceMs = Math.max(this.graceMs, options.graceMs);
-    const raw = await readRaw(this.redis(), this.keys, taskId);
+    const raw = await readRaw(this.redis(), this.keys, taskId, true);
     // In neither index: a default result (or one expired long enough ago) has a compact record.
     if (raw.recordAt !== null) raw.ttlScore = String(raw.recordAt);
     const now = this.clockNow();

@@ -45,7 +45,8 @@ export class RedisRetention {
   }
 
   async read(taskId: string): Promise<ResultRecord | null> {
-    const raw = await readRaw(this.ctx.redis(), this.ctx.keys, taskId);
+    // Only a stored value is read here, and it carries its own TTL: no need for its record.
+    const raw = await readRaw(this.ctx.redis(), this.ctx.keys, taskId, false);
     if (raw.value === null) return null;
     return recordOf({ ...raw, value: raw.value }, this.ctx.keys.value(taskId), this.ctx.now());
   }

@@ -5,14 +5,19 @@ import type { ResultKeys } from "./result-keys.js";
 import type { RawResult } from "./stored-result.js";
 
 /**
- * Everything about one id in one round trip (read-result-5.lua), with `recordAt`: the expiry its
- * compact records hold (epoch ms) when neither index has it, else null.
+ * Everything about one id in one round trip (read-result-5.lua). With `records`, also `recordAt`:
+ * the expiry its compact records hold (epoch ms) when neither index has it; else null.
  */
-export async function readRaw(client: Redis, keys: ResultKeys, taskId: string): Promise<RawResult & { recordAt: number | null }> {
+export async function readRaw(
+  client: Redis,
+  keys: ResultKeys,
+  taskId: string,
+  records: boolean,
+): Promise<RawResult & { recordAt: number | null }> {
   const reply = (await SCRIPTS.read.run(
     client,
     [keys.value(taskId), keys.ttlIndex, keys.noTtlIndex, keys.info, keys.archived],
-    [taskId],
+    [taskId, records ? "1" : "0"],
   )) as [string | null, number, string | null, string | null, string | null, string | null, number | null];
   const [value, pttl, ttlScore, noTtlScore, info, archived, recordAt] = reply;
   return { value, pttl, ttlScore, noTtlScore, info, archived, recordAt };
