@@ -9,7 +9,9 @@ import { randomFillSync } from "node:crypto";
  * The id shows when it was made, to the millisecond.
  */
 export function newTaskId(now: number = Date.now()): string {
-  const ms = Math.max(0, Math.floor(now));
+  if (!(Number.isFinite(now) && now >= 0 && now < 2 ** 48))
+    throw new RangeError(`Expected a task id's time to be epoch ms in [0, 2^48), got ${now}`);
+  const ms = Math.floor(now);
   if (ms !== lastMs) {
     lastMs = ms;
     const hex = ms.toString(16).padStart(12, "0").slice(-12);

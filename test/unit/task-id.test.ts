@@ -35,6 +35,11 @@ describe("newTaskId: version 7 UUIDs, ordered by time", () => {
     }
   });
 
+  it("refuses a time that is not epoch ms in 48 bits, naming it, rather than write a broken id", () => {
+    for (const bad of [Number.NaN, Number.POSITIVE_INFINITY, -1, 2 ** 48]) expect(() => newTaskId(bad)).toThrow(RangeError);
+    expect(() => newTaskId(Number.NaN)).toThrow(/epoch ms in \[0, 2\^48\), got NaN/);
+  });
+
   it("is what a message gets when no id is given", () => {
     const before = Date.now();
     const m = makeTaskMessage({ task: "t", args: [] });
