@@ -37,6 +37,8 @@ const BACKENDS: Record<string, BackendFactory> = {
     return new SqliteBackend({ url, clock: opts.clock, graceMs: opts.graceMs });
   },
   redis: (url, opts) => redisBackend(url, opts),
+  postgresql: (url, opts) => postgresBackend(url, opts),
+  postgres: (url, opts) => postgresBackend(url, opts),
   rediss: (url, opts) => redisBackend(url, opts),
   // Celery's own database tables (celery_taskmeta), spelled as Celery users write them: read for
   // result/cleanup/archive/stats; store() refuses. pg loads only for db+postgresql.
@@ -48,6 +50,12 @@ const BACKENDS: Record<string, BackendFactory> = {
 async function celeryDbBackend(url: string, opts: BackendFromUrlOptions): Promise<ResultBackend> {
   const { CeleryDbBackend } = await import("./celery-db/celery-db-backend.js");
   return new CeleryDbBackend({ url, clock: opts.clock }).connect();
+}
+
+/** postgresql:// and postgres://: Ebb's own partitioned tables (Celery's table is db+postgresql://). */
+async function postgresBackend(url: string, opts: BackendFromUrlOptions): Promise<ResultBackend> {
+  const { PostgresBackend } = await import("./postgres/postgres-backend.js");
+  return new PostgresBackend({ url, clock: opts.clock, graceMs: opts.graceMs }).connect();
 }
 
 /** redis:// and rediss:// (TLS): Celery's own key layout, so a Celery user's URL works as it is. */

@@ -123,6 +123,10 @@ export interface StoreFacts {
   /** A table written by someone else (Celery's), and the expiry rule applied to its rows. */
   table?: string;
   resultExpiresMs?: number | null;
+  /** A partitioned table (PostgreSQL): its bytes on disk (indexes included), its partitions, and dead rows not yet vacuumed. */
+  tableBytes?: number;
+  partitions?: number;
+  deadTuples?: number;
   /** Something to act on, e.g. an eviction policy that can drop results before their time. */
   warning?: string;
 }

@@ -69,8 +69,3 @@ function expiresParam(value: string | null, display: string): number | null {
     );
   }
 }
-
-/** A SQL identifier, double-quoted (schema and table names are never parameters). */
-export function quoteIdent(name: string): string {
-  return `"${name.replace(/"/g, '""')}"`;
-}

@@ -1,9 +1,9 @@
 import type { Clock } from "../../clock.js";
 import { ConfigError } from "../../errors.js";
 import type { CeleryRow, CheckRow, NewRow } from "./celery-row.js";
-import { quoteIdent } from "./celery-db-url.js";
 import { ARCHIVED_TABLE, EXTENDED_COLUMNS, HOLDS_TABLE, TASK_TABLE, type CeleryTable } from "./celery-table.js";
-import { PostgresPool, type Queryable } from "./postgres-pool.js";
+import { PostgresPool, type Queryable } from "../../postgres/pg-pool.js";
+import { quoteIdent } from "../../postgres/pg-url.js";
 import { selectRowSql, type Dialect, type SideTables } from "./select-row-sql.js";
 
 /**
@@ -27,7 +27,7 @@ export class PostgresCeleryTable implements CeleryTable {
     private readonly display: string,
     private readonly clock?: Clock,
   ) {
-    this.pg = new PostgresPool(connectionString, display);
+    this.pg = new PostgresPool({ connectionString, display, statementPrefix: "ebb-celery" });
     this.d = {
       table: (name) => (schema === null ? quoteIdent(name) : `${quoteIdent(schema)}.${quoteIdent(name)}`),
       octets: (c) => `coalesce(octet_length(t.${c}), 0)`,

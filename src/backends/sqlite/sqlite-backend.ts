@@ -2,7 +2,7 @@ import type Database from "better-sqlite3";
 import type { Broker, Delivery } from "../../brokers/broker.js";
 import { SqliteBroker } from "../../brokers/sqlite/sqlite-broker.js";
 import type { Clock } from "../../clock.js";
-import { isStoredState } from "../../states.js";
+import { checkRequest } from "../check-request.js";
 import { classifyRead, stampsFor, type Tombstone } from "../../retention/expiry.js";
 import { redactUrl } from "../../url.js";
 import { openDatabase, storeClock, type SqliteHandle } from "../../sqlite/open-database.js";
@@ -293,19 +293,6 @@ function storedOutcome(values: Values, held: number): StoreOutcome {
       result = value;
     },
   };
-}
-
-/** What SQLite would take but must not be stored: said now, naming the field, rather than as a constraint error. */
-function checkRequest(request: StoreRequest): void {
-  const { taskId, status, lifetimeMs } = request;
-  if (typeof taskId !== "string" || taskId.length === 0)
-    throw new TypeError(`Expected a result's taskId to be a non-empty string, got ${JSON.stringify(taskId) ?? String(taskId)}`);
-  if (!isStoredState(status))
-    throw new TypeError(`Expected the status of result ${taskId} to be a Celery state (SUCCESS, FAILURE, ...), got ${String(status)}`);
-  if (lifetimeMs !== null && !Number.isFinite(lifetimeMs))
-    throw new TypeError(
-      `Expected the lifetime of result ${taskId} to be a number of ms or null (never expires), got ${String(lifetimeMs)}`,
-    );
 }
 
 /** Every statement the backend runs, prepared once per backend. */

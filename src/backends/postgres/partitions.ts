@@ -1,0 +1,182 @@
+import type { PostgresPool } from "../../postgres/pg-pool.js";
+import { quoteIdent, type PartitionWidth } from "../../postgres/pg-url.js";
+
+/** Where a result row lives (see migrations/0001_results.sql). */
+export const LANE = { delete: 0, archive: 1, kept: 2 } as const;
+export type Lane = (typeof LANE)[keyof typeof LANE];
+
+/** The partitioned tables split by expiry time, each with the prefix of its partitions' names. */
+export const RANGE_PARENTS = {
+  delete: { table: "ebb_results_delete", prefix: "ebb_results_d_" },
+  archive: { table: "ebb_results_archive", prefix: "ebb_results_a_" },
+  ledger: { table: "ebb_expiry_ledger", prefix: "ebb_expiry_ledger_" },
+} as const;
+export type RangeParent = keyof typeof RANGE_PARENTS;
+
+const WIDTH_MS: Record<PartitionWidth, number> = { hour: 3_600_000, day: 86_400_000 };
+
+/** One attached partition: its name and the expiry range [from, to) it holds. */
+export interface PartitionInfo {
+  parent: RangeParent;
+  name: string;
+  from: number;
+  to: number;
+  /** A DETACH ... CONCURRENTLY that did not finish (the process died between its two steps). */
+  detachPending: boolean;
+}
+
+/**
+ * The time ranges of the results' and the ledger's partitions: fixed widths (an hour or a day of
+ * expiry times, aligned to UTC), named by their start, e.g. ebb_results_d_2026120213 for the
+ * hour from 13:00 UTC. Partitions are made on demand, and with them the next one, so writers
+ * whose lifetimes move them forward always find theirs made ahead of time. Creation runs under an
+ * advisory lock (several processes may want the same one), as CREATE TABLE, then ATTACH
+ * PARTITION, which takes only a SHARE UPDATE EXCLUSIVE lock on the parent: reads and writes go on.
+ */
+export class Partitions {
+  readonly widthMs: number;
+  private readonly s: string;
+  /** parent:start of partitions known to exist. */
+  private readonly known = new Set<string>();
+
+  constructor(
+    private readonly pg: PostgresPool,
+    private readonly schema: string,
+    readonly width: PartitionWidth,
+  ) {
+    this.widthMs = WIDTH_MS[width];
+    this.s = quoteIdent(schema);
+  }
+
+  /** The start of the partition that holds an expiry instant. */
+  startOf(expiresAt: number): number {
+    return Math.floor(expiresAt / this.widthMs) * this.widthMs;
+  }
+
+  nameOf(parent: RangeParent, start: number): string {
+    const iso = new Date(start).toISOString(); // 2026-12-02T13:00:00.000Z
+    const label = `${iso.slice(0, 4)}${iso.slice(5, 7)}${iso.slice(8, 10)}${this.width === "hour" ? iso.slice(11, 13) : ""}`;
+    return `${RANGE_PARENTS[parent].prefix}${label}`;
+  }
+
+  /** Make sure the partitions holding these expiry instants (and the one after each) exist. */
+  async ensure(parent: RangeParent, expiries: Iterable<number>): Promise<void> {
+    const missing = new Set<number>();
+    for (const at of expiries) {
+      const start = this.startOf(at);
+      for (const s of [start, start + this.widthMs]) if (!this.known.has(`${parent}:${s}`)) missing.add(s);
+    }
+    if (missing.size === 0) return;
+    await this.create(
+      parent,
+      [...missing].sort((a, b) => a - b),
+    );
+  }
+
+  /** Forget what is known (another process may have dropped partitions): the next ensure() looks again. */
+  forgetAll(): void {
+    this.known.clear();
+  }
+
+  private async create(parent: RangeParent, starts: number[]): Promise<void> {
+    const { table } = RANGE_PARENTS[parent];
+    await this.pg.transaction(async (client) => {
+      await this.pg.query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", [`ebb-partitions:${this.schema}`], client);
+      const existing = new Set(
+        (
+          await this.pg.query<{ name: string }>(
+            `SELECT c.relname AS name FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid JOIN pg_class p ON p.oid = i.inhparent
+             JOIN pg_namespace n ON n.oid = p.relnamespace WHERE n.nspname = $1 AND p.relname = $2`,
+            [this.schema, table],
+            client,
+          )
+        ).map((r) => r.name),
+      );
+      for (const start of starts) {
+        const name = this.nameOf(parent, start);
+        if (!existing.has(name)) {
+          const q = `${this.s}.${quoteIdent(name)}`;
+          // A table of this name that is not attached is a partition a crashed drop detached: its rows are gone already.
+          await this.pg.simple(`DROP TABLE IF EXISTS ${q}`, client);
+          await this.pg.simple(`CREATE TABLE ${q} (LIKE ${this.s}.${quoteIdent(table)} INCLUDING DEFAULTS)`, client);
+          for (const index of indexesFor(parent, name)) await this.pg.simple(index.replace("$table", q), client);
+          await this.pg.simple(
+            `ALTER TABLE ${this.s}.${quoteIdent(table)} ATTACH PARTITION ${q} FOR VALUES FROM (${start}) TO (${start + this.widthMs})`,
+            client,
+          );
+        }
+      }
+    });
+    for (const start of starts) this.known.add(`${parent}:${start}`);
+  }
+
+  /** The attached partitions of a parent, oldest first. */
+  async list(parent: RangeParent): Promise<PartitionInfo[]> {
+    const { table, prefix } = RANGE_PARENTS[parent];
+    const rows = await this.pg.query<{ name: string; pending: boolean }>(
+      `SELECT c.relname AS name, i.inhdetachpending AS pending FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
+       JOIN pg_class p ON p.oid = i.inhparent JOIN pg_namespace n ON n.oid = p.relnamespace WHERE n.nspname = $1 AND p.relname = $2`,
+      [this.schema, table],
+    );
+    const out: PartitionInfo[] = [];
+    for (const r of rows) {
+      const from = this.parseStart(r.name.slice(prefix.length));
+      if (from === null) continue;
+      this.known.add(`${parent}:${from}`);
+      out.push({ parent, name: r.name, from, to: from + this.widthMs, detachPending: r.pending });
+    }
+    return out.sort((a, b) => a.from - b.from);
+  }
+
+  /** Tables left detached by a drop that did not finish (crash between DETACH and DROP). */
+  async orphans(parent: RangeParent): Promise<string[]> {
+    const { prefix } = RANGE_PARENTS[parent];
+    const rows = await this.pg.query<{ name: string }>(
+      `SELECT c.relname AS name FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+       WHERE n.nspname = $1 AND c.relkind = 'r' AND starts_with(c.relname, $2) AND NOT c.relispartition`,
+      [this.schema, prefix],
+    );
+    return rows.map((r) => r.name);
+  }
+
+  /**
+   * Take a partition out of its parent without blocking readers or writers (DETACH ...
+   * CONCURRENTLY, which waits for queries that still see it), finishing one a crash left half
+   * detached. Runs outside any transaction, as PostgreSQL requires.
+   */
+  async detach(p: PartitionInfo): Promise<void> {
+    const { table } = RANGE_PARENTS[p.parent];
+    const verb = p.detachPending ? "FINALIZE" : "CONCURRENTLY";
+    await this.pg.simple(`ALTER TABLE ${this.s}.${quoteIdent(table)} DETACH PARTITION ${this.s}.${quoteIdent(p.name)} ${verb}`);
+    this.known.delete(`${p.parent}:${p.from}`);
+  }
+
+  /** Put a detached partition back (its rows are still wanted). */
+  async attach(p: PartitionInfo): Promise<void> {
+    const { table } = RANGE_PARENTS[p.parent];
+    await this.pg.simple(
+      `ALTER TABLE ${this.s}.${quoteIdent(table)} ATTACH PARTITION ${this.s}.${quoteIdent(p.name)} FOR VALUES FROM (${p.from}) TO (${p.to})`,
+    );
+    this.known.add(`${p.parent}:${p.from}`);
+  }
+
+  async drop(name: string): Promise<void> {
+    await this.pg.simple(`DROP TABLE IF EXISTS ${this.s}.${quoteIdent(name)}`);
+  }
+
+  /** "2026120213" (hour) or "20261202" (day) back to its start. */
+  private parseStart(label: string): number | null {
+    const m = /^(\d{4})(\d{2})(\d{2})(\d{2})?$/.exec(label);
+    if (!m || (this.width === "hour") !== (m[4] !== undefined)) return null;
+    return Date.UTC(Number(m[1]), Number(m[2]) - 1, Number(m[3]), Number(m[4] ?? 0));
+  }
+}
+
+/** Each partition's own indexes ($table is its quoted name). */
+function indexesFor(parent: RangeParent, name: string): string[] {
+  if (parent === "ledger") return [`CREATE INDEX ${quoteIdent(`${name}_hash`)} ON $table (id_hash)`];
+  const unique = `CREATE UNIQUE INDEX ${quoteIdent(`${name}_task_id`)} ON $table (task_id)`;
+  // Archive partitions: what is not archived yet, so a drop can tell at once whether it may go.
+  if (parent === "archive") return [unique, `CREATE INDEX ${quoteIdent(`${name}_pending`)} ON $table (task_id) WHERE NOT archived`];
+  return [unique];
+}
