@@ -1,5 +1,5 @@
 /**
- * The chord capability (src/backends/chord-store.ts) on every Ebb store: memory, SQLite, Redis.
+ * The chord capability (src/backends/chord-store.ts) on every Ebb store: memory, SQLite, Redis, PostgreSQL.
  * The Redis case also checks Celery's own keys and bytes, since Python workers count on them.
  */
 import { mkdtempSync, rmSync } from "node:fs";
@@ -8,9 +8,11 @@ import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import type { ChordPart, ChordStore } from "../../src/backends/chord-store.js";
 import { MemoryBackend } from "../../src/backends/memory/memory-backend.js";
+import { PostgresBackend } from "../../src/backends/postgres/postgres-backend.js";
 import { RedisBackend } from "../../src/backends/redis/redis-backend.js";
 import { SqliteBackend } from "../../src/backends/sqlite/sqlite-backend.js";
 import { manualClock } from "../../src/clock.js";
+import { postgresSchema } from "../support/postgres-schema.js";
 import { redisNamespace } from "../support/redis-namespace.js";
 import { describeWithService } from "../support/services.js";
 
@@ -154,5 +156,21 @@ await describeWithService("redis", "chord store: redis", () => {
       await backend.close();
       await ns.cleanup();
     }
+  });
+});
+
+await describeWithService("postgres", "chord store: postgresql", () => {
+  chordConformance("postgresql", async () => {
+    const ns = await postgresSchema();
+    const clock = manualClock();
+    const backend = await new PostgresBackend({ url: ns.url, clock }).connect();
+    return {
+      chords: backend.chords,
+      clock,
+      async cleanup() {
+        await backend.close();
+        await ns.cleanup();
+      },
+    };
   });
 });

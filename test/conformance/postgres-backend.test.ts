@@ -5,6 +5,7 @@ import { postgresSchema } from "../support/postgres-schema.js";
 import { describeWithService } from "../support/services.js";
 import { backendConformance } from "./backend-conformance.js";
 import { retentionStoreConformance } from "./retention-store-conformance.js";
+import { scheduleStoreConformance } from "./schedule-store-conformance.js";
 
 // Each test runs in a schema of its own on the real PostgreSQL (dropped afterwards), with a manual
 // store clock. PostgreSQL-only behaviour (partitions, drops, the ledger) is in test/postgres/.
@@ -17,6 +18,20 @@ await describeWithService("postgres", "postgresql result backend", () => {
     const clock = manualClock();
     const backend = await new PostgresBackend({ url: ns.url, clock, pollIntervalMs: NO_POLLING }).connect();
     return { backend, clock, cleanup: ns.cleanup };
+  });
+
+  scheduleStoreConformance("postgresql", async () => {
+    const ns = await postgresSchema();
+    const clock = manualClock();
+    const backend = await new PostgresBackend({ url: ns.url, clock }).connect();
+    return {
+      store: backend.scheduleStore(),
+      clock,
+      async cleanup() {
+        await backend.close();
+        await ns.cleanup();
+      },
+    };
   });
 
   retentionStoreConformance(

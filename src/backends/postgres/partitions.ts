@@ -129,14 +129,19 @@ export class Partitions {
   }
 
   /** Tables left detached by a drop that did not finish (crash between DETACH and DROP). */
-  async orphans(parent: RangeParent): Promise<string[]> {
+  async orphans(parent: RangeParent): Promise<PartitionInfo[]> {
     const { prefix } = RANGE_PARENTS[parent];
     const rows = await this.pg.query<{ name: string }>(
       `SELECT c.relname AS name FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
        WHERE n.nspname = $1 AND c.relkind = 'r' AND starts_with(c.relname, $2) AND NOT c.relispartition`,
       [this.schema, prefix],
     );
-    return rows.map((r) => r.name);
+    const out: PartitionInfo[] = [];
+    for (const r of rows) {
+      const from = this.parseStart(r.name.slice(prefix.length));
+      if (from !== null) out.push({ parent, name: r.name, from, to: from + this.widthMs, detachPending: false });
+    }
+    return out;
   }
 
   /**

@@ -28,7 +28,11 @@ import type {
   ScanQuery,
   StoreFacts,
 } from "../retention-store.js";
+import type { ScheduleStore, ScheduleStoreHost } from "../../beat/schedule-store.js";
+import type { ChordStore } from "../chord-store.js";
 import { Partitions } from "./partitions.js";
+import { PostgresChords } from "./postgres-chords.js";
+import { PostgresScheduleStore } from "./postgres-schedule-store.js";
 import { PostgresRetention } from "./postgres-retention.js";
 import { encodeRequest, fromRow, SELECT_COLUMNS, storeArrays, storedFrom, type EncodedRequest, type ResultRow } from "./result-sql.js";
 import { storeStatement, type StoredRow } from "./store-statement.js";
@@ -68,7 +72,7 @@ interface Pending {
  * tombstone or from the expiry ledger for the grace window. The retention operations are in
  * postgres-retention.ts.
  */
-export class PostgresBackend implements ResultBackend, RetentionStore {
+export class PostgresBackend implements ResultBackend, RetentionStore, ScheduleStoreHost {
   readonly capabilities: BackendCapabilities = { nativeExpiry: false, pushNotify: false };
   readonly retentionCapabilities: RetentionCapabilities = {
     tiers: true,
@@ -78,6 +82,7 @@ export class PostgresBackend implements ResultBackend, RetentionStore {
     ebbResults: true,
   };
   readonly retention: RetentionBackend = this;
+  readonly chords: ChordStore;
   readonly url: string;
   private readonly target: PostgresTarget;
   private readonly pg: PostgresPool;
@@ -93,6 +98,7 @@ export class PostgresBackend implements ResultBackend, RetentionStore {
   private flushing = false;
   /** PostgreSQL's clock minus this process's, measured at connect: for guessing which partitions a write needs. */
   private skewMs = 0;
+  private schedules: PostgresScheduleStore | undefined;
 
   constructor(opts: PostgresBackendOptions) {
     this.target = parsePostgresUrl(opts.url);
@@ -107,6 +113,13 @@ export class PostgresBackend implements ResultBackend, RetentionStore {
     this.clock = opts.clock;
     this.pollIntervalMs = opts.pollIntervalMs ?? 100;
     this.graceMs = opts.graceMs ?? DEFAULT_GRACE_MS;
+    this.chords = new PostgresChords(this.pg, this.s, () => this.now());
+  }
+
+  /** Beat's state, in the same schema and on the same clock as the results. */
+  scheduleStore(): ScheduleStore {
+    this.schedules ??= new PostgresScheduleStore(this.pg, this.s, this.target.schema, () => this.now());
+    return this.schedules;
   }
 
   /** Open the pool, apply migrations (under an advisory lock), and settle the partition width. */

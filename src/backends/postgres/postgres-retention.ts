@@ -249,9 +249,10 @@ export class PostgresRetention {
     const { partitions } = this.deps;
     const out: DropOutcome = { removed: 0, bytes: 0 };
     for (const parent of ["delete", "archive"] as const) {
-      for (const name of await partitions.orphans(parent)) {
-        if (parent === "archive" && (await this.pendingArchive(name))) continue;
-        await partitions.drop(name);
+      for (const orphan of await partitions.orphans(parent)) {
+        // Rows not archived yet must stay readable: the partition goes back.
+        if (parent === "archive" && (await this.pendingArchive(orphan.name))) await partitions.attach(orphan);
+        else await partitions.drop(orphan.name);
       }
       for (const p of await partitions.list(parent)) {
         if (p.to > before && !p.detachPending) continue;
@@ -278,7 +279,7 @@ export class PostgresRetention {
   async housekeep(now: number): Promise<number> {
     const { partitions, pg } = this.deps;
     let dropped = 0;
-    for (const name of await partitions.orphans("ledger")) await partitions.drop(name);
+    for (const orphan of await partitions.orphans("ledger")) await partitions.drop(orphan.name);
     for (const p of await partitions.list("ledger")) {
       if (p.to + this.deps.graceMs() > now && !p.detachPending) continue;
       await partitions.detach(p);
