@@ -17,7 +17,7 @@ import { checkLimitPair, timeLimitSchema } from "./time-limit-options.js";
 export interface AppConfig {
   /** Where messages go. Default: EBB_BROKER_URL, else "sqlite://./ebb.db". */
   broker?: string;
-  /** Where results go. Default: EBB_BACKEND_URL, else the broker URL when it is sqlite:// or memory://. */
+  /** Where results go. Default: EBB_BACKEND_URL, else the broker URL when it is sqlite://, memory://, redis:// or postgresql://. */
   backend?: string;
   /** Global result lifetime (pattern 1). Default "24h"; null = never. */
   resultExpires?: DurationInput;
@@ -216,7 +216,7 @@ export function resolveConfig(input: AppConfig = {}, env: NodeJS.ProcessEnv = pr
 
 /** Results go where messages go when that store can hold both; otherwise the user must say. */
 function defaultBackendFor(broker: string): string {
-  if (/^(sqlite|memory|rediss?):\/\//i.test(broker)) return broker;
+  if (/^(sqlite|memory|rediss?|postgres(ql)?):\/\//i.test(broker)) return broker;
   throw new ConfigError(`No backend given for broker ${broker.split("://")[0]}://; set createApp({ backend }) or EBB_BACKEND_URL`);
 }
 

@@ -42,7 +42,15 @@ const BROKERS: Record<string, BrokerFactory> = {
     const { RedisBroker } = await import("./redis/redis-broker.js");
     return RedisBroker.connect({ url, clock: opts.clock, log: opts.log });
   },
+  postgresql: (url, opts) => postgresBroker(url, opts),
+  postgres: (url, opts) => postgresBroker(url, opts),
 };
+
+/** postgresql:// and postgres://: Ebb's own tables (migrated on connect); pg loads only here. */
+async function postgresBroker(url: string, opts: BrokerFromUrlOptions): Promise<Broker> {
+  const { PostgresBroker } = await import("./postgres/postgres-broker.js");
+  return PostgresBroker.connect({ url, clock: opts.clock, log: opts.log });
+}
 
 /** The broker for a URL such as "sqlite://./ebb.db" or "memory://". Unknown schemes throw UnknownSchemeError listing the known ones. */
 export async function brokerFromUrl(url: string, opts: BrokerFromUrlOptions = {}): Promise<Broker> {

@@ -98,10 +98,13 @@ describe("broker and backend", () => {
     expect(resolveConfig({ broker: "sqlite://./a.db", backend: "memory://" }, {}).backend).toBe("memory://");
   });
 
-  it.each(["sqlite://./other.db", "memory://", "SQLITE://./x.db"])("the backend defaults to a %s broker", (broker) => {
-    expect(resolveConfig({ broker }, {}).backend).toBe(broker);
-    expect(resolveConfig({}, { EBB_BROKER_URL: broker }).backend).toBe(broker);
-  });
+  it.each(["sqlite://./other.db", "memory://", "SQLITE://./x.db", "postgresql://db/ebb", "postgres://db/ebb"])(
+    "the backend defaults to a %s broker",
+    (broker) => {
+      expect(resolveConfig({ broker }, {}).backend).toBe(broker);
+      expect(resolveConfig({}, { EBB_BROKER_URL: broker }).backend).toBe(broker);
+    },
+  );
 
   it("a broker scheme with no implementation here is rejected at once, listing the known schemes and hiding the password", () => {
     const e = configErrorOf({ broker: "nats://user:s3cret@nats.internal:4222" }, { EBB_BACKEND_URL: "memory://" });

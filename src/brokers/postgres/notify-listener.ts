@@ -1,0 +1,103 @@
+import type { Client } from "pg";
+import type { Logger } from "../../logger.js";
+import { quoteIdent } from "../../postgres/pg-url.js";
+
+export interface NotifyListenerOptions {
+  /** A new connection of its own, outside any pool (PostgresPool.dedicated()). */
+  connect: () => Promise<Client>;
+  channel: string;
+  /** Called for every notification on the channel, and once each time listening (re)starts. */
+  onNotify: () => void;
+  /** For "LISTEN failed" (once per outage) and "listening again". */
+  log?: Logger;
+  /** What to name in log lines (the redacted URL). */
+  display: string;
+  /** First retry delay after a failure; doubles up to maxBackoffMs. */
+  minBackoffMs?: number;
+  maxBackoffMs?: number;
+}
+
+/**
+ * One LISTEN connection. Notifications only make waiting fetches look sooner: fetches also poll,
+ * so when LISTEN fails (the server refuses, the connection drops, or a pooler in transaction mode
+ * is in between) nothing is lost but latency. A failure is never thrown to the caller: the
+ * listener retries with a doubling delay and says so once per outage.
+ */
+export class NotifyListener {
+  #client: Client | null = null;
+  #timer: NodeJS.Timeout | null = null;
+  #backoffMs = 0;
+  #closed = false;
+  #down = false;
+
+  constructor(private readonly opts: NotifyListenerOptions) {}
+
+  /** True while a LISTEN connection is up. */
+  get listening(): boolean {
+    return this.#client !== null;
+  }
+
+  /** The first attempt; resolves either way (a failure schedules a retry). */
+  async start(): Promise<void> {
+    await this.#attempt();
+  }
+
+  async close(): Promise<void> {
+    this.#closed = true;
+    if (this.#timer) clearTimeout(this.#timer);
+    this.#timer = null;
+    const client = this.#client;
+    this.#client = null;
+    await client?.end().catch(() => undefined);
+  }
+
+  async #attempt(): Promise<void> {
+    let client: Client | null = null;
+    try {
+      client = await this.opts.connect();
+      const c = client;
+      c.on("notification", (n) => {
+        if (n.channel === this.opts.channel) this.opts.onNotify();
+      });
+      c.on("error", (e) => this.#lost(c, e));
+      c.on("end", () => this.#lost(c, new Error("the connection ended")));
+      await c.query(`LISTEN ${quoteIdent(this.opts.channel)}`);
+      if (this.#closed) {
+        await c.end().catch(() => undefined);
+        return;
+      }
+      this.#client = c;
+      this.#backoffMs = 0;
+      if (this.#down) this.opts.log?.info(`Listening for new messages on ${this.opts.display} again`);
+      this.#down = false;
+      // Anything published while nobody listened is found by looking now.
+      this.opts.onNotify();
+    } catch (e) {
+      await client?.end().catch(() => undefined);
+      this.#retry(e);
+    }
+  }
+
+  #lost(client: Client, error: unknown): void {
+    if (this.#client !== client) return;
+    this.#client = null;
+    void client.end().catch(() => undefined);
+    this.#retry(error);
+  }
+
+  #retry(error: unknown): void {
+    if (this.#closed) return;
+    const min = this.opts.minBackoffMs ?? 100;
+    this.#backoffMs = Math.min(this.opts.maxBackoffMs ?? 30_000, this.#backoffMs === 0 ? min : this.#backoffMs * 2);
+    if (!this.#down)
+      this.opts.log?.warn(
+        `LISTEN on ${this.opts.display} failed (${(error as Error).message ?? String(error)}); fetches poll until it is back, retrying in ${this.#backoffMs} ms and later`,
+      );
+    this.#down = true;
+    this.#timer = setTimeout(() => {
+      this.#timer = null;
+      void this.#attempt();
+    }, this.#backoffMs);
+    this.#timer.unref();
+  }
+}
