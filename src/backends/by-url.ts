@@ -55,7 +55,7 @@ async function celeryDbBackend(url: string, opts: BackendFromUrlOptions): Promis
 /** postgresql:// and postgres://: Ebb's own partitioned tables (Celery's table is db+postgresql://). */
 async function postgresBackend(url: string, opts: BackendFromUrlOptions): Promise<ResultBackend> {
   const { PostgresBackend } = await import("./postgres/postgres-backend.js");
-  return new PostgresBackend({ url, clock: opts.clock, graceMs: opts.graceMs }).connect();
+  return new PostgresBackend({ url, clock: opts.clock, graceMs: opts.graceMs, log: opts.log }).connect();
 }
 
 /** redis:// and rediss:// (TLS): Celery's own key layout, so a Celery user's URL works as it is. */

@@ -3,6 +3,7 @@ import { ChangeHub } from "../../change-hub.js";
 import type { Clock } from "../../clock.js";
 import { Closing } from "../../closing.js";
 import { ConfigError } from "../../errors.js";
+import type { Logger } from "../../logger.js";
 import { migrate } from "../../postgres/pg-migrations.js";
 import { PostgresPool } from "../../postgres/pg-pool.js";
 import { parsePostgresUrl, quoteIdent, type PartitionWidth, type PostgresTarget } from "../../postgres/pg-url.js";
@@ -47,6 +48,8 @@ export interface PostgresBackendOptions {
   graceMs?: number;
   /** Connections at most (default 10). */
   poolMax?: number;
+  /** Where background work (a partition's drop) says what went wrong. */
+  log?: Logger;
 }
 
 const DEFAULT_GRACE_MS = 7 * 86_400_000;
@@ -89,6 +92,7 @@ export class PostgresBackend implements ResultBackend, RetentionStore, ScheduleS
   private readonly s: string;
   private readonly clock: Clock | undefined;
   private readonly pollIntervalMs: number;
+  private readonly log: Logger | undefined;
   private readonly changes = new ChangeHub();
   private readonly closing = new Closing();
   private graceMs: number;
@@ -112,6 +116,7 @@ export class PostgresBackend implements ResultBackend, RetentionStore, ScheduleS
     this.s = quoteIdent(this.target.schema);
     this.clock = opts.clock;
     this.pollIntervalMs = opts.pollIntervalMs ?? 100;
+    this.log = opts.log;
     this.graceMs = opts.graceMs ?? DEFAULT_GRACE_MS;
     this.chords = new PostgresChords(this.pg, this.s, () => this.now());
   }
@@ -138,6 +143,7 @@ export class PostgresBackend implements ResultBackend, RetentionStore, ScheduleS
         now: () => this.now(),
         graceMs: () => this.graceMs,
         notify: (id) => this.notify(id),
+        log: this.log,
       });
       await this.ops.ensureAhead(await this.now());
     } catch (error) {
@@ -348,6 +354,11 @@ export class PostgresBackend implements ResultBackend, RetentionStore, ScheduleS
     return this.ops.dropExpired(before);
   }
 
+  /** Resolves once the partitions dropExpired() detached are dropped and their disk space returned. */
+  async reclaimed(): Promise<void> {
+    await this.ops.reclaimed();
+  }
+
   async housekeep(): Promise<number> {
     return this.ops.housekeep(await this.now());
   }
@@ -356,6 +367,7 @@ export class PostgresBackend implements ResultBackend, RetentionStore, ScheduleS
     if (this.closing.closed) return;
     await this.settled();
     this.closing.close();
+    await this.ops?.reclaimed();
     await this.pg.close();
   }
 

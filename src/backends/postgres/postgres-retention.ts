@@ -1,3 +1,4 @@
+import type { Logger } from "../../logger.js";
 import type { PostgresPool } from "../../postgres/pg-pool.js";
 import { quoteIdent } from "../../postgres/pg-url.js";
 import { tombstoneInstant } from "../../retention/expiry.js";
@@ -8,7 +9,7 @@ import { laneOf, laneSql, PUT_COLUMNS, putValues, SELECT_COLUMNS, toRecord, type
 
 /** Tombstones past the grace window dropped per remove() call: bounded, so each transaction stays short. */
 const PRUNE_BATCH = 500;
-/** Below this many rows a dropped partition's rows are counted exactly; above, PostgreSQL's statistics give the count. */
+/** Below this many rows a dropped partition's rows are counted exactly; above, PostgreSQL's statistics give the count (a count would take longer than the drop). */
 const EXACT_COUNT_BELOW = 50_000;
 
 export interface PostgresRetentionDeps {
@@ -19,19 +20,23 @@ export interface PostgresRetentionDeps {
   now: () => Promise<number>;
   graceMs: () => number;
   notify: (taskId: string) => void;
+  /** Where background work (a partition's drop) says what went wrong. */
+  log?: Logger;
 }
 
 const RECORD = `${SELECT_COLUMNS}, archived, pg_column_size(r.*) AS bytes`;
 
 /**
  * The RetentionStore operations on the partitioned ebb_results. Scans page by keyset, never one
- * unbounded SELECT: the expiring lanes by task_id (each partition's unique index, merged in
- * order), the kept lane by (expires_at, task_id) when the query bounds expiry, so results that
- * never expire are not read by cleanup. Removal re-checks each row; expiry in bulk detaches and
+ * unbounded SELECT: by (expires_at, task_id) when the query bounds expiry (only partitions whose
+ * range is due are read, through their expiry indexes, so results that never expire or expire
+ * later are not read by cleanup), by task_id otherwise (each partition's unique index, merged). Removal re-checks each row; expiry in bulk detaches and
  * drops whole partitions (dropExpired).
  */
 export class PostgresRetention {
   private readonly s: string;
+  /** Drops of detached partitions still running. */
+  private readonly drops = new Set<Promise<unknown>>();
 
   constructor(private readonly deps: PostgresRetentionDeps) {
     this.s = deps.s;
@@ -53,37 +58,31 @@ export class PostgresRetention {
     const n = params.length;
     const from = `${this.s}.ebb_results r`;
 
-    // The expiring lanes, by id.
+    // With an expiry bound: by (expires_at, task_id), each lane through its expiry index (a
+    // block-range index per partition; the kept lane's btree holds only rows that expire).
+    if (query.expiresBy !== undefined) {
+      for (const lanes of ["lane < 2", "lane = 2"]) {
+        let lastAt = Number.MIN_SAFE_INTEGER;
+        let lastId = "";
+        for (;;) {
+          const rows = await this.deps.pg.query<RecordRow>(
+            `SELECT ${RECORD} FROM ${from} WHERE ${lanes}${base} AND (expires_at, task_id) > ($${n + 1}::bigint, $${n + 2}::text)
+             ORDER BY expires_at, task_id LIMIT $${n + 3}`,
+            [...params, lastAt, lastId, limit],
+          );
+          if (rows.length > 0) yield rows.map(toRecord);
+          if (rows.length < limit) break;
+          lastAt = rows[rows.length - 1]!.expires_at!;
+          lastId = rows[rows.length - 1]!.task_id;
+        }
+      }
+      return;
+    }
+    // Otherwise by id, through each partition's unique index, merged in order.
     let last = "";
     for (;;) {
       const rows = await this.deps.pg.query<RecordRow>(
-        `SELECT ${RECORD} FROM ${from} WHERE lane < 2${base} AND task_id > $${n + 1}::text ORDER BY task_id LIMIT $${n + 2}`,
-        [...params, last, limit],
-      );
-      if (rows.length > 0) yield rows.map(toRecord);
-      if (rows.length < limit) break;
-      last = rows[rows.length - 1]!.task_id;
-    }
-    // The kept lane: by expiry when the query bounds it (its index holds only rows that expire).
-    if (query.expiresBy !== undefined) {
-      let lastAt = Number.MIN_SAFE_INTEGER;
-      let lastId = "";
-      for (;;) {
-        const rows = await this.deps.pg.query<RecordRow>(
-          `SELECT ${RECORD} FROM ${from} WHERE lane = 2${base} AND expires_at IS NOT NULL AND (expires_at, task_id) > ($${n + 1}::bigint, $${n + 2}::text)
-           ORDER BY expires_at, task_id LIMIT $${n + 3}`,
-          [...params, lastAt, lastId, limit],
-        );
-        if (rows.length > 0) yield rows.map(toRecord);
-        if (rows.length < limit) return;
-        lastAt = rows[rows.length - 1]!.expires_at!;
-        lastId = rows[rows.length - 1]!.task_id;
-      }
-    }
-    last = "";
-    for (;;) {
-      const rows = await this.deps.pg.query<RecordRow>(
-        `SELECT ${RECORD} FROM ${from} WHERE lane = 2${base} AND task_id > $${n + 1}::text ORDER BY task_id LIMIT $${n + 2}`,
+        `SELECT ${RECORD} FROM ${from} WHERE true${base} AND task_id > $${n + 1}::text ORDER BY task_id LIMIT $${n + 2}`,
         [...params, last, limit],
       );
       if (rows.length > 0) yield rows.map(toRecord);
@@ -240,35 +239,55 @@ export class PostgresRetention {
   }
 
   /**
-   * Detach and drop every partition whose whole range expired before `before`: the delete lane's
-   * at once, the archive lane's only when every row in it is in a verified archive (checked again
-   * once detached, when no write can reach it: a row that is not archived puts the partition back).
-   * A drop a crash interrupted (detach pending, or detached but not dropped) is finished first.
+   * Detach every partition whose whole range expired before `before`: the delete lane's at once,
+   * the archive lane's only when every row in it is in a verified archive (checked again once
+   * detached, when no write can reach it: a row that is not archived puts the partition back).
+   * A detached partition's rows are gone from every read, scan and count at that moment; its
+   * DROP, whose time is the filesystem returning its space, runs in the background (reclaimed()
+   * waits for it, close() too). A drop a crash interrupted (detach pending, or detached and not
+   * dropped) is finished first.
    */
   async dropExpired(before: number): Promise<DropOutcome> {
     const { partitions } = this.deps;
     const out: DropOutcome = { removed: 0, bytes: 0 };
     for (const parent of ["delete", "archive"] as const) {
-      for (const orphan of await partitions.orphans(parent)) {
-        // Rows not archived yet must stay readable: the partition goes back.
-        if (parent === "archive" && (await this.pendingArchive(orphan.name))) await partitions.attach(orphan);
-        else await partitions.drop(orphan.name);
-      }
-      for (const p of await partitions.list(parent)) {
+      for (const p of await partitions.survey(parent)) {
+        if (!p.attached) {
+          // Rows not archived yet must stay readable: the partition goes back.
+          if (parent === "archive" && (await this.pendingArchive(p.name))) await partitions.attach(p);
+          else this.dropLater(p.name);
+          continue;
+        }
         if (p.to > before && !p.detachPending) continue;
         if (parent === "archive" && (await this.pendingArchive(p.name))) continue;
-        const size = await this.sizeOf(p.name);
+        const rows = p.rows < EXACT_COUNT_BELOW ? await this.count(p.name) : p.rows;
         await partitions.detach(p);
         if (parent === "archive" && (await this.pendingArchive(p.name))) {
           await partitions.attach(p);
           continue;
         }
-        await partitions.drop(p.name);
-        out.removed += size.rows;
-        out.bytes += size.bytes;
+        this.dropLater(p.name);
+        out.removed += rows;
+        out.bytes += p.bytes;
       }
     }
     return out;
+  }
+
+  /** Resolves once every partition dropExpired() detached has been dropped (its disk space returned). */
+  async reclaimed(): Promise<void> {
+    while (this.drops.size > 0) await Promise.allSettled([...this.drops]);
+  }
+
+  /** Drop a detached table in the background; a failure leaves it for the next dropExpired() to finish. */
+  private dropLater(name: string): void {
+    const drop = this.deps.partitions
+      .drop(name)
+      .catch((error: unknown) =>
+        this.deps.log?.warn(`could not drop detached partition ${name} (the next cleanup retries): ${String(error)}`),
+      );
+    this.drops.add(drop);
+    void drop.finally(() => this.drops.delete(drop));
   }
 
   /**
@@ -279,8 +298,11 @@ export class PostgresRetention {
   async housekeep(now: number): Promise<number> {
     const { partitions, pg } = this.deps;
     let dropped = 0;
-    for (const orphan of await partitions.orphans("ledger")) await partitions.drop(orphan.name);
-    for (const p of await partitions.list("ledger")) {
+    for (const p of await partitions.survey("ledger")) {
+      if (!p.attached) {
+        await partitions.drop(p.name);
+        continue;
+      }
       if (p.to + this.deps.graceMs() > now && !p.detachPending) continue;
       await partitions.detach(p);
       await partitions.drop(p.name);
@@ -314,17 +336,9 @@ export class PostgresRetention {
     return row!.pending;
   }
 
-  /** A partition's rows and bytes: counted when small, from PostgreSQL's statistics when large (a count would take longer than the drop). */
-  private async sizeOf(name: string): Promise<{ rows: number; bytes: number }> {
-    const table = `${this.s}.${quoteIdent(name)}`;
-    const [est] = await this.deps.pg.query<{ rows: number; bytes: number }>(
-      `SELECT greatest(coalesce(st.n_live_tup, 0), c.reltuples)::bigint AS rows, pg_total_relation_size(c.oid) AS bytes
-         FROM pg_class c LEFT JOIN pg_stat_user_tables st ON st.relid = c.oid WHERE c.oid = $1::regclass`,
-      [table],
-    );
-    if (est!.rows >= EXACT_COUNT_BELOW) return est!;
-    const [exact] = await this.deps.pg.query<{ rows: number }>(`SELECT count(*)::bigint AS rows FROM ${table}`);
-    return { rows: exact!.rows, bytes: est!.bytes };
+  private async count(name: string): Promise<number> {
+    const [row] = await this.deps.pg.query<{ rows: number }>(`SELECT count(*)::bigint AS rows FROM ${this.s}.${quoteIdent(name)}`);
+    return row!.rows;
   }
 
   private async addLedger(ids: string[], expiries: number[], client: Parameters<PostgresPool["query"]>[2]): Promise<void> {
