@@ -1,3 +1,5 @@
+import type { Broker, Delivery } from "../../brokers/broker.js";
+import { leaseRefOf, PostgresBroker, type LeaseRef } from "../../brokers/postgres/postgres-broker.js";
 import type { Watch } from "../../change-hub.js";
 import { ChangeHub } from "../../change-hub.js";
 import type { Clock } from "../../clock.js";
@@ -11,6 +13,7 @@ import { classifyRead, type Tombstone } from "../../retention/expiry.js";
 import { checkRequest } from "../check-request.js";
 import type {
   BackendCapabilities,
+  FinishStep,
   Lookup,
   LookupOptions,
   ResultBackend,
@@ -59,6 +62,8 @@ const MAX_BATCH = 500;
 
 interface Pending {
   request: EncodedRequest;
+  /** The message to ack in the same statement (finishWith). */
+  ack?: LeaseRef;
   resolve: (outcome: StoreOutcome) => void;
   reject: (error: unknown) => void;
 }
@@ -176,6 +181,22 @@ export class PostgresBackend implements ResultBackend, RetentionStore, ScheduleS
 
   /** Stored with the other store() calls of this event-loop turn, in one statement; resolves once committed. */
   store(request: StoreRequest): Promise<StoreOutcome> {
+    return this.enqueue(request, undefined);
+  }
+
+  /**
+   * Store and ack as one statement when `broker` keeps its messages in this backend's database and
+   * schema: the result and the ack commit together, in the batch of the other stores of this
+   * event-loop turn. Exactly store() then ack(): a ready result already there is kept (stored:
+   * false) and the message is still acked; an ack whose lease was taken over does nothing. Null
+   * for another database or another kind of broker: the worker then stores, and acks once stored.
+   */
+  finishWith(broker: Broker): FinishStep | null {
+    if (!(broker instanceof PostgresBroker) || !sameStore(broker.target, this.target)) return null;
+    return (request: StoreRequest, delivery: Delivery) => this.enqueue(request, leaseRefOf(delivery) ?? undefined);
+  }
+
+  private enqueue(request: StoreRequest, ack: LeaseRef | undefined): Promise<StoreOutcome> {
     let encoded: EncodedRequest;
     try {
       checkRequest(request);
@@ -184,7 +205,7 @@ export class PostgresBackend implements ResultBackend, RetentionStore, ScheduleS
       return Promise.reject(e);
     }
     return new Promise<StoreOutcome>((resolve, reject) => {
-      this.pending.push({ request: encoded, resolve, reject });
+      this.pending.push({ request: encoded, ack, resolve, reject });
       if (this.pending.length === 1 && !this.flushing) setImmediate(() => void this.flush());
     });
   }
@@ -213,7 +234,10 @@ export class PostgresBackend implements ResultBackend, RetentionStore, ScheduleS
 
   private async storeBatch(batch: Pending[]): Promise<void> {
     try {
-      const rows = await this.storeRows(batch.map((p) => p.request));
+      const rows = await this.storeRows(
+        batch.map((p) => p.request),
+        batch.flatMap((p) => (p.ack ? [p.ack] : [])),
+      );
       const byId = new Map(rows.map((r) => [r.task_id, r]));
       const kept = rows.filter((r) => !r.stored).map((r) => r.task_id);
       const keptRows = kept.length === 0 ? new Map<string, StoredResult>() : await this.readMany(kept);
@@ -232,10 +256,15 @@ export class PostgresBackend implements ResultBackend, RetentionStore, ScheduleS
   }
 
   /** The store statement, with the partitions it needs made first (and once more if the clock moved into a new one). */
-  private async storeRows(batch: EncodedRequest[]): Promise<StoredRow[]> {
+  private async storeRows(batch: EncodedRequest[], acks: LeaseRef[]): Promise<StoredRow[]> {
     const now = this.clock?.();
-    const params = [...storeArrays(batch), now ?? null];
-    const text = storeStatement(this.s, "all");
+    const params: unknown[] = [...storeArrays(batch), now ?? null];
+    if (acks.length > 0)
+      params.push(
+        acks.map((a) => a.id),
+        acks.map((a) => a.token),
+      );
+    const text = storeStatement(this.s, "all", acks.length > 0);
     for (let attempt = 0; ; attempt++) {
       await this.ensureFor(batch, now ?? Date.now() + this.skewMs);
       try {
@@ -379,6 +408,11 @@ export class PostgresBackend implements ResultBackend, RetentionStore, ScheduleS
   private notify(taskId: string): void {
     this.changes.notify(topic(taskId));
   }
+}
+
+/** One database and schema: a broker there and this backend can write in one transaction. */
+function sameStore(a: PostgresTarget, b: PostgresTarget): boolean {
+  return a.connectionString === b.connectionString && a.schema === b.schema;
 }
 
 function topic(taskId: string): string {

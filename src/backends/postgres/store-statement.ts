@@ -13,8 +13,16 @@ import { laneSql } from "./result-sql.js";
  * Rows come back for every id given, with what was written (or, for a kept one, nothing more:
  * the caller reads it).
  */
-export function storeStatement(s: string, probe: "all" | "kept"): string {
+export function storeStatement(s: string, probe: "all" | "kept", ack = false): string {
   const probed = probe === "all" ? `${s}.ebb_results` : `${s}.ebb_results_kept`;
+  // finishWith(): the messages of these results are acked in the same statement ($16 ids, $17
+  // lease tokens, pairwise), only while each lease is still the one named (broker 0002_broker.sql).
+  const acked = ack
+    ? `, acked AS (
+  DELETE FROM ${s}.ebb_messages m USING unnest($16::bigint[], $17::uuid[]) AS a(id, token)
+   WHERE m.id = a.id AND m.lease_token = a.token
+)`
+    : "";
   return `
 WITH now AS (
   SELECT coalesce($15::bigint, floor(extract(epoch FROM statement_timestamp()) * 1000)::bigint) AS ms
@@ -48,7 +56,7 @@ WITH now AS (
 ), ledger AS (
   INSERT INTO ${s}.ebb_expiry_ledger (id_hash, expires_at)
   SELECT hashtextextended(w.task_id, 0), w.expires_at FROM written w WHERE w.lane < 2
-)
+)${acked}
 SELECT w.task_id, true AS stored, w.held, w.date_done, w.expires_at, (SELECT ms FROM now) AS now FROM written w
 UNION ALL
 SELECT p.task_id, false, false, NULL, NULL, (SELECT ms FROM now) FROM prior p WHERE p.ready`;

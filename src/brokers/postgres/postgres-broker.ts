@@ -59,7 +59,8 @@ interface Pending {
   availableAt: number | null;
 }
 
-interface LeaseRef {
+/** Which lease a delivery holds: its message's id and the lease's token. */
+export interface LeaseRef {
   id: number;
   token: string;
 }
@@ -324,6 +325,11 @@ export class PostgresBroker implements Broker {
 function channelOf(schema: string): string {
   const channel = `ebb_broker.${schema}`;
   return Buffer.byteLength(channel) <= 63 ? channel : `ebb_broker.${createHash("sha256").update(schema).digest("hex").slice(0, 32)}`;
+}
+
+/** A delivery's lease, for a statement that acks it in the same transaction as something else (the backend's finishWith). */
+export function leaseRefOf(delivery: Delivery): LeaseRef | null {
+  return parseTag(delivery.tag);
 }
 
 /** A tag is "id:token"; anything else is not this broker's and is ignored. */
