@@ -12,7 +12,10 @@
  *   pg-boss          boss.insert, `chunkSize` jobs a call; work() with batchSize min(C, 50),
  *                    localConcurrency C / batchSize, burstWhenBatchFull, pollingIntervalSeconds 0.5,
  *                    perJobResults (each job's output stored) (peers/pgboss-worker.ts)
- * A peer is a PostgresPeer; pass more (an Ebb row) as postgresPeers' second argument.
+ *   Ebb              app.sendMany, `chunkSize` calls a chunk; app.worker({ concurrency: C }) on one
+ *                    postgresql:// URL (broker and backend, schema ebb_peers), results kept
+ *                    (peers/ebb-worker.ts)
+ * A peer is a PostgresPeer.
  *
  *   node dist/bench/postgres-peers.js   EBB_BENCH_N (20000), EBB_BENCH_CONCURRENCY (50),
  *                                       EBB_BENCH_ROUNDS (1), EBB_BENCH_CHUNK (1000), EBB_BENCH_PG
@@ -21,6 +24,7 @@ import { fileURLToPath } from "node:url";
 import { Logger, makeWorkerUtils } from "graphile-worker";
 import pg from "pg";
 import { PgBoss } from "pg-boss";
+import { createApp, silentLogger } from "../src/index.js";
 import { fixed, fmt, median, printTable, spawnReady, timed, type Child } from "./harness.js";
 import { drain } from "./worker-run.js";
 
@@ -59,6 +63,7 @@ export interface PostgresRow {
 
 const here = (p: string) => fileURLToPath(new URL(p, import.meta.url));
 const range = (n: number) => Array.from({ length: n }, (_, i) => i);
+const EBB_SCHEMA = "ebb_peers";
 const GRAPHILE_SCHEMA = "graphile_worker";
 const PGBOSS_SCHEMA = "pgboss";
 const PGBOSS_QUEUE = "bench";
@@ -112,7 +117,40 @@ export function postgresPeerList(o: PostgresOptions): PostgresPeer[] {
     boss.on("error", (e) => console.error(`pg-boss: ${e instanceof Error ? e.message : String(e)}`));
     return boss;
   };
+  const ebbUrl = `${o.url}?schema=${EBB_SCHEMA}`;
+  // Ebb's high-throughput setting (README): messages taken ahead, as graphile-worker's local queue of 500.
+  const ebbPrefetch = Math.max(0, 500 - o.concurrency);
+  const withEbb = async (fn: (app: ReturnType<typeof createApp>) => Promise<unknown>) => {
+    const app = createApp({ broker: ebbUrl, backend: ebbUrl }, { log: silentLogger });
+    try {
+      await app.broker(); // connected and migrated before the clock starts
+      return await timed(() => fn(app));
+    } finally {
+      await app.close();
+    }
+  };
   return [
+    {
+      name: "Ebb",
+      schemas: [EBB_SCHEMA],
+      settings: `app.worker({ concurrency: ${o.concurrency}, prefetch: ${ebbPrefetch} }) (${o.concurrency + ebbPrefetch} taken at most, as graphile-worker's local queue), results stored (24h, partitioned by hour), store and ack in one statement; sendMany ${chunkSize}/chunk`,
+      reset: async () => {
+        await dropSchema(o.url, EBB_SCHEMA);
+        await withEbb(async () => undefined);
+      },
+      enqueue: (n) =>
+        withEbb((app) =>
+          app.sendMany(
+            "bench.noop",
+            range(n).map((i) => [i]),
+            { chunkSize },
+          ),
+        ),
+      worker: (n) =>
+        spawnReady(process.execPath, [here("./peers/ebb-worker.js"), ebbUrl, String(o.concurrency), String(n)], /^ready$/m, {
+          EBB_BENCH_PREFETCH: String(ebbPrefetch),
+        }),
+    },
     {
       name: "graphile-worker",
       schemas: [GRAPHILE_SCHEMA],
@@ -236,7 +274,7 @@ export function printPostgresPeers(rows: PostgresRow[], o?: Pick<PostgresOptions
     })),
     [
       "Processed: inside the worker, first handler call to N jobs whose completion statement the database acknowledged.",
-      "graphile-worker deletes a completed job and keeps no result; pg-boss keeps the completed job with its output (7 days by default).",
+      "Ebb keeps each result (24 h, Celery's default) and deletes the message; graphile-worker deletes a completed job and keeps no result; pg-boss keeps the completed job with its output (7 days by default).",
     ],
   );
 }

@@ -6,7 +6,8 @@
  *
  * Done = worker.processed (messages whose result is stored and whose message is acked) reaching
  * N, checked every millisecond in this process. EBB_BENCH_RESULT_EXPIRES sets the app's
- * resultExpires (the expired-memory bench stores results that live 2 s).
+ * resultExpires (the expired-memory bench stores results that live 2 s); EBB_BENCH_PREFETCH the
+ * worker's prefetch (default: as many as its concurrency).
  */
 import { createApp, silentLogger } from "../../src/index.js";
 import { doneReporter } from "./done-report.js";
@@ -21,7 +22,8 @@ app.task("bench.noop", async (i: number) => {
   done.started();
   return i;
 });
-const worker = await app.worker({ concurrency });
+const prefetch = process.env.EBB_BENCH_PREFETCH;
+const worker = await app.worker({ concurrency, ...(prefetch ? { prefetch: Number(prefetch) } : {}) });
 const poll = setInterval(() => done.finishedTotal(worker.processed), 1);
 process.on("SIGTERM", () => void worker.stop());
 process.stdout.write("ready\n");

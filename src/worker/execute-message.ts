@@ -51,7 +51,11 @@ export type ExecuteResult = "done" | "dead-lettered" | "deferred" | "requeued" |
 
 const STORE_RETRY_DELAY_MS = 5_000;
 
-export async function executeMessage(deps: ExecuteDeps, delivery: Delivery): Promise<ExecuteResult> {
+/**
+ * `ran` is called once the task's outcome is known and before it is stored: the caller may give
+ * the task's slot to the next message while this one's result and ack are written.
+ */
+export async function executeMessage(deps: ExecuteDeps, delivery: Delivery, ran?: () => void): Promise<ExecuteResult> {
   const decoded = decode(delivery);
   if (typeof decoded === "string") {
     deps.log.error(`Malformed message on queue "${delivery.queue}" moved to dead letters: ${decoded}`);
@@ -80,6 +84,7 @@ export async function executeMessage(deps: ExecuteDeps, delivery: Delivery): Pro
     await deps.broker.release(delivery, null).catch(() => undefined);
     return "requeued";
   }
+  ran?.();
   try {
     // The common case, no retry and no canvas: store and ack as one step where the stores allow.
     const request = deps.finish && !outcome.retry && !hasCanvasLinks(msg) ? storeRequestFor(deps, msg, def, outcome) : null;

@@ -82,6 +82,8 @@ export class Worker {
   readonly #fetchWaitMs: number;
   readonly #maxHeld: number;
   readonly #prefetch: number;
+  /** The most one fetch asks for: half of concurrency + prefetch (at least 1). */
+  readonly #fetchBatch: number;
   readonly #etaCheckMs: number;
   readonly #slots: Slots;
   /** Messages held for their ETA → that ETA (epoch ms, broker clock). */
@@ -113,6 +115,7 @@ export class Worker {
     this.#prefetch = options.prefetch ?? concurrency;
     if (!Number.isInteger(this.#prefetch) || this.#prefetch < 0)
       throw new TypeError(`Expected worker prefetch to be an integer >= 0, got ${this.#prefetch}`);
+    this.#fetchBatch = Math.max(1, Math.ceil((concurrency + this.#prefetch) / 2));
     this.#etaCheckMs = options.etaCheckMs ?? 1_000;
     if (!(Number.isFinite(this.#etaCheckMs) && this.#etaCheckMs > 0 && this.#etaCheckMs <= MAX_TIMER_MS)) {
       throw new TypeError(`Expected worker etaCheckMs to be a number of ms in (0, ${MAX_TIMER_MS}], got ${this.#etaCheckMs}`);
@@ -239,7 +242,9 @@ export class Worker {
         }
         let deliveries: Delivery[];
         try {
-          deliveries = await broker.fetch(this.#queues, room, {
+          // At most half the window per fetch: while one batch's results are written, the next
+          // is fetched and runs, instead of every fetch waiting for the last batch's acks.
+          deliveries = await broker.fetch(this.#queues, Math.min(room, this.#fetchBatch), {
             visibilityTimeoutMs: vt,
             waitMs: this.#fetchWaitMs,
             signal: this.#stopFetching.signal,
@@ -314,15 +319,22 @@ export class Worker {
     for (;;) {
       let result: ExecuteResult;
       await this.#slots.acquire();
+      // The slot goes back as soon as the task has run: its result and ack are written while the
+      // next message runs (the message still counts against concurrency + prefetch until acked).
+      let held = true;
+      const freeSlot = () => {
+        if (held) this.#slots.release();
+        held = false;
+      };
       try {
         // A prefetched message that never started goes back at once when the worker stops.
         if (this.#stopFetching.signal.aborted) {
           await this.#deps.broker.release(delivery, null);
           return false;
         }
-        result = await executeMessage(this.#execDeps, delivery);
+        result = await executeMessage(this.#execDeps, delivery, freeSlot);
       } finally {
-        this.#slots.release();
+        freeSlot();
       }
       if (typeof result === "string") return true;
       if (!(await this.#holdUntil(delivery, result.holdUntil))) return false;

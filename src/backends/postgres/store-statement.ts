@@ -35,7 +35,11 @@ WITH now AS (
                    $9::text[], $10::text[], $11::text[], $12::text[], $13::int[], $14::text[])
        AS q(task_id, status, result, traceback, children, lifetime, tier, action, name, args, kwargs, worker, retries, queue)
 ), prior AS (
-  SELECT r.task_id, r.status IN ('SUCCESS', 'FAILURE', 'REVOKED') AS ready FROM ${probed} r WHERE r.task_id = ANY($1::text[])
+  -- One index probe per id (per partition): never a scan of the table, however the planner
+  -- guesses the size of an array.
+  SELECT r.task_id, r.status IN ('SUCCESS', 'FAILURE', 'REVOKED') AS ready
+    FROM unnest($1::text[]) AS i(id)
+    CROSS JOIN LATERAL (SELECT x.task_id, x.status FROM ${probed} x WHERE x.task_id = i.id LIMIT 1) r
 ), replaced AS (
   UPDATE ${s}.ebb_results r
      SET lane = ${laneSql("q.", "r.held")}, status = q.status, result = q.result, traceback = q.traceback,

@@ -12,6 +12,7 @@ import { parseLogLevel } from "../../logger.js";
 interface WorkerFlags {
   app?: string;
   concurrency?: string;
+  prefetch?: string;
   queues?: string;
   beat?: boolean;
   withoutBeat?: boolean;
@@ -36,6 +37,10 @@ export function workerCommand(program: Command, io: CliIO, done: (code: number) 
     .description("run a worker for the app that MODULE exports, with beat embedded")
     .option("-A, --app <module>", "module that exports the app (as `app` or default)")
     .option("-c, --concurrency <n>", "tasks at once", "10")
+    .option(
+      "--prefetch <n>",
+      "messages taken ahead beyond --concurrency (default: as many as --concurrency; Celery's prefetch multiplier 4 is 3 × concurrency)",
+    )
     .option("-Q, --queues <q1,q2>", "queues to consume, comma separated")
     .option("--without-beat", "do not run beat in this worker")
     .option("-B, --beat", "run beat in this worker (the default; accepted for Celery users)")
@@ -62,6 +67,7 @@ export function workerCommand(program: Command, io: CliIO, done: (code: number) 
       if (index !== undefined) process.once("disconnect", () => process.kill(process.pid, "SIGTERM"));
       if (flags.beat && flags.withoutBeat) throw new UsageError("Give either -B/--beat or --without-beat, not both");
       const concurrency = intFlag("--concurrency", flags.concurrency ?? "10", 1, 10_000);
+      const prefetch = flags.prefetch === undefined ? undefined : intFlag("--prefetch", flags.prefetch, 0, 100_000);
       const limits = {
         ...(flags.timeLimit !== undefined ? { timeLimitMs: timeLimitFlag("--time-limit", flags.timeLimit) } : {}),
         ...(flags.softTimeLimit !== undefined ? { softTimeLimitMs: timeLimitFlag("--soft-time-limit", flags.softTimeLimit) } : {}),
@@ -84,6 +90,7 @@ export function workerCommand(program: Command, io: CliIO, done: (code: number) 
           throw new UsageError("Expected --hostname to be a node name such as ebb1@%h, got an empty one");
         const worker = await app.worker({
           concurrency,
+          ...(prefetch !== undefined ? { prefetch } : {}),
           ...limits,
           ...(queues ? { queues } : {}),
           ...(name ? { name } : {}),
