@@ -32,7 +32,8 @@ async function homes(ns: PostgresSchema, ids: string[]): Promise<Record<string, 
   const rows = await ns.sql(`SELECT task_id, tableoid::regclass::text AS home FROM "${ns.schema}".ebb_results WHERE task_id = ANY($1)`, [
     ids,
   ]);
-  return Object.fromEntries(rows.map((r) => [r.task_id as string, (r.home as string).replace(`${ns.schema}.`, "")]));
+  // The hour's partition, not which of its hash parts holds the row.
+  return Object.fromEntries(rows.map((r) => [r.task_id as string, (r.home as string).replace(`${ns.schema}.`, "").replace(/_h\d+$/, "")]));
 }
 
 async function tableExists(ns: PostgresSchema, name: string): Promise<boolean> {
@@ -55,6 +56,12 @@ await describeWithService("postgres", "postgresql results: partitions", () => {
       forever: "ebb_results_kept",
       running: "ebb_results_kept",
     });
+    // Each hour is split in hash parts, so a drop frees its space a part at a time.
+    const parts = await ns.sql(
+      `SELECT c.relname AS part FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid WHERE i.inhparent = to_regclass($1) ORDER BY 1`,
+      [`"${ns.schema}".ebb_results_d_2026060112`],
+    );
+    expect(parts.map((p) => p.part)).toEqual(["_h0", "_h1", "_h2", "_h3"].map((h) => `ebb_results_d_2026060112${h}`));
     // The hour after the one in use is there before anyone writes to it.
     expect(await tableExists(ns, "ebb_results_d_2026060113")).toBe(true);
     expect(await tableExists(ns, "ebb_expiry_ledger_2026060113")).toBe(true);

@@ -7,12 +7,13 @@
  * even one killed by SIGKILL (setpriv --pdeathsig, where util-linux has it).
  */
 import { spawn, type ChildProcess } from "node:child_process";
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { createServer, Socket } from "node:net";
+import { mkdtempSync, rmSync } from "node:fs";
+import { Socket } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Redis } from "ioredis";
 import { dieWithParent } from "./die-with-parent.js";
+import { freePort, releasePort } from "./free-port.js";
 
 /** Poll until check() is true; throws naming `what` after timeoutMs. */
 async function waitFor(what: string, check: () => boolean | Promise<boolean>, timeoutMs: number): Promise<void> {
@@ -20,44 +21,6 @@ async function waitFor(what: string, check: () => boolean | Promise<boolean>, ti
   while (!(await check())) {
     if (performance.now() > deadline) throw new Error(`Timed out after ${timeoutMs} ms waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 20));
-  }
-}
-
-/**
- * Ports taken by test runs on this machine, one file each, named by the port and holding the
- * owner's pid. A server's port stays reserved while it is stopped for a restart test, so another
- * run started at the same time cannot take it in between (seen: a restart failing with "Address
- * already in use" while a second `npm test` ran). Released by destroy() or when the process exits.
- */
-const PORTS_DIR = join(tmpdir(), "ebb-test-ports");
-
-function reservePort(port: number): boolean {
-  mkdirSync(PORTS_DIR, { recursive: true });
-  try {
-    writeFileSync(join(PORTS_DIR, String(port)), String(process.pid), { flag: "wx" });
-    return true;
-  } catch {
-    // Reserved by another run (or left by one that was killed): pick another port.
-    return false;
-  }
-}
-
-function releasePort(port: number): void {
-  rmSync(join(PORTS_DIR, String(port)), { force: true });
-}
-
-/** A port in 61000-64999 (above Linux's ephemeral range) that no run has reserved and nobody listens on, now reserved. */
-async function freePort(): Promise<number> {
-  for (;;) {
-    const port = 61_000 + Math.floor(Math.random() * 4_000);
-    if (!reservePort(port)) continue;
-    const free = await new Promise<boolean>((resolve) => {
-      const s = createServer();
-      s.once("error", () => resolve(false));
-      s.listen(port, "127.0.0.1", () => s.close(() => resolve(true)));
-    });
-    if (free) return port;
-    releasePort(port);
   }
 }
 

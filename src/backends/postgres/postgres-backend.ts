@@ -38,6 +38,7 @@ import { Partitions } from "./partitions.js";
 import { PostgresChords } from "./postgres-chords.js";
 import { PostgresScheduleStore } from "./postgres-schedule-store.js";
 import { PostgresRetention } from "./postgres-retention.js";
+import { ResultPoller } from "./result-poller.js";
 import { encodeRequest, fromRow, SELECT_COLUMNS, storeArrays, storedFrom, type EncodedRequest, type ResultRow } from "./result-sql.js";
 import { storeStatement, type StoredRow } from "./store-statement.js";
 
@@ -108,6 +109,7 @@ export class PostgresBackend implements ResultBackend, RetentionStore, ScheduleS
   /** PostgreSQL's clock minus this process's, measured at connect: for guessing which partitions a write needs. */
   private skewMs = 0;
   private schedules: PostgresScheduleStore | undefined;
+  private readonly poller: ResultPoller;
 
   constructor(opts: PostgresBackendOptions) {
     this.target = parsePostgresUrl(opts.url);
@@ -124,6 +126,7 @@ export class PostgresBackend implements ResultBackend, RetentionStore, ScheduleS
     this.log = opts.log;
     this.graceMs = opts.graceMs ?? DEFAULT_GRACE_MS;
     this.chords = new PostgresChords(this.pg, this.s, () => this.now());
+    this.poller = new ResultPoller(this.pg, this.s, this.changes, topic, this.pollIntervalMs);
   }
 
   /** Beat's state, in the same schema and on the same clock as the results. */
@@ -334,12 +337,19 @@ export class PostgresBackend implements ResultBackend, RetentionStore, ScheduleS
     return removed;
   }
 
-  /** Woken at once by writes in this process; other processes' writes are seen within pollIntervalMs. */
+  /**
+   * Woken at once by writes in this process; other processes' writes are seen by the shared
+   * poll (result-poller.ts) within pollIntervalMs, one query for all the ids watched here.
+   */
   async watch(taskId: string): Promise<Watch> {
     const watch = this.changes.watch(topic(taskId));
+    const unpoll = this.poller.add(taskId);
     return {
-      changed: (ms, signal) => this.closing.during(signal, (s) => watch.changed(Math.min(ms, this.pollIntervalMs), s)),
-      close: () => watch.close(),
+      changed: (ms, signal) => this.closing.during(signal, (s) => watch.changed(ms, s)),
+      close: () => {
+        unpoll();
+        watch.close();
+      },
     };
   }
 
@@ -396,6 +406,7 @@ export class PostgresBackend implements ResultBackend, RetentionStore, ScheduleS
     if (this.closing.closed) return;
     await this.settled();
     this.closing.close();
+    this.poller.stop();
     await this.ops?.reclaimed();
     await this.pg.close();
   }

@@ -9,6 +9,8 @@ import { laneOf, laneSql, PUT_COLUMNS, putValues, SELECT_COLUMNS, toRecord, type
 
 /** Tombstones past the grace window dropped per remove() call: bounded, so each transaction stays short. */
 const PRUNE_BATCH = 500;
+/** Between the drops of one partition's hash parts: each part's freed space is returned on its own. */
+const DROP_PAUSE_MS = 100;
 /** Below this many rows a dropped partition's rows are counted exactly; above, PostgreSQL's statistics give the count (a count would take longer than the drop). */
 const EXACT_COUNT_BELOW = 50_000;
 
@@ -282,7 +284,7 @@ export class PostgresRetention {
   /** Drop a detached table in the background; a failure leaves it for the next dropExpired() to finish. */
   private dropLater(name: string): void {
     const drop = this.deps.partitions
-      .drop(name)
+      .drop(name, DROP_PAUSE_MS)
       .catch((error: unknown) =>
         this.deps.log?.warn(`could not drop detached partition ${name} (the next cleanup retries): ${String(error)}`),
       );
@@ -300,12 +302,12 @@ export class PostgresRetention {
     let dropped = 0;
     for (const p of await partitions.survey("ledger")) {
       if (!p.attached) {
-        await partitions.drop(p.name);
+        await partitions.drop(p.name, DROP_PAUSE_MS);
         continue;
       }
       if (p.to + this.deps.graceMs() > now && !p.detachPending) continue;
       await partitions.detach(p);
-      await partitions.drop(p.name);
+      await partitions.drop(p.name, DROP_PAUSE_MS);
       dropped += 1;
     }
     for (;;) {
