@@ -11,8 +11,13 @@
  *   scale           Ebb on Redis at N = 10k/100k/1M and at concurrency 1/10/50/200: rate, CPU, RSS
  *   expired-memory  Redis bytes Ebb keeps per expired id (the grace window's tombstones)
  *   throughput      all five above (the old name of the Redis comparison)
+ *   postgres-cleanup     4M results, 1M expired, a live writer: Ebb's cleanup (partition drops)
+ *                        against Celery's DELETE on celery_taskmeta: time, WAL, writer p99, dead tuples, size
+ *   postgres-throughput  Ebb's PostgreSQL broker and backend against tuned graphile-worker and pg-boss
+ *   postgres             both (needs PostgreSQL at EBB_BENCH_PG and Debian's python3-celery)
  *   cleanup, archive, memory (= memory-idle + memory-tasks): the SQLite retention benches
- * A run that includes all five throughput parts writes its tables to bench/results/latest.md.
+ * A run that includes all five throughput parts writes its tables to bench/results/latest.md; one of
+ * both postgres parts alone writes bench/results/postgres.md.
  *
  *   EBB_BENCH_REDIS        Redis URL (default redis://127.0.0.1:6379/9)
  *   EBB_BENCH_N            tasks per run in redis, bulk and sqlite (default 20000)
@@ -26,6 +31,10 @@
  *   EBB_BENCH_EXPIRED_N    expired-memory: results stored (default 200000)
  *   EBB_BENCH_EXPIRED_LIFETIME     expired-memory: their resultExpires (default 2s)
  *   EBB_BENCH_WRITE        1: write bench/results/latest.md after any run; 0: never
+ *   EBB_BENCH_PG           PostgreSQL database the postgres parts may fill (default
+ *                          postgresql://postgres@127.0.0.1:5432/ebb_bench_pg, created when missing; only its
+ *                          schemas ebb_cleanup, celery_cleanup, ebb_peers, graphile_worker and pgboss are replaced)
+ *   EBB_BENCH_PG_CLEANUP_N / EBB_BENCH_PG_CLEANUP_EXPIRED   postgres-cleanup sizes (default 4000000 / 1000000)
  *   EBB_BENCH_CLEANUP_N  expired results for the cleanup comparison (default 100000)
  *   EBB_BENCH_ARCHIVE_N  results for archive and restore (default 1000000)
  *   EBB_BENCH_IDLE_MS    how long the memory benchmark's worker idles (default 600000: 10 minutes)
@@ -48,6 +57,8 @@ import { expiredMemory } from "./expired-memory.js";
 import { printed, printTable } from "./harness.js";
 import { writeLatest } from "./latest-md.js";
 import { memoryRows, memoryRun } from "./memory.js";
+import { postgresCleanup } from "./postgres-cleanup.js";
+import { DEFAULT_PG_URL, postgresPeers, printPostgresPeers } from "./postgres-peers.js";
 import { redisCompare } from "./redis-compare.js";
 import { info } from "./redis-stats.js";
 import { scaleCurve } from "./scale-curve.js";
@@ -76,11 +87,15 @@ const idleMs = Number(env.EBB_BENCH_IDLE_MS ?? 600_000);
 const idleSampleMs = Number(env.EBB_BENCH_IDLE_SAMPLE_MS ?? 60_000);
 const tasks = Number(env.EBB_BENCH_TASKS ?? 1_000_000);
 const tasksSample = Number(env.EBB_BENCH_TASKS_SAMPLE ?? 100_000);
+const pgUrl = env.EBB_BENCH_PG ?? DEFAULT_PG_URL;
+const pgCleanupN = Number(env.EBB_BENCH_PG_CLEANUP_N ?? 4_000_000);
+const pgCleanupExpired = Number(env.EBB_BENCH_PG_CLEANUP_EXPIRED ?? 1_000_000);
 
 const THROUGHPUT = ["redis", "bulk", "sqlite", "scale", "expired-memory"] as const;
-const PARTS = [...THROUGHPUT, "cleanup", "archive", "memory-idle", "memory-tasks"] as const;
+const POSTGRES = ["postgres-cleanup", "postgres-throughput"] as const;
+const PARTS = [...THROUGHPUT, ...POSTGRES, "cleanup", "archive", "memory-idle", "memory-tasks"] as const;
 type Part = (typeof PARTS)[number];
-const ALIASES: Record<string, readonly Part[]> = { throughput: THROUGHPUT, memory: ["memory-idle", "memory-tasks"] };
+const ALIASES: Record<string, readonly Part[]> = { throughput: THROUGHPUT, memory: ["memory-idle", "memory-tasks"], postgres: POSTGRES };
 
 const named = process.argv.slice(2);
 const unknown = named.filter((name) => !(PARTS as readonly string[]).includes(name) && !(name in ALIASES));
@@ -121,6 +136,14 @@ await part("scale", () =>
   scaleCurve({ url, ns: scaleNs, concurrency, concurrencies: scaleConcurrencies, concurrencyN: scaleConcurrencyN, chunkSize }),
 );
 await part("expired-memory", () => expiredMemory({ url, n: expiredN, lifetime: expiredLifetime, concurrency, chunkSize }));
+// PostgreSQL, in the same run: cleanup first (it wants a quiet server), then throughput.
+await part("postgres-cleanup", async () => {
+  await postgresCleanup({ url: pgUrl, n: pgCleanupN, expired: pgCleanupExpired });
+});
+await part("postgres-throughput", async () => {
+  const o = { n, rounds, concurrency, chunkSize, url: pgUrl };
+  printPostgresPeers(await postgresPeers(o), o);
+});
 await part("cleanup", () =>
   printTable(
     `Cleanup of ${cleanupN} expired results among ${cleanupN} live ones on SQLite, a live writer storing every 1 ms`,
@@ -154,9 +177,11 @@ if (failed.length > 0) {
   console.error(`Failed: ${failed.join(", ")}; bench/results/latest.md not written.`);
   process.exit(1);
 }
-const write = env.EBB_BENCH_WRITE === "1" || (env.EBB_BENCH_WRITE !== "0" && THROUGHPUT.every(runs));
+const write = env.EBB_BENCH_WRITE === "1" || (env.EBB_BENCH_WRITE !== "0" && (THROUGHPUT.every(runs) || POSTGRES.every(runs)));
 if (write) {
-  const path = fileURLToPath(new URL("../../bench/results/latest.md", import.meta.url));
+  // A PostgreSQL-only run keeps its own file, so it does not replace the Redis and SQLite tables.
+  const file = THROUGHPUT.some(runs) ? "latest.md" : "postgres.md";
+  const path = fileURLToPath(new URL(`../../bench/results/${file}`, import.meta.url));
   const command = `${Object.entries(env)
     .filter(([k]) => k.startsWith("EBB_BENCH_"))
     .map(([k, v]) => `${k}=${v} `)
@@ -180,6 +205,10 @@ if (write) {
           `N ${scaleNs.map((x) => x.toLocaleString("en-US")).join(", ")} at concurrency ${concurrency}; concurrency ${scaleConcurrencies.join(", ")} at N ${scaleConcurrencyN.toLocaleString("en-US")}`,
         ],
         ["expired-memory", `N ${expiredN.toLocaleString("en-US")}, resultExpires ${expiredLifetime}`],
+        [
+          "postgres",
+          `${pgUrl}; cleanup: ${pgCleanupExpired.toLocaleString("en-US")} expired of ${pgCleanupN.toLocaleString("en-US")}; throughput: N ${n.toLocaleString("en-US")}, ${rounds} rounds, concurrency ${concurrency}`,
+        ],
       ],
     },
     printed,

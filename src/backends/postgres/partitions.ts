@@ -28,10 +28,6 @@ export interface PartitionInfo {
   attached: boolean;
   /** A DETACH ... CONCURRENTLY that did not finish (the process died between its two steps). */
   detachPending: boolean;
-  /** Rows, from PostgreSQL's statistics (see survey()). */
-  rows: number;
-  /** Bytes on disk, indexes included. */
-  bytes: number;
 }
 
 /**
@@ -132,42 +128,40 @@ export class Partitions {
   }
 
   /**
-   * Every table of a parent's partitions in one catalog read, oldest first: the attached ones and
-   * those a crash left detached (attached false), each with its rows (PostgreSQL's statistics:
-   * live rows, or the planner's estimate, whichever is larger) and bytes on disk.
+   * Every table of these parents' partitions in one catalog read, oldest first: the attached ones
+   * and those a crash left detached (attached false). Cheap: sizes are read by size() for the few
+   * that are about to go.
    */
-  async survey(parent: RangeParent): Promise<PartitionInfo[]> {
-    const { prefix } = RANGE_PARENTS[parent];
-    // The partitions themselves (partitioned by hash: relkind 'p'), with their parts' rows and bytes.
-    const rows = await this.pg.query<{ name: string; pending: boolean | null; attached: boolean; rows: number; bytes: number }>(
-      `SELECT c.relname AS name, i.inhdetachpending AS pending, c.relispartition AS attached, t.rows, t.bytes
+  async survey(parents: readonly RangeParent[]): Promise<PartitionInfo[]> {
+    const prefixes = parents.map((p) => RANGE_PARENTS[p].prefix);
+    const rows = await this.pg.query<{ name: string; pending: boolean | null; attached: boolean }>(
+      `SELECT c.relname AS name, i.inhdetachpending AS pending, c.relispartition AS attached
          FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
          LEFT JOIN pg_inherits i ON i.inhrelid = c.oid
-         CROSS JOIN LATERAL (
-           SELECT coalesce(sum(greatest(pg_stat_get_live_tuples(l.oid), l.reltuples)), 0)::bigint AS rows,
-                  coalesce(sum(pg_total_relation_size(l.oid)), 0)::bigint AS bytes
-             FROM pg_partition_tree(c.oid) p JOIN pg_class l ON l.oid = p.relid WHERE p.isleaf
-         ) t
-        WHERE n.nspname = $1 AND c.relkind IN ('r', 'p') AND starts_with(c.relname, $2) AND c.relname !~ '_h[0-9]+$'`,
-      [this.schema, prefix],
+        WHERE n.nspname = $1 AND c.relkind IN ('r', 'p') AND starts_with(c.relname, 'ebb_') AND c.relname !~ '_h[0-9]+$'`,
+      [this.schema],
     );
     const out: PartitionInfo[] = [];
     for (const r of rows) {
-      const from = this.parseStart(r.name.slice(prefix.length));
+      const parent = parents[prefixes.findIndex((prefix) => r.name.startsWith(prefix))];
+      if (parent === undefined) continue;
+      const from = this.parseStart(r.name.slice(RANGE_PARENTS[parent].prefix.length));
       if (from === null) continue;
       if (r.attached) this.known.add(`${parent}:${from}`);
-      out.push({
-        parent,
-        name: r.name,
-        from,
-        to: from + this.widthMs,
-        attached: r.attached,
-        detachPending: r.pending === true,
-        rows: r.rows,
-        bytes: r.bytes,
-      });
+      out.push({ parent, name: r.name, from, to: from + this.widthMs, attached: r.attached, detachPending: r.pending === true });
     }
     return out.sort((a, b) => a.from - b.from);
+  }
+
+  /** A partition's rows (PostgreSQL's statistics: live rows or the planner's estimate, whichever is larger) and bytes on disk, over its hash parts. */
+  async size(name: string): Promise<{ rows: number; bytes: number }> {
+    const [row] = await this.pg.query<{ rows: number; bytes: number }>(
+      `SELECT coalesce(sum(greatest(pg_stat_get_live_tuples(l.oid), l.reltuples)), 0)::bigint AS rows,
+              coalesce(sum(pg_total_relation_size(l.oid)), 0)::bigint AS bytes
+         FROM pg_partition_tree($1::regclass) p JOIN pg_class l ON l.oid = p.relid WHERE p.isleaf`,
+      [`${this.s}.${quoteIdent(name)}`],
+    );
+    return row!;
   }
 
   /**

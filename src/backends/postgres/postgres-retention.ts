@@ -252,26 +252,26 @@ export class PostgresRetention {
   async dropExpired(before: number): Promise<DropOutcome> {
     const { partitions } = this.deps;
     const out: DropOutcome = { removed: 0, bytes: 0 };
-    for (const parent of ["delete", "archive"] as const) {
-      for (const p of await partitions.survey(parent)) {
-        if (!p.attached) {
-          // Rows not archived yet must stay readable: the partition goes back.
-          if (parent === "archive" && (await this.pendingArchive(p.name))) await partitions.attach(p);
-          else this.dropLater(p.name);
-          continue;
-        }
-        if (p.to > before && !p.detachPending) continue;
-        if (parent === "archive" && (await this.pendingArchive(p.name))) continue;
-        const rows = p.rows < EXACT_COUNT_BELOW ? await this.count(p.name) : p.rows;
-        await partitions.detach(p);
-        if (parent === "archive" && (await this.pendingArchive(p.name))) {
-          await partitions.attach(p);
-          continue;
-        }
-        this.dropLater(p.name);
-        out.removed += rows;
-        out.bytes += p.bytes;
+    for (const p of await partitions.survey(["delete", "archive"])) {
+      const archive = p.parent === "archive";
+      if (!p.attached) {
+        // Rows not archived yet must stay readable: the partition goes back.
+        if (archive && (await this.pendingArchive(p.name))) await partitions.attach(p);
+        else this.dropLater(p.name);
+        continue;
       }
+      if (p.to > before && !p.detachPending) continue;
+      if (archive && (await this.pendingArchive(p.name))) continue;
+      const size = await partitions.size(p.name);
+      const rows = size.rows < EXACT_COUNT_BELOW ? await this.count(p.name) : size.rows;
+      await partitions.detach(p);
+      if (archive && (await this.pendingArchive(p.name))) {
+        await partitions.attach(p);
+        continue;
+      }
+      this.dropLater(p.name);
+      out.removed += rows;
+      out.bytes += size.bytes;
     }
     return out;
   }
@@ -281,10 +281,13 @@ export class PostgresRetention {
     while (this.drops.size > 0) await Promise.allSettled([...this.drops]);
   }
 
-  /** Drop a detached table in the background; a failure leaves it for the next dropExpired() to finish. */
+  /**
+   * Drop a detached table in the background, starting a pause after the detach (cleanup's own
+   * next statements go first); a failure leaves it for the next dropExpired() to finish.
+   */
   private dropLater(name: string): void {
-    const drop = this.deps.partitions
-      .drop(name, DROP_PAUSE_MS)
+    const drop = new Promise((resolve) => setTimeout(resolve, DROP_PAUSE_MS))
+      .then(() => this.deps.partitions.drop(name, DROP_PAUSE_MS))
       .catch((error: unknown) =>
         this.deps.log?.warn(`could not drop detached partition ${name} (the next cleanup retries): ${String(error)}`),
       );
@@ -300,7 +303,7 @@ export class PostgresRetention {
   async housekeep(now: number): Promise<number> {
     const { partitions, pg } = this.deps;
     let dropped = 0;
-    for (const p of await partitions.survey("ledger")) {
+    for (const p of await partitions.survey(["ledger"])) {
       if (!p.attached) {
         await partitions.drop(p.name, DROP_PAUSE_MS);
         continue;
