@@ -105,6 +105,14 @@ describe("ebb CLI bad input", () => {
     expect(r.err).toContain("--concurrency");
   });
 
+  it("rejects a bad prefetch", async () => {
+    for (const bad of ["-1", "1.5", "lots"]) {
+      const r = await run("worker", "-A", "x.mjs", "--prefetch", bad);
+      expect(r.code).toBe(64);
+      expect(r.err).toContain("--prefetch");
+    }
+  });
+
   it("prints one line and no stack trace from the real binary too", async () => {
     const r = await ebb(["result", "x", "--backend", "redis-ish://user:hunter2@h/0"]);
     expect(r.code).toBe(64);

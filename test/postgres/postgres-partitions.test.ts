@@ -43,7 +43,7 @@ async function tableExists(ns: PostgresSchema, name: string): Promise<boolean> {
 
 await describeWithService("postgres", "postgresql results: partitions", () => {
   it("puts each result in the partition of its lane and expiry, and makes the next partition ahead", async () => {
-    const { ns, seed } = await fresh();
+    const { ns, seed, store } = await fresh();
     await seed([
       { taskId: "plain", lifetimeMs: 2 * H },
       { taskId: "audit", lifetimeMs: 2 * H, tier: "audit", action: "archive" },
@@ -62,6 +62,11 @@ await describeWithService("postgres", "postgresql results: partitions", () => {
       [`"${ns.schema}".ebb_results_d_2026060112`],
     );
     expect(parts.map((p) => p.part)).toEqual(["_h0", "_h1", "_h2", "_h3"].map((h) => `ebb_results_d_2026060112${h}`));
+    // ebb stats' facts: the partitioned table's size and leaves, and no dead rows from writes.
+    expect(await store.storeFacts()).toMatchObject({ kind: "postgres", deadTuples: 0 });
+    const facts = await store.storeFacts();
+    expect(facts.partitions).toBeGreaterThanOrEqual(1 + 3 * 4); // kept, and 4 parts of each hour in use or ahead
+    expect(facts.tableBytes).toBeGreaterThan(0);
     // The hour after the one in use is there before anyone writes to it.
     expect(await tableExists(ns, "ebb_results_d_2026060113")).toBe(true);
     expect(await tableExists(ns, "ebb_expiry_ledger_2026060113")).toBe(true);

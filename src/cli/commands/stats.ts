@@ -62,6 +62,10 @@ function storeLines(f: StoreFacts): string[] {
       `keys without TTL: ${f.resultKeysWithoutTtl} of ${f.resultKeys ?? "?"} result keys (permanent, archive-pending or held: no TTL removes them)`,
     );
   }
+  if (f.tableBytes !== undefined)
+    lines.push(
+      `results table: ${formatBytes(f.tableBytes)} in ${f.partitions ?? "?"} partitions, ${f.deadTuples ?? "?"} dead rows not yet vacuumed`,
+    );
   if (f.unreadableValues) lines.push(`unreadable values skipped: ${f.unreadableValues}`);
   if (f.warning) lines.push(`warning: ${f.warning}`);
   return lines;
