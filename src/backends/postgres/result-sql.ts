@@ -1,26 +1,12 @@
-import { parseCeleryJson, stringifyCeleryJson } from "../../protocol/celery-json.js";
+import { stringifyCeleryJson } from "../../protocol/celery-json.js";
 import type { StoredState } from "../../states.js";
 import type { RetentionAction, StoreRequest, StoredResult } from "../result-backend.js";
+import { jsonColumn as json, parseJsonColumn as parse, storedFromColumns, type ResultColumns } from "../result-columns.js";
 import type { ResultRecord } from "../retention-store.js";
 
 /** One ebb_results row as pg returns it (bigint read as numbers; schema in src/postgres/migrations). */
-export interface ResultRow {
-  task_id: string;
-  status: StoredState;
-  result: string | null;
-  traceback: string | null;
-  children: string | null;
-  date_done: number | null;
-  expires_at: number | null;
-  tier: string | null;
-  action: RetentionAction;
+export interface ResultRow extends ResultColumns {
   held: boolean;
-  name: string | null;
-  args: string | null;
-  kwargs: string | null;
-  worker: string | null;
-  retries: number | null;
-  queue: string | null;
 }
 
 export interface RecordRow extends ResultRow {
@@ -44,15 +30,6 @@ export function laneSql(p: string, held: string): string {
 export function laneOf(r: { held: boolean; expiresAt: number | null; status: StoredState; action: RetentionAction }): 0 | 1 | 2 {
   if (r.held || r.expiresAt === null || !["SUCCESS", "FAILURE", "REVOKED"].includes(r.status)) return 2;
   return r.action === "archive" ? 1 : 0;
-}
-
-function json(value: unknown): string | null {
-  return value === undefined || value === null ? null : stringifyCeleryJson(value);
-}
-
-function parse<T>(text: string | null): T | null {
-  if (text === null) return null;
-  return (text === "[]" ? [] : parseCeleryJson(text)) as T;
 }
 
 /** A request's columns, encoded now (so a bad value fails its own call), in the order of STORE_ARRAYS. */
@@ -136,24 +113,7 @@ export function storedFrom(r: EncodedRequest, dateDone: number | null, expiresAt
 }
 
 export function fromRow(row: ResultRow): StoredResult {
-  return {
-    taskId: row.task_id,
-    status: row.status,
-    result: parse(row.result),
-    traceback: row.traceback,
-    children: parse<unknown[]>(row.children) ?? [],
-    dateDone: row.date_done,
-    expiresAt: row.expires_at,
-    tier: row.tier,
-    action: row.action,
-    held: row.held,
-    name: row.name,
-    args: parse<unknown[]>(row.args),
-    kwargs: parse<Record<string, unknown>>(row.kwargs),
-    worker: row.worker,
-    retries: row.retries,
-    queue: row.queue,
-  };
+  return storedFromColumns(row, row.held);
 }
 
 export function toRecord(row: RecordRow): ResultRecord {

@@ -1,26 +1,12 @@
-import { parseCeleryJson, stringifyCeleryJson } from "../../protocol/celery-json.js";
+import { stringifyCeleryJson } from "../../protocol/celery-json.js";
 import type { StoredState } from "../../states.js";
 import type { RetentionAction, StoreRequest, StoredResult } from "../result-backend.js";
+import { jsonColumn as json, parseJsonColumn as parse, storedFromColumns, type ResultColumns } from "../result-columns.js";
 import type { ResultRecord } from "../retention-store.js";
 
 /** One ebb_results row as better-sqlite3 returns it (schema in src/sqlite/migrations.ts). */
-export interface ResultRow {
-  task_id: string;
-  status: StoredState;
-  result: string | null;
-  traceback: string | null;
-  children: string | null;
-  date_done: number | null;
-  expires_at: number | null;
-  tier: string | null;
-  action: RetentionAction;
+export interface ResultRow extends ResultColumns {
   held: number;
-  name: string | null;
-  args: string | null;
-  kwargs: string | null;
-  worker: string | null;
-  retries: number | null;
-  queue: string | null;
 }
 
 /** A row as a scan reads it: the retention columns too. */
@@ -58,16 +44,6 @@ export const COLUMNS = [
 export const BYTES_SQL = [...COLUMNS.filter((c) => c !== "date_done" && c !== "expires_at" && c !== "retries")]
   .map((c) => `IFNULL(octet_length(${c}), 0)`)
   .join(" + ");
-
-function json(value: unknown): string | null {
-  return value === undefined || value === null ? null : stringifyCeleryJson(value);
-}
-
-function parse<T>(text: string | null): T | null {
-  if (text === null) return null;
-  // Most results have no children: skip the parser for them.
-  return (text === "[]" ? [] : parseCeleryJson(text)) as T;
-}
 
 export function toParams(r: StoreRequest | StoredResult, dateDone: number | null, expiresAt: number | null): Params {
   return {
@@ -154,24 +130,7 @@ export function fromValues(v: Values, held: number): StoredResult {
 }
 
 export function fromRow(row: ResultRow): StoredResult {
-  return {
-    taskId: row.task_id,
-    status: row.status,
-    result: parse(row.result),
-    traceback: row.traceback,
-    children: parse<unknown[]>(row.children) ?? [],
-    dateDone: row.date_done,
-    expiresAt: row.expires_at,
-    tier: row.tier,
-    action: row.action,
-    held: row.held !== 0,
-    name: row.name,
-    args: parse<unknown[]>(row.args),
-    kwargs: parse<Record<string, unknown>>(row.kwargs),
-    worker: row.worker,
-    retries: row.retries,
-    queue: row.queue,
-  };
+  return storedFromColumns(row, row.held !== 0);
 }
 
 export function toRecord(row: RecordRow): ResultRecord {
