@@ -1,7 +1,7 @@
 import { stringifyCeleryJson } from "../../protocol/celery-json.js";
 import type { StoredState } from "../../states.js";
 import type { RetentionAction, StoreRequest, StoredResult } from "../result-backend.js";
-import { jsonColumn as json, parseJsonColumn as parse, storedFromColumns, type ResultColumns } from "../result-columns.js";
+import { jsonColumn as json, storedFromColumns, type ResultColumns } from "../result-columns.js";
 import type { ResultRecord } from "../retention-store.js";
 
 /** One ebb_results row as pg returns it (bigint read as numbers; schema in src/postgres/migrations). */
@@ -92,24 +92,8 @@ export function storeArrays(batch: readonly EncodedRequest[]): unknown[][] {
 
 /** The stored result an encoded request made, read back as a lookup would (JSON parsed anew). */
 export function storedFrom(r: EncodedRequest, dateDone: number | null, expiresAt: number | null, held: boolean): StoredResult {
-  return {
-    taskId: r.taskId,
-    status: r.status,
-    result: parse(r.result),
-    traceback: r.traceback,
-    children: parse<unknown[]>(r.children) ?? [],
-    dateDone,
-    expiresAt,
-    tier: r.tier,
-    action: r.action,
-    held,
-    name: r.name,
-    args: parse<unknown[]>(r.args),
-    kwargs: parse<Record<string, unknown>>(r.kwargs),
-    worker: r.worker,
-    retries: r.retries,
-    queue: r.queue,
-  };
+  const { taskId, lifetimeMs: _lifetime, ...rest } = r;
+  return storedFromColumns({ ...rest, task_id: taskId, date_done: dateDone, expires_at: expiresAt }, held);
 }
 
 export function fromRow(row: ResultRow): StoredResult {
