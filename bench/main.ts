@@ -193,23 +193,26 @@ if (write) {
       startedAt,
       loadAtStart,
       seconds,
-      ...(redisVersion ? { redisVersion } : {}),
-      settings: [
-        ["Redis URL", url],
+      ...(redisVersion && THROUGHPUT.some(runs) ? { redisVersion } : {}),
+      // Only the settings of the parts that ran.
+      settings: (
         [
-          "redis, bulk, sqlite",
-          `N ${n.toLocaleString("en-US")}, ${rounds} rounds, concurrency ${concurrency}, ${width} in flight, chunks of ${chunkSize}`,
-        ],
-        [
-          "scale",
-          `N ${scaleNs.map((x) => x.toLocaleString("en-US")).join(", ")} at concurrency ${concurrency}; concurrency ${scaleConcurrencies.join(", ")} at N ${scaleConcurrencyN.toLocaleString("en-US")}`,
-        ],
-        ["expired-memory", `N ${expiredN.toLocaleString("en-US")}, resultExpires ${expiredLifetime}`],
-        [
-          "postgres",
-          `${pgUrl}; cleanup: ${pgCleanupExpired.toLocaleString("en-US")} expired of ${pgCleanupN.toLocaleString("en-US")}; throughput: N ${n.toLocaleString("en-US")}, ${rounds} rounds, concurrency ${concurrency}`,
-        ],
-      ],
+          ["Redis URL", url],
+          [
+            "redis, bulk, sqlite",
+            `N ${n.toLocaleString("en-US")}, ${rounds} rounds, concurrency ${concurrency}, ${width} in flight, chunks of ${chunkSize}`,
+          ],
+          [
+            "scale",
+            `N ${scaleNs.map((x) => x.toLocaleString("en-US")).join(", ")} at concurrency ${concurrency}; concurrency ${scaleConcurrencies.join(", ")} at N ${scaleConcurrencyN.toLocaleString("en-US")}`,
+          ],
+          ["expired-memory", `N ${expiredN.toLocaleString("en-US")}, resultExpires ${expiredLifetime}`],
+          [
+            "postgres",
+            `${pgUrl}; cleanup: ${pgCleanupExpired.toLocaleString("en-US")} expired of ${pgCleanupN.toLocaleString("en-US")}; throughput: N ${n.toLocaleString("en-US")}, ${rounds} rounds, concurrency ${concurrency}`,
+          ],
+        ] as Array<[string, string]>
+      ).filter(([name]) => (name === "postgres" ? POSTGRES.some(runs) : THROUGHPUT.some(runs))),
     },
     printed,
   );
