@@ -11,6 +11,7 @@ import { PostgresPool } from "../../postgres/pg-pool.js";
 import { parsePostgresUrl, quoteIdent, type PartitionWidth, type PostgresTarget } from "../../postgres/pg-url.js";
 import { classifyRead, type Tombstone } from "../../retention/expiry.js";
 import { checkRequest } from "../check-request.js";
+import { storedOutcome } from "../stored-outcome.js";
 import type {
   BackendCapabilities,
   FinishStep,
@@ -248,7 +249,8 @@ export class PostgresBackend implements ResultBackend, RetentionStore, ScheduleS
         const row = byId.get(p.request.taskId);
         const keptRow = keptRows.get(p.request.taskId);
         if (row?.stored) {
-          p.resolve({ stored: true, result: storedFrom(p.request, row.date_done, row.expires_at, row.held) });
+          const { request } = p;
+          p.resolve(storedOutcome(() => storedFrom(request, row.date_done, row.expires_at, row.held)));
           this.notify(p.request.taskId);
         } else if (keptRow) p.resolve({ stored: false, result: keptRow });
         else p.reject(new Error(`The store of result ${p.request.taskId} came back without its row; store it again`));

@@ -3,6 +3,7 @@ import type { Broker, Delivery } from "../../brokers/broker.js";
 import { SqliteBroker } from "../../brokers/sqlite/sqlite-broker.js";
 import type { Clock } from "../../clock.js";
 import { checkRequest } from "../check-request.js";
+import { storedOutcome } from "../stored-outcome.js";
 import { classifyRead, stampsFor, type Tombstone } from "../../retention/expiry.js";
 import { redactUrl } from "../../url.js";
 import { openDatabase, storeClock, type SqliteHandle } from "../../sqlite/open-database.js";
@@ -29,7 +30,7 @@ import type {
   ScanQuery,
   StoreFacts,
 } from "../retention-store.js";
-import { COLUMNS, DATE_DONE, EXPIRES_AT, fromRow, fromValues, toValues, type ResultRow, type Values } from "./result-rows.js";
+import { COLUMNS, DATE_DONE, EXPIRES_AT, fromRow, fromValues, toValues, type ResultRow } from "./result-rows.js";
 import { SqliteRetention } from "./sqlite-retention.js";
 import type { ScheduleStore, ScheduleStoreHost } from "../../beat/schedule-store.js";
 import { SqliteScheduleStore } from "./sqlite-schedule-store.js";
@@ -190,7 +191,7 @@ export class SqliteBackend implements ResultBackend, RetentionStore, ScheduleSto
       }
       // A tombstone of this id is of no use once it is stored again; most batches find none at all.
       if (commits.memo(sql.anyTombstone, () => sql.anyTombstone.get() !== undefined)) sql.dropTombstone.run(taskId);
-      return storedOutcome(values, held);
+      return storedOutcome(() => fromValues(values, held));
     };
   }
 
@@ -275,24 +276,6 @@ export class SqliteBackend implements ResultBackend, RetentionStore, ScheduleSto
 
 function topic(taskId: string): string {
   return `result:${taskId}`;
-}
-
-/**
- * A stored outcome whose result is read back from what was written only when someone asks (the
- * worker does not): parsing the JSON anew gives the caller its own copy, as a lookup would.
- */
-function storedOutcome(values: Values, held: number): StoreOutcome {
-  let result: StoredResult | undefined;
-  return {
-    stored: true,
-    get result(): StoredResult {
-      result ??= fromValues(values, held);
-      return result;
-    },
-    set result(value: StoredResult) {
-      result = value;
-    },
-  };
 }
 
 /** Every statement the backend runs, prepared once per backend. */
