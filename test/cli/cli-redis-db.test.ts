@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { ebb } from "../e2e/cli-harness.js";
-import { redisNamespace, type RedisNamespace } from "../support/redis-namespace.js";
+import { redisNamespace, scanAll, type RedisNamespace } from "../support/redis-namespace.js";
 import { describeWithService, SERVICES } from "../support/services.js";
 
 /**
@@ -32,8 +32,7 @@ await describeWithService("redis", "ebb with a Redis database the server does no
     expect(line).toContain("no database 99");
     expect(line).toContain("DB index is out of range");
     expect(r.stderr).not.toMatch(/\n\s+at /);
-    const [, keys] = await ns.redis.scan("0", "MATCH", `${ns.prefix}*`, "COUNT", 1000);
-    expect(keys).toEqual([]);
+    expect(await scanAll(ns.redis, `${ns.prefix}*`)).toEqual([]);
   });
 
   it("ebb result --backend redis://…/16 exits 64 with one line", async () => {

@@ -11,7 +11,7 @@ import { join } from "node:path";
 import { afterEach, beforeEach, expect, it } from "vitest";
 import { RedisBackend } from "../../src/backends/redis/redis-backend.js";
 import type { StoredResult } from "../../src/backends/result-backend.js";
-import { redisNamespace, type RedisNamespace } from "../support/redis-namespace.js";
+import { redisNamespace, scanAll, type RedisNamespace } from "../support/redis-namespace.js";
 import { runEbb } from "../support/run-cli.js";
 import { readReference } from "../fixtures/celery-reference.js";
 import { describeWithService } from "../support/services.js";
@@ -62,7 +62,7 @@ await describeWithService("redis", "mixed Redis store through the CLI", () => {
     await ns.cleanup();
   });
 
-  const keyCount = async () => (await ns.redis.scan("0", "MATCH", `${ns.prefix}celery-task-meta-*`, "COUNT", 1000))[1].length;
+  const keyCount = async () => (await scanAll(ns.redis, `${ns.prefix}celery-task-meta-*`)).length;
 
   it("cleanup --dry-run reports exact counts and changes nothing; cleanup removes exactly those; keys without TTL survive", async () => {
     const before = await keyCount();

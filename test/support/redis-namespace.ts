@@ -35,6 +35,17 @@ export function redisNamespaceNow(port: number = SERVICES.redis.port): RedisName
   };
 }
 
+/** Every key matching a pattern, by SCAN to the end of its cursor (one SCAN call sees only part of a busy database). */
+export async function scanAll(client: Redis, pattern: string): Promise<string[]> {
+  const out: string[] = [];
+  for (let cursor = "0"; ; ) {
+    const [next, keys] = await client.scan(cursor, "MATCH", pattern, "COUNT", 1000);
+    out.push(...keys);
+    cursor = next;
+    if (cursor === "0") return out;
+  }
+}
+
 /** SCAN + UNLINK everything under a prefix. */
 export async function unlinkPrefix(client: Redis, prefix: string): Promise<void> {
   for (let cursor = "0"; ; ) {
