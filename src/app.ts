@@ -106,7 +106,11 @@ export function createApp(config: AppConfig = {}, deps: AppDeps = {}): App {
       throw e;
     }));
   const getBackend = () =>
-    (backend ??= backendFromUrl(resolved.backend, { ...storeOptions, graceMs: resolved.expiredGraceMs }).catch((e: unknown) => {
+    (backend ??= backendFromUrl(resolved.backend, {
+      ...storeOptions,
+      graceMs: resolved.expiredGraceMs,
+      defaultLifetimeMs: resolved.resultExpiresMs,
+    }).catch((e: unknown) => {
       backend = null;
       throw e;
     }));

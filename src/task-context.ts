@@ -45,23 +45,57 @@ export function runInContext<T>(ctx: TaskContext, fn: () => T): T {
   return storage.run(ctx, fn);
 }
 
-export function makeContext(
-  base: Pick<TaskContext, "id" | "name" | "retries" | "kwargs" | "queue" | "redelivered" | "signal" | "beat">,
-  state: ContextState,
-): TaskContext {
-  return {
-    ...base,
-    setResultExpires(lifetime) {
-      if (state.ended) throw state.ended;
-      state.dynamicLifetimeMs = parseDuration(lifetime, { option: "setResultExpires()" });
-    },
-    retry(options = {}) {
-      if (state.ended) throw state.ended;
-      const countdown =
-        options.countdown === undefined
-          ? null
-          : parseDuration(options.countdown, { option: "retry({ countdown })", allowNever: false, numberUnit: "s" });
-      throw new RetryRequest(countdown, options.exc, options.maxRetries);
-    },
-  };
+/** What makeContext needs of the running task; `signal` is read only when the handler asks for it. */
+export type ContextBase = Pick<TaskContext, "id" | "name" | "retries" | "kwargs" | "queue" | "redelivered" | "beat"> & {
+  readonly signal: AbortSignal;
+};
+
+/** One object per task, its methods on the prototype: a handler that never asks costs no closures and no signal. */
+class RunningContext implements TaskContext {
+  readonly id: string;
+  readonly name: string;
+  readonly retries: number;
+  readonly kwargs: Readonly<Record<string, unknown>>;
+  readonly queue: string;
+  readonly redelivered: boolean;
+  readonly beat: BeatTick | null;
+
+  constructor(
+    private readonly base: ContextBase,
+    private readonly state: ContextState,
+  ) {
+    this.id = base.id;
+    this.name = base.name;
+    this.retries = base.retries;
+    this.kwargs = base.kwargs;
+    this.queue = base.queue;
+    this.redelivered = base.redelivered;
+    this.beat = base.beat;
+  }
+
+  get signal(): AbortSignal {
+    return this.base.signal;
+  }
+
+  setResultExpires(lifetime: DurationInput): void {
+    if (this.state.ended) throw this.state.ended;
+    this.state.dynamicLifetimeMs = parseDuration(lifetime, { option: "setResultExpires()" });
+  }
+
+  retry(options: { countdown?: DurationInput; exc?: unknown; maxRetries?: number } = {}): never {
+    if (this.state.ended) throw this.state.ended;
+    const countdown =
+      options.countdown === undefined
+        ? null
+        : parseDuration(options.countdown, { option: "retry({ countdown })", allowNever: false, numberUnit: "s" });
+    throw new RetryRequest(countdown, options.exc, options.maxRetries);
+  }
+}
+
+/**
+ * The context of one running task. `base.signal` is read when the handler reads
+ * currentTask().signal, not before (a getter on base, e.g. the ActiveTask, stays lazy).
+ */
+export function makeContext(base: ContextBase, state: ContextState): TaskContext {
+  return new RunningContext(base, state);
 }

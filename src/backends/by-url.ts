@@ -11,6 +11,8 @@ export interface BackendFromUrlOptions {
   graceMs?: number;
   /** The app's log, for what a store notices in the background (Redis: outages, index trimmer errors). */
   log?: Logger;
+  /** The app's resultExpires (null: never): PostgreSQL makes the partitions such results need at connect, not in the first store. */
+  defaultLifetimeMs?: number | null;
 }
 
 type BackendFactory = (url: string, opts: BackendFromUrlOptions) => Promise<ResultBackend>;
@@ -55,7 +57,13 @@ async function celeryDbBackend(url: string, opts: BackendFromUrlOptions): Promis
 /** postgresql:// and postgres://: Ebb's own partitioned tables (Celery's table is db+postgresql://). */
 async function postgresBackend(url: string, opts: BackendFromUrlOptions): Promise<ResultBackend> {
   const { PostgresBackend } = await import("./postgres/postgres-backend.js");
-  return new PostgresBackend({ url, clock: opts.clock, graceMs: opts.graceMs, log: opts.log }).connect();
+  return new PostgresBackend({
+    url,
+    clock: opts.clock,
+    graceMs: opts.graceMs,
+    log: opts.log,
+    defaultLifetimeMs: opts.defaultLifetimeMs,
+  }).connect();
 }
 
 /** redis:// and rediss:// (TLS): Celery's own key layout, so a Celery user's URL works as it is. */

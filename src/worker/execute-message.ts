@@ -187,7 +187,10 @@ async function outcomeOf(
       kwargs: msg.kwargs,
       queue: msg.queue,
       redelivered: delivery.redelivered,
-      signal: running.task.signal,
+      // Read when the handler asks for it: the task's controller is made then.
+      get signal() {
+        return running.task.signal;
+      },
       beat: readBeatHeaders(msg.headers),
     },
     state,
@@ -203,9 +206,7 @@ async function outcomeOf(
     running.end();
   }
   // Terminated by remote control: REVOKED, whatever the handler made of its aborted signal.
-  return running.task.signal.aborted && running.task.signal.reason instanceof TaskTerminated
-    ? revokedOutcome(deps, msg, "terminated")
-    : outcome;
+  return running.task.abortReason instanceof TaskTerminated ? revokedOutcome(deps, msg, "terminated") : outcome;
 }
 
 /**

@@ -35,8 +35,62 @@ export interface ActiveTask {
   readonly startedAt: number;
   /** currentTask().signal of this task: aborted by abort(), or by the worker's hard stop. */
   readonly signal: AbortSignal;
+  /** Whether the signal is aborted, and why (undefined while it is not), without making the signal. */
+  readonly aborted: boolean;
+  readonly abortReason: unknown;
   /** Abort this task's signal with a reason (an Error the handler sees as signal.reason). */
   abort(reason: unknown): void;
+}
+
+/**
+ * An ActiveTask whose AbortController is made only when the handler (or a time limit) asks for
+ * the signal: most handlers never do, and a controller, its signal and a listener on the hard
+ * stop per task were a twentieth of a busy worker's time. Until then, aborted and abortReason
+ * answer from the task's own abort() and from the hard stop.
+ */
+class RunningTask implements ActiveTask {
+  readonly startedAt = Date.now();
+  #controller: AbortController | null = null;
+  #aborted = false;
+  #reason: unknown;
+  readonly #onHardStop = (): void => this.abort(this.hardStop.reason);
+
+  constructor(
+    readonly message: TaskMessage,
+    readonly delivery: Delivery,
+    private readonly hardStop: AbortSignal,
+  ) {}
+
+  get signal(): AbortSignal {
+    if (this.#controller) return this.#controller.signal;
+    const controller = new AbortController();
+    this.#controller = controller;
+    if (!this.#aborted && this.hardStop.aborted) this.abort(this.hardStop.reason);
+    if (this.#aborted) controller.abort(this.#reason);
+    else this.hardStop.addEventListener("abort", this.#onHardStop, { once: true });
+    return controller.signal;
+  }
+
+  get aborted(): boolean {
+    return this.#aborted || this.hardStop.aborted;
+  }
+
+  get abortReason(): unknown {
+    if (this.#aborted) return this.#reason;
+    return this.hardStop.aborted ? this.hardStop.reason : undefined;
+  }
+
+  abort(reason: unknown): void {
+    if (this.#aborted) return;
+    this.#aborted = true;
+    this.#reason = reason;
+    this.#controller?.abort(reason);
+  }
+
+  /** The handler has ended: unlink from the hard stop. */
+  unlink(): void {
+    if (this.#controller) this.hardStop.removeEventListener("abort", this.#onHardStop);
+  }
 }
 
 type Listener<E extends TaskLifecycleEvent> = (...args: TaskLifecycleEvents[E]) => void;
@@ -94,22 +148,12 @@ export class TaskLifecycle {
    * function when its handler has ended; it unlinks the signal and forgets the task.
    */
   begin(message: TaskMessage, delivery: Delivery, hardStop: AbortSignal): { task: ActiveTask; end: () => void } {
-    const own = new AbortController();
-    const onHardStop = (): void => own.abort(hardStop.reason);
-    if (hardStop.aborted) own.abort(hardStop.reason);
-    else hardStop.addEventListener("abort", onHardStop, { once: true });
-    const task: ActiveTask = {
-      message,
-      delivery,
-      startedAt: Date.now(),
-      signal: own.signal,
-      abort: (reason) => own.abort(reason),
-    };
+    const task = new RunningTask(message, delivery, hardStop);
     this.#active.set(message.id, task);
     return {
       task,
       end: () => {
-        hardStop.removeEventListener("abort", onHardStop);
+        task.unlink();
         if (this.#active.get(message.id) === task) this.#active.delete(message.id);
       },
     };

@@ -79,7 +79,7 @@ export async function runUnderLimits<T>(
   if (softMs !== null && (hardMs === null || softMs < hardMs)) {
     handles.push(
       timers.setTimeout(() => {
-        if (settled || task.signal.aborted) return;
+        if (settled || task.aborted) return;
         soft = new SoftTimeLimitExceeded(task.message.task, task.message.id, softMs);
         log.warn(`Soft time limit (${softMs / 1000}s) exceeded for ${label}`);
         task.abort(soft);
@@ -99,7 +99,7 @@ export async function runUnderLimits<T>(
         const error = new TimeLimitExceeded(task.message.task, task.message.id, hardMs);
         log.error(`Hard time limit (${hardMs / 1000}s) exceeded for ${label}; FAILURE stored, the handler is no longer waited for`);
         options.onHardLimit?.(error);
-        if (!task.signal.aborted) task.abort(error);
+        if (!task.aborted) task.abort(error);
         reject(error);
         // Whatever the abandoned handler does later is only logged.
         own.then(

@@ -17,12 +17,12 @@ afterEach(async () => {
   for (const close of opened.splice(0).reverse()) await close();
 });
 
-async function fresh(options: { partition?: "hour" | "day"; graceMs?: number } = {}) {
+async function fresh(options: { partition?: "hour" | "day"; graceMs?: number; defaultLifetimeMs?: number } = {}) {
   const ns = await postgresSchema();
   opened.push(() => ns.cleanup());
   const clock = manualClock(START);
   const url = options.partition ? `${ns.url}&partition=${options.partition}` : ns.url;
-  const store = await new PostgresBackend({ url, clock, graceMs: options.graceMs }).connect();
+  const store = await new PostgresBackend({ url, clock, graceMs: options.graceMs, defaultLifetimeMs: options.defaultLifetimeMs }).connect();
   opened.push(() => store.close());
   return { ns, clock, store, seed: storeSeeder(store, clock) };
 }
@@ -42,6 +42,21 @@ async function tableExists(ns: PostgresSchema, name: string): Promise<boolean> {
 }
 
 await describeWithService("postgres", "postgresql results: partitions", () => {
+  it("makes the partitions the default lifetime needs at connect, so the first store makes no table", async () => {
+    const { ns } = await fresh({ defaultLifetimeMs: D });
+    // Now (10:30) plus 24 h: the hour of 2026-06-02 10:00 and the one after, for results and ledger.
+    for (const name of [
+      "ebb_results_d_2026060210",
+      "ebb_results_d_2026060211",
+      "ebb_expiry_ledger_2026060210",
+      "ebb_expiry_ledger_2026060211",
+    ])
+      expect(await tableExists(ns, name), name).toBe(true);
+    expect(await tableExists(ns, "ebb_results_d_2026060212")).toBe(false);
+    const none = await fresh();
+    expect(await tableExists(none.ns, "ebb_results_d_2026060210")).toBe(false);
+  });
+
   it("puts each result in the partition of its lane and expiry, and makes the next partition ahead", async () => {
     const { ns, seed, store } = await fresh();
     await seed([

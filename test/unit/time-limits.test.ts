@@ -8,8 +8,9 @@ import { SoftTimeLimitExceeded, TimeLimitExceeded } from "../../src/errors.js";
 import { encodeException } from "../../src/protocol/exception-info.js";
 import { makeTaskMessage } from "../../src/protocol/task-message.js";
 import { defineTask } from "../../src/task.js";
-import type { ActiveTask } from "../../src/worker/task-lifecycle.js";
+import { TaskLifecycle, type ActiveTask } from "../../src/worker/task-lifecycle.js";
 import { limitsFor, runUnderLimits, type Timers } from "../../src/worker/time-limits.js";
+import { silentLogger } from "../../src/logger.js";
 import { collectingLogger, deferred } from "../app/helpers.js";
 
 /** Timers that fire only when fire(ms) is called; cleared ones never do. */
@@ -36,9 +37,8 @@ function manualTimers(): Timers & { fire(ms: number): void; pending(): number[] 
 }
 
 function activeTask(): ActiveTask {
-  const own = new AbortController();
   const message = makeTaskMessage({ task: "t.limited", args: [], id: "id-1" });
-  return { message, delivery: {} as ActiveTask["delivery"], startedAt: 0, signal: own.signal, abort: (r) => own.abort(r) };
+  return new TaskLifecycle(silentLogger).begin(message, {} as ActiveTask["delivery"], new AbortController().signal).task;
 }
 
 const flush = () => new Promise<void>((r) => setImmediate(r));

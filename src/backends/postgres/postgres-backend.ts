@@ -55,6 +55,11 @@ export interface PostgresBackendOptions {
   poolMax?: number;
   /** Where background work (a partition's drop) says what went wrong. */
   log?: Logger;
+  /**
+   * The lifetime most results get (the app's resultExpires; null: never). The partitions results
+   * stored now will need are made at connect and at each housekeeping, ahead of the stores.
+   */
+  defaultLifetimeMs?: number | null;
 }
 
 const DEFAULT_GRACE_MS = 7 * 86_400_000;
@@ -103,6 +108,7 @@ export class PostgresBackend implements ResultBackend, RetentionStore, ScheduleS
   private readonly changes = new ChangeHub();
   private readonly closing = new Closing();
   private graceMs: number;
+  private readonly defaultLifetimeMs: number | null;
   private partitions!: Partitions;
   private ops!: PostgresRetention;
   private pending: Pending[] = [];
@@ -126,6 +132,7 @@ export class PostgresBackend implements ResultBackend, RetentionStore, ScheduleS
     this.pollIntervalMs = opts.pollIntervalMs ?? 100;
     this.log = opts.log;
     this.graceMs = opts.graceMs ?? DEFAULT_GRACE_MS;
+    this.defaultLifetimeMs = opts.defaultLifetimeMs ?? null;
     this.chords = new PostgresChords(this.pg, this.s, () => this.now());
     this.poller = new ResultPoller(this.pg, this.s, this.changes, topic, this.pollIntervalMs);
   }
@@ -151,6 +158,7 @@ export class PostgresBackend implements ResultBackend, RetentionStore, ScheduleS
         partitions: this.partitions,
         now: () => this.now(),
         graceMs: () => this.graceMs,
+        defaultLifetimeMs: this.defaultLifetimeMs,
         notify: (id) => this.notify(id),
         log: this.log,
       });

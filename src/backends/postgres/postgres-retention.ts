@@ -21,6 +21,8 @@ export interface PostgresRetentionDeps {
   partitions: Partitions;
   now: () => Promise<number>;
   graceMs: () => number;
+  /** The lifetime most results get (null: never): ensureAhead makes their partitions too. */
+  defaultLifetimeMs: number | null;
   notify: (taskId: string) => void;
   /** Where background work (a partition's drop) says what went wrong. */
   log?: Logger;
@@ -322,10 +324,16 @@ export class PostgresRetention {
     return dropped;
   }
 
-  /** The delete lane's and the ledger's partitions for now and the next width. */
+  /**
+   * The delete lane's and the ledger's partitions for now and the next width, and for what
+   * results stored now with the default lifetime will need (so the first store of each width
+   * makes no table).
+   */
   async ensureAhead(now: number): Promise<void> {
-    await this.deps.partitions.ensure("delete", [now]);
-    await this.deps.partitions.ensure("ledger", [now]);
+    const lifetime = this.deps.defaultLifetimeMs;
+    const at = lifetime === null ? [now] : [now, now + lifetime];
+    await this.deps.partitions.ensure("delete", at);
+    await this.deps.partitions.ensure("ledger", at);
   }
 
   private async ensure(parent: "delete" | "archive", expiresAt: number): Promise<void> {
