@@ -293,15 +293,19 @@ export class PostgresBackend implements ResultBackend, RetentionStore, ScheduleS
   }
 
   private async ensureFor(batch: readonly EncodedRequest[], now: number): Promise<void> {
-    const expiries: number[] = [];
+    // A batch nearly always holds one or two lifetimes: look at each once, not at every row.
+    const lifetimes = new Set<number>();
+    const actions = new Set<string>();
     for (const r of batch) {
       if (r.lifetimeMs === null) continue;
-      // A few seconds either way: the store's clock decides, and it may be a little off ours.
-      expiries.push(now + r.lifetimeMs - 5_000, now + r.lifetimeMs + 5_000);
+      lifetimes.add(r.lifetimeMs);
+      actions.add(r.action);
     }
-    if (expiries.length === 0) return;
+    if (lifetimes.size === 0) return;
+    // A few seconds either way: the store's clock decides, and it may be a little off ours.
+    const expiries: number[] = [];
+    for (const lifetime of lifetimes) expiries.push(now + lifetime - 5_000, now + lifetime + 5_000);
     await this.partitions.ensure("ledger", expiries);
-    const actions = new Set(batch.map((r) => r.action));
     if (actions.has("delete")) await this.partitions.ensure("delete", expiries);
     if (actions.has("archive")) await this.partitions.ensure("archive", expiries);
   }
