@@ -9,33 +9,8 @@ import {
   type OutboxMessage,
   type ScheduleStore,
 } from "../../beat/schedule-store.js";
+import { FIRE_COLUMNS, toFire, toState, type FireRow, type StateRow } from "../schedule-rows.js";
 import type { PostgresPool, Queryable } from "../../postgres/pg-pool.js";
-
-interface StateRow {
-  entry: string;
-  schedule: string;
-  last_tick: number;
-  next_tick: number | null;
-  fired: number;
-  missed: number;
-  catch_ups: number;
-  tick: number | null;
-  task_id: string | null;
-  catch_up: boolean | null;
-  claimed_at: number | null;
-  sent_at: number | null;
-}
-
-interface FireRow {
-  entry: string;
-  tick: number;
-  task_id: string;
-  catch_up: boolean;
-  claimed_at: number;
-  sent_at: number | null;
-}
-
-const FIRE_COLUMNS = "entry, tick, task_id, catch_up, claimed_at, sent_at";
 
 /** A claim that met a taken (entry, tick): thrown inside the transaction so it rolls back, caught outside. */
 class TickTaken {
@@ -166,25 +141,4 @@ export class PostgresScheduleStore implements ScheduleStore {
     );
     return new Map(rows.map((r) => [r.entry, toState(r)]));
   }
-}
-
-function toState(r: StateRow): EntryState {
-  const lastFire: FireRecord | null =
-    r.tick === null
-      ? null
-      : { entry: r.entry, tick: r.tick, taskId: r.task_id!, catchUp: r.catch_up === true, claimedAt: r.claimed_at!, sentAt: r.sent_at };
-  return {
-    entry: r.entry,
-    schedule: r.schedule,
-    lastTick: r.last_tick,
-    nextTick: r.next_tick,
-    fired: r.fired,
-    missed: r.missed,
-    catchUps: r.catch_ups,
-    lastFire,
-  };
-}
-
-function toFire(r: FireRow): FireRecord {
-  return { entry: r.entry, tick: r.tick, taskId: r.task_id, catchUp: r.catch_up, claimedAt: r.claimed_at, sentAt: r.sent_at };
 }
