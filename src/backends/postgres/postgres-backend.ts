@@ -42,6 +42,7 @@ import { PostgresRetention } from "./postgres-retention.js";
 import { ResultPoller } from "./result-poller.js";
 import { encodeRequest, fromRow, SELECT_COLUMNS, storeArrays, storedFrom, type EncodedRequest, type ResultRow } from "./result-sql.js";
 import { storeStatement, type StoredRow } from "./store-statement.js";
+import { ItemFailure, TickBatch } from "../../tick-batch.js";
 
 export interface PostgresBackendOptions {
   url: string;
@@ -71,8 +72,6 @@ interface Pending {
   request: EncodedRequest;
   /** The message to ack in the same statement (finishWith). */
   ack?: LeaseRef;
-  resolve: (outcome: StoreOutcome) => void;
-  reject: (error: unknown) => void;
 }
 
 /**
@@ -111,8 +110,11 @@ export class PostgresBackend implements ResultBackend, RetentionStore, ScheduleS
   private readonly defaultLifetimeMs: number | null;
   private partitions!: Partitions;
   private ops!: PostgresRetention;
-  private pending: Pending[] = [];
-  private flushing = false;
+  /** One row per id per statement: a second store of an id waits for the next one. */
+  private readonly stores = new TickBatch<Pending, StoreOutcome>((batch) => this.storeBatch(batch), {
+    maxItems: MAX_BATCH,
+    key: (p) => p.request.taskId,
+  });
   /** PostgreSQL's clock minus this process's, measured at connect: for guessing which partitions a write needs. */
   private skewMs = 0;
   private schedules: PostgresScheduleStore | undefined;
@@ -216,56 +218,27 @@ export class PostgresBackend implements ResultBackend, RetentionStore, ScheduleS
     } catch (e) {
       return Promise.reject(e);
     }
-    return new Promise<StoreOutcome>((resolve, reject) => {
-      this.pending.push({ request: encoded, ack, resolve, reject });
-      if (this.pending.length === 1 && !this.flushing) setImmediate(() => void this.flush());
+    return this.stores.add({ request: encoded, ack });
+  }
+
+  private async storeBatch(batch: Pending[]): Promise<Array<StoreOutcome | ItemFailure>> {
+    const rows = await this.storeRows(
+      batch.map((p) => p.request),
+      batch.flatMap((p) => (p.ack ? [p.ack] : [])),
+    );
+    const byId = new Map(rows.map((r) => [r.task_id, r]));
+    const kept = rows.filter((r) => !r.stored).map((r) => r.task_id);
+    const keptRows = kept.length === 0 ? new Map<string, StoredResult>() : await this.readMany(kept);
+    return batch.map(({ request }) => {
+      const row = byId.get(request.taskId);
+      const keptRow = keptRows.get(request.taskId);
+      if (row?.stored) {
+        this.notify(request.taskId);
+        return storedOutcome(() => storedFrom(request, row.date_done, row.expires_at, row.held));
+      }
+      if (keptRow) return { stored: false, result: keptRow };
+      return new ItemFailure(new Error(`The store of result ${request.taskId} came back without its row; store it again`));
     });
-  }
-
-  private async flush(): Promise<void> {
-    this.flushing = true;
-    try {
-      while (this.pending.length > 0) {
-        // One row per id per statement: a second store of an id waits for the next one.
-        const seen = new Set<string>();
-        const batch: Pending[] = [];
-        const later: Pending[] = [];
-        for (const p of this.pending) {
-          if (batch.length < MAX_BATCH && !seen.has(p.request.taskId)) {
-            seen.add(p.request.taskId);
-            batch.push(p);
-          } else later.push(p);
-        }
-        this.pending = later;
-        await this.storeBatch(batch);
-      }
-    } finally {
-      this.flushing = false;
-    }
-  }
-
-  private async storeBatch(batch: Pending[]): Promise<void> {
-    try {
-      const rows = await this.storeRows(
-        batch.map((p) => p.request),
-        batch.flatMap((p) => (p.ack ? [p.ack] : [])),
-      );
-      const byId = new Map(rows.map((r) => [r.task_id, r]));
-      const kept = rows.filter((r) => !r.stored).map((r) => r.task_id);
-      const keptRows = kept.length === 0 ? new Map<string, StoredResult>() : await this.readMany(kept);
-      for (const p of batch) {
-        const row = byId.get(p.request.taskId);
-        const keptRow = keptRows.get(p.request.taskId);
-        if (row?.stored) {
-          const { request } = p;
-          p.resolve(storedOutcome(() => storedFrom(request, row.date_done, row.expires_at, row.held)));
-          this.notify(p.request.taskId);
-        } else if (keptRow) p.resolve({ stored: false, result: keptRow });
-        else p.reject(new Error(`The store of result ${p.request.taskId} came back without its row; store it again`));
-      }
-    } catch (error) {
-      for (const p of batch) p.reject(error);
-    }
   }
 
   /** The store statement, with the partitions it needs made first (and once more if the clock moved into a new one). */
@@ -426,8 +399,8 @@ export class PostgresBackend implements ResultBackend, RetentionStore, ScheduleS
   }
 
   /** Stores already asked for have been written (retention operations see them). */
-  private async settled(): Promise<void> {
-    while (this.pending.length > 0 || this.flushing) await new Promise<void>((resolve) => setImmediate(resolve));
+  private settled(): Promise<void> {
+    return this.stores.drain();
   }
 
   private notify(taskId: string): void {
