@@ -107,13 +107,22 @@ export async function executeMessage(deps: ExecuteDeps, delivery: Delivery, ran?
     await runCanvasLinks(deps, msg, outcome);
     told(deps, msg, outcome);
   } catch (e) {
-    deps.log.error(
-      `Could not store the result of ${msg.task}[${msg.id}]${outcome.retry ? " or publish its retry" : ""}: ${(e as Error).message}; the message goes back to the queue and runs again in ${STORE_RETRY_DELAY_MS / 1000}s`,
-    );
+    const what = `Could not store the result of ${msg.task}[${msg.id}]${outcome.retry ? " or publish its retry" : ""}: ${(e as Error).message}`;
     const plan = deferral(deps.broker.capabilities, (await deps.broker.now().catch(() => Date.now())) + STORE_RETRY_DELAY_MS);
     // Without delayed delivery the worker holds it (lease kept, no slot) and runs it again then.
-    if (plan.kind === "hold") return { holdUntil: plan.until };
-    await deps.broker.release(delivery, plan.availableAt).catch(() => undefined);
+    if (plan.kind === "hold") {
+      deps.log.error(`${what}; this worker runs it again in ${STORE_RETRY_DELAY_MS / 1000}s`);
+      return { holdUntil: plan.until };
+    }
+    try {
+      await deps.broker.release(delivery, plan.availableAt);
+      deps.log.error(`${what}; the message goes back to the queue and runs again in ${STORE_RETRY_DELAY_MS / 1000}s`);
+    } catch (r) {
+      // Nothing lost: the lease lapses and the broker delivers the message again.
+      deps.log.error(
+        `${what}; it could not be given back either (${(r as Error).message}), so it runs again once its visibility timeout passes`,
+      );
+    }
     return "requeued";
   }
   await deps.broker.ack(delivery);

@@ -269,6 +269,32 @@ describe("retry delay (manual clock)", () => {
     };
   }
 
+  it("executeMessage: a failed store whose message cannot be given back either says so, and the message comes back after its lease", async () => {
+    const { app, clock, broker, backend } = await clockedApp();
+    const t = app.task("store.and.release.fail", async () => "ok");
+    const { log, lines } = collectingLogger();
+    const d = { ...deps(app, clock, broker, backend), log };
+    vi.spyOn(backend, "store").mockRejectedValueOnce(new Error("backend unavailable"));
+    vi.spyOn(broker, "release").mockRejectedValueOnce(new Error("broker unavailable"));
+    const fetch = () => broker.fetch(["celery"], 10, { visibilityTimeoutMs: 60_000, waitMs: 0 });
+
+    const res = await t.delay();
+    const [first] = await fetch();
+    expect(await executeMessage(d, first!)).toBe("requeued");
+    const errors = lines.filter((l) => l.level === "error").map((l) => l.message);
+    expect(errors).toHaveLength(1);
+    expect(errors[0]).toContain("Could not store the result of store.and.release.fail");
+    expect(errors[0]).toContain("could not be given back either (broker unavailable)");
+    expect(errors[0]).not.toContain("goes back to the queue");
+
+    expect(await fetch()).toEqual([]); // still leased
+    clock.advance(60_000);
+    const [again] = await fetch();
+    expect(again?.redelivered).toBe(true);
+    expect(await executeMessage(d, again!)).toBe("done");
+    expect(await res.get({ timeoutMs: 0 })).toBe("ok");
+  });
+
   it("executeMessage: the retried message (RETRY stored) is not handed out until the clock passes its eta", async () => {
     const { app, clock, broker, backend } = await clockedApp();
     const attempts: number[] = [];

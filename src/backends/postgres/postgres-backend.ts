@@ -136,7 +136,7 @@ export class PostgresBackend implements ResultBackend, RetentionStore, ScheduleS
     this.graceMs = opts.graceMs ?? DEFAULT_GRACE_MS;
     this.defaultLifetimeMs = opts.defaultLifetimeMs ?? null;
     this.chords = new PostgresChords(this.pg, this.s, () => this.now());
-    this.poller = new ResultPoller(this.pg, this.s, this.changes, topic, this.pollIntervalMs);
+    this.poller = new ResultPoller(this.pg, this.s, this.changes, topic, this.pollIntervalMs, this.log);
   }
 
   /** Beat's state, in the same schema and on the same clock as the results. */

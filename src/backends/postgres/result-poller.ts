@@ -1,4 +1,5 @@
 import type { ChangeHub } from "../../change-hub.js";
+import type { Logger } from "../../logger.js";
 import type { PostgresPool } from "../../postgres/pg-pool.js";
 
 /** Ids asked about per poll query. */
@@ -21,6 +22,8 @@ export class ResultPoller {
   private readonly seen = new Map<string, string>();
   private timer: NodeJS.Timeout | null = null;
   private polling = false;
+  /** Set while polls fail: the outage is logged once, and again when polling works again. */
+  private failing = false;
 
   constructor(
     private readonly pg: PostgresPool,
@@ -28,6 +31,7 @@ export class ResultPoller {
     private readonly hub: ChangeHub,
     private readonly topic: (taskId: string) => string,
     private readonly intervalMs: number,
+    private readonly log?: Logger,
   ) {}
 
   /** Watch an id until the returned function is called. */
@@ -75,8 +79,19 @@ export class ResultPoller {
           this.hub.notify(this.topic(id));
         }
       }
-    } catch {
-      // The store is unreachable for now: the waiters' own deadlines still end their waits.
+      if (this.failing) {
+        this.failing = false;
+        this.log?.info(`Watching results in ${this.pg.display} works again`);
+      }
+    } catch (error) {
+      // The store is unreachable for now: the next round tries again, and the waiters' own
+      // deadlines still end their waits. Said once per outage, not once per round.
+      if (!this.failing) {
+        this.failing = true;
+        this.log?.warn(
+          `Could not read the ${this.watched.size} watched results in ${this.pg.display}: ${(error as Error).message}; trying again every ${this.intervalMs} ms (callers still waiting time out as they asked)`,
+        );
+      }
     } finally {
       this.polling = false;
     }
