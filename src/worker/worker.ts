@@ -15,6 +15,9 @@ import { TaskLifecycle } from "./task-lifecycle.js";
 import { WorkerEvents } from "./worker-events.js";
 import { WorkerPanel } from "./worker-panel.js";
 
+/** The longest wait between two fetches that failed (0.5 s, doubling). */
+const FETCH_BACKOFF_MAX_MS = 5_000;
+
 export interface WorkerOptions {
   /** How many tasks run at once (async handlers interleave on one event loop). Default 10. */
   concurrency?: number;
@@ -251,7 +254,8 @@ export class Worker {
           });
           backoffMs = 0;
         } catch (e) {
-          backoffMs = Math.min(30_000, backoffMs === 0 ? 500 : backoffMs * 2);
+          // Short enough that work resumes within seconds of the store coming back.
+          backoffMs = Math.min(FETCH_BACKOFF_MAX_MS, backoffMs === 0 ? 500 : backoffMs * 2);
           log.error(`Fetching from ${broker.url} failed: ${(e as Error).message}; retrying in ${backoffMs} ms`);
           await delay(backoffMs, this.#stopFetching.signal);
           continue;
