@@ -59,6 +59,10 @@ export interface PostgresRow {
   enqueuePerSec: number;
   processedPerSec: number;
   workerCpuUs: number;
+  /** Dead tuples in the system's tables right after the run (pgstattuple, exact; autovacuum as the server has it). */
+  deadTuples: number;
+  /** Bytes of the system's tables (with indexes and TOAST) right after the run. */
+  tableBytes: number;
 }
 
 const here = (p: string) => fileURLToPath(new URL(p, import.meta.url));
@@ -101,6 +105,23 @@ async function analyze(url: string, schemas: string[]): Promise<void> {
       [schemas],
     );
     for (const { t } of rows) await c.query(`ANALYZE ${t}`);
+  });
+}
+
+/**
+ * Dead tuples (pgstattuple: exact) and bytes of every table in `schemas`, partitions included.
+ * The bench database is the benchmark's own: pgstattuple is created there when missing.
+ */
+async function tableFacts(url: string, schemas: string[]): Promise<{ dead: number; bytes: number }> {
+  return withClient(url, async (c) => {
+    await c.query("CREATE EXTENSION IF NOT EXISTS pgstattuple");
+    const { rows } = await c.query<{ dead: string; bytes: string }>(
+      `SELECT coalesce(sum((pgstattuple(c.oid)).dead_tuple_count), 0) AS dead, coalesce(sum(pg_total_relation_size(c.oid)), 0) AS bytes
+         FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+        WHERE n.nspname = ANY($1::text[]) AND c.relkind = 'r'`,
+      [schemas],
+    );
+    return { dead: Number(rows[0]!.dead), bytes: Number(rows[0]!.bytes) };
   });
 }
 
@@ -226,6 +247,8 @@ interface Run {
   enqueue: number;
   processed: number;
   workerCpuUs: number;
+  dead: number;
+  bytes: number;
 }
 
 /** Every peer, `rounds` alternating rounds; one row per peer with the medians. */
@@ -240,11 +263,20 @@ export async function postgresPeers(o: PostgresOptions, systems: PostgresPeer[] 
       // (its analyze waits for 1 minute and 10% of rows changed): without them pg-boss's fetch sorts
       // the whole backlog on every call (estimated 2 rows, read 20,000). Not timed.
       await analyze(o.url, peer.schemas);
-      const d = await drain(o.n, () => peer.worker(o.n));
-      const run = { enqueue: o.n / enqueueSeconds, processed: d.perSecond, workerCpuUs: d.workerCpuUs };
+      let facts = { dead: 0, bytes: 0 };
+      // Taken at the done line, while the worker is still up (as it would be, consuming on).
+      const d = await drain(
+        o.n,
+        () => peer.worker(o.n),
+        undefined,
+        async () => {
+          facts = await tableFacts(o.url, peer.schemas);
+        },
+      );
+      const run = { enqueue: o.n / enqueueSeconds, processed: d.perSecond, workerCpuUs: d.workerCpuUs, ...facts };
       runs.get(peer.name)!.push(run);
       console.error(
-        `postgres round ${round}/${o.rounds}, ${peer.name}: enqueue ${fmt(run.enqueue)}/s, processed ${fmt(run.processed)}/s, worker CPU ${fmt(run.workerCpuUs)} µs/job`,
+        `postgres round ${round}/${o.rounds}, ${peer.name}: enqueue ${fmt(run.enqueue)}/s, processed ${fmt(run.processed)}/s, worker CPU ${fmt(run.workerCpuUs)} µs/job, dead tuples after ${fmt(run.dead)}`,
       );
     }
   return systems.map((p) => {
@@ -255,6 +287,8 @@ export async function postgresPeers(o: PostgresOptions, systems: PostgresPeer[] 
       enqueuePerSec: med((r) => r.enqueue),
       processedPerSec: med((r) => r.processed),
       workerCpuUs: med((r) => r.workerCpuUs),
+      deadTuples: med((r) => r.dead),
+      tableBytes: med((r) => r.bytes),
     };
   });
 }
@@ -270,11 +304,14 @@ export function printPostgresPeers(rows: PostgresRow[], o?: Pick<PostgresOptions
       "bulk enqueue/s": fmt(r.enqueuePerSec),
       "processed/s": fmt(r.processedPerSec),
       "worker CPU µs/job": fixed(r.workerCpuUs, 0),
+      "dead tuples after": fmt(r.deadTuples),
+      "tables after": `${fixed(r.tableBytes / 1e6, 1)} MB`,
       settings: r.settings,
     })),
     [
       "Processed: inside the worker, first handler call to N jobs whose completion statement the database acknowledged.",
       "Ebb keeps each result (24 h, Celery's default) and deletes the message; graphile-worker deletes a completed job and keeps no result; pg-boss keeps the completed job with its output (7 days by default).",
+      "Dead tuples and table bytes: every table of the system's schema, partitions included, at the done line with the worker still up (pgstattuple, exact). Where autovacuum is off (as on this machine) Ebb's broker vacuums its queue table itself every 5,000 messages; the others leave theirs to autovacuum.",
     ],
   );
 }

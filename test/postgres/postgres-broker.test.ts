@@ -198,6 +198,25 @@ await describeWithService("postgres", "postgresql broker", () => {
     expect(await ns.sql(`SELECT count(*)::int AS n FROM "${ns.schema}".ebb_messages`)).toEqual([{ n: 0 }]);
   });
 
+  it("where autovacuum is off, the broker vacuums the dead rows its leases and acks left (once they pass 1000)", async () => {
+    const ns = await schema();
+    const b = await broker(ns, { pollIntervalMs: NO_POLLING });
+    // Off for this table whatever the server says, so the test is the same on every server.
+    await ns.sql(`ALTER TABLE "${ns.schema}".ebb_messages SET (autovacuum_enabled = false)`);
+    await b.publishMany(Array.from({ length: 1500 }, (_, i) => ({ message: textMessage(`m${i}`), options: Q })));
+    const got: Delivery[] = [];
+    while (got.length < 1500) got.push(...(await b.fetch(["q"], 500, { visibilityTimeoutMs: VT, waitMs: 0 })));
+    await Promise.all(got.map((d) => b.ack(d)));
+    // The statistics reach pg_stat_user_tables when the connections that wrote them report (within
+    // seconds); until then a look sees too few dead rows and leaves the table alone.
+    const look = await waitFor("a look that vacuums", () => b.vacuum.look().then((l) => (l?.vacuumed ? l : null)), 30_000, 200);
+    expect(look.autovacuum).toBe(false);
+    expect(look.dead).toBeGreaterThanOrEqual(1000);
+    const after = await b.vacuum.look();
+    expect(after).toMatchObject({ vacuumed: false });
+    expect(after!.dead).toBeLessThan(100);
+  });
+
   it("publishes made together go as one INSERT, in the order made", async () => {
     const ns = await schema();
     const b = await broker(ns, { pollIntervalMs: NO_POLLING });

@@ -26,6 +26,7 @@ import {
 import { parseStoredMessage } from "../stored-message.js";
 import { brokerSql, CLOCK_SQL, type BrokerSql, type DeadLetterRow, type LeasedRow } from "./broker-sql.js";
 import { NotifyListener } from "./notify-listener.js";
+import { QueueVacuum } from "./queue-vacuum.js";
 
 export interface PostgresBrokerOptions {
   url: string;
@@ -110,6 +111,8 @@ export class PostgresBroker implements Broker {
   private readonly listener: NotifyListener | null;
   private readonly acks = new TickBatch<LeaseRef, undefined>((refs) => this.deleteAcked(refs), MAX_BATCH);
   private readonly publishes = new TickBatch<Pending, undefined>((rows) => this.insert(rows), MAX_BATCH);
+  /** Clears the dead rows of leases and acks where autovacuum is off (queue-vacuum.ts). */
+  readonly vacuum: QueueVacuum;
 
   constructor(opts: PostgresBrokerOptions) {
     this.target = parsePostgresUrl(opts.url);
@@ -121,6 +124,10 @@ export class PostgresBroker implements Broker {
       statementPrefix: "ebb-broker",
     });
     this.sql = brokerSql(quoteIdent(this.target.schema));
+    this.vacuum = new QueueVacuum(this.pg, {
+      table: `${quoteIdent(this.target.schema)}.ebb_messages`,
+      ...(opts.log ? { log: opts.log } : {}),
+    });
     this.channel = channelOf(this.target.schema);
     this.clock = opts.clock;
     this.pollIntervalMs = opts.pollIntervalMs ?? 100;
@@ -286,6 +293,7 @@ export class PostgresBroker implements Broker {
     if (this.closing.closed) return;
     await Promise.allSettled([this.acks.drain(), this.publishes.drain()]);
     this.closing.close();
+    await this.vacuum.settled();
     await this.listener?.close();
     await this.pg.close();
   }
@@ -297,6 +305,7 @@ export class PostgresBroker implements Broker {
     const token = randomUUID();
     const rows = await this.pg.query<LeasedRow>(this.sql.lease, [queues, max, visibilityTimeoutMs, token, this.clock?.() ?? null]);
     rows.sort((a, b) => a.ord - b.ord || a.priority - b.priority || a.was_visible_at - b.was_visible_at || a.id - b.id);
+    this.vacuum.leasedSome(rows.length);
     return rows.map((row) =>
       deliveryOf({ tag: `${row.id}:${token}`, queue: row.queue, redelivered: row.delivered_count > 1 }, row.body, parseStoredMessage),
     );
