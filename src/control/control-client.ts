@@ -101,7 +101,7 @@ export class Control {
     const broker = await this.#broker();
     if (!broker.control)
       throw new ConfigError(
-        `The broker ${broker.url} does not carry remote control, so nothing was sent: revoke, inspect and ping need a broker that carries it (redis:// or sqlite://, or memory:// within one process)`,
+        `The broker ${broker.url} does not carry remote control, so nothing was sent: revoke, inspect and ping need a broker that carries it (redis://, sqlite:// or postgresql://, or memory:// within one process)`,
       );
     return broker.control;
   }

@@ -9,7 +9,7 @@
  */
 
 /** The store's clock in epoch ms, or parameter $n when it is not NULL. */
-function nowOr(n: number): string {
+export function nowOr(n: number): string {
   return `coalesce($${n}::bigint, floor(extract(epoch FROM statement_timestamp()) * 1000)::bigint)`;
 }
 

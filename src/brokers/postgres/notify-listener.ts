@@ -1,3 +1,4 @@
+import { createHash } from "node:crypto";
 import type { Client } from "pg";
 import type { Logger } from "../../logger.js";
 import { quoteIdent } from "../../postgres/pg-url.js";
@@ -6,8 +7,12 @@ export interface NotifyListenerOptions {
   /** A new connection of its own, outside any pool (PostgresPool.dedicated()). */
   connect: () => Promise<Client>;
   channel: string;
-  /** Called for every notification on the channel, and once each time listening (re)starts. */
-  onNotify: () => void;
+  /** Called with the payload of every notification on the channel, and with null each time listening (re)starts. */
+  onNotify: (payload: string | null) => void;
+  /** What the notifications announce, for log lines (default "new messages"). */
+  subject?: string;
+  /** Who polls while LISTEN is down, for log lines (default "fetches"). */
+  pollers?: string;
   /** For "LISTEN failed" (once per outage) and "listening again". */
   log?: Logger;
   /** What to name in log lines (the redacted URL). */
@@ -57,7 +62,7 @@ export class NotifyListener {
       client = await this.opts.connect();
       const c = client;
       c.on("notification", (n) => {
-        if (n.channel === this.opts.channel) this.opts.onNotify();
+        if (n.channel === this.opts.channel) this.opts.onNotify(n.payload ?? "");
       });
       c.on("error", (e) => this.#lost(c, e));
       c.on("end", () => this.#lost(c, new Error("the connection ended")));
@@ -68,10 +73,10 @@ export class NotifyListener {
       }
       this.#client = c;
       this.#backoffMs = 0;
-      if (this.#down) this.opts.log?.info(`Listening for new messages on ${this.opts.display} again`);
+      if (this.#down) this.opts.log?.info(`Listening for ${this.opts.subject ?? "new messages"} on ${this.opts.display} again`);
       this.#down = false;
       // Anything published while nobody listened is found by looking now.
-      this.opts.onNotify();
+      this.opts.onNotify(null);
     } catch (e) {
       await client?.end().catch(() => undefined);
       this.#retry(e);
@@ -91,7 +96,7 @@ export class NotifyListener {
     this.#backoffMs = Math.min(this.opts.maxBackoffMs ?? 30_000, this.#backoffMs === 0 ? min : this.#backoffMs * 2);
     if (!this.#down)
       this.opts.log?.warn(
-        `LISTEN on ${this.opts.display} failed (${(error as Error).message ?? String(error)}); fetches poll until it is back, retrying in ${this.#backoffMs} ms and later`,
+        `LISTEN on ${this.opts.display} failed (${(error as Error).message ?? String(error)}); ${this.opts.pollers ?? "fetches"} poll until it is back, retrying in ${this.#backoffMs} ms and later`,
       );
     this.#down = true;
     this.#timer = setTimeout(() => {
@@ -100,4 +105,13 @@ export class NotifyListener {
     }, this.#backoffMs);
     this.#timer.unref();
   }
+}
+
+/**
+ * The NOTIFY channel of a schema for one use ("ebb_broker", "ebb_control"): an identifier of at
+ * most 63 bytes, so a long non-ASCII schema name goes by its hash.
+ */
+export function channelOf(use: string, schema: string): string {
+  const channel = `${use}.${schema}`;
+  return Buffer.byteLength(channel) <= 63 ? channel : `${use}.${createHash("sha256").update(schema).digest("hex").slice(0, 32)}`;
 }

@@ -1,4 +1,4 @@
-import { createHash, randomUUID } from "node:crypto";
+import { randomUUID } from "node:crypto";
 import { ChangeHub } from "../../change-hub.js";
 import type { Clock } from "../../clock.js";
 import { Closing } from "../../closing.js";
@@ -25,7 +25,8 @@ import {
 } from "../broker.js";
 import { parseStoredMessage } from "../stored-message.js";
 import { brokerSql, CLOCK_SQL, type BrokerSql, type DeadLetterRow, type LeasedRow } from "./broker-sql.js";
-import { NotifyListener } from "./notify-listener.js";
+import { channelOf, NotifyListener } from "./notify-listener.js";
+import { PostgresControl } from "./postgres-control.js";
 import { QueueVacuum } from "./queue-vacuum.js";
 
 export interface PostgresBrokerOptions {
@@ -40,9 +41,9 @@ export interface PostgresBrokerOptions {
   pollIntervalMs?: number;
   /** LISTEN for publishes (default true). false: fetches only poll (e.g. behind a pooler in transaction mode). */
   listen?: boolean;
-  /** Connections at most, besides the LISTEN one (default 10). */
+  /** Connections at most, besides the LISTEN ones (messages; remote control once used) (default 10). */
   poolMax?: number;
-  /** Where the LISTEN connection says it failed or is back. */
+  /** Where the LISTEN connections say they failed or are back, and remote control what it could not read or do. */
   log?: Logger;
 }
 
@@ -82,8 +83,9 @@ export interface LeaseRef {
  * every pollIntervalMs, so it works, slower, when LISTEN does not (a pooler in transaction mode,
  * a dropped connection, which is retried with backoff).
  *
- * For now events: false and no remote control: a worker on this broker sends no monitoring
- * events (Flower, `celery events`) and answers no `ebb inspect`.
+ * Remote control (`ebb inspect`, `ebb revoke`, app.control) is in tables beside the messages, with
+ * a NOTIFY channel and LISTEN connection of its own (postgres-control.ts). For now events: false:
+ * a worker on this broker sends no monitoring events (Flower, `celery events`).
  */
 export class PostgresBroker implements Broker {
   readonly capabilities: BrokerCapabilities = {
@@ -101,6 +103,8 @@ export class PostgresBroker implements Broker {
    * ack in its own transaction with ackIn().
    */
   readonly target: PostgresTarget;
+  /** Remote control in ebb_control_requests / ebb_control_replies (Ebb's workers and clients). */
+  readonly control: PostgresControl;
   private readonly pg: PostgresPool;
   private readonly sql: BrokerSql;
   private readonly channel: string;
@@ -128,7 +132,7 @@ export class PostgresBroker implements Broker {
       table: `${quoteIdent(this.target.schema)}.ebb_messages`,
       ...(opts.log ? { log: opts.log } : {}),
     });
-    this.channel = channelOf(this.target.schema);
+    this.channel = channelOf("ebb_broker", this.target.schema);
     this.clock = opts.clock;
     this.pollIntervalMs = opts.pollIntervalMs ?? 100;
     this.listener =
@@ -141,6 +145,15 @@ export class PostgresBroker implements Broker {
             display: this.url,
             ...(opts.log ? { log: opts.log } : {}),
           });
+    this.control = new PostgresControl({
+      pg: this.pg,
+      schema: this.target.schema,
+      clock: this.clock,
+      pollIntervalMs: this.pollIntervalMs,
+      listen: opts.listen !== false,
+      display: this.url,
+      ...(opts.log ? { log: opts.log } : {}),
+    });
   }
 
   /** A broker with its pool open, its tables made or migrated (under an advisory lock), and LISTEN tried once. */
@@ -294,6 +307,7 @@ export class PostgresBroker implements Broker {
     await Promise.allSettled([this.acks.drain(), this.publishes.drain()]);
     this.closing.close();
     await this.vacuum.settled();
+    await this.control.close();
     await this.listener?.close();
     await this.pg.close();
   }
@@ -328,12 +342,6 @@ export class PostgresBroker implements Broker {
     await this.pg.query(this.sql.ack, pairs(refs));
     return refs.map(() => undefined);
   }
-}
-
-/** The NOTIFY channel of a schema: an identifier of at most 63 bytes, so a long non-ASCII schema name goes by its hash. */
-function channelOf(schema: string): string {
-  const channel = `ebb_broker.${schema}`;
-  return Buffer.byteLength(channel) <= 63 ? channel : `ebb_broker.${createHash("sha256").update(schema).digest("hex").slice(0, 32)}`;
 }
 
 /** A delivery's lease, for a statement that acks it in the same transaction as something else (the backend's finishWith). */
