@@ -2,7 +2,8 @@ import { randomUUID } from "node:crypto";
 import { ChangeHub, type Watch } from "../../change-hub.js";
 import type { Clock } from "../../clock.js";
 import type { BrokerControl, ControlCommand, ControlListener } from "../../control/broker-control.js";
-import { parseRequestBody, requestBody, type ControlReply, type ControlRequest } from "../../control/control-request.js";
+import { requestBody, type ControlReply, type ControlRequest } from "../../control/control-request.js";
+import { readReplyRow, readRequestRow } from "../../control/control-rows.js";
 import { REVOKED_EXPIRES_MS } from "../../control/revoked-set.js";
 import type { Logger } from "../../logger.js";
 import type { PostgresPool } from "../../postgres/pg-pool.js";
@@ -131,7 +132,7 @@ export class PostgresControl implements BrokerControl {
     }
     for (const row of start) {
       if (!row.replay) continue;
-      const request = this.#read(row.body);
+      const request = readRequestRow(row.body, this.#log);
       // A replay: the sender stopped waiting long ago, so nothing is sent back.
       if (request) await this.#handleRequest({ ...request, ticket: null, replyTo: null }, onRequest);
     }
@@ -216,7 +217,7 @@ export class PostgresControl implements BrokerControl {
         }
         for (const row of rows) {
           cursor = row.id;
-          const request = this.#read(row.body);
+          const request = readRequestRow(row.body, this.#log);
           // Not awaited: a slow command (shutdown waits for the worker) must not hold up the next.
           if (request) void this.#handleRequest(request, onRequest);
         }
@@ -246,7 +247,7 @@ export class PostgresControl implements BrokerControl {
       const rows = await this.#pg.query<Row>(this.#sql.takeReplies, [ticket]);
       rows.sort((a, b) => a.id - b.id);
       for (const row of rows) {
-        const reply = this.#readReply(row.body);
+        const reply = readReplyRow(row.body, this.#log);
         if (reply) replies.push(reply);
       }
       const left = deadline - performance.now();
@@ -254,26 +255,6 @@ export class PostgresControl implements BrokerControl {
       await watch.changed(Math.min(left, this.#pollMs), this.#closing.signal);
       // Closing: the pool is about to end, so no further look.
       if (this.#closing.signal.aborted) return replies.slice(0, collect.limit ?? undefined);
-    }
-  }
-
-  #read(body: string): ControlRequest | null {
-    try {
-      return parseRequestBody(JSON.parse(body));
-    } catch (e) {
-      this.#log?.warn(`Ignoring a remote control request in ebb_control_requests that does not read: ${(e as Error).message}`);
-      return null;
-    }
-  }
-
-  #readReply(body: string): ControlReply | null {
-    try {
-      const reply = JSON.parse(body) as unknown;
-      if (typeof reply === "object" && reply !== null && !Array.isArray(reply)) return reply as ControlReply;
-      throw new Error(`not an object: ${body.slice(0, 80)}`);
-    } catch (e) {
-      this.#log?.warn(`Ignoring a remote control reply in ebb_control_replies that does not read: ${(e as Error).message}`);
-      return null;
     }
   }
 }

@@ -2,7 +2,8 @@ import { randomUUID } from "node:crypto";
 import type Database from "better-sqlite3";
 import type { Clock } from "../../clock.js";
 import type { BrokerControl, ControlCommand, ControlListener } from "../../control/broker-control.js";
-import { parseRequestBody, requestBody, type ControlReply, type ControlRequest } from "../../control/control-request.js";
+import { requestBody, type ControlReply, type ControlRequest } from "../../control/control-request.js";
+import { readReplyRow, readRequestRow } from "../../control/control-rows.js";
 import { REVOKED_EXPIRES_MS } from "../../control/revoked-set.js";
 import type { Logger } from "../../logger.js";
 import type { SqliteHandle } from "../../sqlite/open-database.js";
@@ -64,7 +65,7 @@ export class SqliteControl implements BrokerControl {
       revokes: this.#sql.revokesSince.all(this.#clock() - REVOKED_EXPIRES_MS),
     }))();
     for (const row of start.revokes) {
-      const request = this.#read(row.body);
+      const request = readRequestRow(row.body, this.#log);
       // A replay: the sender stopped waiting long ago, so nothing is sent back.
       if (request) await this.#handleRequest({ ...request, ticket: null, replyTo: null }, onRequest);
     }
@@ -115,7 +116,7 @@ export class SqliteControl implements BrokerControl {
       }
       for (const row of rows) {
         cursor = row.id;
-        const request = this.#read(row.body);
+        const request = readRequestRow(row.body, this.#log);
         // Not awaited: a slow command (shutdown waits for the worker) must not hold up the next.
         if (request) void this.#handleRequest(request, onRequest);
       }
@@ -142,32 +143,12 @@ export class SqliteControl implements BrokerControl {
     for (;;) {
       for (const row of this.#sql.repliesAfter.all(ticket, cursor)) {
         cursor = row.id;
-        const reply = this.#readReply(row.body);
+        const reply = readReplyRow(row.body, this.#log);
         if (reply) replies.push(reply);
       }
       const left = deadline - performance.now();
       if ((collect.limit !== null && replies.length >= collect.limit) || left <= 0) return replies.slice(0, collect.limit ?? undefined);
       await this.#handle.changes.wait(REPLIES, Math.min(left, this.#pollMs));
-    }
-  }
-
-  #read(body: string): ControlRequest | null {
-    try {
-      return parseRequestBody(JSON.parse(body));
-    } catch (e) {
-      this.#log?.warn(`Ignoring a remote control request in ebb_control_requests that does not read: ${(e as Error).message}`);
-      return null;
-    }
-  }
-
-  #readReply(body: string): ControlReply | null {
-    try {
-      const reply = JSON.parse(body) as unknown;
-      if (typeof reply === "object" && reply !== null && !Array.isArray(reply)) return reply as ControlReply;
-      throw new Error(`not an object: ${body.slice(0, 80)}`);
-    } catch (e) {
-      this.#log?.warn(`Ignoring a remote control reply in ebb_control_replies that does not read: ${(e as Error).message}`);
-      return null;
     }
   }
 }
