@@ -198,13 +198,13 @@ await describeWithService("postgres", "postgres e2e: a PostgreSQL restart under 
       expect((await db.query(`SELECT id FROM ${schema}.ebb_dead_letters`)).rows).toEqual([]);
       const listeners = async () =>
         (
-          await db.query<{ n: number }>(`SELECT count(*)::int AS n FROM pg_stat_activity WHERE query = $1`, [
-            `LISTEN "ebb_broker.${schema}"`,
+          await db.query<{ n: number }>(`SELECT count(*)::int AS n FROM pg_stat_activity WHERE starts_with(query, $1)`, [
+            `LISTEN "ebb_broker.${schema}";`,
           ])
         ).rows[0]!.n;
       await waitFor("the worker's and the client's LISTEN connections to be back", async () => (await listeners()) >= 2, 15_000, 50);
       expect(await listeners()).toBe(2);
-      expect(worker.log()).toContain("Listening for new messages on");
+      expect(worker.log()).toContain("Listening for notifications on");
 
       // Still running by itself, and it stops cleanly on SIGTERM.
       expect(worker.child.exitCode, worker.log()).toBeNull();

@@ -57,7 +57,7 @@ function lookedEmpty(b: PostgresBroker): Promise<void> {
 
 /** The pid of the broker's LISTEN connection, if it is up (its last statement names the schema's channel). */
 async function listenerPid(ns: PostgresSchema): Promise<number | null> {
-  const [row] = await ns.sql("SELECT pid FROM pg_stat_activity WHERE query = $1", [`LISTEN "ebb_broker.${ns.schema}"`]);
+  const [row] = await ns.sql("SELECT pid FROM pg_stat_activity WHERE starts_with(query, $1)", [`LISTEN "ebb_broker.${ns.schema}";`]);
   return (row?.pid as number | undefined) ?? null;
 }
 

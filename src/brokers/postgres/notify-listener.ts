@@ -6,13 +6,11 @@ import { quoteIdent } from "../../postgres/pg-url.js";
 export interface NotifyListenerOptions {
   /** A new connection of its own, outside any pool (PostgresPool.dedicated()). */
   connect: () => Promise<Client>;
-  channel: string;
-  /** Called with the payload of every notification on the channel, and with null each time listening (re)starts. */
-  onNotify: (payload: string | null) => void;
-  /** What the notifications announce, for log lines (default "new messages"). */
-  subject?: string;
-  /** Who polls while LISTEN is down, for log lines (default "fetches"). */
-  pollers?: string;
+  /**
+   * The channels listened to, each with what to call with the payload of every notification on
+   * it, and with null each time listening (re)starts.
+   */
+  channels: Readonly<Record<string, (payload: string | null) => void>>;
   /** For "LISTEN failed" (once per outage) and "listening again". */
   log?: Logger;
   /** What to name in log lines (the redacted URL). */
@@ -23,7 +21,8 @@ export interface NotifyListenerOptions {
 }
 
 /**
- * One LISTEN connection. Notifications only make waiting fetches look sooner: fetches also poll,
+ * One LISTEN connection for all of a broker's channels (its messages, its remote control).
+ * Notifications only make waiting fetches and control listeners look sooner: they also poll,
  * so when LISTEN fails (the server refuses, the connection drops, or a pooler in transaction mode
  * is in between) nothing is lost but latency. A failure is never thrown to the caller: the
  * listener retries with a doubling delay and says so once per outage.
@@ -62,21 +61,25 @@ export class NotifyListener {
       client = await this.opts.connect();
       const c = client;
       c.on("notification", (n) => {
-        if (n.channel === this.opts.channel) this.opts.onNotify(n.payload ?? "");
+        if (Object.hasOwn(this.opts.channels, n.channel)) this.opts.channels[n.channel]!(n.payload ?? "");
       });
       c.on("error", (e) => this.#lost(c, e));
       c.on("end", () => this.#lost(c, new Error("the connection ended")));
-      await c.query(`LISTEN ${quoteIdent(this.opts.channel)}`);
+      await c.query(
+        Object.keys(this.opts.channels)
+          .map((channel) => `LISTEN ${quoteIdent(channel)}`)
+          .join("; "),
+      );
       if (this.#closed) {
         await c.end().catch(() => undefined);
         return;
       }
       this.#client = c;
       this.#backoffMs = 0;
-      if (this.#down) this.opts.log?.info(`Listening for ${this.opts.subject ?? "new messages"} on ${this.opts.display} again`);
+      if (this.#down) this.opts.log?.info(`Listening for notifications on ${this.opts.display} again`);
       this.#down = false;
       // Anything published while nobody listened is found by looking now.
-      this.opts.onNotify(null);
+      for (const onNotify of Object.values(this.opts.channels)) onNotify(null);
     } catch (e) {
       await client?.end().catch(() => undefined);
       this.#retry(e);
@@ -96,7 +99,7 @@ export class NotifyListener {
     this.#backoffMs = Math.min(this.opts.maxBackoffMs ?? 30_000, this.#backoffMs === 0 ? min : this.#backoffMs * 2);
     if (!this.#down)
       this.opts.log?.warn(
-        `LISTEN on ${this.opts.display} failed (${(error as Error).message ?? String(error)}); ${this.opts.pollers ?? "fetches"} poll until it is back, retrying in ${this.#backoffMs} ms and later`,
+        `LISTEN on ${this.opts.display} failed (${(error as Error).message ?? String(error)}); fetches and remote control poll until it is back, retrying in ${this.#backoffMs} ms and later`,
       );
     this.#down = true;
     this.#timer = setTimeout(() => {

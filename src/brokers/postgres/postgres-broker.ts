@@ -41,9 +41,9 @@ export interface PostgresBrokerOptions {
   pollIntervalMs?: number;
   /** LISTEN for publishes (default true). false: fetches only poll (e.g. behind a pooler in transaction mode). */
   listen?: boolean;
-  /** Connections at most, besides the LISTEN ones (messages; remote control once used) (default 10). */
+  /** Connections at most, besides the LISTEN one (default 10). */
   poolMax?: number;
-  /** Where the LISTEN connections say they failed or are back, and remote control what it could not read or do. */
+  /** Where the LISTEN connection says it failed or is back, and remote control what it could not read or do. */
   log?: Logger;
 }
 
@@ -84,7 +84,7 @@ export interface LeaseRef {
  * a dropped connection, which is retried with backoff).
  *
  * Remote control (`ebb inspect`, `ebb revoke`, app.control) is in tables beside the messages, with
- * a NOTIFY channel and LISTEN connection of its own (postgres-control.ts). For now events: false:
+ * a NOTIFY channel of its own on the same LISTEN connection (postgres-control.ts). For now events: false:
  * a worker on this broker sends no monitoring events (Flower, `celery events`).
  */
 export class PostgresBroker implements Broker {
@@ -135,25 +135,25 @@ export class PostgresBroker implements Broker {
     this.channel = channelOf("ebb_broker", this.target.schema);
     this.clock = opts.clock;
     this.pollIntervalMs = opts.pollIntervalMs ?? 100;
-    this.listener =
-      opts.listen === false
-        ? null
-        : new NotifyListener({
-            connect: () => this.pg.dedicated(),
-            channel: this.channel,
-            onNotify: this.wakeFetchers,
-            display: this.url,
-            ...(opts.log ? { log: opts.log } : {}),
-          });
     this.control = new PostgresControl({
       pg: this.pg,
       schema: this.target.schema,
       clock: this.clock,
       pollIntervalMs: this.pollIntervalMs,
-      listen: opts.listen !== false,
       display: this.url,
       ...(opts.log ? { log: opts.log } : {}),
     });
+    const control = this.control;
+    this.listener =
+      opts.listen === false
+        ? null
+        : new NotifyListener({
+            connect: () => this.pg.dedicated(),
+            // One connection for both: published messages wake fetches, control rows wake control.
+            channels: { [this.channel]: this.wakeFetchers, [control.channel]: (payload) => control.notified(payload) },
+            display: this.url,
+            ...(opts.log ? { log: opts.log } : {}),
+          });
   }
 
   /** A broker with its pool open, its tables made or migrated (under an advisory lock), and LISTEN tried once. */

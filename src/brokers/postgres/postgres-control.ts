@@ -10,7 +10,7 @@ import type { PostgresPool } from "../../postgres/pg-pool.js";
 import { quoteIdent } from "../../postgres/pg-url.js";
 import { StoreHealth } from "../../store-health.js";
 import { nowOr } from "./broker-sql.js";
-import { channelOf, NotifyListener } from "./notify-listener.js";
+import { channelOf } from "./notify-listener.js";
 
 /** In-process wake-up topics, and the NOTIFY payloads that carry them to other processes. */
 const REQUESTS = "requests";
@@ -38,8 +38,6 @@ export interface PostgresControlOptions {
   clock: Clock | undefined;
   /** How often listeners and collectors look without being woken, in ms. */
   pollIntervalMs: number;
-  /** LISTEN for requests and replies from other processes (false: they are found by polling only). */
-  listen: boolean;
   /** The redacted URL, for log lines. */
   display: string;
   log?: Logger;
@@ -69,9 +67,9 @@ interface Row {
  * they were sent, as on Redis.
  *
  * Workers in this process wake at once (a ChangeHub); other processes by NOTIFY on a channel of
- * control's own, sent in the statement that writes the row, on a LISTEN connection of control's
- * own that opens only once this process listens or collects replies (a client that only publishes
- * never opens it). Everyone also looks every pollIntervalMs, so without LISTEN it works, slower.
+ * control's own, sent in the statement that writes the row and heard on the broker's one LISTEN
+ * connection (notified()). Everyone also looks every pollIntervalMs, so without LISTEN it works,
+ * slower.
  */
 export class PostgresControl implements BrokerControl {
   readonly delivery = "kept" as const;
@@ -79,7 +77,8 @@ export class PostgresControl implements BrokerControl {
   readonly #sql: ReturnType<typeof controlSql>;
   readonly #clock: Clock | undefined;
   readonly #pollMs: number;
-  readonly #channel: string;
+  /** The NOTIFY channel of requests and replies; the broker's LISTEN connection hands them to notified(). */
+  readonly channel: string;
   /** Serialises sends across processes (see `send` in controlSql). */
   readonly #sendLock: string;
   readonly #log: Logger | undefined;
@@ -87,8 +86,6 @@ export class PostgresControl implements BrokerControl {
   readonly #health: StoreHealth | undefined;
   readonly #changes = new ChangeHub();
   readonly #listeners = new Set<ControlListener>();
-  readonly #notify: NotifyListener | null;
-  #listening: Promise<void> | null = null;
   /** Aborted by close(): collectors stop waiting and return what they have. */
   readonly #closing = new AbortController();
 
@@ -97,30 +94,22 @@ export class PostgresControl implements BrokerControl {
     this.#sql = controlSql(quoteIdent(opts.schema));
     this.#clock = opts.clock;
     this.#pollMs = opts.pollIntervalMs;
-    this.#channel = channelOf("ebb_control", opts.schema);
+    this.channel = channelOf("ebb_control", opts.schema);
     this.#sendLock = `ebb-control:${opts.schema}`;
     this.#log = opts.log;
     this.#health = opts.log ? new StoreHealth(opts.log, `PostgreSQL at ${opts.display}`) : undefined;
-    this.#notify = opts.listen
-      ? new NotifyListener({
-          connect: () => opts.pg.dedicated(),
-          channel: this.#channel,
-          onNotify: (payload) => this.#wake(payload),
-          display: opts.display,
-          subject: "remote control requests",
-          pollers: "remote control listeners",
-          ...(opts.log ? { log: opts.log } : {}),
-        })
-      : null;
   }
 
-  /** True while control's LISTEN connection is up (it opens on the first listen() or collecting send()). */
-  get listening(): boolean {
-    return this.#notify?.listening ?? false;
+  /**
+   * A notification on `channel` from any process (the broker's LISTEN connection calls this);
+   * null: LISTEN (re)started, so anything sent meanwhile is looked for now.
+   */
+  notified(payload: string | null): void {
+    if (payload === REQUESTS || payload === REPLIES) this.#changes.notify(payload);
+    else this.#changes.notifyAll();
   }
 
   async listen(onRequest: OnRequest): Promise<ControlListener> {
-    await this.#openWakeups();
     // Watched before the first look, so a request written between that look and the wait still wakes it.
     const watch = this.#changes.watch(REQUESTS);
     let start: StartRow[];
@@ -152,16 +141,13 @@ export class PostgresControl implements BrokerControl {
   async send(command: ControlCommand, collect: { timeoutMs: number; limit: number | null } | null): Promise<ControlReply[]> {
     const ticket = collect ? randomUUID() : null;
     const request: ControlRequest = { ...command, ticket, replyTo: ticket ? { exchange: REPLY_EXCHANGE, routingKey: ticket } : null };
-    // Replies from other processes wake the collector once LISTEN is up; until then it polls, and
-    // LISTEN coming up wakes it to look, so the send need not wait for the connection.
-    if (collect) void this.#openWakeups();
     const watch = collect ? this.#changes.watch(REPLIES) : null;
     try {
       await this.#pg.query(this.#sql.send, [
         request.method,
         JSON.stringify(requestBody(request)),
         this.#clock?.() ?? null,
-        this.#channel,
+        this.channel,
         this.#sendLock,
         REVOKED_EXPIRES_MS,
         REPLY_KEEP_MS,
@@ -180,24 +166,10 @@ export class PostgresControl implements BrokerControl {
     }
   }
 
-  /** Stop every listener and control's LISTEN connection (the broker is closing; its pool closes after). */
+  /** Stop every listener (the broker is closing; its pool and LISTEN connection close after). */
   async close(): Promise<void> {
     this.#closing.abort();
     await Promise.all([...this.#listeners].map((l) => l.close()));
-    await this.#notify?.close();
-  }
-
-  /** Open the LISTEN connection once; never rejects (a failure is retried in the background, and polling covers). */
-  #openWakeups(): Promise<void> {
-    if (!this.#notify || this.#closing.signal.aborted) return Promise.resolve();
-    this.#listening ??= this.#notify.start();
-    return this.#listening;
-  }
-
-  /** A notification from any process; null: LISTEN (re)started, so anything sent meanwhile is looked for now. */
-  #wake(payload: string | null): void {
-    if (payload === REQUESTS || payload === REPLIES) this.#changes.notify(payload);
-    else this.#changes.notifyAll();
   }
 
   async #poll(from: number, watch: Watch, onRequest: OnRequest, stop: AbortSignal): Promise<void> {
@@ -232,7 +204,7 @@ export class PostgresControl implements BrokerControl {
     try {
       const reply = await onRequest(request);
       if (reply && request.ticket) {
-        await this.#pg.query(this.#sql.reply, [request.ticket, JSON.stringify(reply), this.#clock?.() ?? null, this.#channel]);
+        await this.#pg.query(this.#sql.reply, [request.ticket, JSON.stringify(reply), this.#clock?.() ?? null, this.channel]);
         this.#changes.notify(REPLIES);
       }
     } catch (e) {
