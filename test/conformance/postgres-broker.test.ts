@@ -1,12 +1,10 @@
-import { randomUUID } from "node:crypto";
-import pg from "pg";
 import { onTestFinished } from "vitest";
 import { createApp, type App } from "../../src/app.js";
 import { PostgresBroker } from "../../src/brokers/postgres/postgres-broker.js";
 import { manualClock } from "../../src/clock.js";
 import type { AppConfig } from "../../src/config.js";
 import { silentLogger } from "../../src/logger.js";
-import { postgresSchema, TEST_DATABASE_URL } from "../support/postgres-schema.js";
+import { postgresSchema, testSchemaUrl } from "../support/postgres-schema.js";
 import { describeWithService } from "../support/services.js";
 import { brokerConformance } from "./broker-conformance.js";
 import { controlConformance } from "./control-conformance.js";
@@ -22,19 +20,9 @@ const NO_POLLING = 600_000;
  * suite's factory cannot wait, so the schema is named here and made by the app's first connect.
  */
 function postgresApp(config: AppConfig = {}): App {
-  const schema = `ebbtest_${randomUUID().replace(/-/g, "").slice(0, 20)}`;
-  const url = `${TEST_DATABASE_URL}?schema=${schema}`;
+  const url = testSchemaUrl();
   const app = createApp({ broker: url, backend: url, ...config }, { log: silentLogger });
-  onTestFinished(async () => {
-    await app.close();
-    const client = new pg.Client({ connectionString: TEST_DATABASE_URL });
-    await client.connect();
-    try {
-      await client.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
-    } finally {
-      await client.end();
-    }
-  });
+  onTestFinished(() => app.close()); // before the schema is dropped (hooks run last in, first out)
   return app;
 }
 

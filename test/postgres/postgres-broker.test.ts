@@ -1,11 +1,10 @@
-import { afterEach, expect, it, vi } from "vitest";
+import { expect, it, vi, onTestFinished } from "vitest";
 import type { Delivery } from "../../src/brokers/broker.js";
 import { brokerFromUrl } from "../../src/brokers/by-url.js";
 import { PostgresBroker, type PostgresBrokerOptions } from "../../src/brokers/postgres/postgres-broker.js";
 import { manualClock } from "../../src/clock.js";
 import { ConfigError, StoreUnavailableError } from "../../src/errors.js";
-import type { PostgresPool } from "../../src/postgres/pg-pool.js";
-import { postgresSchema, type PostgresSchema } from "../support/postgres-schema.js";
+import { poolOf, testSchema, type PostgresSchema } from "../support/postgres-schema.js";
 import { describeWithService, SERVICES } from "../support/services.js";
 import { bodies, textMessage } from "../support/transport-messages.js";
 import { waitFor } from "../support/wait.js";
@@ -20,26 +19,10 @@ const VT = 60_000;
 const Q = { queue: "q", priority: 0, availableAt: null };
 const { host, port } = SERVICES.postgres;
 
-const opened: Array<() => Promise<void>> = [];
-afterEach(async () => {
-  for (const close of opened.splice(0).reverse()) await close();
-});
-
-async function schema(): Promise<PostgresSchema> {
-  const ns = await postgresSchema();
-  opened.push(() => ns.cleanup());
-  return ns;
-}
-
 async function broker(ns: PostgresSchema, opts: Partial<PostgresBrokerOptions> = {}): Promise<PostgresBroker> {
   const b = await PostgresBroker.connect({ url: ns.url, ...opts });
-  opened.push(() => b.close());
+  onTestFinished(() => b.close());
   return b;
-}
-
-/** The broker's pool, to watch the statements it runs. */
-function poolOf(b: PostgresBroker): PostgresPool {
-  return (b as unknown as { pg: PostgresPool }).pg;
 }
 
 /** Resolves once `b` has looked for messages (a lease statement) and found none: a fetch started before is now waiting. */
@@ -63,7 +46,7 @@ async function listenerPid(ns: PostgresSchema): Promise<number | null> {
 
 await describeWithService("postgres", "postgresql broker", () => {
   it("a waiting fetch is woken by NOTIFY from another broker (another pool), long before it would poll", async () => {
-    const ns = await schema();
+    const ns = await testSchema();
     const consumer = await broker(ns, { pollIntervalMs: NO_POLLING });
     const producer = await broker(ns, { listen: false });
     expect(consumer.listening).toBe(true);
@@ -76,7 +59,7 @@ await describeWithService("postgres", "postgresql broker", () => {
   }, 10_000);
 
   it("without LISTEN, a waiting fetch still gets another broker's messages by polling", async () => {
-    const ns = await schema();
+    const ns = await testSchema();
     const consumer = await broker(ns, { listen: false, pollIntervalMs: 20 });
     const producer = await broker(ns, { listen: false });
     expect(consumer.listening).toBe(false);
@@ -88,7 +71,7 @@ await describeWithService("postgres", "postgresql broker", () => {
   }, 10_000);
 
   it("a killed LISTEN connection: fetches keep working by polling, and the listener comes back", async () => {
-    const ns = await schema();
+    const ns = await testSchema();
     const log = { info: vi.fn(), warn: vi.fn(), error: vi.fn() };
     const consumer = await broker(ns, { pollIntervalMs: 20, log });
     const producer = await broker(ns, { listen: false });
@@ -105,7 +88,7 @@ await describeWithService("postgres", "postgresql broker", () => {
   }, 15_000);
 
   it("after the listener is back, NOTIFY wakes waiting fetches again", async () => {
-    const ns = await schema();
+    const ns = await testSchema();
     const consumer = await broker(ns, { pollIntervalMs: NO_POLLING });
     const producer = await broker(ns, { listen: false });
     const first = await waitFor("the LISTEN connection", () => listenerPid(ns));
@@ -122,7 +105,7 @@ await describeWithService("postgres", "postgresql broker", () => {
   }, 15_000);
 
   it("two brokers fetching at once never get the same message (SKIP LOCKED): 1000 messages, each exactly once", async () => {
-    const ns = await schema();
+    const ns = await testSchema();
     const a = await broker(ns, { pollIntervalMs: 10 });
     const b = await broker(ns, { pollIntervalMs: 10 });
     const total = 1_000;
@@ -145,7 +128,7 @@ await describeWithService("postgres", "postgresql broker", () => {
   }, 30_000);
 
   it("on the store's clock: a lease that lapses is handed out again, redelivered", async () => {
-    const ns = await schema();
+    const ns = await testSchema();
     const b = await broker(ns, { pollIntervalMs: 10 });
     const before = Date.now();
     const now = await b.now();
@@ -165,7 +148,7 @@ await describeWithService("postgres", "postgresql broker", () => {
   }, 10_000);
 
   it("a row that is not a stored message is handed out unframed, and dead-lettered byte for byte", async () => {
-    const ns = await schema();
+    const ns = await testSchema();
     const b = await broker(ns, { pollIntervalMs: NO_POLLING });
     const junk = '{"body": "W10=", "content-type": "application/json", "headers": {}}  é not ours 😀';
     await ns.sql(`INSERT INTO "${ns.schema}".ebb_messages (queue, priority, body, visible_at, published_at) VALUES ('q', 0, $1, 0, 0)`, [
@@ -184,7 +167,7 @@ await describeWithService("postgres", "postgresql broker", () => {
   });
 
   it("acks made together go as one DELETE, and leave an empty table", async () => {
-    const ns = await schema();
+    const ns = await testSchema();
     const b = await broker(ns, { pollIntervalMs: NO_POLLING });
     await b.publishMany(Array.from({ length: 300 }, (_, i) => ({ message: textMessage(`m${i}`), options: Q })));
     const got: Delivery[] = [];
@@ -199,7 +182,7 @@ await describeWithService("postgres", "postgresql broker", () => {
   });
 
   it("where autovacuum is off, the broker vacuums the dead rows its leases and acks left (once they pass 1000)", async () => {
-    const ns = await schema();
+    const ns = await testSchema();
     const b = await broker(ns, { pollIntervalMs: NO_POLLING });
     // Off for this table whatever the server says, so the test is the same on every server.
     await ns.sql(`ALTER TABLE "${ns.schema}".ebb_messages SET (autovacuum_enabled = false)`);
@@ -218,7 +201,7 @@ await describeWithService("postgres", "postgresql broker", () => {
   });
 
   it("publishes made together go as one INSERT, in the order made", async () => {
-    const ns = await schema();
+    const ns = await testSchema();
     const b = await broker(ns, { pollIntervalMs: NO_POLLING });
     const spy = vi.spyOn(poolOf(b), "query");
     await Promise.all(Array.from({ length: 50 }, (_, i) => b.publish(textMessage(`m${i}`), Q)));
@@ -227,7 +210,7 @@ await describeWithService("postgres", "postgresql broker", () => {
   });
 
   it("ackIn deletes inside the caller's transaction: rolled back, the message stays; committed, it is gone", async () => {
-    const ns = await schema();
+    const ns = await testSchema();
     const b = await broker(ns, { pollIntervalMs: NO_POLLING });
     await b.publish(textMessage("m"), Q);
     const [d] = await b.fetch(["q"], 1, { visibilityTimeoutMs: VT, waitMs: 0 });
@@ -251,7 +234,7 @@ await describeWithService("postgres", "postgresql broker", () => {
   });
 
   it("takes a publishOnce key again once it lapsed, and prunes lapsed keys", async () => {
-    const ns = await schema();
+    const ns = await testSchema();
     const clock = manualClock();
     const b = await broker(ns, { clock, pollIntervalMs: NO_POLLING });
     expect(await b.publishOnce("k", textMessage("one"), Q, 1_000)).toBe(true);
@@ -268,10 +251,10 @@ await describeWithService("postgres", "postgresql broker", () => {
   });
 
   it("brokerFromUrl opens postgresql:// and postgres:// URLs, migrated", async () => {
-    const ns = await schema();
+    const ns = await testSchema();
     for (const url of [ns.url, ns.url.replace(/^postgresql:/, "postgres:")]) {
       const b = await brokerFromUrl(url);
-      opened.push(() => b.close());
+      onTestFinished(() => b.close());
       expect(b).toBeInstanceOf(PostgresBroker);
       await b.publish(textMessage(url), Q);
     }

@@ -1,4 +1,4 @@
-import { afterEach, describe, expect, it, vi } from "vitest";
+import { describe, expect, it, vi, onTestFinished } from "vitest";
 import { createApp, type App } from "../../src/app.js";
 import { channelOf } from "../../src/brokers/postgres/notify-listener.js";
 import { PostgresBroker, type PostgresBrokerOptions } from "../../src/brokers/postgres/postgres-broker.js";
@@ -8,9 +8,8 @@ import type { ControlRequest } from "../../src/control/control-request.js";
 import { REVOKED_EXPIRES_MS } from "../../src/control/revoked-set.js";
 import { TaskRevokedError } from "../../src/errors.js";
 import { silentLogger, streamLogger } from "../../src/logger.js";
-import type { PostgresPool } from "../../src/postgres/pg-pool.js";
 import { currentTask } from "../../src/task-context.js";
-import { postgresSchema, type PostgresSchema } from "../support/postgres-schema.js";
+import { poolOf, testSchema, type PostgresSchema } from "../support/postgres-schema.js";
 import { describeWithService } from "../support/services.js";
 import { waitFor } from "../support/wait.js";
 
@@ -25,20 +24,9 @@ const NO_POLLING = 600_000;
 const PING: ControlCommand = { method: "ping", arguments: {}, destination: null, pattern: null, matcher: null };
 const revoke = (id: string): ControlCommand => ({ ...PING, method: "revoke", arguments: { task_id: id } });
 
-const opened: Array<() => Promise<void>> = [];
-afterEach(async () => {
-  for (const close of opened.splice(0).reverse()) await close();
-});
-
-async function schema(): Promise<PostgresSchema> {
-  const ns = await postgresSchema();
-  opened.push(() => ns.cleanup());
-  return ns;
-}
-
 async function broker(ns: PostgresSchema, opts: Partial<PostgresBrokerOptions> = {}): Promise<PostgresBroker> {
   const b = await PostgresBroker.connect({ url: ns.url, ...opts });
-  opened.push(() => b.close());
+  onTestFinished(() => b.close());
   return b;
 }
 
@@ -49,14 +37,14 @@ async function listenAs(b: PostgresBroker, node: string) {
     seen.push(r);
     return r.method === "ping" ? { [node]: { ok: "pong" } } : null;
   });
-  opened.push(() => listener.close());
+  onTestFinished(() => listener.close());
   return { seen, listener };
 }
 
 /** An app on the schema, with a pool of its own (as a separate process would have), closed when the test ends. */
 function appOn(ns: PostgresSchema): App {
   const app = createApp({ broker: ns.url, backend: ns.url }, { log: silentLogger });
-  opened.push(() => app.close());
+  onTestFinished(() => app.close());
   return app;
 }
 
@@ -92,7 +80,7 @@ describe("remote control's NOTIFY channel", () => {
 
 await describeWithService("postgres", "postgresql remote control", () => {
   it("two brokers (two pools) on one schema talk by NOTIFY: the request reaches the other's listeners, the replies come back", async () => {
-    const ns = await schema();
+    const ns = await testSchema();
     const worker = await broker(ns, { pollIntervalMs: NO_POLLING });
     const other = await broker(ns, { pollIntervalMs: NO_POLLING });
     const client = await broker(ns, { pollIntervalMs: NO_POLLING });
@@ -115,7 +103,7 @@ await describeWithService("postgres", "postgresql remote control", () => {
   }, 15_000);
 
   it("with listen: false, requests and replies are found by polling", async () => {
-    const ns = await schema();
+    const ns = await testSchema();
     const worker = await broker(ns, { listen: false, pollIntervalMs: 20 });
     const client = await broker(ns, { listen: false, pollIntervalMs: 20 });
     const { seen } = await listenAs(worker, "ebb-p@test");
@@ -128,7 +116,7 @@ await describeWithService("postgres", "postgresql remote control", () => {
   }, 15_000);
 
   it("kept delivery: a listener that starts later replays the revokes (without a ticket), not the other commands", async () => {
-    const ns = await schema();
+    const ns = await testSchema();
     const client = await broker(ns, { pollIntervalMs: NO_POLLING });
     const late = await broker(ns, { pollIntervalMs: NO_POLLING });
     await client.control.send(revoke("t-1"), null);
@@ -146,7 +134,7 @@ await describeWithService("postgres", "postgresql remote control", () => {
   }, 15_000);
 
   it("on the store's clock, revokes older than REVOKED_EXPIRES_MS are not replayed, and sends prune them a bounded batch at a time", async () => {
-    const ns = await schema();
+    const ns = await testSchema();
     const clock = manualClock();
     const b = await broker(ns, { clock, pollIntervalMs: NO_POLLING });
     const requests = `"${ns.schema}".ebb_control_requests`;
@@ -173,7 +161,7 @@ await describeWithService("postgres", "postgresql remote control", () => {
   }, 15_000);
 
   it("replies nobody collected are pruned once old; recent ones stay", async () => {
-    const ns = await schema();
+    const ns = await testSchema();
     const clock = manualClock();
     const b = await broker(ns, { clock, pollIntervalMs: NO_POLLING });
     const replies = `"${ns.schema}".ebb_control_replies`;
@@ -186,7 +174,7 @@ await describeWithService("postgres", "postgresql remote control", () => {
   });
 
   it("a request row that does not read is logged and skipped, at start and while listening; the next one is answered", async () => {
-    const ns = await schema();
+    const ns = await testSchema();
     const lines: string[] = [];
     const b = await broker(ns, { pollIntervalMs: NO_POLLING, log: streamLogger((l) => void lines.push(l)) });
     const insert = (method: string, body: string) =>
@@ -204,11 +192,11 @@ await describeWithService("postgres", "postgresql remote control", () => {
   }, 15_000);
 
   it("a poll that cannot read is logged once with the component and the store, and its recovery once", async () => {
-    const ns = await schema();
+    const ns = await testSchema();
     const lines: string[] = [];
     const b = await broker(ns, { listen: false, pollIntervalMs: 10, log: streamLogger((l) => void lines.push(l)) });
     await listenAs(b, "ebb-down@test");
-    const pool = (b as unknown as { pg: PostgresPool }).pg;
+    const pool = poolOf(b);
     const polls = vi.spyOn(pool, "query");
     const pollsSoFar = () => polls.mock.calls.filter(([text]) => text.includes("WHERE id > $1")).length;
     const requests = `"${ns.schema}".ebb_control_requests`;
@@ -228,14 +216,15 @@ await describeWithService("postgres", "postgresql remote control", () => {
   }, 15_000);
 
   it("through the app, across two pools: ping finds the worker, and a revoke of a queued task ends it REVOKED unrun", async () => {
-    const ns = await schema();
+    const ns = await testSchema();
     const workerApp = appOn(ns);
     const clientApp = appOn(ns);
     const onWorker = tasks(workerApp);
     const onClient = tasks(clientApp);
     const worker = await workerApp.worker({ name: "ebb-pg@test", concurrency: 1, prefetch: 1 });
     const running = worker.start();
-    opened.push(async () => {
+    onTestFinished(async () => {
+      onWorker.open(); // a test that failed before opening it must not leave the busy task waiting
       await worker.stop();
       await running;
     });
@@ -257,7 +246,7 @@ await describeWithService("postgres", "postgresql remote control", () => {
   }, 20_000);
 
   it("through the app: a revoke sent before the worker process starts still reaches it (kept), and the task ends REVOKED unrun", async () => {
-    const ns = await schema();
+    const ns = await testSchema();
     const clientApp = appOn(ns);
     const onClient = tasks(clientApp);
     const taskId = "revoked-before-the-worker";
@@ -269,7 +258,7 @@ await describeWithService("postgres", "postgresql remote control", () => {
     const onWorker = tasks(workerApp);
     const worker = await workerApp.worker({ name: "ebb-later@test" });
     const running = worker.start();
-    opened.push(async () => {
+    onTestFinished(async () => {
       await worker.stop();
       await running;
     });

@@ -1,10 +1,10 @@
-import { afterEach, expect, it } from "vitest";
+import { afterEach, expect, it, vi } from "vitest";
 import { PostgresBackend } from "../../src/backends/postgres/postgres-backend.js";
 import type { StoreRequest } from "../../src/backends/result-backend.js";
 import { MemoryBroker } from "../../src/brokers/memory/memory-broker.js";
 import { PostgresBroker } from "../../src/brokers/postgres/postgres-broker.js";
 import { manualClock } from "../../src/clock.js";
-import { postgresSchema, type PostgresSchema } from "../support/postgres-schema.js";
+import { poolOf, postgresSchema, type PostgresSchema } from "../support/postgres-schema.js";
 import { describeWithService } from "../support/services.js";
 import { textMessage } from "../support/transport-messages.js";
 
@@ -53,20 +53,11 @@ await describeWithService("postgres", "postgresql finish step (store + ack in on
     for (let i = 0; i < 20; i++) await broker.publish(textMessage(`m${i}`), { queue: "q", priority: 0, availableAt: null });
     const got = await broker.fetch(["q"], 20, { visibilityTimeoutMs: VT, waitMs: 0 });
     expect(got).toHaveLength(20);
-    const pool = (backend as unknown as { pg: { query: (...a: unknown[]) => Promise<unknown> } }).pg;
-    const query = pool.query.bind(pool);
-    let statements = 0;
-    pool.query = (...args: unknown[]) => {
-      if (String(args[0]).includes("acked AS")) statements++;
-      return query(...args);
-    };
-    try {
-      const outcomes = await Promise.all(got.map((d, i) => finish(request(`id-${i}`, i), d)));
-      expect(outcomes.every((o) => o.stored)).toBe(true);
-    } finally {
-      pool.query = query;
-    }
-    expect(statements).toBe(1);
+    const spy = vi.spyOn(poolOf(backend), "query");
+    const outcomes = await Promise.all(got.map((d, i) => finish(request(`id-${i}`, i), d)));
+    expect(outcomes.every((o) => o.stored)).toBe(true);
+    expect(spy.mock.calls.filter(([text]) => text.includes("acked AS"))).toHaveLength(1);
+    spy.mockRestore();
     expect(await messages(ns)).toBe(0);
     expect(await backend.lookup("id-7", { graceMs: 60_000 })).toMatchObject({ kind: "found", result: { status: "SUCCESS", result: 7 } });
   });

@@ -1,7 +1,7 @@
-import { afterEach, expect, it } from "vitest";
+import { expect, it, onTestFinished, vi } from "vitest";
 import { PostgresBackend } from "../../src/backends/postgres/postgres-backend.js";
 import type { StoreRequest } from "../../src/backends/result-backend.js";
-import { postgresSchema, type PostgresSchema } from "../support/postgres-schema.js";
+import { poolOf, testSchema, type PostgresSchema } from "../support/postgres-schema.js";
 import { describeWithService } from "../support/services.js";
 
 // Watching results on PostgreSQL: another process's store wakes a watcher through one shared poll
@@ -19,23 +19,16 @@ const request = (taskId: string): StoreRequest => ({
 });
 
 await describeWithService("postgres", "postgresql result watches", () => {
-  const closing: { close(): Promise<void> }[] = [];
-  let ns: PostgresSchema;
-  afterEach(async () => {
-    for (const c of closing.splice(0)) await c.close();
-    await ns.cleanup();
-  });
-
-  async function open(pollIntervalMs: number) {
+  async function open(ns: PostgresSchema, pollIntervalMs: number) {
     const backend = await new PostgresBackend({ url: ns.url, pollIntervalMs }).connect();
-    closing.push(backend);
+    onTestFinished(() => backend.close());
     return backend;
   }
 
   it("a store by another process wakes the watcher within the poll interval, not at its deadline", async () => {
-    ns = await postgresSchema();
-    const watcher = await open(50);
-    const writer = await open(50);
+    const ns = await testSchema();
+    const watcher = await open(ns, 50);
+    const writer = await open(ns, 50);
     const watch = await watcher.watch("w1");
     await watch.changed(1_000); // setup: an id's first poll wakes it once, whatever its state
     const woken = watch.changed(30_000).then(() => "woken" as const);
@@ -47,21 +40,16 @@ await describeWithService("postgres", "postgresql result watches", () => {
   });
 
   it("500 watched results cost one query per poll", async () => {
-    ns = await postgresSchema();
-    const backend = await open(50);
-    const pool = (backend as unknown as { pg: { query: (...a: unknown[]) => Promise<unknown> } }).pg;
-    const query = pool.query.bind(pool);
-    let polls = 0;
-    pool.query = (...args: unknown[]) => {
-      if (String(args[0]).includes("':held'")) polls++;
-      return query(...args);
-    };
+    const ns = await testSchema();
+    const backend = await open(ns, 50);
+    const spy = vi.spyOn(poolOf(backend), "query");
     const watches = await Promise.all(Array.from({ length: 500 }, (_, i) => backend.watch(`many-${i}`)));
     const started = performance.now();
     await new Promise((resolve) => setTimeout(resolve, 500));
     const elapsed = performance.now() - started;
     for (const w of watches) w.close();
-    pool.query = query;
+    const polls = spy.mock.calls.filter(([text]) => text.includes("':held'")).length;
+    spy.mockRestore();
     // About one per 50 ms interval (timers may run late, never early), never one per watch.
     expect(polls).toBeGreaterThan(0);
     expect(polls).toBeLessThanOrEqual(Math.ceil(elapsed / 50) + 1);
