@@ -192,7 +192,7 @@ await describeWithService("postgres", "postgresql broker", () => {
     await Promise.all(got.map((d) => b.ack(d)));
     // The statistics reach pg_stat_user_tables when the connections that wrote them report (within
     // seconds); until then a look sees too few dead rows and leaves the table alone.
-    const look = await waitFor("a look that vacuums", () => b.vacuum.look().then((l) => (l?.vacuumed ? l : null)), 30_000, 200);
+    const look = await waitFor("a look that vacuums", () => b.vacuum.look().then((l) => (l?.vacuumed ? l : null)), 20_000, 200);
     expect(look.autovacuum).toBe(false);
     expect(look.dead).toBeGreaterThanOrEqual(1000);
     const after = await b.vacuum.look();
