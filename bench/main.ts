@@ -31,7 +31,7 @@
  *   EBB_BENCH_EXPIRED_N    expired-memory: results stored (default 200000)
  *   EBB_BENCH_EXPIRED_LIFETIME     expired-memory: their resultExpires (default 2s)
  *   EBB_BENCH_WRITE        1: write bench/results/latest.md after any run; 0: never
- *   EBB_BENCH_PG           PostgreSQL database the postgres parts may fill (default
+ *   EBB_BENCH_PG           PostgreSQL database the postgres parts may fill, named ebb_bench* (default
  *                          postgresql://postgres@127.0.0.1:5432/ebb_bench_pg, created when missing; only its
  *                          schemas ebb_cleanup, celery_cleanup, ebb_peers, graphile_worker and pgboss are replaced)
  *   EBB_BENCH_PG_CLEANUP_N / EBB_BENCH_PG_CLEANUP_EXPIRED   postgres-cleanup sizes (default 4000000 / 1000000)

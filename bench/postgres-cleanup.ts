@@ -25,6 +25,7 @@ import { PostgresBackend } from "../src/backends/postgres/postgres-backend.js";
 import type { StoredResult } from "../src/backends/result-backend.js";
 import { cleanup } from "../src/retention/cleanup.js";
 import { printTable } from "./harness.js";
+import { ensureDatabase as ensureBenchDatabase } from "./postgres-peers.js";
 
 const H = 3_600_000;
 /** Concurrent store loops of the live writer (more samples for its p99). */
@@ -132,16 +133,9 @@ function mb(bytes: number): string {
   return bytes < 1_000_000 ? `${(bytes / 1000).toFixed(1)} kB` : `${(bytes / 1e6).toFixed(1)} MB`;
 }
 
-/** Connect to the bench database, creating it when missing. */
+/** Connect to the bench database, created when missing (and refused unless it is a scratch one). */
 async function ensureDatabase(url: string): Promise<pg.Client> {
-  const name = new URL(url).pathname.slice(1);
-  const server = new URL(url);
-  server.pathname = "/postgres";
-  const root = new pg.Client({ connectionString: server.toString() });
-  await root.connect();
-  const exists = (await root.query("SELECT 1 FROM pg_database WHERE datname = $1", [name])).rowCount;
-  if (!exists) await root.query(`CREATE DATABASE "${name.replace(/"/g, '""')}"`);
-  await root.end();
+  await ensureBenchDatabase(url);
   const admin = new pg.Client({ connectionString: url });
   await admin.connect();
   return admin;
@@ -196,7 +190,7 @@ async function ebbSide(o: CleanupOptions, admin: pg.Client): Promise<Side> {
     await store.now();
     if (process.env.EBB_BENCH_TRACE) traceQueries(store);
     // How long the expired partitions take to go (dropExpired, the first step of cleanup).
-    let dropMs = 0;
+    let dropMs: number | null = null;
     const dropExpired = store.dropExpired.bind(store);
     store.dropExpired = async (before: number) => {
       const t = performance.now();
@@ -228,6 +222,7 @@ async function ebbSide(o: CleanupOptions, admin: pg.Client): Promise<Side> {
       `SELECT coalesce(sum((pgstattuple(relid)).dead_tuple_count), 0) AS d, coalesce(sum(pg_total_relation_size(relid)), 0) AS b
          FROM pg_partition_tree('ebb_cleanup.ebb_results') WHERE isleaf`,
     );
+    if (dropMs === null) throw new Error("Ebb's cleanup() never called dropExpired(): the table would show a drop time it did not measure");
     return {
       seconds,
       dropMs,

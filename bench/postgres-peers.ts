@@ -83,9 +83,17 @@ async function withClient<T>(url: string, fn: (c: pg.Client) => Promise<T>): Pro
   }
 }
 
-/** Create the benchmark's database if it does not exist (connecting to `postgres` on the same server). */
+/**
+ * Create the benchmark's database if it does not exist (connecting to `postgres` on the same
+ * server). The benches replace whole schemas in it (graphile_worker, pgboss, ...), so a database
+ * whose name does not start with "ebb_bench" is refused: EBB_BENCH_PG must name a scratch database.
+ */
 export async function ensureDatabase(url: string): Promise<void> {
   const name = decodeURIComponent(new URL(url).pathname.slice(1));
+  if (!name.startsWith("ebb_bench"))
+    throw new Error(
+      `EBB_BENCH_PG names the database "${name}": the PostgreSQL benchmarks replace schemas in it, so they only run in a database whose name starts with "ebb_bench" (e.g. ebb_bench_pg, created when missing)`,
+    );
   const admin = new URL(url);
   admin.pathname = "/postgres";
   await withClient(admin.toString(), async (c) => {
