@@ -16,13 +16,16 @@ export interface BrokerControl {
    * Hand every request to onRequest. When the request asks for a reply (ticket and replyTo) and
    * onRequest returns one, send it back to the sender. Resolves once listening has begun.
    */
-  listen(onRequest: (request: ControlRequest) => Promise<ControlReply | null>): Promise<ControlListener>;
+  listen(onRequest: OnRequest): Promise<ControlListener>;
   /**
    * Send a request to every listener. With `collect`, wait for replies (it fills in ticket and
    * replyTo) for up to timeoutMs, or until `limit` have come; without, resolve once sent ([]).
    */
   send(request: ControlCommand, collect: { timeoutMs: number; limit: number | null } | null): Promise<ControlReply[]>;
 }
+
+/** What a listener does with a request: its reply, or null for none. */
+export type OnRequest = (request: ControlRequest) => Promise<ControlReply | null>;
 
 /** A request before the transport gives it a ticket and a reply address. */
 export type ControlCommand = Omit<ControlRequest, "ticket" | "replyTo">;

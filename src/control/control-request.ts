@@ -27,6 +27,14 @@ export interface ControlRequest {
 /** What one node answered: {hostname: value}. */
 export type ControlReply = Record<string, unknown>;
 
+/** The exchange Celery's mailbox sends replies through (kombu's reply.celery.pidbox). */
+export const REPLY_EXCHANGE = "reply.celery.pidbox";
+
+/** A command as sent: with a ticket, replies are asked for and come back under it; without, none are. */
+export function ticketed(command: Omit<ControlRequest, "ticket" | "replyTo">, ticket: string | null): ControlRequest {
+  return { ...command, ticket, replyTo: ticket ? { exchange: REPLY_EXCHANGE, routingKey: ticket } : null };
+}
+
 /** The request as kombu writes it on the wire (its JSON body). */
 export function requestBody(r: ControlRequest): Record<string, unknown> {
   return {

@@ -1,6 +1,15 @@
 import type { Logger } from "../logger.js";
 import { parseRequestBody, type ControlReply, type ControlRequest } from "./control-request.js";
 
+/** Requests read per look: bounded, so a backlog is taken in steps. */
+export const READ_BATCH = 100;
+/** Old rows deleted per send: bounded, so the write stays short. */
+export const PRUNE_BATCH = 100;
+/** A reply nobody collected (its sender gave up) is deleted this long after it was written. */
+export const REPLY_KEEP_MS = 600_000;
+/** The component name the listeners' poll failures are logged under. */
+export const LISTENER = "Remote control listener";
+
 /**
  * Remote control kept as rows (the SQLite and PostgreSQL brokers' ebb_control_requests and
  * ebb_control_replies): a row's body read back. A body that does not read is logged, naming its

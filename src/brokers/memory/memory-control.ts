@@ -1,8 +1,6 @@
 import { randomUUID } from "node:crypto";
-import type { BrokerControl, ControlCommand, ControlListener } from "../../control/broker-control.js";
-import type { ControlReply, ControlRequest } from "../../control/control-request.js";
-
-type OnRequest = (request: ControlRequest) => Promise<ControlReply | null>;
+import type { BrokerControl, ControlCommand, ControlListener, OnRequest } from "../../control/broker-control.js";
+import { ticketed, type ControlReply, } from "../../control/control-request.js";
 
 /**
  * Remote control within one process (the memory broker's): every listener gets each request,
@@ -27,11 +25,7 @@ export class MemoryControl implements BrokerControl {
 
   async send(command: ControlCommand, collect: { timeoutMs: number; limit: number | null } | null): Promise<ControlReply[]> {
     const ticket = collect ? randomUUID() : null;
-    const request: ControlRequest = {
-      ...wire(command),
-      ticket,
-      replyTo: ticket ? { exchange: "reply.celery.pidbox", routingKey: ticket } : null,
-    };
+    const request = ticketed(wire(command), ticket);
     const answers = [...this.#listeners].map((l) => l(wire(request)).catch(() => null));
     if (!collect) return [];
     return new Promise((resolve) => {

@@ -1,9 +1,9 @@
 import { randomUUID } from "node:crypto";
 import { ChangeHub, type Watch } from "../../change-hub.js";
 import type { Clock } from "../../clock.js";
-import type { BrokerControl, ControlCommand, ControlListener } from "../../control/broker-control.js";
-import { requestBody, type ControlReply, type ControlRequest } from "../../control/control-request.js";
-import { readReplyRow, readRequestRow } from "../../control/control-rows.js";
+import type { BrokerControl, ControlCommand, ControlListener, OnRequest } from "../../control/broker-control.js";
+import { requestBody, ticketed, type ControlReply, type ControlRequest } from "../../control/control-request.js";
+import { LISTENER, PRUNE_BATCH, READ_BATCH, readReplyRow, readRequestRow, REPLY_KEEP_MS } from "../../control/control-rows.js";
 import { REVOKED_EXPIRES_MS } from "../../control/revoked-set.js";
 import type { Logger } from "../../logger.js";
 import type { PostgresPool } from "../../postgres/pg-pool.js";
@@ -15,20 +15,6 @@ import { channelOf } from "./notify-listener.js";
 /** In-process wake-up topics, and the NOTIFY payloads that carry them to other processes. */
 const REQUESTS = "requests";
 const REPLIES = "replies";
-
-/** Requests read per look: bounded, so a backlog is taken in steps. */
-const READ_BATCH = 100;
-/** Old rows deleted per send: bounded, so the statement stays short. */
-const PRUNE_BATCH = 100;
-/** A reply nobody collected (its sender gave up) is deleted this long after it was written. */
-const REPLY_KEEP_MS = 600_000;
-/** The reply address Celery's mailbox uses; only the ticket matters here. */
-const REPLY_EXCHANGE = "reply.celery.pidbox";
-
-/** The component name poll failures are logged under. */
-const LISTENER = "Remote control listener";
-
-type OnRequest = (request: ControlRequest) => Promise<ControlReply | null>;
 
 export interface PostgresControlOptions {
   /** The broker's pool: control's statements are few and short, so they share it. */
@@ -140,7 +126,7 @@ export class PostgresControl implements BrokerControl {
 
   async send(command: ControlCommand, collect: { timeoutMs: number; limit: number | null } | null): Promise<ControlReply[]> {
     const ticket = collect ? randomUUID() : null;
-    const request: ControlRequest = { ...command, ticket, replyTo: ticket ? { exchange: REPLY_EXCHANGE, routingKey: ticket } : null };
+    const request = ticketed(command, ticket);
     const watch = collect ? this.#changes.watch(REPLIES) : null;
     try {
       await this.#pg.query(this.#sql.send, [

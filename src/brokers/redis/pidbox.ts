@@ -1,7 +1,7 @@
 import { randomUUID } from "node:crypto";
 import type { Redis } from "ioredis";
 import type { BrokerControl, ControlCommand, ControlListener } from "../../control/broker-control.js";
-import { parseRequestBody, requestBody, type ControlReply, type ControlRequest } from "../../control/control-request.js";
+import { parseRequestBody, REPLY_EXCHANGE, requestBody, type ControlReply, type ControlRequest } from "../../control/control-request.js";
 import type { Logger } from "../../logger.js";
 import type { TransportMessage } from "../../protocol/transport-message.js";
 import { connectRedis } from "../../redis/connect.js";
@@ -12,7 +12,6 @@ import { frameKombuEnvelope, parseKombuEnvelope } from "./kombu-envelope.js";
 
 /** Celery's control exchange (app.conf.control_exchange) and kombu's names around it (kombu/pidbox.py). */
 const EXCHANGE = "celery.pidbox";
-const REPLY_EXCHANGE = "reply.celery.pidbox";
 
 /**
  * Celery's remote control mailbox on kombu's Redis transport (kombu/pidbox.py Mailbox and Node,

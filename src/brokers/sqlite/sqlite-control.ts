@@ -1,9 +1,9 @@
 import { randomUUID } from "node:crypto";
 import type Database from "better-sqlite3";
 import type { Clock } from "../../clock.js";
-import type { BrokerControl, ControlCommand, ControlListener } from "../../control/broker-control.js";
-import { requestBody, type ControlReply, type ControlRequest } from "../../control/control-request.js";
-import { readReplyRow, readRequestRow } from "../../control/control-rows.js";
+import type { BrokerControl, ControlCommand, ControlListener, OnRequest } from "../../control/broker-control.js";
+import { requestBody, ticketed, type ControlReply, type ControlRequest } from "../../control/control-request.js";
+import { LISTENER, PRUNE_BATCH, READ_BATCH, readReplyRow, readRequestRow, REPLY_KEEP_MS } from "../../control/control-rows.js";
 import { REVOKED_EXPIRES_MS } from "../../control/revoked-set.js";
 import type { Logger } from "../../logger.js";
 import type { SqliteHandle } from "../../sqlite/open-database.js";
@@ -12,20 +12,6 @@ import { StoreHealth } from "../../store-health.js";
 /** In-process wake-ups: a request was written, a reply was written. Other processes find them by polling. */
 const REQUESTS = "control-requests";
 const REPLIES = "control-replies";
-
-/** Requests read per look: bounded, so a backlog is taken in steps. */
-const READ_BATCH = 100;
-/** Old rows deleted per send: bounded, so the write stays short. */
-const PRUNE_BATCH = 100;
-/** A reply nobody collected (its sender gave up) is deleted this long after it was written. */
-const REPLY_KEEP_MS = 600_000;
-/** The reply address Celery's mailbox uses; only the ticket matters here. */
-const REPLY_EXCHANGE = "reply.celery.pidbox";
-
-/** The component name poll failures are logged under. */
-const LISTENER = "Remote control listener";
-
-type OnRequest = (request: ControlRequest) => Promise<ControlReply | null>;
 
 /**
  * Celery's remote control on the SQLite broker, for Ebb's own workers and clients (Celery has no
@@ -83,7 +69,7 @@ export class SqliteControl implements BrokerControl {
 
   async send(command: ControlCommand, collect: { timeoutMs: number; limit: number | null } | null): Promise<ControlReply[]> {
     const ticket = collect ? randomUUID() : null;
-    const request: ControlRequest = { ...command, ticket, replyTo: ticket ? { exchange: REPLY_EXCHANGE, routingKey: ticket } : null };
+    const request = ticketed(command, ticket);
     const now = this.#clock();
     this.#sql.pruneRequests.run(now - REVOKED_EXPIRES_MS, PRUNE_BATCH);
     this.#sql.pruneReplies.run(now - REPLY_KEEP_MS, PRUNE_BATCH);
