@@ -1,6 +1,6 @@
 import { randomUUID } from "node:crypto";
 import type { BrokerControl, ControlCommand, ControlListener, OnRequest } from "../../control/broker-control.js";
-import { ticketed, type ControlReply, } from "../../control/control-request.js";
+import { ticketed, type ControlReply } from "../../control/control-request.js";
 
 /**
  * Remote control within one process (the memory broker's): every listener gets each request,
