@@ -102,6 +102,22 @@ await describeWithService("postgres", "postgresql remote control", () => {
     expect(await ns.sql(`SELECT count(*)::int AS n FROM "${ns.schema}".ebb_control_replies`)).toEqual([{ n: 0 }]);
   }, 15_000);
 
+  it("an idle listener looks every poll interval only while LISTEN is down", async () => {
+    const ns = await testSchema();
+    const looks = async (listen: boolean) => {
+      const b = await broker(ns, { listen, pollIntervalMs: 20 });
+      await listenAs(b, `ebb-idle-${listen}@test`);
+      const spy = vi.spyOn(poolOf(b), "query");
+      // A window of 20 intervals; what is counted is how many looks fall in it.
+      await new Promise((resolve) => setTimeout(resolve, 400));
+      const n = spy.mock.calls.filter(([text]) => text.includes("WHERE id > $1")).length;
+      spy.mockRestore();
+      return n;
+    };
+    expect(await looks(true)).toBeLessThanOrEqual(1); // NOTIFY wakes it; a look every 5 s is the safety net
+    expect(await looks(false)).toBeGreaterThanOrEqual(5);
+  }, 15_000);
+
   it("with listen: false, requests and replies are found by polling", async () => {
     const ns = await testSchema();
     const worker = await broker(ns, { listen: false, pollIntervalMs: 20 });

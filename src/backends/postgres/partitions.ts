@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from "node:timers/promises";
 import type { PostgresPool } from "../../postgres/pg-pool.js";
 import { quoteIdent, type PartitionWidth } from "../../postgres/pg-url.js";
 
@@ -196,7 +197,7 @@ export class Partitions {
       [`${this.s}.${quoteIdent(name)}`],
     );
     for (const [k, { part }] of parts.entries()) {
-      if (k > 0 && pauseMs > 0) await new Promise((resolve) => setTimeout(resolve, pauseMs));
+      if (k > 0 && pauseMs > 0) await sleep(pauseMs);
       await this.pg.simple(`DROP TABLE IF EXISTS ${this.s}.${quoteIdent(part)}`);
     }
     await this.pg.simple(`DROP TABLE IF EXISTS ${this.s}.${quoteIdent(name)}`);

@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from "node:timers/promises";
 import type { Logger } from "../../logger.js";
 import type { PostgresPool } from "../../postgres/pg-pool.js";
 import { quoteIdent } from "../../postgres/pg-url.js";
@@ -288,7 +289,7 @@ export class PostgresRetention {
    * next statements go first); a failure leaves it for the next dropExpired() to finish.
    */
   private dropLater(name: string): void {
-    const drop = new Promise((resolve) => setTimeout(resolve, DROP_PAUSE_MS))
+    const drop = sleep(DROP_PAUSE_MS)
       .then(() => this.deps.partitions.drop(name, DROP_PAUSE_MS))
       .catch((error: unknown) =>
         this.deps.log?.warn(`could not drop detached partition ${name} (the next cleanup retries): ${String(error)}`),

@@ -140,6 +140,7 @@ export class PostgresBroker implements Broker {
       schema: this.target.schema,
       clock: this.clock,
       pollIntervalMs: this.pollIntervalMs,
+      heard: () => this.listening,
       display: this.url,
       ...(opts.log ? { log: opts.log } : {}),
     });

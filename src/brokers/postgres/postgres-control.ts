@@ -15,6 +15,8 @@ import { channelOf } from "./notify-listener.js";
 /** In-process wake-up topics, and the NOTIFY payloads that carry them to other processes. */
 const REQUESTS = "requests";
 const REPLIES = "replies";
+/** Between looks nothing woke while LISTEN is up. */
+const HEARD_LOOK_MS = 5_000;
 
 export interface PostgresControlOptions {
   /** The broker's pool: control's statements are few and short, so they share it. */
@@ -22,8 +24,10 @@ export interface PostgresControlOptions {
   schema: string;
   /** The broker's injected clock; undefined: PostgreSQL's. */
   clock: Clock | undefined;
-  /** How often listeners and collectors look without being woken, in ms. */
+  /** How often listeners and collectors look without being woken while LISTEN is down, in ms. */
   pollIntervalMs: number;
+  /** Whether the broker's LISTEN connection is up (notifications arrive): then looks are only a safety net. */
+  heard: () => boolean;
   /** The redacted URL, for log lines. */
   display: string;
   log?: Logger;
@@ -63,6 +67,7 @@ export class PostgresControl implements BrokerControl {
   readonly #sql: ReturnType<typeof controlSql>;
   readonly #clock: Clock | undefined;
   readonly #pollMs: number;
+  readonly #heard: () => boolean;
   /** The NOTIFY channel of requests and replies; the broker's LISTEN connection hands them to notified(). */
   readonly channel: string;
   /** Serialises sends across processes (see `send` in controlSql). */
@@ -80,6 +85,7 @@ export class PostgresControl implements BrokerControl {
     this.#sql = controlSql(quoteIdent(opts.schema));
     this.#clock = opts.clock;
     this.#pollMs = opts.pollIntervalMs;
+    this.#heard = opts.heard;
     this.channel = channelOf("ebb_control", opts.schema);
     this.#sendLock = `ebb-control:${opts.schema}`;
     this.#log = opts.log;
@@ -179,11 +185,20 @@ export class PostgresControl implements BrokerControl {
           // Not awaited: a slow command (shutdown waits for the worker) must not hold up the next.
           if (request) void this.#handleRequest(request, onRequest);
         }
-        if (rows.length < READ_BATCH) await watch.changed(this.#pollMs, stop);
+        if (rows.length < READ_BATCH) await watch.changed(this.#lookEveryMs(), stop);
       }
     } finally {
       watch.close();
     }
+  }
+
+  /**
+   * How long to wait before looking again unwoken: pollIntervalMs while LISTEN is down; while it is
+   * up, notifications wake at once and a look every HEARD_LOOK_MS is only a safety net (an idle
+   * worker then costs one query every few seconds, not ten a second).
+   */
+  #lookEveryMs(): number {
+    return this.#heard() ? Math.max(this.#pollMs, HEARD_LOOK_MS) : this.#pollMs;
   }
 
   async #handleRequest(request: ControlRequest, onRequest: OnRequest): Promise<void> {
@@ -210,7 +225,7 @@ export class PostgresControl implements BrokerControl {
       }
       const left = deadline - performance.now();
       if ((collect.limit !== null && replies.length >= collect.limit) || left <= 0) return replies.slice(0, collect.limit ?? undefined);
-      await watch.changed(Math.min(left, this.#pollMs), this.#closing.signal);
+      await watch.changed(Math.min(left, this.#lookEveryMs()), this.#closing.signal);
       // Closing: the pool is about to end, so no further look.
       if (this.#closing.signal.aborted) return replies.slice(0, collect.limit ?? undefined);
     }
