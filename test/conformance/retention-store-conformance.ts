@@ -5,6 +5,7 @@ import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { archiveResults } from "../../src/archive/archive-results.js";
 import { ResultArchivedError, ResultExpiredError } from "../../src/errors.js";
 import { AsyncResult } from "../../src/result.js";
+import { census, scanCensus } from "../../src/monitor/census.js";
 import type { StoredResult } from "../../src/backends/result-backend.js";
 import type { ResultRecord, RetentionCapabilities, RetentionStore, ScanQuery } from "../../src/backends/retention-store.js";
 import type { MakeRetentionFixture, RetentionFixture } from "../support/retention-stores.js";
@@ -357,6 +358,46 @@ export function retentionStoreConformance(name: string, make: MakeRetentionFixtu
       await f.store.put({ ...rec, expiresAt: f.clock() + H }, { replace: false });
       expect((await f.store.lookup("p-back", { graceMs: D })).kind).toBe("found");
     });
+
+    when(
+      ["perResultExpiry", "tiers"],
+      "census counts cells, holds, expiries and the outlook; its own aggregate (if any) agrees with a scan",
+      async () => {
+        await f.seed([
+          { taskId: "soon", lifetimeMs: 2 * H, doneAgoMs: 90 * 60_000, tier: "api" },
+          { taskId: "later", lifetimeMs: 3 * D, doneAgoMs: 0, tier: "standard" },
+          { taskId: "gone", lifetimeMs: H, doneAgoMs: 3 * H, tier: "api" },
+          { taskId: "gone-long", lifetimeMs: H, doneAgoMs: 3 * D, tier: "api" },
+          { taskId: "held", lifetimeMs: H, doneAgoMs: 3 * H, tier: "api", held: true },
+          { taskId: "forever", lifetimeMs: null, tier: "critical" },
+          { taskId: "failed", status: "FAILURE", result: { exc_type: "E", exc_message: "m" }, lifetimeMs: 40 * D, tier: "standard" },
+        ]);
+        const now = f.clock();
+        const own = await census(f.store, { graceCutoff: now - D });
+        const scanned = await scanCensus(f.store, { graceCutoff: now - D });
+        const { tookMs: _a, ...ownRest } = own;
+        const { tookMs: _b, ...scanRest } = scanned;
+        expect(ownRest).toEqual(scanRest);
+        expect(own.at).toBe(now);
+        expect(own.total).toBe(7);
+        expect(own.cells.map((c) => [c.tier, c.state, c.count])).toEqual([
+          ["api", "SUCCESS", 4],
+          ["critical", "SUCCESS", 1],
+          ["standard", "FAILURE", 1],
+          ["standard", "SUCCESS", 1],
+        ]);
+        expect(own.cells.reduce((n, c) => n + c.bytes, 0)).toBe(own.bytes);
+        expect(own.bytes).toBeGreaterThan(0);
+        expect([own.held, own.permanent]).toEqual([1, 1]);
+        expect([own.expiredPending, own.expiredBeforeCutoff]).toEqual([2, 1]);
+        expect(own.oldestPendingExpiry).toBe(now - 3 * D + H);
+        expect(own.nextExpiry).toBe(now + 30 * 60_000);
+        expect(own.expiring).toEqual({ hour: 1, day: 1, week: 2 });
+        expect(own.hourly[0]!.count).toBe(1);
+        expect(own.daily.map((d) => d.count)).toEqual(Array.from({ length: 30 }, (_, i) => (i === 0 || i === 2 ? 1 : 0)));
+        expect(own.oldestDateDone).toBe(now - 3 * D);
+      },
+    );
 
     it("every record costs bytes, and storeFacts gives an object", async () => {
       await f.seed([{ taskId: "b-1", lifetimeMs: H, result: null }]);

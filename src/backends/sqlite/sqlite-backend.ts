@@ -32,6 +32,8 @@ import type {
 } from "../retention-store.js";
 import { COLUMNS, DATE_DONE, EXPIRES_AT, fromRow, fromValues, toValues, type ResultRow } from "./result-rows.js";
 import { SqliteRetention } from "./sqlite-retention.js";
+import { sqliteCensus } from "./sqlite-census.js";
+import type { Census, CensusOptions } from "../../monitor/census.js";
 import type { ScheduleStore, ScheduleStoreHost } from "../../beat/schedule-store.js";
 import { SqliteScheduleStore } from "./sqlite-schedule-store.js";
 import { SqliteChords } from "./sqlite-chords.js";
@@ -261,6 +263,12 @@ export class SqliteBackend implements ResultBackend, RetentionStore, ScheduleSto
 
   async storeFacts(): Promise<StoreFacts> {
     return this.ops.storeFacts();
+  }
+
+  /** Counts by SQL aggregates (see sqlite-census.ts) rather than a scan. */
+  async census(options: CensusOptions): Promise<Census> {
+    this.handle.commits.flush();
+    return sqliteCensus(this.handle.db, this.clock(), options);
   }
 
   async close(): Promise<void> {
