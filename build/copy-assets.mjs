@@ -1,10 +1,10 @@
-// Copies the non-TypeScript sources (Lua scripts, SQL) next to the compiled JS in dist/,
+// Copies the non-TypeScript sources (Lua scripts, SQL, the dashboard's script and styles) next to the compiled JS in dist/,
 // so code can load them relative to its own module URL in both src/ (tests) and dist/.
 import { cpSync, readdirSync, statSync, mkdirSync } from "node:fs";
 import { dirname, join, relative } from "node:path";
 
 const root = new URL("..", import.meta.url).pathname;
-const exts = [".lua", ".sql"];
+const exts = [".lua", ".sql", ".css", ".js"];
 function walk(dir) {
   for (const name of readdirSync(dir)) {
     const path = join(dir, name);

@@ -17,7 +17,10 @@ import { checkEntryTasks } from "./beat/entry.js";
 import { inspectScheduled, type ScheduledView } from "./beat/inspect-scheduled.js";
 import { isScheduleStoreHost, type ScheduleStore } from "./beat/schedule-store.js";
 import { beatHeaders } from "./protocol/beat-headers.js";
+import { census } from "./monitor/census.js";
 import { retentionApi, type RetentionApi } from "./retention/retention-api.js";
+import { fanOut } from "./retention/retention-observer.js";
+import { tellCensus, tellSent, type AppObserver } from "./app-observer.js";
 import { defineTask, type CallOptions, type TaskDefinition, type TaskHandle, type TaskOptions } from "./task.js";
 import { Worker, type WorkerOptions } from "./worker/worker.js";
 import { applySignature } from "./canvas/apply-signature.js";
@@ -76,6 +79,11 @@ export interface App {
   readonly retention: RetentionApi;
   /** Celery's remote control over the broker: ping, inspect, revoke, shutdown; Ebb and Python workers answer. */
   readonly control: Control;
+  /**
+   * Be told what this app sends and what its retention operations remove (metrics use it:
+   * `attachApp(metrics, app)`). Returns a function that stops telling this observer.
+   */
+  observe(observer: AppObserver): () => void;
   /** Close the broker and backend connections. */
   close(): Promise<void>;
 }
@@ -115,6 +123,7 @@ export function createApp(config: AppConfig = {}, deps: AppDeps = {}): App {
       throw e;
     }));
   const control = new Control(getBroker);
+  const observers = new Set<AppObserver>();
   const source: ResultSource = {
     backend: getBackend,
     graceMs: resolved.expiredGraceMs,
@@ -125,6 +134,7 @@ export function createApp(config: AppConfig = {}, deps: AppDeps = {}): App {
   async function send<R>(name: string, args: unknown[], options: CallOptions): Promise<AsyncResult<R>> {
     const { message, publish } = buildCall(name, args, options, registry.get(name), resolved, resolved.clock());
     await (await getBroker()).publish(encodeTaskMessage(message), publish);
+    if (observers.size > 0) tellSent(observers, name, publish.queue, 1);
     return new AsyncResult<R>(message.id, source);
   }
 
@@ -152,6 +162,7 @@ export function createApp(config: AppConfig = {}, deps: AppDeps = {}): App {
       } catch (e) {
         throw new PartialSendError(name, i, built.length, e);
       }
+      if (observers.size > 0 && chunk.length > 0) tellSent(observers, name, chunk[0]!.publish.queue, chunk.length);
     }
     return built.map(({ message }) => new AsyncResult<R>(message.id, source));
   }
@@ -161,7 +172,10 @@ export function createApp(config: AppConfig = {}, deps: AppDeps = {}): App {
       const [b, backend] = [await getBroker(), await getBackend()];
       return applySignature(
         {
-          publish: (m) => b.publish(encodeTaskMessage(m), { queue: m.queue, priority: m.priority, availableAt: m.eta }),
+          publish: async (m) => {
+            await b.publish(encodeTaskMessage(m), { queue: m.queue, priority: m.priority, availableAt: m.eta });
+            if (observers.size > 0) tellSent(observers, m.task, m.queue, 1);
+          },
           chords: backend.chords ?? null,
           backendUrl: backend.url,
           registry,
@@ -213,6 +227,11 @@ export function createApp(config: AppConfig = {}, deps: AppDeps = {}): App {
           store,
           broker,
           log,
+          // The storage history counts the result store (the retention store cleanup works on).
+          history: resolved.history && {
+            ...resolved.history,
+            census: async () => tellCensus(observers, await census(await retention.store())),
+          },
           message(entry, fire, now) {
             const { message, publish } = buildCall(
               entry.task,
@@ -247,6 +266,12 @@ export function createApp(config: AppConfig = {}, deps: AppDeps = {}): App {
     get retention() {
       return retention;
     },
+    observe(observer) {
+      observers.add(observer);
+      return () => {
+        observers.delete(observer);
+      };
+    },
     async close() {
       const pending = [broker, backend];
       broker = backend = null;
@@ -255,7 +280,9 @@ export function createApp(config: AppConfig = {}, deps: AppDeps = {}): App {
       await Promise.all(opened.map((o) => (o.status === "fulfilled" ? o.value?.close() : undefined)));
     },
   };
-  const retention = retentionApi(getBackend, app);
+  // Retention operations tell the app's observers (metrics) what they remove.
+  const retentionObserver = fanOut(() => observers);
+  const retention = retentionApi(getBackend, app, retentionObserver);
   async function scheduleStore(): Promise<ScheduleStore> {
     const b = await getBackend();
     if (!isScheduleStoreHost(b))
@@ -272,6 +299,7 @@ export function createApp(config: AppConfig = {}, deps: AppDeps = {}): App {
     archiveDir: resolved.archiveDir,
     tiers: () => Object.keys(resolved.tiers),
     log,
+    observer: retentionObserver,
   });
   for (const [name, handler] of Object.entries(cleanupTasks)) registry.set(name, defineTask(name, handler, { ignoreResult: false }));
   return app;

@@ -3,8 +3,8 @@ import type { Clock } from "./clock.js";
 import { systemClock } from "./clock.js";
 import { checkBackendUrl } from "./backends/by-url.js";
 import { checkBrokerUrl } from "./brokers/by-url.js";
-import { parseDuration, type DurationInput } from "./duration.js";
-import { ConfigError } from "./errors.js";
+import { formatDuration, parseDuration, type DurationInput } from "./duration.js";
+import { ConfigError, describe } from "./errors.js";
 import { BUILTIN_TIERS, type Tier } from "./retention/tiers.js";
 import { resolveBeatSchedule, type BeatEntryInput, type ResolvedEntry } from "./beat/entry.js";
 import { checkTimeZone } from "./beat/time-zone.js";
@@ -74,6 +74,12 @@ export interface AppConfig {
    * A worker's own `events` option (or `ebb worker -E`) overrides it.
    */
   workerEvents?: boolean;
+  /**
+   * Beat's storage history: every `every` (default "5m") one beat counts the result store (a
+   * census) and keeps the sample in the store for `keep` (default "14d"), for the growth chart
+   * and the forecast. false records none.
+   */
+  history?: { every?: DurationInput; keep?: DurationInput } | false;
   /** Clock for decisions made in this process (tests inject a manual one). Stores use their own clock. */
   clock?: Clock;
 }
@@ -101,6 +107,8 @@ export interface ResolvedConfig {
   /** Every entry beat runs, the built-in cleanup included (unless removed), validated. */
   beatSchedule: ResolvedEntry[];
   workerEvents: boolean;
+  /** Beat's storage history, or null when it is off. */
+  history: { everyMs: number; keepMs: number } | null;
   clock: Clock;
 }
 
@@ -120,6 +128,7 @@ export const DEFAULTS = {
   archiveDir: "./ebb-archives",
   timezone: "UTC",
   workerEvents: false,
+  history: { every: "5m", keep: "14d" },
 } as const;
 
 /** A zod schema for a duration option: parses to ms | null and reports the option by name. */
@@ -163,6 +172,7 @@ const configSchema = z
     timezone: z.string().optional(),
     beatSchedule: z.unknown().optional(),
     workerEvents: z.boolean().optional(),
+    history: z.unknown().optional(),
     clock: z.custom<Clock>((v) => typeof v === "function", "a function returning epoch ms").optional(),
   })
   .strict();
@@ -210,8 +220,38 @@ export function resolveConfig(input: AppConfig = {}, env: NodeJS.ProcessEnv = pr
     timezone,
     beatSchedule,
     workerEvents: c.workerEvents ?? DEFAULTS.workerEvents,
+    history: resolveHistory(c.history),
     clock: c.clock ?? systemClock,
   };
+}
+
+const historySchema = z.object({
+  history: z
+    .object({
+      every: durationSchema("history.every", { allowNever: false }).optional(),
+      keep: durationSchema("history.keep", { allowNever: false }).optional(),
+    })
+    .strict(),
+});
+
+/** The shortest history slot: a census reads the whole store, so not more often than this. */
+const MIN_HISTORY_EVERY_MS = 1_000;
+
+/** `history`: false → off (null); an object or nothing → its slot and keep window, with the defaults. */
+function resolveHistory(input: unknown): ResolvedConfig["history"] {
+  if (input === false) return null;
+  if (input !== undefined && (typeof input !== "object" || input === null || Array.isArray(input)))
+    throw new ConfigError(`createApp: option history: expected { every, keep } or false, got ${describe(input)}`);
+  const { history: h } = parseWith(historySchema, { history: input ?? {} }, "createApp");
+  const everyMs = h.every ?? parseDuration(DEFAULTS.history.every, { option: "history.every" })!;
+  const keepMs = h.keep ?? parseDuration(DEFAULTS.history.keep, { option: "history.keep" })!;
+  if (everyMs < MIN_HISTORY_EVERY_MS)
+    throw new ConfigError(`createApp: option history.every: expected at least 1s, got ${formatDuration(everyMs)}`);
+  if (keepMs < everyMs)
+    throw new ConfigError(
+      `createApp: option history.keep: expected at least history.every (${formatDuration(everyMs)}), got ${formatDuration(keepMs)}`,
+    );
+  return { everyMs, keepMs };
 }
 
 /** Results go where messages go when that store can hold both; otherwise the user must say. */

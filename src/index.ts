@@ -25,6 +25,8 @@ export { explainPolicy, type PolicyExplanation } from "./retention/explain.js";
 export { stats, type StatsReport, type StatsOptions } from "./monitor/stats.js";
 export { check, type CheckLimits, type CheckReport } from "./monitor/check.js";
 export { parseSize, formatBytes } from "./monitor/size.js";
+export { forecast, growthPerDay, type Forecast, type ForecastOptions } from "./monitor/forecast.js";
+export type { StorageSample } from "./monitor/history.js";
 export type { RetentionStore, ResultRecord, ScanQuery } from "./backends/retention-store.js";
 export { crontab, every, type Schedule, type CrontabFields, type CronField } from "./beat/schedules.js";
 export type { BeatEntryInput, CatchUpInput, EntryCallOptions } from "./beat/entry.js";
@@ -33,3 +35,7 @@ export type { ScheduledView, ScheduledEntryView } from "./beat/inspect-scheduled
 export type { ScheduleStore, CleanupRunRecord, FireRecord, EntryState } from "./beat/schedule-store.js";
 export type { BeatTick } from "./protocol/beat-headers.js";
 export type { CleanupTaskOptions } from "./retention/cleanup-tasks.js";
+export * from "./metrics/index.js";
+export { census, type Census, type CensusCell, type CensusOptions } from "./monitor/census.js";
+export type { AppObserver } from "./app-observer.js";
+export type { RemovalReason, RemovedResult, RetentionObserver, CleanupRun } from "./retention/retention-observer.js";

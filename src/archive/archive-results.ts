@@ -14,6 +14,7 @@ import { finishArchive } from "./finish-archive.js";
 import type { ArchiveManifest } from "./manifest.js";
 import type { ArchiveOutcome } from "./archive-outcome.js";
 import { verifyArchive } from "./verify-archive.js";
+import type { RetentionObserver } from "../retention/retention-observer.js";
 
 // dry-run.ts returns the same outcome; it lives in its own file so neither imports the other.
 export type { ArchiveOutcome } from "./archive-outcome.js";
@@ -47,6 +48,8 @@ export interface ArchiveOptions {
   /** Instead of the store's clock (tests; backend_cleanup passes its own tick). */
   now?: number;
   onProgress?: (p: ArchiveProgress) => void;
+  /** Told what --delete removed (reason "archived"), for metrics; optional. */
+  observer?: RetentionObserver;
 }
 
 /**
@@ -83,6 +86,7 @@ export async function archiveResults(store: RetentionStore, opts: ArchiveOptions
         delete: opts.delete ?? false,
         batchSize,
         verified,
+        ...(opts.observer ? { observer: opts.observer } : {}),
         onProgress: (d, t) => opts.onProgress?.({ phase: "mark-delete", done: d, total: t }),
       });
     if (existing) return done(existing, true, await finish(existing, false));

@@ -5,6 +5,7 @@ import { hashFile, type ArchivePaths } from "./archive-files.js";
 import { lineToRecord } from "./archive-line.js";
 import { readArchive } from "./archive-reader.js";
 import type { ArchiveManifest } from "./manifest.js";
+import { reportRemoved, type RetentionObserver } from "../retention/retention-observer.js";
 
 export interface FinishOptions {
   delete: boolean;
@@ -12,6 +13,8 @@ export interface FinishOptions {
   /** True when this process has just verified the archive completely; otherwise its sha256 is checked first. */
   verified: boolean;
   onProgress?: (done: number, total: number) => void;
+  /** Told what each batch removed (reason "archived"), for metrics; optional. */
+  observer?: RetentionObserver;
 }
 
 export interface FinishOutcome {
@@ -59,6 +62,7 @@ export async function finishArchive(
     await store.markArchived(batch.map((r) => r.taskId));
     if (opts.delete) {
       const out = await store.remove(batch, { remember: true, archive });
+      reportRemoved(opts.observer, batch, out.removed, archive.at, () => "archived");
       outcome.deleted += out.removed.length;
       outcome.bytes += out.bytes;
       // remove() also lists ids it did not find; only those still in the store were kept.

@@ -1,7 +1,9 @@
 import type { Broker } from "../brokers/broker.js";
 import type { Logger } from "../logger.js";
 import { parseStoredMessage } from "../brokers/stored-message.js";
+import type { StorageSample } from "../monitor/history.js";
 import type { ResolvedEntry } from "./entry.js";
+import { HistorySampler, type BeatHistory } from "./history-sampler.js";
 import { planEntry, planTicks, type EntryPlan, type PlannedFire } from "./plan.js";
 import { fireKey, type EntryState, type FireClaim, type OutboxMessage, type ScheduleStore } from "./schedule-store.js";
 
@@ -12,6 +14,8 @@ export interface BeatDeps {
   /** Build the message one fire sends (the app's buildCall plus the beat headers). `now` is the store's clock. */
   message(entry: ResolvedEntry, fire: PlannedFire, now: number): { taskId: string; message: OutboxMessage };
   log: Logger;
+  /** The storage history to keep (the app option `history`); absent or null: none. */
+  history?: BeatHistory | null;
 }
 
 export interface BeatOptions {
@@ -56,6 +60,9 @@ const RESEND_BATCH = 100;
  *   resend: fires claimed but never confirmed (their beat died between claim and send) are sent
  *           again under the same key, which the broker dedupes
  *   sleep:  until the next tick, at most maxSleepMs
+ *
+ * Beside the loop, never in its way: once per history slot, a census of the result store kept as
+ * a sample in the store (history-sampler.ts), one at a time, started after a pass and not awaited.
  */
 export class Beat {
   readonly #deps: BeatDeps;
@@ -67,6 +74,7 @@ export class Beat {
   readonly #now: () => Promise<number>;
   readonly #stopping = new AbortController();
   readonly #byName: Map<string, ResolvedEntry>;
+  readonly #history: HistorySampler | null;
   #running: Promise<void> | null = null;
   #warnedNoDedupe = false;
   /** When this beat last looked for unsent fires: the sweep runs once per resendAfterMs, not on every pass. */
@@ -82,6 +90,7 @@ export class Beat {
     const now = options.now;
     this.#now = now ? async () => now() : () => deps.store.now();
     this.#byName = new Map(deps.entries.map((e) => [e.name, e]));
+    this.#history = deps.history ? new HistorySampler(deps.history, deps.store, deps.log) : null;
   }
 
   /** Run until stop(); resolves when stopped. Calling it twice returns the same promise. */
@@ -90,10 +99,27 @@ export class Beat {
     return this.#running;
   }
 
-  /** Finish the pass in progress (a claimed tick is still sent), then stop. */
+  /** Finish the pass in progress (a claimed tick is still sent) and the history sample in progress, then stop. */
   async stop(): Promise<void> {
     this.#stopping.abort();
     await (this.#running ?? Promise.resolve());
+    await this.#history?.running;
+  }
+
+  /**
+   * Record a storage-history sample if the current slot (by this beat's clock) has none yet.
+   * Resolves with the sample this beat stored, or null: not due, another beat stored it, history
+   * is off, or it failed (logged once, never thrown). The loop runs it by itself after each pass.
+   */
+  async sampleHistory(): Promise<StorageSample | null> {
+    if (!this.#history) return null;
+    let now: number;
+    try {
+      now = await this.#now();
+    } catch {
+      return null; // the store is down: the loop's own look says so
+    }
+    return this.#history.run(now);
   }
 
   /** One pass: claim and send what is due, resend what a dead beat left unsent. */
@@ -113,7 +139,7 @@ export class Beat {
   async #run(): Promise<void> {
     const { log, entries } = this.#deps;
     log.info(
-      `Beat: ${entries.length} entr${entries.length === 1 ? "y" : "ies"} (${entries.map((e) => `${e.name} ${e.schedule}`).join("; ")}); ticks are claimed in the store, so other beats may run too`,
+      `Beat: ${entries.length} entr${entries.length === 1 ? "y" : "ies"} (${entries.map((e) => `${e.name} ${e.schedule}`).join("; ")}); ticks are claimed in the store, so other beats may run too${this.#history ? `; ${this.#history.describe()}` : ""}`,
     );
     let backoffMs = 0;
     while (!this.#stopping.signal.aborted) {
@@ -128,6 +154,8 @@ export class Beat {
         );
         waitMs = backoffMs;
       }
+      // Not awaited: a census of a large store takes seconds, and ticks must not wait for it.
+      if (this.#history && !this.#stopping.signal.aborted) void this.sampleHistory();
       await this.#sleep(waitMs, this.#stopping.signal);
     }
     log.info("Beat stopped");

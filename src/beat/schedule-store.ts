@@ -17,10 +17,27 @@
  *  - History is bounded per entry (historyLimit, oldest dropped first); cleanup runs are bounded
  *    in total (RUNS_KEPT).
  *  - Instants are epoch ms from the store's clock (now()).
+ *  - Storage history (samples of the result store's census, src/monitor/history.ts): addSample()
+ *    takes a slot (floor(at / slotMs)) atomically, so beats sampling at once store one sample per
+ *    slot; the same call drops samples older than at - keepMs, at most HISTORY_TRIM_BATCH of them
+ *    (so one call's work is bounded even after keep was shortened). Stored as the sample's JSON.
  */
+
+import type { StorageSample } from "../monitor/history.js";
 
 /** How many cleanup runs a store keeps (newest first). */
 export const RUNS_KEPT = 500;
+
+/** Samples addSample() drops per call at most (the oldest first). */
+export const HISTORY_TRIM_BATCH = 1_000;
+
+/** How addSample() slots and keeps samples. */
+export interface SampleOptions {
+  /** The slot width, ms (> 0): one sample per floor(at / slotMs). */
+  slotMs: number;
+  /** Samples older than the new sample's at - keepMs are dropped. */
+  keepMs: number;
+}
 
 export interface EntryState {
   entry: string;
@@ -123,6 +140,16 @@ export interface ScheduleStore {
   recordRun(run: CleanupRunRecord): Promise<void>;
   /** Cleanup runs, newest first. */
   runs(limit: number): Promise<CleanupRunRecord[]>;
+  /**
+   * Store a storage-history sample in its slot, floor(sample.at / slotMs), only if that slot is
+   * still empty (atomic: of two beats sampling at once, one stores and the other gets false), and
+   * drop samples older than sample.at - keepMs (bounded: HISTORY_TRIM_BATCH per call).
+   */
+  addSample(sample: StorageSample, options: SampleOptions): Promise<boolean>;
+  /** The newest sample's at, or null when there is none. */
+  latestSampleAt(): Promise<number | null>;
+  /** Samples with at >= since, oldest first, at most limit. */
+  samples(since: number, limit: number): Promise<StorageSample[]>;
 }
 
 /** A result store that can hold beat's state. */
@@ -142,6 +169,15 @@ export function fireRecordOf(f: FireRecord): FireRecord {
 /** A message's own fields alone, so a store keeps exactly the outbox and nothing the caller added. */
 export function outboxOf(m: OutboxMessage): OutboxMessage {
   return { raw: m.raw, queue: m.queue, priority: m.priority, availableAt: m.availableAt };
+}
+
+/** The slot a sample is stored under; throws RangeError on a slot width that is not a number > 0. */
+export function sampleSlot(at: number, options: SampleOptions): number {
+  if (!(Number.isFinite(options.slotMs) && options.slotMs > 0))
+    throw new RangeError(`Expected slotMs to be a number > 0, got ${options.slotMs}`);
+  if (!(Number.isFinite(options.keepMs) && options.keepMs >= 0))
+    throw new RangeError(`Expected keepMs to be a number >= 0, got ${options.keepMs}`);
+  return Math.floor(at / options.slotMs);
 }
 
 /** The publish key of one fire: the broker's publishOnce() dedupes a resend under it. */

@@ -44,8 +44,18 @@ export interface Census {
   daily: { count: number; bytes: number }[];
   /** Bytes held by expiredPending. */
   pendingBytes: number;
+  /** The largest results (options.largest of them, biggest first; ties by id), for the Storage page. */
+  largest: LargeResult[];
   /** How long the count took, ms (a scan of a large Redis store takes seconds). */
   tookMs: number;
+}
+
+export interface LargeResult {
+  taskId: string;
+  bytes: number;
+  tier: string;
+  state: StoredState;
+  name: string | null;
 }
 
 export interface CensusOptions {
@@ -53,6 +63,8 @@ export interface CensusOptions {
   graceCutoff?: number;
   /** Results read per batch when scanning. Default 1000. */
   batchSize?: number;
+  /** Also find this many of the largest results. Default 0. */
+  largest?: number;
 }
 
 /** A store that counts itself without reading every result (SQL aggregates). */
@@ -75,7 +87,7 @@ export async function census(store: RetentionStore, options: CensusOptions = {})
 /** The census by one streaming scan, whatever the store (a store's own aggregate must agree with it). */
 export async function scanCensus(store: RetentionStore, options: CensusOptions = {}): Promise<Census> {
   const started = performance.now();
-  const tally = new CensusTally(await store.now(), options.graceCutoff);
+  const tally = new CensusTally(await store.now(), options.graceCutoff, options.largest);
   for await (const batch of store.scan({ batchSize: options.batchSize ?? 1000, includeHeld: true })) {
     for (const r of batch) tally.add(r);
     await new Promise<void>((resolve) => setImmediate(resolve));
@@ -83,7 +95,7 @@ export async function scanCensus(store: RetentionStore, options: CensusOptions =
   return tally.finish(performance.now() - started);
 }
 
-type Counted = Pick<ResultRecord, "status" | "tier" | "bytes" | "held" | "expiresAt" | "dateDone">;
+type Counted = Pick<ResultRecord, "taskId" | "name" | "status" | "tier" | "bytes" | "held" | "expiresAt" | "dateDone">;
 
 /** Adds results one by one into a Census (the scan path, and stores that stream their own rows). */
 export class CensusTally {
@@ -93,17 +105,29 @@ export class CensusTally {
   constructor(
     readonly at: number,
     readonly graceCutoff?: number,
+    private readonly keepLargest = 0,
   ) {
     this.c = emptyCensus(at, graceCutoff !== undefined);
   }
 
   add(r: Counted): void {
     this.addCell(r.tier ?? "none", r.status, 1, r.bytes);
+    this.addLarge({ taskId: r.taskId, bytes: r.bytes, tier: r.tier ?? "none", state: r.status, name: r.name ?? null });
     this.addFlags(r.held ? 1 : 0, r.expiresAt === null ? 1 : 0, r.dateDone);
     if (r.held || r.expiresAt === null) return;
     const ahead = r.expiresAt - this.at;
     if (ahead <= 0) this.addPending(1, r.bytes, r.expiresAt, this.graceCutoff !== undefined && r.expiresAt < this.graceCutoff ? 1 : 0);
     else this.addHour(Math.floor((ahead - 1) / HOUR), 1, r.bytes, r.expiresAt);
+  }
+
+  /** A candidate for the largest results (kept only while among the biggest keepLargest). */
+  addLarge(r: LargeResult): void {
+    const list = this.c.largest;
+    if (list.length >= this.keepLargest && (this.keepLargest === 0 || !bigger(r, list[list.length - 1]!))) return;
+    let i = list.length;
+    while (i > 0 && bigger(r, list[i - 1]!)) i--;
+    list.splice(i, 0, r);
+    if (list.length > this.keepLargest) list.pop();
   }
 
   /** Results of one tier in one state. */
@@ -112,7 +136,10 @@ export class CensusTally {
     this.c.bytes += bytes;
     const key = `${tier}\u0000${state}`;
     let cell = this.cells.get(key);
-    if (!cell) this.cells.set(key, (cell = { tier, state, count: 0, bytes: 0 }));
+    if (!cell) {
+      cell = { tier, state, count: 0, bytes: 0 };
+      this.cells.set(key, cell);
+    }
     bump(cell, count, bytes);
   }
 
@@ -166,6 +193,7 @@ export function emptyCensus(at: number, withCutoff = false): Census {
     hourly: Array.from({ length: OUTLOOK_HOURS }, () => ({ count: 0, bytes: 0 })),
     daily: Array.from({ length: OUTLOOK_DAYS }, () => ({ count: 0, bytes: 0 })),
     pendingBytes: 0,
+    largest: [],
     tookMs: 0,
   };
 }
@@ -173,20 +201,30 @@ export function emptyCensus(at: number, withCutoff = false): Census {
 /** Counts and bytes per tier, summed over states. */
 export function byTier(c: Census): Record<string, { count: number; bytes: number }> {
   const out: Record<string, { count: number; bytes: number }> = {};
-  for (const cell of c.cells) bump((out[cell.tier] ??= { count: 0, bytes: 0 }), cell.count, cell.bytes);
+  for (const cell of c.cells) {
+    out[cell.tier] ??= { count: 0, bytes: 0 };
+    bump(out[cell.tier]!, cell.count, cell.bytes);
+  }
   return out;
 }
 
 /** Counts and bytes per state, summed over tiers. */
 export function byState(c: Census): Record<string, { count: number; bytes: number }> {
   const out: Record<string, { count: number; bytes: number }> = {};
-  for (const cell of c.cells) bump((out[cell.state] ??= { count: 0, bytes: 0 }), cell.count, cell.bytes);
+  for (const cell of c.cells) {
+    out[cell.state] ??= { count: 0, bytes: 0 };
+    bump(out[cell.state]!, cell.count, cell.bytes);
+  }
   return out;
 }
 
 function bump(slot: { count: number; bytes: number }, count: number, bytes: number): void {
   slot.count += count;
   slot.bytes += bytes;
+}
+
+function bigger(a: LargeResult, b: LargeResult): boolean {
+  return a.bytes > b.bytes || (a.bytes === b.bytes && a.taskId < b.taskId);
 }
 
 function min(a: number | null, b: number): number {

@@ -1,5 +1,6 @@
-import type { ResultRecord, RetentionStore, StoreFacts } from "../backends/retention-store.js";
+import type { RetentionStore, StoreFacts } from "../backends/retention-store.js";
 import { STATES, type StoredState } from "../states.js";
+import { byState as censusByState, byTier as censusByTier, census } from "./census.js";
 
 export interface StatsOptions {
   /** The app's expiredGrace: results expired longer ago than this are counted in expiredOverGrace. */
@@ -33,55 +34,43 @@ export interface StatsReport {
   nextExpiry: string | null;
   /** The store's own numbers (file size, used_memory, ...). */
   store: StoreFacts;
+  /** Bytes by tier name (as byTier counts results). */
+  bytesByTier: Record<string, number>;
+  /** Results (not held) expiring within 1 h, 24 h and 7 d. */
+  expiring: { hour: number; day: number; week: number };
 }
 
 /**
- * Counts and sizes from one streaming scan: memory stays bounded however many results there
- * are. Expiry is judged by the store's clock, read once, so every count uses the same instant.
+ * Counts and sizes from one census (census.ts: the store's own aggregate where it has one, else
+ * one streaming scan, memory bounded however many results there are). Expiry is judged by the
+ * store's clock, read once, so every count uses the same instant.
  */
 export async function stats(store: RetentionStore, options: StatsOptions = {}): Promise<StatsReport> {
   const now = await store.now();
+  const c = await census(store, {
+    ...(options.graceMs === undefined ? {} : { graceCutoff: now - options.graceMs }),
+    ...(options.batchSize === undefined ? {} : { batchSize: options.batchSize }),
+  });
   const byState = Object.fromEntries(STATES.filter((s) => s !== "EXPIRED").map((s) => [s, 0])) as Record<StoredState, number>;
-  const acc = { total: 0, bytes: 0, expiredPending: 0, overGrace: 0, held: 0, permanent: 0, oldestDone: Infinity, nextExpiry: Infinity };
-  const byTier: Record<string, number> = {};
-  const graceCutoff = options.graceMs === undefined ? null : now - options.graceMs;
-  const count = (r: ResultRecord) => {
-    acc.total += 1;
-    acc.bytes += r.bytes;
-    byState[r.status] = (byState[r.status] ?? 0) + 1;
-    const tier = r.tier ?? "none";
-    byTier[tier] = (byTier[tier] ?? 0) + 1;
-    if (r.held) acc.held += 1;
-    if (r.expiresAt === null) acc.permanent += 1;
-    if (r.dateDone !== null) acc.oldestDone = Math.min(acc.oldestDone, r.dateDone);
-    if (r.held || r.expiresAt === null) return;
-    if (r.expiresAt <= now) {
-      acc.expiredPending += 1;
-      if (graceCutoff !== null && r.expiresAt < graceCutoff) acc.overGrace += 1;
-    } else {
-      acc.nextExpiry = Math.min(acc.nextExpiry, r.expiresAt);
-    }
-  };
-  for await (const batch of store.scan({ batchSize: options.batchSize ?? 1000, includeHeld: true })) {
-    for (const r of batch) count(r);
-    // Other work in this process (a dashboard, live traffic) runs between batches.
-    await new Promise<void>((resolve) => setImmediate(resolve));
-  }
+  for (const [state, { count }] of Object.entries(censusByState(c))) byState[state as StoredState] = count;
+  const tiers = Object.entries(censusByTier(c));
   return {
-    total: acc.total,
+    total: c.total,
     byState,
-    byTier,
-    bytes: acc.bytes,
-    expiredPending: acc.expiredPending,
-    expiredOverGrace: graceCutoff === null ? null : acc.overGrace,
-    held: acc.held,
-    permanent: acc.permanent,
-    oldestDateDone: iso(acc.oldestDone),
-    nextExpiry: iso(acc.nextExpiry),
+    byTier: Object.fromEntries(tiers.map(([tier, { count }]) => [tier, count])),
+    bytes: c.bytes,
+    expiredPending: c.expiredPending,
+    expiredOverGrace: c.expiredBeforeCutoff,
+    held: c.held,
+    permanent: c.permanent,
+    oldestDateDone: iso(c.oldestDateDone),
+    nextExpiry: iso(c.nextExpiry),
     store: await store.storeFacts(),
+    bytesByTier: Object.fromEntries(tiers.map(([tier, { bytes }]) => [tier, bytes])),
+    expiring: { ...c.expiring },
   };
 }
 
-function iso(ms: number): string | null {
-  return Number.isFinite(ms) ? new Date(ms).toISOString() : null;
+function iso(ms: number | null): string | null {
+  return ms === null ? null : new Date(ms).toISOString();
 }

@@ -3,6 +3,7 @@ import { join } from "node:path";
 import { archiveResults, type ArchiveOutcome } from "../archive/archive-results.js";
 import type { RetentionStore } from "../backends/retention-store.js";
 import { cleanup, type CleanupReport } from "./cleanup.js";
+import type { RetentionObserver } from "./retention-observer.js";
 
 export interface BackendCleanupOptions {
   /** Where the archives of archive-tier results go, one file per run. Created if missing. */
@@ -18,6 +19,8 @@ export interface BackendCleanupOptions {
   olderThanMs?: number;
   /** Count what would be archived and removed; change nothing. */
   dryRun?: boolean;
+  /** Told what is removed and why (metrics); optional. */
+  observer?: RetentionObserver;
 }
 
 export interface BackendCleanupSummary {
@@ -49,6 +52,7 @@ export async function backendCleanup(store: RetentionStore, opts: BackendCleanup
   const scope = {
     ...(opts.tier !== undefined ? { tier: opts.tier } : {}),
     ...(opts.batchSize !== undefined ? { batchSize: opts.batchSize } : {}),
+    ...(opts.observer ? { observer: opts.observer } : {}),
   };
   if (!dryRun) await mkdir(opts.archiveDir, { recursive: true });
   const run = (name: string) =>

@@ -6,6 +6,7 @@ import { describe } from "../errors.js";
 import type { Logger } from "../logger.js";
 import { currentTask } from "../task-context.js";
 import { backendCleanup, type BackendCleanupSummary } from "./backend-cleanup-task.js";
+import { safely, type RetentionObserver } from "./retention-observer.js";
 
 /** What ebb.cleanup takes, as keyword arguments (a beat entry's kwargs) or as its one argument. */
 export interface CleanupTaskOptions {
@@ -24,6 +25,8 @@ export interface CleanupTaskDeps {
   archiveDir: string;
   tiers: () => readonly string[];
   log: Logger;
+  /** Told what each run removes and when it ends (metrics); optional. */
+  observer?: RetentionObserver;
 }
 
 /**
@@ -70,7 +73,12 @@ async function recorded(deps: CleanupTaskDeps, task: string, scope: Scope): Prom
     errors: [],
   };
   try {
-    const summary = await backendCleanup(store, { archiveDir: deps.archiveDir, source: store.url, ...scope });
+    const summary = await backendCleanup(store, {
+      archiveDir: deps.archiveDir,
+      source: store.url,
+      ...scope,
+      ...(deps.observer ? { observer: deps.observer } : {}),
+    });
     Object.assign(record, {
       matched: summary.cleanup.matched,
       removed: summary.cleanup.deleted + summary.archive.deleted + (summary.previous?.deleted ?? 0),
@@ -86,6 +94,8 @@ async function recorded(deps: CleanupTaskDeps, task: string, scope: Scope): Prom
     throw e;
   } finally {
     record.durationMs = Math.round(performance.now() - started);
+    const run = { durationMs: record.durationMs, ok: record.errors.length === 0, at: startedAt + record.durationMs, dryRun: record.dryRun };
+    safely(() => deps.observer?.cleanupFinished?.(run));
     const schedules = await deps.schedules().catch(() => null);
     await schedules
       ?.recordRun(record)

@@ -1,5 +1,6 @@
 import type { ResultRecord, RetentionStore, ScanQuery } from "../backends/retention-store.js";
 import { cleanupVerdict, type CleanupRules, type CleanupVerdict } from "./cleanup-rules.js";
+import { removalReason, reportRemoved, safely, type RetentionObserver } from "./retention-observer.js";
 
 export interface CleanupOptions {
   /** Also remove results done at least this long ago that are allowed to expire (--older-than / --days). */
@@ -15,6 +16,8 @@ export interface CleanupOptions {
   onProgress?: (p: CleanupProgress) => void;
   /** Stops between batches; a batch already being removed completes (each is atomic). Rejects with the signal's reason. */
   signal?: AbortSignal;
+  /** Told what each batch removed and why (metrics); optional. */
+  observer?: RetentionObserver;
 }
 
 export interface CleanupProgress {
@@ -71,7 +74,8 @@ export async function cleanup(store: RetentionStore, options: CleanupOptions = {
   // A store that expires in bulk (a partition per time range) drops what has expired at once;
   // the scans below then judge what it left (held, archive-pending, other stores' kinds). Only
   // for every tier (a partition holds them all), and not on a dry run, whose scan counts them.
-  if (store.retentionCapabilities.bulkExpiry && options.tier === undefined && !dryRun) await dropInBulk(store, rules.now, report);
+  if (store.retentionCapabilities.bulkExpiry && options.tier === undefined && !dryRun)
+    await dropInBulk(store, rules.now, report, options.observer);
 
   const flush = async (all: boolean) => {
     while (pending.length >= batchSize || (all && pending.length > 0)) {
@@ -85,6 +89,7 @@ export async function cleanup(store: RetentionStore, options: CleanupOptions = {
         t.deleted += 1;
         t.bytes += r.bytes;
       }
+      reportRemoved(options.observer, batch, outcome.removed, rules.now, (r) => removalReason(r, rules.now));
       report.deleted += outcome.removed.length;
       report.bytes += outcome.bytes;
       report.kept["keep:changed"] += outcome.kept.length;
@@ -139,10 +144,11 @@ function passes(rules: CleanupRules, batchSize: number): Array<[ScanQuery, (r: R
   return list;
 }
 
-async function dropInBulk(store: RetentionStore, before: number, report: CleanupReport): Promise<void> {
+async function dropInBulk(store: RetentionStore, before: number, report: CleanupReport, observer?: RetentionObserver): Promise<void> {
   if (typeof store.dropExpired !== "function")
     throw new TypeError("The store declares bulkExpiry but has no dropExpired(before); implement it or declare bulkExpiry: false");
   const dropped = await store.dropExpired(before);
+  if (dropped.removed > 0) safely(() => observer?.droppedExpired?.(dropped.removed, dropped.bytes, before));
   report.matched += dropped.removed;
   report.deleted += dropped.removed;
   report.bytes += dropped.bytes;

@@ -4,6 +4,7 @@ import { check, type CheckLimits, type CheckReport } from "../monitor/check.js";
 import { stats, type StatsOptions, type StatsReport } from "../monitor/stats.js";
 import { cleanup, type CleanupOptions, type CleanupReport } from "./cleanup.js";
 import { explainPolicy, type ExplainApp, type PolicyExplanation } from "./explain.js";
+import { fanOut, safely, type RetentionObserver } from "./retention-observer.js";
 
 /**
  * The retention operations as an API, for people who schedule them their own way:
@@ -24,11 +25,12 @@ export interface RetentionApi {
 export function retentionApi(
   backend: () => Promise<ResultBackend>,
   app: ExplainApp & { config: { expiredGraceMs: number } },
+  observer?: RetentionObserver,
 ): RetentionApi {
   const store = async () => retentionStoreOf(await backend(), "cleanup, archive, stats, hold");
   const statsOf = async (options: StatsOptions = {}) => stats(await store(), { graceMs: app.config.expiredGraceMs, ...options });
   return {
-    cleanup: async (options = {}) => cleanup(await store(), options),
+    cleanup: async (options = {}) => observed(await store(), options, observer),
     stats: statsOf,
     check: async (limits) => check(await statsOf(), limits),
     hold: async (taskId) => (await store()).setHeld(taskId, true),
@@ -36,4 +38,23 @@ export function retentionApi(
     explain: (taskName) => explainPolicy(taskName, app),
     store,
   };
+}
+
+/** cleanup(), telling `observer` (metrics) what it removed and when it ended; the caller's own observer is told too. */
+async function observed(store: RetentionBackend, options: CleanupOptions, observer: RetentionObserver | undefined): Promise<CleanupReport> {
+  if (!observer) return cleanup(store, options);
+  const own = options.observer;
+  const both: RetentionObserver = own ? fanOut(() => [observer, own]) : observer;
+  const started = performance.now();
+  const dryRun = options.dryRun === true;
+  let ok = false;
+  try {
+    const report = await cleanup(store, { ...options, observer: both });
+    ok = true;
+    return report;
+  } finally {
+    const durationMs = performance.now() - started;
+    const at = await store.now().catch(() => Date.now());
+    safely(() => both.cleanupFinished?.({ durationMs, ok, at, dryRun }));
+  }
 }

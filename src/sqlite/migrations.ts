@@ -237,6 +237,20 @@ CREATE TABLE ebb_tombstone_forgotten (
 );
 `;
 
+/**
+ * Beat's storage history (src/monitor/history.ts): one row per slot (floor(at / slotMs)), the
+ * primary key that lets two beats sampling at once store one sample; sample is its JSON. Indexed
+ * on at, which reads (oldest first, since an instant) and trims (older than the keep window) use.
+ */
+const HISTORY_SQL = `
+CREATE TABLE ebb_history (
+  slot INTEGER PRIMARY KEY,
+  at INTEGER NOT NULL,
+  sample TEXT NOT NULL
+);
+CREATE INDEX ebb_history_at ON ebb_history (at);
+`;
+
 export const MIGRATIONS: readonly Migration[] = [
   { id: "0001_messages", sql: MESSAGES_SQL },
   { id: "0002_dead_letters", sql: DEAD_LETTERS_SQL },
@@ -249,6 +263,7 @@ export const MIGRATIONS: readonly Migration[] = [
   { id: "0009_chords", sql: CHORDS_SQL },
   { id: "0010_control", sql: CONTROL_SQL },
   { id: "0011_tombstone_packs", sql: TOMBSTONE_PACKS_SQL },
+  { id: "0012_history", sql: HISTORY_SQL },
 ];
 
 /** Records which migrations ran; applied_at is the wall clock of the process that ran it. */

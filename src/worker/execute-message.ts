@@ -9,7 +9,8 @@ import { makeContext, runInContext, type ContextState } from "../task-context.js
 import type { TaskDefinition } from "../task.js";
 import { bindArguments } from "./bind-arguments.js";
 import { recordResult, storeRequestFor, type Outcome, type RecordDeps } from "./record-result.js";
-import type { FinishStep } from "../backends/result-backend.js";
+import type { FinishStep, StoreOutcome } from "../backends/result-backend.js";
+import type { StoredState } from "../states.js";
 import { retryDelayMs } from "./retry-delay.js";
 import type { ActiveTask, TaskLifecycle } from "./task-lifecycle.js";
 import { limitsFor, runUnderLimits } from "./time-limits.js";
@@ -89,11 +90,11 @@ export async function executeMessage(deps: ExecuteDeps, delivery: Delivery, ran?
     // The common case, no retry and no canvas: store and ack as one step where the stores allow.
     const request = deps.finish && !outcome.retry && !hasCanvasLinks(msg) ? storeRequestFor(deps, msg, def, outcome) : null;
     if (request) {
-      await deps.finish!(request, delivery);
+      stored(deps, msg, outcome, await deps.finish!(request, delivery));
       told(deps, msg, outcome);
       return "done";
     }
-    await recordResult(deps, msg, def, outcome);
+    stored(deps, msg, outcome, await recordResult(deps, msg, def, outcome));
     // Store RETRY first: if storing fails, this message runs again and nothing was published, so
     // one retry chain. (Published first, the rerun would start a second chain under the same id.)
     if (outcome.retry)
@@ -129,6 +130,17 @@ export async function executeMessage(deps: ExecuteDeps, delivery: Delivery, ran?
   return "done";
 }
 
+/** Tell the lifecycle's listeners that a new state was stored (metrics count results by it). */
+function stored(deps: ExecuteDeps, msg: TaskMessage, outcome: TaskOutcome, out: StoreOutcome | null): void {
+  if (out === null || !out.stored) return;
+  deps.lifecycle.emit("stored", out.result, outcome.startedStored ? "STARTED" : previousState(msg));
+}
+
+/** A retried message's earlier run stored RETRY under the same id. */
+function previousState(msg: TaskMessage): StoredState | null {
+  return msg.retries > 0 ? "RETRY" : null;
+}
+
 /** Tell the lifecycle's listeners what became of the task, once it is stored. */
 function told(deps: ExecuteDeps, msg: TaskMessage, outcome: TaskOutcome): void {
   const runtimeMs = outcome.runtimeMs ?? 0;
@@ -153,7 +165,7 @@ function told(deps: ExecuteDeps, msg: TaskMessage, outcome: TaskOutcome): void {
 }
 
 /** An outcome, and what the worker needs besides storing it. */
-type TaskOutcome = Outcome & { retry?: TaskMessage; runtimeMs?: number; revokedReason?: string };
+type TaskOutcome = Outcome & { retry?: TaskMessage; runtimeMs?: number; revokedReason?: string; startedStored?: boolean };
 
 /** The delivery's task message, or why it is not one (unframed bytes, or not protocol v2 JSON). */
 function decode(delivery: Delivery): TaskMessage | string {
@@ -207,7 +219,14 @@ async function outcomeOf(
   const started = performance.now();
   deps.log.debug?.(`Task ${msg.task}[${msg.id}] received${delivery.redelivered ? " (redelivered)" : ""}`);
   deps.lifecycle.emit("started", running.task);
-  if (def.trackStarted ?? deps.config.trackStarted) await recordStarted(deps, msg, def);
+  let startedStored = false;
+  if (def.trackStarted ?? deps.config.trackStarted) {
+    const out = await recordStarted(deps, msg, def);
+    if (out?.stored) {
+      startedStored = true;
+      deps.lifecycle.emit("stored", out.result, previousState(msg));
+    }
+  }
   let outcome: TaskOutcome;
   try {
     outcome = await runHandler(deps, msg, def, running.task, ctx, state, started);
@@ -215,7 +234,9 @@ async function outcomeOf(
     running.end();
   }
   // Terminated by remote control: REVOKED, whatever the handler made of its aborted signal.
-  return running.task.abortReason instanceof TaskTerminated ? revokedOutcome(deps, msg, "terminated") : outcome;
+  const final = running.task.abortReason instanceof TaskTerminated ? revokedOutcome(deps, msg, "terminated") : outcome;
+  if (startedStored) final.startedStored = true;
+  return final;
 }
 
 /**

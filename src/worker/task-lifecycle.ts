@@ -1,4 +1,6 @@
 import type { Delivery } from "../brokers/broker.js";
+import type { StoredResult } from "../backends/result-backend.js";
+import type { StoredState } from "../states.js";
 import type { Logger } from "../logger.js";
 import type { TaskMessage } from "../protocol/task-message.js";
 
@@ -23,6 +25,12 @@ export interface TaskLifecycleEvents {
   retried: [message: TaskMessage, info: { error: unknown; traceback: string | null; eta: number | null }];
   /** The task was not run, or was stopped, and REVOKED was stored. */
   revoked: [message: TaskMessage, info: { reason: string; expired: boolean; terminated: boolean }];
+  /**
+   * A state was stored for a task (STARTED, RETRY, or its outcome), and was new: not a ready
+   * result kept from an earlier delivery. `replaced` is the state this worker knows the task's
+   * result had before (STARTED it stored, or RETRY from a retried message's earlier run), else null.
+   */
+  stored: [result: StoredResult, replaced: StoredState | null];
 }
 
 export type TaskLifecycleEvent = keyof TaskLifecycleEvents;

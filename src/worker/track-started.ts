@@ -1,3 +1,4 @@
+import type { StoreOutcome } from "../backends/result-backend.js";
 import type { TaskMessage } from "../protocol/task-message.js";
 import type { TaskDefinition } from "../task.js";
 import { recordResult, type RecordDeps } from "./record-result.js";
@@ -11,13 +12,18 @@ import { recordResult, type RecordDeps } from "./record-result.js";
  * finished task) is kept: the backends never replace a ready result.
  *
  * A store that fails here does not stop the task: STARTED is progress, not an outcome; the
- * outcome is stored (or the message retried) as usual.
+ * outcome is stored (or the message retried) as usual. Returns what was stored, or null.
  */
-export async function recordStarted(deps: RecordDeps, msg: TaskMessage, def: TaskDefinition): Promise<void> {
-  if (!(def.trackStarted ?? deps.config.trackStarted)) return;
+export async function recordStarted(deps: RecordDeps, msg: TaskMessage, def: TaskDefinition): Promise<StoreOutcome | null> {
+  if (!(def.trackStarted ?? deps.config.trackStarted)) return null;
   try {
-    await recordResult(deps, msg, def, { status: "STARTED", result: { pid: process.pid, hostname: deps.workerName }, traceback: null });
+    return await recordResult(deps, msg, def, {
+      status: "STARTED",
+      result: { pid: process.pid, hostname: deps.workerName },
+      traceback: null,
+    });
   } catch (e) {
     deps.log.warn(`Could not store STARTED for ${msg.task}[${msg.id}]: ${(e as Error).message}; the task runs anyway`);
+    return null;
   }
 }

@@ -150,6 +150,11 @@ export class Worker {
     };
   }
 
+  /** Aborted once the worker begins to stop (stop(), abort(), or remote control's shutdown). */
+  get stopping(): AbortSignal {
+    return this.#stopFetching.signal;
+  }
+
   /** Messages this worker has finished (stored/acked, dead-lettered or deferred). */
   get processed(): number {
     return this.#processed;

@@ -1,6 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import type { manualClock } from "../../src/clock.js";
 import type { ClaimRequest, FireClaim, ScheduleStore } from "../../src/beat/schedule-store.js";
+import type { StorageSample } from "../../src/monitor/history.js";
 
 export interface ScheduleStoreFixture {
   store: ScheduleStore;
@@ -18,6 +19,24 @@ function fire(tick: number, over: Partial<FireClaim> = {}): FireClaim {
     taskId: `task-${tick}`,
     catchUp: false,
     message: { raw: `{"tick":${tick}}`, queue: "celery", priority: 0, availableAt: null },
+    ...over,
+  };
+}
+
+const MIN = 60_000;
+const SLOT = { slotMs: 5 * MIN, keepMs: 60 * MIN };
+
+function sample(at: number, bytes = 1_000, over: Partial<StorageSample> = {}): StorageSample {
+  return {
+    at,
+    total: 3,
+    bytes,
+    cells: [
+      { tier: "api", state: "SUCCESS", count: 2, bytes: bytes - 100 },
+      { tier: "none", state: "FAILURE", count: 1, bytes: 100 },
+    ],
+    expiredPending: 1,
+    pendingBytes: 100,
     ...over,
   };
 }
@@ -238,6 +257,64 @@ export function scheduleStoreConformance(name: string, make: () => Promise<Sched
       expect(runs.map((r) => r.taskId)).toEqual(["t2", "t1"]);
       expect(runs[0]).toEqual({ ...run, task: "ebb.cleanup", taskId: "t2", tier: "api", startedAt: T0 + 1, errors: ["disk full"] });
       expect(await store.runs(1)).toHaveLength(1);
+    });
+    it("stores one history sample per slot, however many adds race for it", async () => {
+      const at = T0 + 10 * MIN + 7_000;
+      const outcomes = await Promise.all(Array.from({ length: 20 }, (_, i) => store.addSample(sample(at + i, 1_000 + i), SLOT)));
+      expect(outcomes.filter(Boolean)).toHaveLength(1);
+      const stored = await store.samples(0, 100);
+      expect(stored).toHaveLength(1);
+      // The winner's sample, whole.
+      const winner = outcomes.indexOf(true);
+      expect(stored[0]).toEqual(sample(at + winner, 1_000 + winner));
+      // Later in the same slot: refused; in the next slot: stored.
+      expect(await store.addSample(sample(T0 + 14 * MIN + 59_000), SLOT)).toBe(false);
+      expect(await store.addSample(sample(T0 + 15 * MIN), SLOT)).toBe(true);
+      expect(await store.latestSampleAt()).toBe(T0 + 15 * MIN);
+    });
+
+    it("has no samples before the first, and keeps a sample's cells exactly", async () => {
+      expect(await store.latestSampleAt()).toBeNull();
+      expect(await store.samples(0, 10)).toEqual([]);
+      const s = sample(T0, 123_456_789_012, {
+        total: 9_007_199_254,
+        cells: [
+          { tier: "a.b-c", state: "PENDING", count: 0, bytes: 0 },
+          { tier: "compliance", state: "REVOKED", count: 7, bytes: 123_456_789_012 },
+          { tier: "none", state: "STARTED", count: 2, bytes: 5 },
+        ],
+        expiredPending: 0,
+        pendingBytes: 0,
+      });
+      expect(await store.addSample({ ...s, extra: "not kept" } as StorageSample, SLOT)).toBe(true);
+      expect(await store.samples(0, 10)).toEqual([s]);
+      expect(await store.latestSampleAt()).toBe(T0);
+    });
+
+    it("drops samples older than keepMs when it adds one", async () => {
+      for (let i = 0; i < 12; i++) expect(await store.addSample(sample(T0 + i * 5 * MIN, i), SLOT)).toBe(true);
+      // All 12 are within an hour of the newest (at T0 + 55 min).
+      expect(await store.samples(0, 100)).toHaveLength(12);
+      // At T0 + 70 min the cutoff is T0 + 10 min: the samples at T0 and T0 + 5 min go, T0 + 10 min stays.
+      expect(await store.addSample(sample(T0 + 70 * MIN, 14), SLOT)).toBe(true);
+      const kept = await store.samples(0, 100);
+      expect(kept.map((k) => (k.at - T0) / MIN)).toEqual([10, 15, 20, 25, 30, 35, 40, 45, 50, 55, 70]);
+      // A refused add trims too.
+      expect(await store.addSample(sample(T0 + 72 * MIN), { slotMs: 5 * MIN, keepMs: 30 * MIN })).toBe(false);
+      expect((await store.samples(0, 100)).map((k) => (k.at - T0) / MIN)).toEqual([45, 50, 55, 70]);
+      expect(await store.latestSampleAt()).toBe(T0 + 70 * MIN);
+    });
+
+    it("reads samples oldest first, from `since`, at most `limit`", async () => {
+      // Added out of order.
+      for (const i of [3, 0, 4, 1, 2]) await store.addSample(sample(T0 + i * 5 * MIN + i, i), { slotMs: 5 * MIN, keepMs: 86_400_000 });
+      const ats = (list: StorageSample[]) => list.map((x) => x.at);
+      expect(ats(await store.samples(0, 10))).toEqual([0, 1, 2, 3, 4].map((i) => T0 + i * 5 * MIN + i));
+      expect(ats(await store.samples(T0 + 10 * MIN + 2, 10))).toEqual([T0 + 10 * MIN + 2, T0 + 15 * MIN + 3, T0 + 20 * MIN + 4]);
+      expect(ats(await store.samples(T0 + 10 * MIN + 3, 10))).toEqual([T0 + 15 * MIN + 3, T0 + 20 * MIN + 4]);
+      expect(ats(await store.samples(T0, 2))).toEqual([T0, T0 + 5 * MIN + 1]);
+      expect(await store.samples(T0, 0)).toEqual([]);
+      expect(await store.samples(T0 + 99 * MIN, 10)).toEqual([]);
     });
   });
 }

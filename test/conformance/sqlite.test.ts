@@ -175,6 +175,7 @@ describe("sqlite store details", () => {
       "0009_chords",
       "0010_control",
       "0011_tombstone_packs",
+      "0012_history",
     ]);
     expect(handle.db.pragma("journal_mode", { simple: true })).toBe("wal");
     handle.close();

@@ -44,8 +44,24 @@ describe("resolveConfig defaults (empty env)", () => {
       archiveDir: "./ebb-archives",
       timezone: "UTC",
       workerEvents: false,
+      history: { everyMs: 5 * MIN, keepMs: 14 * DAY },
       clock: systemClock,
     });
+  });
+
+  it("history: beat's samples every 5m kept 14d by default; false turns it off; errors name the option", () => {
+    expect(resolveConfig({ history: { every: "1m" } }, {}).history).toEqual({ everyMs: MIN, keepMs: 14 * DAY });
+    expect(resolveConfig({ history: { every: "1h", keep: "30d" } }, {}).history).toEqual({ everyMs: HOUR, keepMs: 30 * DAY });
+    expect(resolveConfig({ history: {} }, {}).history).toEqual({ everyMs: 5 * MIN, keepMs: 14 * DAY });
+    expect(resolveConfig({ history: false }, {}).history).toBeNull();
+    expect(() => resolveConfig({ history: { every: "5x" } }, {})).toThrow(/Expected history\.every to be a duration/);
+    expect(() => resolveConfig({ history: { keep: null } }, {})).toThrow(/history\.keep cannot be never/);
+    expect(() => resolveConfig({ history: { every: "0s" } }, {})).toThrow(/option history\.every: expected at least 1s, got 0s/);
+    expect(() => resolveConfig({ history: { every: "1h", keep: "30m" } }, {})).toThrow(
+      /option history\.keep: expected at least history\.every \(1h\)/,
+    );
+    expect(() => resolveConfig({ history: { evry: "5m" } } as never, {})).toThrow(/unknown option "evry" in history/);
+    expect(() => resolveConfig({ history: true } as never, {})).toThrow(/option history: expected \{ every, keep \} or false, got true/);
   });
 
   it("is the same with no input at all", () => {

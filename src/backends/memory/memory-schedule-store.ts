@@ -1,7 +1,10 @@
 import type { Clock } from "../../clock.js";
+import { copySample, type StorageSample } from "../../monitor/history.js";
 import {
+  HISTORY_TRIM_BATCH,
   RUNS_KEPT,
   fireRecordOf,
+  sampleSlot,
   outboxOf,
   type ClaimOutcome,
   type ClaimRequest,
@@ -9,6 +12,7 @@ import {
   type EntryState,
   type FireRecord,
   type OutboxMessage,
+  type SampleOptions,
   type ScheduleStore,
 } from "../../beat/schedule-store.js";
 
@@ -26,6 +30,8 @@ export class MemoryScheduleStore implements ScheduleStore {
   /** entry → tick → fire, insertion order = tick order. */
   private readonly fires = new Map<string, Map<number, StoredFire>>();
   private readonly cleanupRuns: CleanupRunRecord[] = [];
+  /** Storage history: slot → sample. */
+  private readonly samplesBySlot = new Map<number, StorageSample>();
 
   constructor(private readonly clock: Clock) {}
 
@@ -112,5 +118,32 @@ export class MemoryScheduleStore implements ScheduleStore {
 
   async runs(limit: number): Promise<CleanupRunRecord[]> {
     return this.cleanupRuns.slice(0, limit).map((r) => structuredClone(r));
+  }
+
+  async addSample(sample: StorageSample, options: SampleOptions): Promise<boolean> {
+    const slot = sampleSlot(sample.at, options);
+    const cutoff = sample.at - options.keepMs;
+    let dropped = 0;
+    for (const [key, s] of this.samplesBySlot) {
+      if (dropped >= HISTORY_TRIM_BATCH) break;
+      if (s.at < cutoff && this.samplesBySlot.delete(key)) dropped++;
+    }
+    if (this.samplesBySlot.has(slot)) return false;
+    this.samplesBySlot.set(slot, copySample(sample));
+    return true;
+  }
+
+  async latestSampleAt(): Promise<number | null> {
+    let latest: number | null = null;
+    for (const s of this.samplesBySlot.values()) if (latest === null || s.at > latest) latest = s.at;
+    return latest;
+  }
+
+  async samples(since: number, limit: number): Promise<StorageSample[]> {
+    return [...this.samplesBySlot.values()]
+      .filter((s) => s.at >= since)
+      .sort((a, b) => a.at - b.at)
+      .slice(0, Math.max(0, limit))
+      .map(copySample);
   }
 }

@@ -1,12 +1,16 @@
+import { parseSample, sampleJson, type StorageSample } from "../../monitor/history.js";
 import {
+  HISTORY_TRIM_BATCH,
   RUNS_KEPT,
   outboxOf,
+  sampleSlot,
   type ClaimOutcome,
   type ClaimRequest,
   type CleanupRunRecord,
   type EntryState,
   type FireRecord,
   type OutboxMessage,
+  type SampleOptions,
   type ScheduleStore,
 } from "../../beat/schedule-store.js";
 import { FIRE_COLUMNS, toFire, toState, type FireRow, type StateRow } from "../schedule-rows.js";
@@ -19,7 +23,7 @@ class TickTaken {
 
 /**
  * Beat's state in ebb_beat_entries, ebb_beat_fires and ebb_cleanup_runs (migration
- * 0003_beat.sql). A claim is one transaction under an advisory lock on its entry, so claims for
+ * 0003_beat.sql), and the storage history in ebb_history (0005_history.sql). A claim is one transaction under an advisory lock on its entry, so claims for
  * one entry from any number of processes are serialised and each sees the state the one before
  * it left; the fires' (entry, tick) primary key, taken with INSERT ... ON CONFLICT DO NOTHING, is
  * the second guard: a tick fired once is never inserted again while its row is in history.
@@ -127,6 +131,38 @@ export class PostgresScheduleStore implements ScheduleStore {
       Math.max(0, limit),
     ]);
     return rows.map((r) => JSON.parse(r.record) as CleanupRunRecord);
+  }
+
+  /**
+   * One statement: the insert takes the slot's primary key (ON CONFLICT DO NOTHING: a concurrent
+   * insert of the same slot waits for the first, then does nothing), and the trim deletes a
+   * bounded batch of the oldest samples beside it.
+   */
+  async addSample(sample: StorageSample, options: SampleOptions): Promise<boolean> {
+    const slot = sampleSlot(sample.at, options);
+    const rows = await this.pg.query<{ stored: number }>(
+      `WITH stored AS (
+         INSERT INTO ${this.s}.ebb_history (slot, at, sample) VALUES ($1, $2, $3) ON CONFLICT (slot) DO NOTHING RETURNING 1
+       ), trimmed AS (
+         DELETE FROM ${this.s}.ebb_history WHERE slot IN (SELECT slot FROM ${this.s}.ebb_history WHERE at < $4 ORDER BY at LIMIT $5)
+       )
+       SELECT count(*) AS stored FROM stored`,
+      [slot, sample.at, sampleJson(sample), sample.at - options.keepMs, HISTORY_TRIM_BATCH],
+    );
+    return (rows[0]?.stored ?? 0) > 0;
+  }
+
+  async latestSampleAt(): Promise<number | null> {
+    const rows = await this.pg.query<{ at: number | null }>(`SELECT max(at) AS at FROM ${this.s}.ebb_history`, []);
+    return rows[0]?.at ?? null;
+  }
+
+  async samples(since: number, limit: number): Promise<StorageSample[]> {
+    const rows = await this.pg.query<{ sample: string }>(`SELECT sample FROM ${this.s}.ebb_history WHERE at >= $1 ORDER BY at LIMIT $2`, [
+      since,
+      Math.max(0, limit),
+    ]);
+    return rows.flatMap((r) => parseSample(r.sample) ?? []);
   }
 
   private async readStates(entries: readonly string[], on?: Queryable): Promise<Map<string, EntryState>> {

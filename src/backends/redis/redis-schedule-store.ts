@@ -1,8 +1,11 @@
 import type { Redis } from "ioredis";
+import { parseSample, sampleJson, type StorageSample } from "../../monitor/history.js";
 import {
+  HISTORY_TRIM_BATCH,
   RUNS_KEPT,
   fireRecordOf,
   outboxOf,
+  sampleSlot,
   type ClaimOutcome,
   type ClaimRequest,
   type CleanupRunRecord,
@@ -10,6 +13,7 @@ import {
   type FireClaim,
   type FireRecord,
   type OutboxMessage,
+  type SampleOptions,
   type ScheduleStore,
 } from "../../beat/schedule-store.js";
 import { SCRIPTS } from "./scripts.js";
@@ -131,6 +135,32 @@ export class RedisScheduleStore implements ScheduleStore {
     if (limit < 1) return [];
     const items = await this.ctx.redis().lrange(this.ctx.keys.runs, 0, limit - 1);
     return items.map((json) => JSON.parse(json) as CleanupRunRecord);
+  }
+
+  async addSample(sample: StorageSample, options: SampleOptions): Promise<boolean> {
+    const slot = sampleSlot(sample.at, options);
+    const { keys } = this.ctx;
+    const stored = await SCRIPTS.addSample.run(
+      this.ctx.redis(),
+      [keys.history, keys.historySamples],
+      [String(slot), String(sample.at), sampleJson(sample), String(sample.at - options.keepMs), HISTORY_TRIM_BATCH],
+    );
+    return stored === 1;
+  }
+
+  async latestSampleAt(): Promise<number | null> {
+    const [, at] = await this.ctx.redis().zrevrange(this.ctx.keys.history, 0, 0, "WITHSCORES");
+    return at === undefined ? null : Number(at);
+  }
+
+  async samples(since: number, limit: number): Promise<StorageSample[]> {
+    if (limit < 1) return [];
+    const { keys } = this.ctx;
+    const slots = await this.ctx.redis().zrangebyscore(keys.history, since, "+inf", "LIMIT", 0, limit);
+    if (slots.length === 0) return [];
+    // A trim between the two reads leaves a slot without its sample: it is left out.
+    const values = await this.ctx.redis().hmget(keys.historySamples, ...slots);
+    return values.flatMap((json) => (json === null ? [] : (parseSample(json) ?? [])));
   }
 }
 

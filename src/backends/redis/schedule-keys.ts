@@ -17,6 +17,9 @@
  *                                         fires) → claimedAt. unsent() is one ZRANGEBYSCORE; a fire
  *                                         leaves it when sent or trimmed, so it stays small.
  *   <prefix>ebb:beat:runs                 LIST of cleanup run JSON, newest first, LTRIMmed to RUNS_KEPT.
+ *   <prefix>ebb:beat:history              ZSET slot (floor(at / slotMs)) → at: the storage history's
+ *                                         index, read by range of at, trimmed with the hash below.
+ *   <prefix>ebb:beat:history:samples      HASH slot → sample JSON (HSETNX: one sample per slot).
  *
  * The fire JSON starts with its tick, so fires claimed in the same millisecond come out of unsent
  * in tick order. Entries are read by name, never looked for: nothing here needs KEYS or SCAN.
@@ -27,6 +30,8 @@ export interface ScheduleKeys {
   claim(name: string, tick: number): string;
   readonly unsent: string;
   readonly runs: string;
+  readonly history: string;
+  readonly historySamples: string;
 }
 
 export function scheduleKeys(prefix: string): ScheduleKeys {
@@ -38,5 +43,7 @@ export function scheduleKeys(prefix: string): ScheduleKeys {
     claim: (name, tick) => `${base}claim:${name}:${tick}`,
     unsent: `${base}unsent`,
     runs: `${base}runs`,
+    history: `${base}history`,
+    historySamples: `${base}history:samples`,
   };
 }

@@ -19,5 +19,6 @@ export const SCRIPTS = {
   readUnindexed: new LuaScript(FOLDER, "read-unindexed-2+"),
   claimTicks: new LuaScript(FOLDER, "claim-ticks-3+"),
   markFireSent: new LuaScript(FOLDER, "mark-fire-sent-3"),
+  addSample: new LuaScript(FOLDER, "add-sample-2"),
   chordPartReturn: new LuaScript(FOLDER, "chord-part-return-3"),
 };

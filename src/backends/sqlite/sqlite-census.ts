@@ -12,7 +12,7 @@ const HOUR_MS = 3_600_000;
  */
 export function sqliteCensus(db: Database.Database, at: number, options: CensusOptions): Census {
   const started = performance.now();
-  const tally = new CensusTally(at, options.graceCutoff);
+  const tally = new CensusTally(at, options.graceCutoff, options.largest);
   const cells = db.prepare<[], CellRow>(
     `SELECT IFNULL(tier, 'none') AS tier, status, held, expires_at IS NULL AS permanent,
             count(*) AS n, sum(${BYTES_SQL}) AS bytes, min(date_done) AS oldest
@@ -23,7 +23,13 @@ export function sqliteCensus(db: Database.Database, at: number, options: CensusO
             count(*) AS n, sum(${BYTES_SQL}) AS bytes, min(expires_at) AS first, sum(expires_at < @cutoff) AS early
        FROM ebb_results WHERE held = 0 AND expires_at IS NOT NULL GROUP BY 1`,
   );
+  const largest = db.prepare<[number], LargeRow>(
+    `SELECT task_id, IFNULL(tier, 'none') AS tier, status, name, ${BYTES_SQL} AS bytes FROM ebb_results ORDER BY bytes DESC, task_id LIMIT ?`,
+  );
   db.transaction(() => {
+    if (options.largest)
+      for (const r of largest.all(options.largest))
+        tally.addLarge({ taskId: r.task_id, bytes: r.bytes, tier: r.tier, state: r.status, name: r.name });
     for (const r of cells.all()) {
       tally.addCell(r.tier, r.status, r.n, r.bytes);
       tally.addFlags(r.held ? r.n : 0, r.permanent ? r.n : 0, r.oldest);
@@ -52,4 +58,12 @@ interface HourRow {
   bytes: number;
   first: number;
   early: number;
+}
+
+interface LargeRow {
+  task_id: string;
+  tier: string;
+  status: StoredState;
+  name: string | null;
+  bytes: number;
 }

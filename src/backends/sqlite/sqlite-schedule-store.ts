@@ -1,14 +1,18 @@
 import type Database from "better-sqlite3";
 import type { Clock } from "../../clock.js";
+import { parseSample, sampleJson, type StorageSample } from "../../monitor/history.js";
 import {
+  HISTORY_TRIM_BATCH,
   RUNS_KEPT,
   outboxOf,
+  sampleSlot,
   type ClaimOutcome,
   type ClaimRequest,
   type CleanupRunRecord,
   type EntryState,
   type FireRecord,
   type OutboxMessage,
+  type SampleOptions,
   type ScheduleStore,
 } from "../../beat/schedule-store.js";
 import { FIRE_COLUMNS, toFire, toState, type FireRow, type StateRow } from "../schedule-rows.js";
@@ -23,8 +27,8 @@ class TickTaken {
 }
 
 /**
- * Beat's state in ebb_beat_entries, ebb_beat_fires and ebb_cleanup_runs (schema in
- * src/sqlite/migrations.ts). claim() runs under BEGIN IMMEDIATE, which takes the file's write
+ * Beat's state in ebb_beat_entries, ebb_beat_fires and ebb_cleanup_runs, and the storage history
+ * in ebb_history (schema in src/sqlite/migrations.ts). claim() runs under BEGIN IMMEDIATE, which takes the file's write
  * lock before it reads the entry, so claims from any number of processes on one file are
  * serialised: each sees the state the one before it left. The fires' (entry, tick) primary key
  * is the second guard: a tick fired once is never inserted again while its row is in history.
@@ -33,6 +37,7 @@ export class SqliteScheduleStore implements ScheduleStore {
   private readonly sql: ReturnType<typeof prepare>;
   private readonly claimTx: (req: ClaimRequest) => ClaimOutcome;
   private readonly recordTx: (run: CleanupRunRecord) => void;
+  private readonly sampleTx: (slot: number, sample: StorageSample, cutoff: number) => boolean;
 
   constructor(
     db: Database.Database,
@@ -61,6 +66,11 @@ export class SqliteScheduleStore implements ScheduleStore {
     this.recordTx = db.transaction((run: CleanupRunRecord) => {
       sql.insertRun.run(run.startedAt, JSON.stringify(run));
       sql.trimRuns.run(RUNS_KEPT);
+    }).immediate;
+    // The slot's primary key decides which of two beats' samples stays (INSERT ... DO NOTHING).
+    this.sampleTx = db.transaction((slot: number, sample: StorageSample, cutoff: number) => {
+      sql.trimSamples.run(cutoff, HISTORY_TRIM_BATCH);
+      return sql.insertSample.run(slot, sample.at, sampleJson(sample)).changes > 0;
     }).immediate;
   }
 
@@ -101,6 +111,18 @@ export class SqliteScheduleStore implements ScheduleStore {
 
   async runs(limit: number): Promise<CleanupRunRecord[]> {
     return this.sql.runs.all(Math.max(0, limit)).map((record) => JSON.parse(record) as CleanupRunRecord);
+  }
+
+  async addSample(sample: StorageSample, options: SampleOptions): Promise<boolean> {
+    return this.sampleTx(sampleSlot(sample.at, options), sample, sample.at - options.keepMs);
+  }
+
+  async latestSampleAt(): Promise<number | null> {
+    return this.sql.latestSample.get() ?? null;
+  }
+
+  async samples(since: number, limit: number): Promise<StorageSample[]> {
+    return this.sql.samples.all(since, Math.max(0, limit)).flatMap((json) => parseSample(json) ?? []);
   }
 
   private readStates(entries: readonly string[]): Map<string, EntryState> {
@@ -152,5 +174,14 @@ function prepare(db: Database.Database) {
       `DELETE FROM ebb_cleanup_runs WHERE id <= (SELECT id FROM ebb_cleanup_runs ORDER BY id DESC LIMIT 1 OFFSET ?)`,
     ),
     runs: db.prepare<[number], string>(`SELECT record FROM ebb_cleanup_runs ORDER BY id DESC LIMIT ?`).pluck(),
+    insertSample: db.prepare<[number, number, string]>(
+      `INSERT INTO ebb_history (slot, at, sample) VALUES (?, ?, ?) ON CONFLICT(slot) DO NOTHING`,
+    ),
+    // The oldest first, a bounded batch, through the at index.
+    trimSamples: db.prepare<[number, number]>(
+      `DELETE FROM ebb_history WHERE slot IN (SELECT slot FROM ebb_history WHERE at < ? ORDER BY at LIMIT ?)`,
+    ),
+    latestSample: db.prepare<[], number>(`SELECT max(at) FROM ebb_history`).pluck(),
+    samples: db.prepare<[number, number], string>(`SELECT sample FROM ebb_history WHERE at >= ? ORDER BY at LIMIT ?`).pluck(),
   };
 }

@@ -11,7 +11,7 @@ interface StatsFlags extends AppFlags {
   json?: boolean;
 }
 
-/** `ebb stats`: counts and sizes from one streaming scan; exit 0. */
+/** `ebb stats`: counts and sizes from one census of the store (see monitor/census.ts); exit 0. */
 export function statsCommand(program: Command, io: CliIO, done: (code: number) => void): void {
   withAppFlags(program.command("stats").description("counts and sizes of stored results")).action(async (flags: StatsFlags) => {
     const report = await withRetentionStore(flags, (store, app) => stats(store, { graceMs: app.config.expiredGraceMs }));

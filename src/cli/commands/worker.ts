@@ -8,8 +8,12 @@ import { loadApp } from "../load-app.js";
 import { startBeat } from "../start-beat.js";
 import { childName, PROCESS_INDEX_ENV, sendReady, superviseWorkers } from "../worker-processes.js";
 import { parseLogLevel } from "../../logger.js";
+import { attachApp, attachWorker } from "../../metrics/attach.js";
+import { createMetrics } from "../../metrics/ebb-metrics.js";
+import { type MetricsServer, serveMetrics } from "../../metrics/metrics-server.js";
+import { metricsFlags, type MetricsFlags } from "../metrics-flags.js";
 
-interface WorkerFlags {
+interface WorkerFlags extends MetricsFlags {
   app?: string;
   concurrency?: string;
   prefetch?: string;
@@ -50,6 +54,9 @@ export function workerCommand(program: Command, io: CliIO, done: (code: number) 
     .option("--soft-time-limit <dur>", "soft time limit of tasks that set none: their signal is aborted with SoftTimeLimitExceeded")
     .option("--processes <n>", "worker processes to run (one core each); beat runs in the first", "1")
     .option("-l, --loglevel <level>", "debug (adds a line per task received and succeeded), info, warning or error", "info")
+    .option("--metrics-port <port>", "serve Prometheus metrics at http://HOST:PORT/metrics (with --processes, process i serves PORT+i)")
+    .option("--metrics-host <host>", "address the metrics are served on (default 127.0.0.1; any other needs --metrics-token)")
+    .option("--metrics-token <token>", "Bearer token Prometheus must send (default: EBB_METRICS_TOKEN)")
     .action(async (flags: WorkerFlags) => {
       if (!flags.app) throw new UsageError("ebb worker needs -A MODULE: the module that exports your app and registers its tasks");
       const level = parseLogLevel(flags.loglevel ?? "info");
@@ -58,6 +65,8 @@ export function workerCommand(program: Command, io: CliIO, done: (code: number) 
       // Before the app module loads: its default logger reads the level from here.
       process.env.EBB_LOG_LEVEL = level;
       const processes = intFlag("--processes", flags.processes ?? "1", 1, 256);
+      // Checked before anything starts (and in the supervisor too): a refused flag stops at once.
+      const metricsAt = metricsFlags(flags, process.env);
       const index = process.env[PROCESS_INDEX_ENV];
       if (processes > 1 && index === undefined) {
         done(await superviseWorkers(io, processes, process.argv.slice(2), process.argv[1]!));
@@ -81,6 +90,7 @@ export function workerCommand(program: Command, io: CliIO, done: (code: number) 
         .map((q) => q.trim())
         .filter(Boolean);
       const app = await loadApp({ app: flags.app });
+      let metricsServer: MetricsServer | null = null;
       try {
         // Beat first: a schedule that cannot run stops the worker before it takes any message.
         const beat: Beat | null = flags.withoutBeat || (index !== undefined && index !== "0") ? null : await startBeat(app);
@@ -96,6 +106,24 @@ export function workerCommand(program: Command, io: CliIO, done: (code: number) 
           ...(name ? { name } : {}),
           ...(flags.events ? { events: true } : {}),
         });
+        if (metricsAt) {
+          const metrics = createMetrics();
+          attachWorker(metrics, worker);
+          attachApp(metrics, app);
+          // The last cleanup run recorded in the store, so the gauge is right from the first scrape.
+          void app
+            .scheduleStore()
+            .then((s) => s.runs(50))
+            .then((runs) => metrics.seedCleanupRuns(runs))
+            .catch(() => undefined);
+          const port = metricsAt.port === 0 || index === undefined ? metricsAt.port : metricsAt.port + Number(index);
+          try {
+            metricsServer = await serveMetrics(metrics, { ...metricsAt, port });
+          } catch (e) {
+            throw new UsageError(`--metrics-port: ${(e as Error).message}`);
+          }
+          io.err(`Serving metrics on ${metricsServer.url}\n`);
+        }
         const off = io.onStop((count) => {
           if (count === 1) {
             io.err(`Stopping: finishing ${worker.active} task(s) in flight (signal again to stop at once)\n`);
@@ -126,6 +154,7 @@ export function workerCommand(program: Command, io: CliIO, done: (code: number) 
           off();
         }
       } finally {
+        await metricsServer?.close();
         await app.close();
       }
       done(0);
